@@ -1,0 +1,55 @@
+/**
+ * Synthesizes the app in-process, the way main.ts does, and returns the parsed
+ * cdk.tf.json of every stack. Validations run (as `cdktf synth` runs them).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { App } from "cdktf";
+import { ClusterStack } from "../../constructs/cluster-stack";
+import { loadSettings } from "../../lib/settings";
+
+export type TerraformJson = {
+  resource?: Record<string, Record<string, Record<string, any>>>;
+  data?: Record<string, Record<string, Record<string, any>>>;
+  output?: Record<string, Record<string, any>>;
+  variable?: Record<string, Record<string, any>>;
+  provider?: Record<string, any[]>;
+  terraform?: Record<string, any>;
+  locals?: Record<string, any>;
+};
+
+export interface Synthesized {
+  /** Stack name -> parsed cdk.tf.json. */
+  readonly stacks: Record<string, TerraformJson>;
+  /** Stack name -> the raw cdk.tf.json text. */
+  readonly raw: Record<string, string>;
+  readonly outdir: string;
+}
+
+export function synthesize(env: Record<string, string> = {}): Synthesized {
+  const settings = loadSettings(env);
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "cdktf-test-"));
+  const app = new App({ outdir, skipValidation: false });
+  new ClusterStack(app, settings.clusterName, settings);
+  app.synth();
+  const stacks: Record<string, TerraformJson> = {};
+  const raw: Record<string, string> = {};
+  for (const name of fs.readdirSync(path.join(outdir, "stacks"))) {
+    raw[name] = fs.readFileSync(path.join(outdir, "stacks", name, "cdk.tf.json"), "utf8");
+    stacks[name] = JSON.parse(raw[name]);
+  }
+  return { stacks, raw, outdir };
+}
+
+/** All resources of `type` in a stack, as [logical id, body] pairs. */
+export function resourcesOf(stack: TerraformJson, type: string): [string, Record<string, any>][] {
+  return Object.entries(stack.resource?.[type] ?? {});
+}
+
+/** The single stack of a synthesis (the app has one cluster stack). */
+export function onlyStack(s: Synthesized): TerraformJson {
+  const names = Object.keys(s.stacks);
+  if (names.length !== 1) throw new Error(`expected one stack, got ${names.join(", ")}`);
+  return s.stacks[names[0]];
+}

@@ -1,0 +1,50 @@
+import { Construct } from "constructs";
+import { TerraformStack } from "cdktf";
+import { MetalProvider } from "../.gen/providers/metal/provider";
+import { renderNodeIgnition, toUserData } from "../ignition";
+import { NodeRole, nodeHostname } from "../lib/naming";
+import { ClusterSettings } from "../lib/settings";
+import { configureBackend } from "./backend";
+import { IPv6Node } from "./ipv6-node";
+import { MetalProjectGuard } from "./metal-project-guard";
+
+/**
+ * One cluster: the Metal project checks, then one IPv6Node per control plane and
+ * worker. Node construct IDs are their hostnames, so adding workers only adds.
+ */
+export class ClusterStack extends TerraformStack {
+  readonly nodes: readonly IPv6Node[];
+
+  constructor(scope: Construct, id: string, settings: ClusterSettings) {
+    super(scope, id);
+    configureBackend(this, id, settings.terraformCloud);
+    // auth_token comes from METAL_AUTH_TOKEN in the provider's own environment.
+    new MetalProvider(this, "metal", {});
+    new MetalProjectGuard(this, "project", {
+      projectId: settings.metalProjectId,
+      metro: settings.metro,
+      block: settings.addressPlan.block,
+    });
+
+    const roles: [NodeRole, number][] = [
+      ["control-plane", settings.controlPlaneCount],
+      ["worker", settings.workerCount],
+    ];
+    this.nodes = roles.flatMap(([role, count]) =>
+      Array.from({ length: count }, (_, index) => {
+        const hostname = nodeHostname(settings.clusterName, role, index);
+        return new IPv6Node(this, hostname, {
+          projectId: settings.metalProjectId,
+          hostname,
+          metro: settings.metro,
+          plan: settings.nodePlan,
+          operatingSystem: `flatcar_${settings.flatcarChannel}`,
+          billingCycle: settings.billingCycle,
+          projectSshKeyIds: settings.projectSshKeyIds,
+          tags: [`k8s-cluster-${settings.clusterName}`, `k8s-role-${role}`],
+          userData: toUserData(renderNodeIgnition({ hostname })),
+        });
+      }),
+    );
+  }
+}

@@ -1,0 +1,87 @@
+import { Construct } from "constructs";
+import { BgpSession } from "../.gen/providers/metal/bgp-session";
+import { Device } from "../.gen/providers/metal/device";
+import { validateHostname } from "../lib/naming";
+
+export interface IPv6NodeProps {
+  /** Metal project the device belongs to. */
+  readonly projectId: string;
+  /** RFC 1123 hostname; also the Kubernetes node name. Stable: changing it replaces nothing but renames. */
+  readonly hostname: string;
+  /** Metro code, e.g. `da`. */
+  readonly metro: string;
+  /** Server plan slug, e.g. `c3.small.x86`. */
+  readonly plan: string;
+  /** Ignition JSON for first boot. May hold Terraform references to apply-time secrets. */
+  readonly userData: string;
+  /**
+   * Operating system slug.
+   * @default "flatcar_stable"
+   */
+  readonly operatingSystem?: string;
+  /**
+   * Billing cycle.
+   * @default "hourly"
+   */
+  readonly billingCycle?: string;
+  /**
+   * Device tags.
+   * @default []
+   */
+  readonly tags?: readonly string[];
+  /**
+   * Project SSH key IDs for the `core` user.
+   * @default - Metal installs all the project's keys
+   */
+  readonly projectSshKeyIds?: readonly string[];
+}
+
+/**
+ * One bare-metal server booted from Ignition, with an IPv6 BGP session so it may
+ * announce its pod blocks and the Service ranges to the Metal routers.
+ *
+ * This is the only construct that knows about Equinix Metal devices; the fabric
+ * (Ignition, kubeadm, Calico) only sees a hostname and user data.
+ */
+export class IPv6Node extends Construct {
+  readonly device: Device;
+  readonly bgpSession: BgpSession;
+  readonly hostname: string;
+
+  constructor(scope: Construct, id: string, props: IPv6NodeProps) {
+    super(scope, id);
+    this.hostname = validateHostname(props.hostname);
+    this.device = new Device(this, "device", {
+      projectId: props.projectId,
+      hostname: this.hostname,
+      metro: props.metro,
+      plan: props.plan,
+      operatingSystem: props.operatingSystem ?? "flatcar_stable",
+      billingCycle: props.billingCycle ?? "hourly",
+      userData: props.userData,
+      tags: props.tags ? [...props.tags] : undefined,
+      projectSshKeyIds: props.projectSshKeyIds && props.projectSshKeyIds.length > 0 ? [...props.projectSshKeyIds] : undefined,
+      lifecycle: {
+        // In equinix/metal 3.3.0 a user_data change destroys and recreates the device
+        // (CustomizeDiff ForceNewIf user_data unless reinstall is enabled). Control
+        // planes hold etcd, so new user data only reaches new or deliberately
+        // replaced nodes (docs/operations.md).
+        ignoreChanges: ["user_data"],
+      },
+    });
+    this.bgpSession = new BgpSession(this, "bgp-ipv6", {
+      deviceId: this.device.id,
+      addressFamily: "ipv6",
+    });
+  }
+
+  /** The device's public IPv6 address (known after apply). */
+  get publicIpv6(): string {
+    return this.device.accessPublicIpv6;
+  }
+
+  /** The device's private IPv4 address (known after apply). */
+  get privateIpv4(): string {
+    return this.device.accessPrivateIpv4;
+  }
+}

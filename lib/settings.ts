@@ -1,0 +1,332 @@
+/**
+ * Deployment settings: the one place that reads the environment.
+ *
+ * Every setting has a documented default so `npm run synth` works with nothing set.
+ * `loadSettings` validates them all and reports every problem at once, each naming
+ * the setting, the value and what would be valid. Constructs never read process.env.
+ *
+ * Secrets are not settings: METAL_AUTH_TOKEN is read by the provider itself, and the
+ * optional BGP password travels as a sensitive Terraform variable (TF_VAR_...), so
+ * neither can end up in cdktf.out/.
+ */
+import { AddressPlan, AddressPlanError, planAddresses } from "./address-plan";
+import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "./versions";
+
+export type ControlPlaneCount = 1 | 3 | 5;
+export type FlatcarChannel = "stable" | "beta" | "alpha" | "lts";
+export type BillingCycle = "hourly" | "monthly";
+
+export interface TerraformCloudSettings {
+  /** Terraform Cloud organization (TF_CLOUD_ORGANIZATION). */
+  readonly organization: string;
+  /** Prefix of every workspace name; the stack name follows it. */
+  readonly workspacePrefix: string;
+  /** Terraform Cloud hostname, for Terraform Enterprise. */
+  readonly hostname: string;
+}
+
+export interface ClusterSettings {
+  readonly clusterName: string;
+  readonly metalProjectId: string;
+  readonly metro: string;
+  readonly addressPlan: AddressPlan;
+  readonly controlPlaneCount: ControlPlaneCount;
+  readonly workerCount: number;
+  readonly nodePlan: string;
+  readonly billingCycle: BillingCycle;
+  readonly flatcarChannel: FlatcarChannel;
+  readonly kubernetesVersion: string;
+  readonly clusterDomain: string;
+  /** The project's local BGP ASN (Metal's customer ASN). */
+  readonly bgpAsn: number;
+  /** Project SSH key IDs to install for the `core` user; empty = the project's keys, as Metal does by default. */
+  readonly projectSshKeyIds: readonly string[];
+  /** Terraform Cloud backend, or undefined for the local backend. */
+  readonly terraformCloud?: TerraformCloudSettings;
+}
+
+/** What a user sees about one setting: in the README, in .envrc.local.example, in errors. */
+export interface SettingDoc {
+  readonly name: string;
+  /** Default as written in the environment; "" means unset. */
+  readonly default: string;
+  readonly description: string;
+}
+
+export class SettingsError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid settings:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "SettingsError";
+  }
+}
+
+/** Thrown by a parser with the part of the message after "NAME=value is not valid: ". */
+class Invalid extends Error {}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface SettingSpec<T> extends SettingDoc {
+  parse(value: string): T;
+}
+
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+/** Node hostnames are `<cluster>-cp-<n>` / `<cluster>-worker-<nn>`; keep room for that in 63 characters. */
+export const MAX_CLUSTER_NAME_LENGTH = 40;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Upper bound that keeps plans reviewable; raise it deliberately if a cluster needs more. */
+export const MAX_WORKERS = 100;
+
+function wholeNumber(value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value)) throw new Invalid(`must be a whole number from ${min} to ${max}`);
+  const n = Number(value);
+  if (n < min || n > max) throw new Invalid(`must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+function oneOf<T extends string>(allowed: readonly T[], why = "") {
+  return (value: string): T => {
+    if (!(allowed as readonly string[]).includes(value)) throw new Invalid(`must be one of ${allowed.join(", ")}${why}`);
+    return value as T;
+  };
+}
+
+function list(value: string): string[] {
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+const CLUSTER_NAME: SettingSpec<string> = {
+  name: "CLUSTER_NAME",
+  default: "v6fabric",
+  description: "Cluster name: prefix of node hostnames, tags and stack name. Lower-case RFC 1123 label, at most 40 characters.",
+  parse(value) {
+    if (!DNS_LABEL.test(value) || value.length > MAX_CLUSTER_NAME_LENGTH) {
+      throw new Invalid(
+        `must be a lower-case RFC 1123 label (a-z, 0-9 and "-", starting and ending with a letter or digit) of at most ${MAX_CLUSTER_NAME_LENGTH} characters`,
+      );
+    }
+    return value;
+  },
+};
+
+const METAL_PROJECT_ID: SettingSpec<string> = {
+  name: "METAL_PROJECT_ID",
+  default: "00000000-0000-0000-0000-000000000000",
+  description: "Equinix Metal project UUID the devices are created in. The default is a placeholder that synthesizes but cannot deploy.",
+  parse(value) {
+    if (!UUID.test(value)) throw new Invalid("must be a project UUID like 6f1f2c1e-8d3b-4b8e-9a55-3b8f0c7f6a10 (lower-case hex)");
+    return value;
+  },
+};
+
+const METAL_METRO: SettingSpec<string> = {
+  name: "METAL_METRO",
+  default: "da",
+  description: "Metro code where the devices run (the project's IPv6 /56 is per metro), e.g. da, am, sv.",
+  parse(value) {
+    if (!/^[a-z]{2}$/.test(value)) throw new Invalid("must be a two-letter lower-case metro code such as da, am or sv");
+    return value;
+  },
+};
+
+const CLUSTER_IPV6_BLOCK: SettingSpec<AddressPlan> = {
+  name: "CLUSTER_IPV6_BLOCK",
+  default: "2001:db8:0:ab00::/56",
+  description:
+    "The project's public IPv6 /56 in the metro (see the Metal console or `metal ip get`). The default is from the 2001:db8::/32 documentation range: it synthesizes, and a deploy stops at plan time until you set the real block.",
+  parse(value) {
+    try {
+      return planAddresses(value);
+    } catch (err) {
+      if (err instanceof AddressPlanError) throw new Invalid(err.message);
+      throw err;
+    }
+  },
+};
+
+const CONTROL_PLANE_COUNT: SettingSpec<ControlPlaneCount> = {
+  name: "CONTROL_PLANE_COUNT",
+  default: "1",
+  description: "Number of control-plane nodes with stacked etcd: 1, 3 or 5 (etcd needs an odd number of members).",
+  parse(value) {
+    if (!["1", "3", "5"].includes(value)) throw new Invalid("etcd needs an odd number of members: use 1, 3 or 5");
+    return Number(value) as ControlPlaneCount;
+  },
+};
+
+const WORKER_COUNT: SettingSpec<number> = {
+  name: "WORKER_COUNT",
+  default: "2",
+  description: `Number of worker nodes, 0 to ${MAX_WORKERS}. Raising it adds nodes that join and peer by themselves.`,
+  parse: (value) => wholeNumber(value, 0, MAX_WORKERS),
+};
+
+const NODE_PLAN: SettingSpec<string> = {
+  name: "NODE_PLAN",
+  default: "c3.small.x86",
+  description: "Metal server plan for every node, e.g. c3.small.x86, m3.small.x86.",
+  parse(value) {
+    if (!/^[a-z0-9]+(\.[a-z0-9]+)+$/.test(value)) throw new Invalid("must be a Metal plan slug such as c3.small.x86");
+    return value;
+  },
+};
+
+const BILLING_CYCLE: SettingSpec<BillingCycle> = {
+  name: "METAL_BILLING_CYCLE",
+  default: "hourly",
+  description: "Device billing cycle: hourly or monthly.",
+  parse: oneOf<BillingCycle>(["hourly", "monthly"]),
+};
+
+const FLATCAR_CHANNEL: SettingSpec<FlatcarChannel> = {
+  name: "FLATCAR_CHANNEL",
+  default: "stable",
+  description: "Flatcar release channel the devices are installed from (operating system flatcar_<channel>).",
+  parse: oneOf<FlatcarChannel>(["stable", "beta", "alpha", "lts"]),
+};
+
+const KUBERNETES_VERSION: SettingSpec<string> = {
+  name: "KUBERNETES_VERSION",
+  default: DEFAULT_KUBERNETES_VERSION,
+  description: "Kubernetes release installed on every node. Only versions whose binary hashes are pinned in lib/versions.ts are accepted.",
+  parse(value) {
+    const v = value.replace(/^v/, "");
+    if (!(v in KUBERNETES_RELEASES)) {
+      throw new Invalid(`no pinned binary hashes for it; pinned versions: ${Object.keys(KUBERNETES_RELEASES).join(", ")} (add one to lib/versions.ts)`);
+    }
+    return v;
+  },
+};
+
+const CLUSTER_DOMAIN: SettingSpec<string> = {
+  name: "CLUSTER_DOMAIN",
+  default: "cluster.local",
+  description: "DNS domain of Services inside the cluster.",
+  parse(value) {
+    const labels = value.split(".");
+    if (value.length > 253 || !labels.every((l) => DNS_LABEL.test(l) && l.length <= 63)) {
+      throw new Invalid("must be a lower-case DNS name such as cluster.local");
+    }
+    return value;
+  },
+};
+
+const METAL_BGP_ASN: SettingSpec<number> = {
+  name: "METAL_BGP_ASN",
+  default: "65000",
+  description: "The project's local BGP ASN (Metal's customer ASN, 65000 unless the project was set up otherwise). Must not be the routers' 65530.",
+  parse(value) {
+    const asn = wholeNumber(value, 1, 4294967294);
+    if (asn === 65530) throw new Invalid("65530 is the Metal routers' own ASN; the project needs a different one (default 65000)");
+    const private16 = asn >= 64512 && asn <= 65534;
+    const private32 = asn >= 4200000000 && asn <= 4294967294;
+    if (!private16 && !private32) throw new Invalid("local BGP uses a private ASN: 64512-65534 or 4200000000-4294967294");
+    return asn;
+  },
+};
+
+const METAL_PROJECT_SSH_KEY_IDS: SettingSpec<string[]> = {
+  name: "METAL_PROJECT_SSH_KEY_IDS",
+  default: "",
+  description: "Comma-separated project SSH key UUIDs for the `core` user. Empty: Metal installs the project's keys. SSH is closed by the host policy unless ADMIN_ALLOWED_PREFIXES opens it.",
+  parse(value) {
+    const ids = list(value);
+    const bad = ids.filter((id) => !UUID.test(id));
+    if (bad.length > 0) throw new Invalid(`${bad.join(", ")} ${bad.length === 1 ? "is not a key UUID" : "are not key UUIDs"}`);
+    return ids;
+  },
+};
+
+const TF_CLOUD_ORGANIZATION: SettingSpec<string> = {
+  name: "TF_CLOUD_ORGANIZATION",
+  default: "",
+  description: "Terraform Cloud organization. Set it to keep state in Terraform Cloud (one workspace per stack); unset, state is local.",
+  parse(value) {
+    if (value !== "" && !/^[A-Za-z0-9_-]+$/.test(value)) throw new Invalid("must be a Terraform Cloud organization name (letters, digits, - and _)");
+    return value;
+  },
+};
+
+const TF_WORKSPACE_PREFIX: SettingSpec<string> = {
+  name: "TF_WORKSPACE_PREFIX",
+  default: "",
+  description: "Prefix of the Terraform Cloud workspace names; each stack's workspace is <prefix><stack>.",
+  parse(value) {
+    if (!/^[A-Za-z0-9_-]*$/.test(value)) throw new Invalid("may only hold letters, digits, - and _");
+    return value;
+  },
+};
+
+const TF_CLOUD_HOSTNAME: SettingSpec<string> = {
+  name: "TF_CLOUD_HOSTNAME",
+  default: "app.terraform.io",
+  description: "Terraform Cloud or Enterprise hostname.",
+  parse(value) {
+    if (!/^[a-z0-9.-]+$/.test(value)) throw new Invalid("must be a hostname such as app.terraform.io");
+    return value;
+  },
+};
+
+/** Every setting, in the order the README and .envrc.local.example list them. */
+export const SETTINGS: readonly SettingDoc[] = [
+  CLUSTER_NAME,
+  METAL_PROJECT_ID,
+  METAL_METRO,
+  CLUSTER_IPV6_BLOCK,
+  CONTROL_PLANE_COUNT,
+  WORKER_COUNT,
+  NODE_PLAN,
+  BILLING_CYCLE,
+  FLATCAR_CHANNEL,
+  KUBERNETES_VERSION,
+  CLUSTER_DOMAIN,
+  METAL_BGP_ASN,
+  METAL_PROJECT_SSH_KEY_IDS,
+  TF_CLOUD_ORGANIZATION,
+  TF_WORKSPACE_PREFIX,
+  TF_CLOUD_HOSTNAME,
+];
+
+/**
+ * Reads and validates every setting from `env`. Throws SettingsError listing all
+ * problems, each as `NAME=value is not valid: <what is valid>`.
+ */
+export function loadSettings(env: Env): ClusterSettings {
+  const problems: string[] = [];
+  function read<T>(spec: SettingSpec<T>): T {
+    const raw = env[spec.name];
+    const value = raw === undefined || raw.trim() === "" ? spec.default : raw.trim();
+    try {
+      return spec.parse(value);
+    } catch (err) {
+      if (!(err instanceof Invalid)) throw err;
+      problems.push(`${spec.name}=${value} is not valid: ${err.message}`);
+      return undefined as unknown as T;
+    }
+  }
+  const settings = {
+    clusterName: read(CLUSTER_NAME),
+    metalProjectId: read(METAL_PROJECT_ID),
+    metro: read(METAL_METRO),
+    addressPlan: read(CLUSTER_IPV6_BLOCK),
+    controlPlaneCount: read(CONTROL_PLANE_COUNT),
+    workerCount: read(WORKER_COUNT),
+    nodePlan: read(NODE_PLAN),
+    billingCycle: read(BILLING_CYCLE),
+    flatcarChannel: read(FLATCAR_CHANNEL),
+    kubernetesVersion: read(KUBERNETES_VERSION),
+    clusterDomain: read(CLUSTER_DOMAIN),
+    bgpAsn: read(METAL_BGP_ASN),
+    projectSshKeyIds: read(METAL_PROJECT_SSH_KEY_IDS),
+  };
+  const organization = read(TF_CLOUD_ORGANIZATION);
+  const workspacePrefix = read(TF_WORKSPACE_PREFIX);
+  const hostname = read(TF_CLOUD_HOSTNAME);
+  if (problems.length > 0) throw new SettingsError(problems);
+  return {
+    ...settings,
+    terraformCloud: organization ? { organization, workspacePrefix, hostname } : undefined,
+  };
+}

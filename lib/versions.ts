@@ -1,0 +1,66 @@
+/**
+ * Every pinned version and hash in one place. Nodes download nothing that is not
+ * listed here with its hash; Ignition verifies each hash before it writes the file,
+ * and a mismatch stops the boot (docs/versions.md has the source of every hash).
+ */
+
+/** A file a node downloads at first boot, verified by Ignition. */
+export interface PinnedDownload {
+  readonly url: string;
+  /** Ignition verification hash, `sha256-<hex>` or `sha512-<hex>` (spec 3.1.0+ accepts both). */
+  readonly hash: string;
+}
+
+export interface KubernetesRelease {
+  readonly kubeadm: PinnedDownload;
+  readonly kubelet: PinnedDownload;
+  readonly kubectl: PinnedDownload;
+}
+
+function k8sBinary(version: string, name: "kubeadm" | "kubelet" | "kubectl", sha256: string): PinnedDownload {
+  return { url: `https://dl.k8s.io/release/v${version}/bin/linux/amd64/${name}`, hash: `sha256-${sha256}` };
+}
+
+function kubernetesRelease(version: string, sha256: { kubeadm: string; kubelet: string; kubectl: string }): KubernetesRelease {
+  return {
+    kubeadm: k8sBinary(version, "kubeadm", sha256.kubeadm),
+    kubelet: k8sBinary(version, "kubelet", sha256.kubelet),
+    kubectl: k8sBinary(version, "kubectl", sha256.kubectl),
+  };
+}
+
+/**
+ * Kubernetes releases a node can install, default first. linux/amd64 SHA-256 as
+ * pinned by kubernetes-sigs/kubespray roles/kubespray_defaults/vars/main/checksums.yml
+ * (commit 46dbdd3994b32640bcd806b0097f50e8fdf1d514).
+ */
+export const KUBERNETES_RELEASES: Readonly<Record<string, KubernetesRelease>> = {
+  "1.36.3": kubernetesRelease("1.36.3", {
+    kubeadm: "bba1733c701bf70ec74ba1cc3fd5745404c1134a8a4b0a5f8560cc9832023421",
+    kubelet: "46707a53209f826ad0f0d62371ac69cd00e78fd9a8176cf5f6f87f18f7f8b718",
+    kubectl: "ebbd080e7c2e275093b55915722043257eb24004363e20acb3c4d71919f88336",
+  }),
+  "1.36.4": kubernetesRelease("1.36.4", {
+    kubeadm: "10d054585907f2c8bb823c84f6a66b3bd2a474c3d795475f04e9a44f78650fe6",
+    kubelet: "cf2562db46c48ab84cc3791540778ee7fb1a0a008529adbb434723dd02ed8b4b",
+    kubectl: "8b8f088da2dab964f853b38464033b1be15ede2839eca751482357c45abdd05a",
+  }),
+};
+
+/** The default: the release the reference schemas in ../shared/schemas/kubeadm were derived from. */
+export const DEFAULT_KUBERNETES_VERSION = "1.36.3";
+
+/**
+ * Calico, installed by the Tigera operator. The manifest holds no CRDs: the operator
+ * runs with -manage-crds=true and creates them itself at start-up.
+ * Hash computed from projectcalico/calico tag v3.32.0 (commit eb1cf578...).
+ */
+export const CALICO = {
+  version: "v3.32.0",
+  /** Operator image the manifest deploys. */
+  operatorImage: "quay.io/tigera/operator:v1.42.0",
+  operatorManifest: {
+    url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.0/manifests/tigera-operator.yaml",
+    hash: "sha512-33d3ccbe002455209168dfef0176872bae32c6675c8dcc943fe9cacfbebdd521f4b2828f8866cdb6a89fade8ff0a6ffbe8262becd6cc93a4c1c897b010fae2f8",
+  } satisfies PinnedDownload,
+} as const;
