@@ -4,6 +4,7 @@ import { MetalProvider } from "../.gen/providers/metal/provider";
 import { renderNodeIgnition, toUserData } from "../ignition";
 import { NodeRole, nodeHostname } from "../lib/naming";
 import { ClusterSettings } from "../lib/settings";
+import { KUBERNETES_RELEASES } from "../lib/versions";
 import { configureBackend } from "./backend";
 import { IPv6Node } from "./ipv6-node";
 import { MetalProjectGuard } from "./metal-project-guard";
@@ -42,7 +43,15 @@ export class ClusterStack extends TerraformStack {
           billingCycle: settings.billingCycle,
           projectSshKeyIds: settings.projectSshKeyIds,
           tags: [`k8s-cluster-${settings.clusterName}`, `k8s-role-${role}`],
-          userData: toUserData(renderNodeIgnition({ hostname })),
+          userData: toUserData(
+            renderNodeIgnition({
+              hostname,
+              role: role === "worker" ? "worker" : index === 0 ? "init" : "control-plane",
+              kubernetes: KUBERNETES_RELEASES[settings.kubernetesVersion],
+              kubeadmConfig: "",
+              files: [],
+            }),
+          ),
         });
       }),
     );
