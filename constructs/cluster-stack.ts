@@ -1,8 +1,9 @@
 import { Construct } from "constructs";
-import { TerraformStack } from "cdktf";
+import { TerraformOutput, TerraformStack } from "cdktf";
 import { MetalProvider } from "../.gen/providers/metal/provider";
 import { renderNodeIgnition, toUserData } from "../ignition";
 import { NodeRole, nodeHostname } from "../lib/naming";
+import { FABRIC_SUMMARY_OUTPUT, fabricSummary } from "../lib/fabric-summary";
 import { ClusterSettings } from "../lib/settings";
 import { KUBERNETES_RELEASES } from "../lib/versions";
 import { configureBackend } from "./backend";
@@ -55,5 +56,11 @@ export class ClusterStack extends TerraformStack {
         });
       }),
     );
+
+    // Non-sensitive facts for `npm run report` and `terraform output` (lib/fabric-summary.ts).
+    new TerraformOutput(this, FABRIC_SUMMARY_OUTPUT, {
+      description: "Address plan, BGP ASN and pinned versions of this cluster (no secrets).",
+      value: fabricSummary(settings),
+    });
   }
 }
