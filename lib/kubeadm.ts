@@ -1,0 +1,547 @@
+/**
+ * kubeadm configuration for every node, rendered per boot role as one multi-document
+ * YAML file (/etc/kubernetes/kubeadm.yaml), plus the small kubeconfigs and the one
+ * boot-time step the control-plane design needs.
+ *
+ * Pure: no cdktf import. Apply-time secrets (the bootstrap token, certificate PEMs)
+ * arrive as opaque strings (cdktf tokens at synth) and are only placed, never parsed.
+ * Node addresses arrive as BOOT_VALUES placeholders that the node substitutes at boot.
+ *
+ * The design and its sources are in docs/control-plane.md. In short:
+ * - the API endpoint of every client is the `kubernetes` Service ClusterIP on port 443,
+ *   which Calico announces over BGP from every node;
+ * - API servers listen on port 443 themselves, so the Service port, the endpoints' port
+ *   and controlPlaneEndpoint agree and no port translation is needed anywhere;
+ * - a control plane that runs an API server also holds the ClusterIP as a /128 on `lo`
+ *   (controlPlaneBootstrapSteps), so it reaches its own API server before kube-proxy or
+ *   any CNI exists;
+ * - joining nodes check the cluster CA through a discovery kubeconfig (`discovery.file`)
+ *   and authenticate with a bootstrap token that does not expire (`ttl: 0s`).
+ */
+import YAML from "yaml";
+import type { BootRole } from "../ignition";
+import type { AddressPlan } from "./address-plan";
+import { BOOT_VALUES } from "./boot-values";
+
+// ---------------------------------------------------------------------------
+// Constants other renderers (ignition, calico, policies, report) share with this one.
+// ---------------------------------------------------------------------------
+
+/**
+ * Port of every kube-apiserver and of the `kubernetes` Service. The Service port is
+ * always 443; with the API servers on 443 too, ClusterIP:443 reaches a local API server
+ * through the `lo` address with no DNAT (docs/control-plane.md, "Port 443").
+ */
+export const API_SERVER_PORT = 443;
+
+/** Where the first-boot unit finds this file (issue 3 runs `kubeadm init|join --config` on it). */
+export const KUBEADM_CONFIG_PATH = "/etc/kubernetes/kubeadm.yaml";
+
+/** kubeadm's certificate directory (its default `certificatesDir`). */
+export const PKI_DIR = "/etc/kubernetes/pki";
+
+/**
+ * Discovery material for joining nodes. Not under PKI_DIR: `kubeadm join` of a worker
+ * fails its preflight check when /etc/kubernetes/pki/ca.crt already exists.
+ */
+export const DISCOVERY_DIR = "/etc/kubernetes/discovery";
+export const DISCOVERY_KUBECONFIG_PATH = `${DISCOVERY_DIR}/kubeconfig`;
+export const DISCOVERY_CA_PATH = `${DISCOVERY_DIR}/ca.crt`;
+
+/**
+ * The exact CA and key files a control plane needs before `kubeadm init` or
+ * `kubeadm join --control-plane` so that no certificate key / upload-certs is needed
+ * (kubernetes.io "Creating Highly Available Clusters with kubeadm", manual certificate
+ * distribution). kubeadm generates every leaf certificate itself, with the right SANs.
+ */
+export const CONTROL_PLANE_PKI_FILES = {
+  clusterCaCert: `${PKI_DIR}/ca.crt`,
+  clusterCaKey: `${PKI_DIR}/ca.key`,
+  frontProxyCaCert: `${PKI_DIR}/front-proxy-ca.crt`,
+  frontProxyCaKey: `${PKI_DIR}/front-proxy-ca.key`,
+  etcdCaCert: `${PKI_DIR}/etcd/ca.crt`,
+  etcdCaKey: `${PKI_DIR}/etcd/ca.key`,
+  serviceAccountKey: `${PKI_DIR}/sa.key`,
+  serviceAccountPublicKey: `${PKI_DIR}/sa.pub`,
+} as const;
+
+/**
+ * FlexVolume plugin directory for the kubelet and the controller manager. The kubelet
+ * default (/usr/libexec/kubernetes/kubelet-plugins/volume/exec/) is on Flatcar's
+ * read-only /usr. Typhoon's Flatcar modules use /var/lib/kubelet/volumeplugins. The
+ * trailing slash is kept because Calico's `Installation.flexVolumePath` is concatenated
+ * with a driver name and must end in "/" (tigera/operator core_controller.go).
+ */
+export const VOLUME_PLUGIN_DIR = "/var/lib/kubelet/volumeplugins/";
+
+/** containerd's CRI socket on Flatcar (/usr/share/containerd/config.toml). */
+export const CRI_SOCKET = "unix:///run/containerd/containerd.sock";
+
+/**
+ * Default resolv.conf for the kubelet (and so for pods with dnsPolicy Default, such as
+ * CoreDNS). systemd-resolved's full list, not its 127.0.0.53 stub that pods cannot
+ * reach. Pass the node's IPv6 resolver file instead when the host provides one: Metal's
+ * resolvers are IPv4-only and IPv6-only pods cannot reach them.
+ */
+export const DEFAULT_RESOLV_CONF = "/run/systemd/resolve/resolv.conf";
+
+/**
+ * Bootstrap-token group that kubeadm's RBAC lets create node CSRs (auto-approved) and
+ * read cluster-info; `kubeadm token create` uses the same one.
+ */
+export const BOOTSTRAP_TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token";
+
+/**
+ * Group of the admin client certificate. kubeadm (1.29+) binds it to cluster-admin with
+ * the ClusterRoleBinding `kubeadm:cluster-admins`, created during `kubeadm init` before
+ * the API is reachable from outside. Unlike `system:masters`, which bypasses RBAC, the
+ * binding can be deleted to revoke certificates issued to it.
+ */
+export const ADMIN_GROUP = "kubeadm:cluster-admins";
+export const ADMIN_USER = "kubernetes-admin";
+
+/** kube-proxy mode; see docs/control-plane.md ("kube-proxy") for why not nftables yet. */
+export type ProxyMode = "iptables" | "nftables";
+
+// ---------------------------------------------------------------------------
+// Typed kubeadm v1beta4 / kubelet v1beta1 / kube-proxy v1alpha1 documents: only the
+// fields this project sets. Field names are checked by the strict schemas in tests.
+// ---------------------------------------------------------------------------
+
+interface Arg {
+  readonly name: string;
+  readonly value: string;
+}
+
+interface NodeRegistrationOptions {
+  readonly name: string;
+  readonly criSocket: string;
+  readonly kubeletExtraArgs: readonly Arg[];
+}
+
+interface APIEndpoint {
+  readonly advertiseAddress: string;
+  readonly bindPort: number;
+}
+
+interface BootstrapToken {
+  readonly token: string;
+  readonly description: string;
+  readonly ttl: string;
+  readonly usages: readonly string[];
+  readonly groups: readonly string[];
+}
+
+export interface InitConfiguration {
+  readonly apiVersion: "kubeadm.k8s.io/v1beta4";
+  readonly kind: "InitConfiguration";
+  readonly bootstrapTokens: readonly BootstrapToken[];
+  readonly nodeRegistration: NodeRegistrationOptions;
+  readonly localAPIEndpoint: APIEndpoint;
+}
+
+export interface ClusterConfiguration {
+  readonly apiVersion: "kubeadm.k8s.io/v1beta4";
+  readonly kind: "ClusterConfiguration";
+  readonly clusterName: string;
+  readonly kubernetesVersion: string;
+  readonly controlPlaneEndpoint: string;
+  readonly encryptionAlgorithm: "ECDSA-P256";
+  readonly networking: { readonly podSubnet: string; readonly serviceSubnet: string; readonly dnsDomain: string };
+  readonly apiServer: { readonly certSANs: readonly string[]; readonly extraArgs: readonly Arg[] };
+  readonly controllerManager: { readonly extraArgs: readonly Arg[] };
+}
+
+export interface JoinConfiguration {
+  readonly apiVersion: "kubeadm.k8s.io/v1beta4";
+  readonly kind: "JoinConfiguration";
+  readonly nodeRegistration: NodeRegistrationOptions;
+  readonly discovery: { readonly file: { readonly kubeConfigPath: string }; readonly tlsBootstrapToken: string };
+  readonly controlPlane?: { readonly localAPIEndpoint: APIEndpoint };
+  readonly timeouts: { readonly discovery: string };
+}
+
+export interface KubeletConfiguration {
+  readonly apiVersion: "kubelet.config.k8s.io/v1beta1";
+  readonly kind: "KubeletConfiguration";
+  readonly cgroupDriver: "systemd";
+  readonly address: string;
+  readonly clusterDNS: readonly string[];
+  readonly clusterDomain: string;
+  readonly resolvConf: string;
+  readonly volumePluginDir: string;
+  readonly rotateCertificates: boolean;
+}
+
+export interface KubeProxyConfiguration {
+  readonly apiVersion: "kubeproxy.config.k8s.io/v1alpha1";
+  readonly kind: "KubeProxyConfiguration";
+  readonly mode: ProxyMode;
+  readonly bindAddress: string;
+  readonly healthzBindAddress: string;
+  readonly clusterCIDR: string;
+}
+
+export type KubeadmDocument = InitConfiguration | ClusterConfiguration | JoinConfiguration | KubeletConfiguration | KubeProxyConfiguration;
+
+// ---------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------
+
+export interface KubeadmClusterInput {
+  readonly plan: AddressPlan;
+  readonly clusterName: string;
+  /** Without the leading "v", e.g. 1.36.3. */
+  readonly kubernetesVersion: string;
+  readonly clusterDomain: string;
+  /**
+   * The bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`. At synth a cdktf token (a Terraform
+   * reference); placed verbatim, never parsed.
+   */
+  readonly bootstrapToken: string;
+  /**
+   * resolv.conf the kubelet hands to pods with dnsPolicy Default (CoreDNS's upstreams).
+   * @default DEFAULT_RESOLV_CONF
+   */
+  readonly resolvConf?: string;
+  /**
+   * kube-proxy mode.
+   * @default "iptables"
+   */
+  readonly proxyMode?: ProxyMode;
+}
+
+export interface KubeadmNodeInput extends KubeadmClusterInput {
+  readonly role: BootRole;
+  /** RFC 1123 hostname, also the Kubernetes node name. */
+  readonly hostname: string;
+}
+
+// ---------------------------------------------------------------------------
+// Endpoints and SANs
+// ---------------------------------------------------------------------------
+
+/** `[ClusterIP]:443`: kubeadm's controlPlaneEndpoint (host:port, IPv6 in brackets). */
+export function controlPlaneEndpoint(plan: AddressPlan): string {
+  return `[${plan.kubernetesServiceIp}]:${API_SERVER_PORT}`;
+}
+
+/** `https://[ClusterIP]:443`: the API URL every kubeconfig uses. */
+export function apiServerUrl(plan: AddressPlan): string {
+  return `https://${controlPlaneEndpoint(plan)}`;
+}
+
+/** Direct URL of one API server, for a node address known only after apply. */
+export function directApiServerUrl(nodeIpv6: string): string {
+  return `https://[${nodeIpv6}]:${API_SERVER_PORT}`;
+}
+
+/**
+ * Extra names and addresses for the API server certificate. kubeadm adds the node's
+ * hostname, its advertise address, the first Service IP and kubernetes.default.svc.<domain>
+ * itself; they are listed again so the certificate does not depend on those defaults and
+ * tests can see every endpoint the design uses. `::1`/`localhost` let an operator on a
+ * control plane use https://[::1]:443 when nothing else works.
+ */
+export function apiServerCertSans(plan: AddressPlan, clusterDomain: string): string[] {
+  return [
+    plan.kubernetesServiceIp,
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    `kubernetes.default.svc.${clusterDomain}`,
+    "::1",
+    "localhost",
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// Documents
+// ---------------------------------------------------------------------------
+
+function nodeRegistration(hostname: string): NodeRegistrationOptions {
+  return {
+    name: hostname,
+    criSocket: CRI_SOCKET,
+    // node-ip has no KubeletConfiguration field. Without it the kubelet may report the
+    // private IPv4 first (shared/docs/facts.md); Calico's NodeInternalIP autodetection
+    // and the API server's kubelet connections rely on the public IPv6 here.
+    kubeletExtraArgs: [{ name: "node-ip", value: BOOT_VALUES.nodeIpv6 }],
+  };
+}
+
+function localApiEndpoint(): APIEndpoint {
+  return { advertiseAddress: BOOT_VALUES.nodeIpv6, bindPort: API_SERVER_PORT };
+}
+
+export function initConfiguration(input: KubeadmNodeInput): InitConfiguration {
+  return {
+    apiVersion: "kubeadm.k8s.io/v1beta4",
+    kind: "InitConfiguration",
+    bootstrapTokens: [
+      {
+        token: input.bootstrapToken,
+        description: "join token of every node (Terraform-generated; rotation: docs/control-plane.md)",
+        // Never expires: Metal devices take 15-30 minutes to provision and workers may be
+        // added weeks later with the same user data. ttl 0 writes no expiration into the
+        // token Secret, so the token cleaner keeps it (docs/control-plane.md, "Tokens").
+        ttl: "0s",
+        usages: ["signing", "authentication"],
+        groups: [BOOTSTRAP_TOKEN_GROUP],
+      },
+    ],
+    nodeRegistration: nodeRegistration(input.hostname),
+    localAPIEndpoint: localApiEndpoint(),
+  };
+}
+
+export function clusterConfiguration(input: KubeadmClusterInput): ClusterConfiguration {
+  const { plan } = input;
+  return {
+    apiVersion: "kubeadm.k8s.io/v1beta4",
+    kind: "ClusterConfiguration",
+    clusterName: input.clusterName,
+    kubernetesVersion: `v${input.kubernetesVersion.replace(/^v/, "")}`,
+    controlPlaneEndpoint: controlPlaneEndpoint(plan),
+    // The CAs made in Terraform are ECDSA P-256; leaf certificates match them.
+    encryptionAlgorithm: "ECDSA-P256",
+    networking: {
+      podSubnet: plan.podCidr.toString(),
+      serviceSubnet: plan.serviceCidr.toString(),
+      dnsDomain: input.clusterDomain,
+    },
+    apiServer: {
+      certSANs: apiServerCertSans(plan, input.clusterDomain),
+      // "::" listens on every address: the node's IPv6 and, on control planes, the
+      // ClusterIP on lo.
+      extraArgs: [{ name: "bind-address", value: "::" }],
+    },
+    controllerManager: {
+      extraArgs: [
+        // Calico IPAM hands out pod blocks; node.spec.podCIDR would be unused, and the
+        // default IPv6 node mask (/64) cannot be cut from a /64 podSubnet. With exactly
+        // "false" kubeadm also skips its podSubnet-vs-node-mask check.
+        { name: "allocate-node-cidrs", value: "false" },
+        // Same writable directory as the kubelet's volumePluginDir (kubeadm mounts it).
+        { name: "flex-volume-plugin-dir", value: VOLUME_PLUGIN_DIR },
+      ],
+    },
+  };
+}
+
+export function kubeletConfiguration(input: KubeadmClusterInput): KubeletConfiguration {
+  return {
+    apiVersion: "kubelet.config.k8s.io/v1beta1",
+    kind: "KubeletConfiguration",
+    // Flatcar's containerd runs runc with SystemdCgroup = true.
+    cgroupDriver: "systemd",
+    // The default 0.0.0.0 would listen on IPv4 only; the API server reaches kubelets on IPv6.
+    address: "::",
+    clusterDNS: [input.plan.clusterDnsIp],
+    clusterDomain: input.clusterDomain,
+    resolvConf: input.resolvConf ?? DEFAULT_RESOLV_CONF,
+    volumePluginDir: VOLUME_PLUGIN_DIR,
+    rotateCertificates: true,
+  };
+}
+
+export function kubeProxyConfiguration(input: KubeadmClusterInput): KubeProxyConfiguration {
+  return {
+    apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
+    kind: "KubeProxyConfiguration",
+    mode: input.proxyMode ?? "iptables",
+    bindAddress: "::",
+    healthzBindAddress: `[::]:10256`,
+    // Traffic to a ClusterIP from outside the pod range is masqueraded. The API endpoint
+    // relies on it: a node or operator reaching ClusterIP:443 through another node gets
+    // the replies back through that node.
+    clusterCIDR: input.plan.podCidr.toString(),
+  };
+}
+
+export function joinConfiguration(input: KubeadmNodeInput): JoinConfiguration {
+  return {
+    apiVersion: "kubeadm.k8s.io/v1beta4",
+    kind: "JoinConfiguration",
+    nodeRegistration: nodeRegistration(input.hostname),
+    discovery: {
+      // The discovery kubeconfig names the cluster CA: kubeadm checks the API server's
+      // certificate against it before it sends the token.
+      file: { kubeConfigPath: DISCOVERY_KUBECONFIG_PATH },
+      tlsBootstrapToken: input.bootstrapToken,
+    },
+    ...(input.role === "control-plane" ? { controlPlane: { localAPIEndpoint: localApiEndpoint() } } : {}),
+    // Nodes boot in parallel with the first control plane; discovery waits for it (and
+    // for Calico to announce the Service range) instead of failing after 5 minutes.
+    timeouts: { discovery: "1h0m0s" },
+  };
+}
+
+/** The documents of one node's kubeadm.yaml, in the order kubeadm expects them. */
+export function kubeadmDocuments(input: KubeadmNodeInput): KubeadmDocument[] {
+  if (input.role === "init") {
+    return [initConfiguration(input), clusterConfiguration(input), kubeletConfiguration(input), kubeProxyConfiguration(input)];
+  }
+  return [joinConfiguration(input)];
+}
+
+/**
+ * Serializes documents the way kubeadm reads them: YAML 1.1 quoting (so "::", "on" and
+ * friends stay strings) and no line folding (a folded cdktf token would break).
+ */
+export function toYamlDocuments(documents: readonly object[]): string {
+  return documents.map((d) => toYaml(d)).join("---\n");
+}
+
+/**
+ * One YAML 1.1 document. Every string holding ":" (IPv6 addresses and prefixes, URLs),
+ * a boot placeholder (an IPv6 address once substituted) or a Terraform reference is
+ * double-quoted: a reader must never see a number, a
+ * sexagesimal or a mapping key there, and a bootstrap token of digits only would be a
+ * float to YAML 1.1. Lines are never folded, so a cdktf token stays on one line.
+ */
+function needsQuotes(text: string): boolean {
+  return text.includes(":") || text.includes("${") || Object.values(BOOT_VALUES).some((placeholder) => text.includes(placeholder));
+}
+
+export function toYaml(value: object): string {
+  const doc = new YAML.Document(value, { version: "1.1" });
+  YAML.visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === "string" && needsQuotes(node.value)) node.type = "QUOTE_DOUBLE";
+    },
+  });
+  return doc.toString({ lineWidth: 0 });
+}
+
+/** /etc/kubernetes/kubeadm.yaml for one node, with BOOT_VALUES placeholders. */
+export function renderKubeadmConfig(input: KubeadmNodeInput): string {
+  return toYamlDocuments(kubeadmDocuments(input));
+}
+
+// ---------------------------------------------------------------------------
+// kubeconfigs
+// ---------------------------------------------------------------------------
+
+/**
+ * The discovery kubeconfig of joining nodes: the API URL and the CA file, no
+ * credentials (kubeadm then reads cluster-info anonymously over verified TLS and embeds
+ * the CA in the kubelet's bootstrap kubeconfig). Holds no secret and no token.
+ */
+export function renderDiscoveryKubeconfig(plan: AddressPlan, clusterName: string): string {
+  return toYaml(
+    {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: clusterName, cluster: { server: apiServerUrl(plan), "certificate-authority": DISCOVERY_CA_PATH } }],
+      users: [{ name: "discovery", user: {} }],
+      contexts: [{ name: "discovery", context: { cluster: clusterName, user: "discovery" } }],
+      "current-context": "discovery",
+    },
+  );
+}
+
+export interface AdminKubeconfigInput {
+  readonly clusterName: string;
+  readonly server: string;
+  /** base64 of the cluster CA PEM (a Terraform expression at synth). */
+  readonly certificateAuthorityData: string;
+  /** base64 of the admin client certificate PEM. */
+  readonly clientCertificateData: string;
+  /** base64 of the admin client key PEM. */
+  readonly clientKeyData: string;
+}
+
+/** An admin kubeconfig for kubectl and the kubernetes provider. */
+export function renderAdminKubeconfig(input: AdminKubeconfigInput): string {
+  const user = `${ADMIN_USER}@${input.clusterName}`;
+  return toYaml(
+    {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: input.clusterName, cluster: { server: input.server, "certificate-authority-data": input.certificateAuthorityData } }],
+      users: [{ name: user, user: { "client-certificate-data": input.clientCertificateData, "client-key-data": input.clientKeyData } }],
+      contexts: [{ name: user, context: { cluster: input.clusterName, user } }],
+      "current-context": user,
+    },
+  );
+}
+
+// ---------------------------------------------------------------------------
+// The boot-time step of the API endpoint design (consumed by ignition/)
+// ---------------------------------------------------------------------------
+
+export const LOCAL_API_ADDRESS_UNIT = "kubernetes-api-local-address.service";
+
+/** The parts of a node's Ignition input (ignition/index.ts NodeIgnitionInput) this design adds. */
+export interface ControlPlaneBootstrapSteps {
+  /**
+   * Shell commands the first-boot kubeadm unit runs right before kubeadm and right
+   * after it succeeded:
+   * - "init": before `kubeadm init`, put the ClusterIP on lo, so kubeadm and the kubelet
+   *   reach the API server they are starting at controlPlaneEndpoint;
+   * - "control-plane": before `kubeadm join`, make sure the ClusterIP is NOT on lo (a
+   *   joining node must reach the existing API servers through the network, and a
+   *   half-finished earlier attempt may have left it); after the join, when the node's
+   *   own API server runs, put it there;
+   * - "worker": nothing.
+   */
+  readonly kubeadmHooks: { readonly beforeKubeadm?: string; readonly afterKubeadm?: string };
+  /**
+   * Enabled on "init" and "control-plane": re-adds the address at every later boot,
+   * before the kubelet, once the node holds an API server manifest. On the first boot
+   * its condition is false and the hooks above do the work.
+   */
+  readonly units: readonly { readonly name: string; readonly contents: string }[];
+}
+
+/**
+ * Idempotent command that puts the `kubernetes` ClusterIP on lo as a /128.
+ * `preferred_lft 0` marks the address deprecated: it still receives traffic, but the
+ * kernel never picks it as the source address of other connections (RFC 6724 rule 3).
+ */
+export function addLocalApiAddressCommand(plan: AddressPlan): string {
+  return `ip -6 address replace ${plan.kubernetesServiceIp}/128 dev lo preferred_lft 0`;
+}
+
+/** Idempotent command that takes the ClusterIP off lo again. */
+export function removeLocalApiAddressCommand(plan: AddressPlan): string {
+  return `ip -6 address del ${plan.kubernetesServiceIp}/128 dev lo 2>/dev/null || true`;
+}
+
+/** The unit that re-adds the ClusterIP on lo at every boot of a control plane. */
+export function localApiAddressUnit(plan: AddressPlan): { name: string; contents: string } {
+  const contents = [
+    "[Unit]",
+    "Description=Answer the kubernetes Service ClusterIP with this node's own API server",
+    "Documentation=https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/high-availability/",
+    // Only once this node runs an API server (kubeadm wrote its static pod manifest).
+    "ConditionPathExists=/etc/kubernetes/manifests/kube-apiserver.yaml",
+    "Before=kubelet.service",
+    "",
+    "[Service]",
+    "Type=oneshot",
+    "RemainAfterExit=yes",
+    `ExecStart=/usr/bin/env ${addLocalApiAddressCommand(plan)}`,
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "",
+  ].join("\n");
+  return { name: LOCAL_API_ADDRESS_UNIT, contents };
+}
+
+/** What ignition/ adds to a node of `role` so the ClusterIP endpoint works before kube-proxy and the CNI. */
+export function controlPlaneBootstrapSteps(plan: AddressPlan, role: BootRole): ControlPlaneBootstrapSteps {
+  switch (role) {
+    case "init":
+      return { kubeadmHooks: { beforeKubeadm: addLocalApiAddressCommand(plan) }, units: [localApiAddressUnit(plan)] };
+    case "control-plane":
+      return {
+        kubeadmHooks: { beforeKubeadm: removeLocalApiAddressCommand(plan), afterKubeadm: addLocalApiAddressCommand(plan) },
+        units: [localApiAddressUnit(plan)],
+      };
+    case "worker":
+      return { kubeadmHooks: {}, units: [] };
+  }
+}
