@@ -1,0 +1,328 @@
+/**
+ * Reading what `cdktf synth` wrote, for the report and the pull-request diff: the
+ * stacks' cdk.tf.json, the Ignition inside each device's user data (files, units),
+ * and every Kubernetes/kubeadm/Calico document those files or the stacks carry.
+ *
+ * Only the synthesized output is read, never the settings or the renderers, so the
+ * report shows what a deploy would really send. Secrets are never in that output (they
+ * are Terraform references); `redactSecrets` still masks anything shaped like one.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import * as crypto from "node:crypto";
+import YAML from "yaml";
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export interface TerraformJson {
+  readonly resource?: Record<string, Record<string, JsonObject>>;
+  readonly data?: Record<string, Record<string, JsonObject>>;
+  readonly output?: Record<string, JsonObject>;
+  readonly variable?: Record<string, JsonObject>;
+  readonly provider?: Record<string, JsonObject[]>;
+  readonly terraform?: JsonObject;
+  readonly locals?: JsonObject;
+}
+
+/** Stack name -> parsed cdk.tf.json, for `<outdir>/stacks/<stack>/cdk.tf.json`. A missing outdir has no stacks. */
+export function readSynthesized(outdir: string): Record<string, TerraformJson> {
+  const stacksDir = path.join(outdir, "stacks");
+  const stacks: Record<string, TerraformJson> = {};
+  if (!fs.existsSync(stacksDir)) return stacks;
+  for (const name of fs.readdirSync(stacksDir).sort()) {
+    const file = path.join(stacksDir, name, "cdk.tf.json");
+    if (fs.existsSync(file)) stacks[name] = JSON.parse(fs.readFileSync(file, "utf8"));
+  }
+  return stacks;
+}
+
+// ---------------------------------------------------------------------------------
+// Terraform template strings
+
+/** A Terraform string split into literal text and `${...}` / `%{...}` expressions. */
+export type TemplatePart = { readonly literal: string } | { readonly expression: string };
+
+/**
+ * Splits a Terraform JSON string into literals and interpolations. `$${` and `%%{` are
+ * escapes for a literal `${` / `%{` (ignition/terraform-escape.ts writes them).
+ */
+export function parseTemplate(text: string): TemplatePart[] {
+  const parts: TemplatePart[] = [];
+  let literal = "";
+  let i = 0;
+  while (i < text.length) {
+    const three = text.slice(i, i + 3);
+    if (three === "$${" || three === "%%{") {
+      literal += three.slice(1);
+      i += 3;
+      continue;
+    }
+    const two = text.slice(i, i + 2);
+    if (two === "${" || two === "%{") {
+      let depth = 1;
+      let j = i + 2;
+      let quoted = false;
+      for (; j < text.length && depth > 0; j++) {
+        const c = text[j];
+        if (quoted) {
+          if (c === "\\") j++;
+          else if (c === '"') quoted = false;
+        } else if (c === '"') quoted = true;
+        else if (c === "{") depth++;
+        else if (c === "}") depth--;
+      }
+      if (literal) parts.push({ literal });
+      literal = "";
+      parts.push({ expression: text.slice(i + 2, j - 1).trim() });
+      i = j;
+      continue;
+    }
+    literal += text[i];
+    i++;
+  }
+  if (literal) parts.push({ literal });
+  return parts;
+}
+
+/** Expressions (Terraform references) inside a string. */
+export function templateExpressions(text: string): string[] {
+  return parseTemplate(text).flatMap((p) => ("expression" in p ? [p.expression] : []));
+}
+
+/** The string as Terraform will render it, with references shown as `${expr}`. */
+export function templateText(parts: readonly TemplatePart[], literal: (s: string) => string = (s) => s): string {
+  return parts.map((p) => ("literal" in p ? literal(p.literal) : `\${${p.expression}}`)).join("");
+}
+
+// ---------------------------------------------------------------------------------
+// Secrets
+
+const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/g;
+/** kubeadm bootstrap token shape (kubeadm constants: [a-z0-9]{6}.[a-z0-9]{16}). */
+const BOOTSTRAP_TOKEN = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g;
+/** Values of keys that name a secret, in YAML (`key: value`) or JSON (`"key":"value"`) form. */
+const SECRET_FIELD = /("?(?:password|certificateKey|token|secret|privateKey|md5_password|auth_token)"?[ \t]*[:=][ \t]*"?)([^"\s,}${][^"\s,}]*)/gi;
+
+/**
+ * Masks values that look like secrets. The synthesized output should hold none (secrets
+ * are Terraform references, left as `${...}`), so this is a second line of defence for
+ * anything printed to a pull request.
+ */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(PEM_PRIVATE_KEY, (_m, kind: string) => `-----BEGIN ${kind}PRIVATE KEY-----\n(redacted)\n-----END ${kind}PRIVATE KEY-----`)
+    .replace(BOOTSTRAP_TOKEN, "(redacted-token)")
+    .replace(SECRET_FIELD, (_m, key: string) => `${key}(redacted)`);
+}
+
+// ---------------------------------------------------------------------------------
+// Ignition user data
+
+export interface DecodedFile {
+  readonly path: string;
+  readonly mode?: number;
+  /** File text as written on the node (references shown as `${expr}`), when inline. */
+  readonly text?: string;
+  /** Terraform expressions the contents come from at apply time. */
+  readonly expressions: readonly string[];
+  /** A remote source (https URL) and its verification hash. */
+  readonly remote?: { readonly url: string; readonly hash?: string };
+  /** Why `text` is missing, e.g. binary contents. */
+  readonly note?: string;
+}
+
+export interface DecodedUnit {
+  readonly name: string;
+  readonly enabled?: boolean;
+  readonly mask?: boolean;
+  readonly contents?: string;
+  readonly dropins: readonly { readonly name: string; readonly contents?: string }[];
+}
+
+export interface DecodedIgnition {
+  readonly version?: string;
+  readonly files: readonly DecodedFile[];
+  readonly directories: readonly string[];
+  readonly links: readonly { readonly path: string; readonly target: string }[];
+  readonly units: readonly DecodedUnit[];
+  readonly users: readonly { readonly name: string; readonly sshAuthorizedKeys: number }[];
+}
+
+export type UserDataDecoding = { readonly ignition: DecodedIgnition } | { readonly error: string };
+
+function decodeDataUrl(source: string, compression: string | undefined): { text?: string; expressions: string[]; note?: string } {
+  const comma = source.indexOf(",");
+  const header = source.slice("data:".length, comma);
+  const payload = source.slice(comma + 1);
+  const parts = parseTemplate(payload);
+  const expressions = parts.flatMap((p) => ("expression" in p ? [p.expression] : []));
+  if (header.endsWith(";base64")) {
+    // A base64 payload with a reference inside is produced at apply time (e.g. base64encode(pem)).
+    if (expressions.length > 0) return { expressions, note: `contents set at apply time from ${expressions.map((e) => `\${${e}}`).join(", ")}` };
+    let bytes = Buffer.from(payload, "base64");
+    if (compression === "gzip") bytes = zlib.gunzipSync(bytes);
+    return bytesToText(bytes, expressions);
+  }
+  // Percent-encoded: decode the literal parts only, references stay as they are.
+  const text = templateText(parts, (s) => decodeURIComponent(s));
+  if (compression === "gzip") return { expressions, note: "gzip-compressed percent-encoded data" };
+  return { text, expressions };
+}
+
+function bytesToText(bytes: Buffer, expressions: string[]): { text?: string; expressions: string[]; note?: string } {
+  const text = bytes.toString("utf8");
+  if (text.includes("\uFFFD") || /[\x00-\x08\x0E-\x1F]/.test(text)) {
+    return { expressions, note: `binary, ${bytes.length} bytes, sha256 ${crypto.createHash("sha256").update(bytes).digest("hex")}` };
+  }
+  return { text, expressions };
+}
+
+/** Walks a JSON value and turns every string into its Terraform-rendered form (`$${` -> `${`). */
+function unescapeStrings(value: Json): Json {
+  if (typeof value === "string") return templateText(parseTemplate(value));
+  if (Array.isArray(value)) return value.map(unescapeStrings);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unescapeStrings(v)]));
+  return value;
+}
+
+/** Decodes a device's `user_data` (Ignition JSON as a Terraform string). */
+export function decodeUserData(userData: string): UserDataDecoding {
+  let config: any;
+  try {
+    config = JSON.parse(userData);
+  } catch {
+    const expressions = templateExpressions(userData);
+    return { error: expressions.length > 0 ? `user data is a Terraform expression (${expressions.join(", ")}), not Ignition JSON` : "user data is not JSON" };
+  }
+  if (!config || typeof config !== "object" || !config.ignition) return { error: "user data is JSON but not an Ignition config" };
+  const files: DecodedFile[] = (config.storage?.files ?? []).map((f: any): DecodedFile => {
+    const filePath = templateText(parseTemplate(String(f.path)));
+    const source: string | undefined = f.contents?.source;
+    if (source === undefined) return { path: filePath, mode: f.mode, text: "", expressions: [] };
+    if (source.startsWith("data:")) return { path: filePath, mode: f.mode, ...decodeDataUrl(source, f.contents?.compression) };
+    return {
+      path: filePath,
+      mode: f.mode,
+      expressions: templateExpressions(source),
+      remote: { url: templateText(parseTemplate(source)), hash: f.contents?.verification?.hash },
+    };
+  });
+  const units: DecodedUnit[] = (config.systemd?.units ?? []).map((u: any) => {
+    const unit = unescapeStrings(u) as any;
+    return { name: unit.name, enabled: unit.enabled, mask: unit.mask, contents: unit.contents, dropins: unit.dropins ?? [] };
+  });
+  return {
+    ignition: {
+      version: config.ignition.version,
+      files,
+      directories: (config.storage?.directories ?? []).map((d: any) => String(d.path)),
+      links: (config.storage?.links ?? []).map((l: any) => ({ path: String(l.path), target: String(l.target) })),
+      units,
+      users: (config.passwd?.users ?? []).map((u: any) => ({ name: String(u.name), sshAuthorizedKeys: (u.sshAuthorizedKeys ?? []).length })),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------
+// Devices and Kubernetes documents
+
+export interface SynthesizedDevice {
+  readonly stack: string;
+  /** Terraform address, `metal_device.<id>`. */
+  readonly address: string;
+  readonly hostname: string;
+  readonly body: JsonObject;
+  readonly userData: UserDataDecoding | undefined;
+}
+
+export function devicesOf(stacks: Record<string, TerraformJson>): SynthesizedDevice[] {
+  return Object.entries(stacks).flatMap(([stack, json]) =>
+    Object.entries(json.resource?.metal_device ?? {}).map(([id, body]) => ({
+      stack,
+      address: `metal_device.${id}`,
+      hostname: String(body.hostname),
+      body,
+      userData: typeof body.user_data === "string" ? decodeUserData(body.user_data) : undefined,
+    })),
+  );
+}
+
+export interface KubernetesDocument {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name?: string;
+  readonly namespace?: string;
+  readonly body: JsonObject;
+  /** Where it was found: `<hostname>:<file path>` or `<stack>:<resource address>`, for each copy. */
+  readonly origins: string[];
+}
+
+/** YAML 1.1, as kubeadm and the API server's YAML readers parse it. */
+function parseYamlDocuments(text: string): JsonObject[] {
+  const docs: JsonObject[] = [];
+  for (const doc of YAML.parseAllDocuments(text, { version: "1.1" })) {
+    if (doc.errors.length > 0) continue;
+    const value = doc.toJSON();
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      // A v1 List (kubectl's form for several objects in one file) holds them in items.
+      if (value.kind === "List" && Array.isArray(value.items)) docs.push(...value.items);
+      else docs.push(value);
+    }
+  }
+  return docs;
+}
+
+function identity(doc: JsonObject): string {
+  const meta = (doc.metadata ?? {}) as JsonObject;
+  return [doc.apiVersion, doc.kind, meta.namespace ?? "", meta.name ?? ""].join("/");
+}
+
+/**
+ * Every Kubernetes-style document (apiVersion + kind) the stacks carry: YAML/JSON files
+ * in the nodes' Ignition, and `kubernetes_manifest` / `kubectl_manifest` resources.
+ * The same document on several nodes appears once, with every origin.
+ */
+export function kubernetesDocuments(stacks: Record<string, TerraformJson>): KubernetesDocument[] {
+  const byIdentity = new Map<string, KubernetesDocument>();
+  const add = (doc: JsonObject, origin: string) => {
+    if (typeof doc.apiVersion !== "string" || typeof doc.kind !== "string") return;
+    const key = identity(doc);
+    const known = byIdentity.get(key);
+    if (known) {
+      known.origins.push(origin);
+      return;
+    }
+    const meta = (doc.metadata ?? {}) as JsonObject;
+    byIdentity.set(key, {
+      apiVersion: doc.apiVersion,
+      kind: doc.kind,
+      name: typeof meta.name === "string" ? meta.name : undefined,
+      namespace: typeof meta.namespace === "string" ? meta.namespace : undefined,
+      body: doc,
+      origins: [origin],
+    });
+  };
+  for (const device of devicesOf(stacks)) {
+    if (!device.userData || !("ignition" in device.userData)) continue;
+    for (const file of device.userData.ignition.files) {
+      if (file.text === undefined || !/apiVersion/.test(file.text)) continue;
+      for (const doc of parseYamlDocuments(file.text)) add(doc, `${device.hostname}:${file.path}`);
+    }
+  }
+  for (const [stack, json] of Object.entries(stacks)) {
+    for (const [id, body] of Object.entries(json.resource?.kubernetes_manifest ?? {})) {
+      if (body.manifest && typeof body.manifest === "object" && !Array.isArray(body.manifest)) add(body.manifest as JsonObject, `${stack}:kubernetes_manifest.${id}`);
+    }
+    for (const [id, body] of Object.entries(json.resource?.kubectl_manifest ?? {})) {
+      if (typeof body.yaml_body === "string") for (const doc of parseYamlDocuments(body.yaml_body)) add(doc, `${stack}:kubectl_manifest.${id}`);
+    }
+  }
+  return [...byIdentity.values()];
+}
+
+/** Documents of one kind (any API group version), e.g. `ofKind(docs, "BGPPeer")`. */
+export function ofKind(docs: readonly KubernetesDocument[], kind: string): KubernetesDocument[] {
+  return docs.filter((d) => d.kind === kind);
+}
