@@ -1,25 +1,37 @@
 /**
  * Flatcar Ignition (spec 3.3.0) for a node, built as a typed object and serialized
- * once into the device's user data.
+ * once into the device's user data. docs/flatcar-boot.md explains what a node gets
+ * and why.
  *
  * CONTRACT used by the constructs (see constructs/cluster-stack.ts):
- * - `renderNodeIgnition(input)` returns the node's IgnitionConfig.
+ * - `renderNodeIgnition(input)` returns the node's IgnitionConfig: the base part
+ *   every node gets, composed with the part of its boot role (ignition/parts.ts).
  * - `toUserData(config)` serializes it for metal_device.user_data.
  * - Files that hold apply-time secrets carry cdktf tokens (Terraform references).
- *   A `NodeFile` is either plain `text` (which may contain tokens whose resolved
- *   value is URL-safe, such as a bootstrap token) or `base64`: one Terraform
- *   expression that yields the whole file base64-encoded (Fn.base64encode(pem)).
+ *   A `NodeFile` is plain `text` (which may contain tokens whose resolved value is
+ *   URL-safe, such as a bootstrap token), `base64` (one Terraform expression that
+ *   yields the whole file base64-encoded, e.g. Fn.base64encode(pem)), or `remote`
+ *   (a pinned download Ignition verifies against its hash).
+ * - Text files (and the kubeadm config) that contain the placeholders of
+ *   lib/boot-values.ts are written as templates and rendered on the node at boot.
  */
-import { KubernetesRelease } from "../lib/versions";
+import { BOOT_VALUES } from "../lib/boot-values";
+import { KubernetesRelease, PinnedDownload } from "../lib/versions";
+import { composeConfig } from "./compose";
+import { base64Source, hasToken, textResource } from "./node-files";
+import { basePart, callerPart, DEFAULT_IPV6_RESOLVERS, EncodedNodeFile, filesPart, initPart, joinPart, NODE_PATHS } from "./parts";
 import { escapeTerraformTemplate } from "./terraform-escape";
-import { IgnitionConfig, IGNITION_SPEC_VERSION, dataUrl } from "./types";
+import { IgnitionConfig } from "./types";
+
+export { DEFAULT_IPV6_RESOLVERS, NODE_PATHS, NODE_UNITS } from "./parts";
 
 /** What a node does at first boot: kubeadm init (the first control plane), join as control plane, join as worker. */
 export type BootRole = "init" | "control-plane" | "worker";
 
 export type NodeFile =
   | { readonly path: string; readonly mode: number; readonly text: string }
-  | { readonly path: string; readonly mode: number; readonly base64: string };
+  | { readonly path: string; readonly mode: number; readonly base64: string }
+  | { readonly path: string; readonly mode: number; readonly remote: PinnedDownload };
 
 export interface NodeIgnitionInput {
   /** RFC 1123 hostname, also the Kubernetes node name. */
@@ -27,24 +39,115 @@ export interface NodeIgnitionInput {
   readonly role: BootRole;
   /** Binaries to install, with their hashes. */
   readonly kubernetes: KubernetesRelease;
-  /** kubeadm config for this role (YAML, with BOOT_VALUES placeholders). */
+  /** kubeadm config for this role (YAML, with BOOT_VALUES placeholders); rendered at boot to NODE_PATHS.kubeadmConfig. */
   readonly kubeadmConfig: string;
   /** Files for this node only: PKI on control planes, discovery kubeconfig, addon manifests on init. */
   readonly files: readonly NodeFile[];
   /** Manifests (paths among `files`) to `kubectl apply` after `kubeadm init`, in order. Only for role "init". */
   readonly addonManifests?: readonly string[];
+  /**
+   * IPv6 resolvers written to NODE_PATHS.kubeletResolvConf (point `KubeletConfiguration.resolvConf` there).
+   * @default DEFAULT_IPV6_RESOLVERS
+   */
+  readonly dnsResolvers?: readonly string[];
+  /**
+   * Shell commands (bash, run as root, `set -euo pipefail`) the kubeadm unit runs right
+   * before kubeadm and right after it succeeded, once per node. On failure the unit retries.
+   * @default - none
+   */
+  readonly kubeadmHooks?: { readonly beforeKubeadm?: string; readonly afterKubeadm?: string };
+  /**
+   * Extra systemd units for this node (enabled unless `enabled: false`). Order them against
+   * NODE_UNITS (e.g. `Before=kubelet.service`); each needs an [Install] section when enabled.
+   * @default - none
+   */
+  readonly units?: readonly NodeUnit[];
+}
+
+/** A systemd unit a caller adds to a node. */
+export interface NodeUnit {
+  /** Unit file name, e.g. `kubernetes-api-local-address.service`. */
+  readonly name: string;
+  readonly contents: string;
+  /**
+   * Whether Ignition enables the unit.
+   * @default true
+   */
+  readonly enabled?: boolean;
+}
+
+export class NodeIgnitionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NodeIgnitionError";
+  }
+}
+
+const PLACEHOLDERS = Object.values(BOOT_VALUES);
+
+function hasBootPlaceholder(text: string): boolean {
+  return PLACEHOLDERS.some((p) => text.includes(p));
+}
+
+function validate(input: NodeIgnitionInput): void {
+  const where = `node ${input.hostname}`;
+  const problems: string[] = [];
+  if (input.kubeadmConfig.trim() === "") problems.push(`kubeadmConfig is empty: every role needs a kubeadm config`);
+  const paths = new Set<string>();
+  for (const file of input.files) {
+    if (!file.path.startsWith("/") || file.path.includes("/../") || file.path.endsWith("/")) {
+      problems.push(`file path "${file.path}" is not valid: use an absolute path to a file`);
+    }
+    if (file.path === "/usr" || file.path.startsWith("/usr/")) problems.push(`file path "${file.path}" is not valid: Flatcar's /usr is read-only`);
+    if (file.path === NODE_PATHS.kubeadmConfig) problems.push(`file path "${file.path}" is reserved for the kubeadm config: pass it as kubeadmConfig`);
+    if (!Number.isInteger(file.mode) || file.mode < 0 || file.mode > 0o7777) problems.push(`file ${file.path}: mode ${file.mode} is not a valid permission mode`);
+    if ("remote" in file && !/^sha(256|512)-[0-9a-f]+$/.test(file.remote.hash)) {
+      problems.push(`file ${file.path}: remote hash "${file.remote.hash}" is not valid: use sha256-<hex> or sha512-<hex>`);
+    }
+    paths.add(file.path);
+  }
+  const addons = input.addonManifests ?? [];
+  if (addons.length > 0 && input.role !== "init") {
+    problems.push(`addonManifests are only applied by role "init", not by role "${input.role}"`);
+  }
+  for (const manifest of addons) {
+    if (!paths.has(manifest)) problems.push(`addon manifest ${manifest} is not among the node's files`);
+  }
+  for (const resolver of input.dnsResolvers ?? []) {
+    if (!/^[0-9a-fA-F:]+$/.test(resolver) || !resolver.includes(":")) problems.push(`DNS resolver "${resolver}" is not an IPv6 address`);
+  }
+  for (const unit of input.units ?? []) {
+    if (!/^[A-Za-z0-9:_.@-]+\.(service|socket|timer|path|mount|target)$/.test(unit.name)) problems.push(`unit name "${unit.name}" is not a valid systemd unit name`);
+    if ((unit.enabled ?? true) && !/^\[Install\]/m.test(unit.contents)) problems.push(`unit ${unit.name} is enabled but has no [Install] section`);
+  }
+  if (input.dnsResolvers && input.dnsResolvers.length === 0) problems.push(`dnsResolvers is empty: give at least one IPv6 resolver`);
+  if (problems.length > 0) throw new NodeIgnitionError(`${where}: ${problems.join("; ")}`);
+}
+
+function encodeFile(file: NodeFile): EncodedNodeFile {
+  const { path, mode } = file;
+  if ("text" in file) return { path, mode, contents: textResource(file.text), template: hasBootPlaceholder(file.text) };
+  if ("base64" in file) return { path, mode, contents: { source: base64Source(file.base64) }, template: false };
+  return { path, mode, contents: { source: file.remote.url, verification: { hash: file.remote.hash } }, template: false };
 }
 
 export function renderNodeIgnition(input: NodeIgnitionInput): IgnitionConfig {
-  return {
-    ignition: { version: IGNITION_SPEC_VERSION },
-    storage: {
-      files: [{ path: "/etc/hostname", mode: 0o644, overwrite: true, contents: { source: dataUrl(`${input.hostname}\n`) } }],
-    },
-  };
+  validate(input);
+  // The kubeadm config always goes through the template tree: it is rendered at
+  // every boot, so it exists (with this node's addresses) before kubeadm runs.
+  // 0600: it may hold the bootstrap token.
+  const kubeadmConfig: EncodedNodeFile = { path: NODE_PATHS.kubeadmConfig, mode: 0o600, contents: textResource(input.kubeadmConfig), template: true };
+  return composeConfig(
+    basePart({ hostname: input.hostname, kubernetes: input.kubernetes, dnsResolvers: input.dnsResolvers ?? DEFAULT_IPV6_RESOLVERS }),
+    input.role === "init" ? initPart(input.addonManifests ?? []) : joinPart(),
+    filesPart([kubeadmConfig, ...input.files.map(encodeFile)]),
+    callerPart(input.units ?? [], input.kubeadmHooks ?? {}),
+  );
 }
 
 /** Serializes a config for `metal_device.user_data`: compact JSON with Terraform template syntax escaped. */
 export function toUserData(config: IgnitionConfig): string {
   return escapeTerraformTemplate(JSON.stringify(config));
 }
+
+export { hasToken };

@@ -6,7 +6,9 @@
  * cdktf tokens (`${TfToken[TOKEN.n]}`) are references the renderer put there on
  * purpose (apply-time secrets); they are left alone so cdktf can resolve them.
  */
-const CDKTF_TOKEN = /\$\{TfToken\[[^\]]+\]\}/y;
+/** A cdktf token as it appears in an unresolved string (cdktf's Token.isUnresolved finds the same). */
+export const CDKTF_TOKEN_PATTERN = /\$\{TfToken\[[^\]]+\]\}/;
+const CDKTF_TOKEN = new RegExp(CDKTF_TOKEN_PATTERN.source, "y");
 
 export function escapeTerraformTemplate(text: string): string {
   let out = "";

@@ -1,0 +1,262 @@
+/**
+ * The boot scripts as shipped (decoded from a rendered config), run with bash on fake
+ * metadata, templates and commands. Paths come from environment variables the
+ * scripts document, so nothing here touches the machine.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { NODE_PATHS, renderNodeIgnition } from "../ignition";
+import { BOOT_VALUES, SAMPLE_BOOT_VALUES } from "../lib/boot-values";
+import { fixtureInput, TOKEN } from "./support/ignition-fixtures";
+import { describeWithTools, fileText, IgnConfig, tempDir } from "./support/ignition";
+
+const config = JSON.parse(JSON.stringify(renderNodeIgnition(fixtureInput("init")))) as IgnConfig;
+
+/** Writes the shipped script `name` to a temp dir and returns its path. */
+function script(name: string): string {
+  const dir = tempDir("v6fabric-script-");
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, fileText(config, `${NODE_PATHS.scriptDir}/${name}`), { mode: 0o755 });
+  return p;
+}
+
+function run(scriptPath: string, env: Record<string, string>) {
+  const result = spawnSync("bash", [scriptPath], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env }, encoding: "utf8" });
+  return { status: result.status, out: `${result.stdout}${result.stderr}` };
+}
+
+/** A fake command that logs its arguments to `log` and exits with the status in `statusFile` (default 0). */
+function fakeCommand(dir: string, name: string, log: string, body = ""): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, `#!/bin/bash\necho "${name} $*" >> "${log}"\n${body}\n`, { mode: 0o755 });
+  return p;
+}
+
+function metadataEnv(dir: string, lines: string[]): string {
+  const p = path.join(dir, "flatcar");
+  fs.writeFileSync(p, lines.join("\n") + "\n");
+  return p;
+}
+
+const METADATA = [
+  "COREOS_PACKET_HOSTNAME=v6fabric-cp-1",
+  `COREOS_PACKET_IPV6_PUBLIC_0=${SAMPLE_BOOT_VALUES.nodeIpv6}`,
+  "COREOS_PACKET_IPV6_PUBLIC_GATEWAY_0=2001:db8:0:ab00::2",
+  `COREOS_PACKET_IPV4_PRIVATE_0=${SAMPLE_BOOT_VALUES.nodePrivateIpv4}`,
+];
+
+describe("render-boot-values", () => {
+  function setup(metadata: string[]) {
+    const dir = tempDir("v6fabric-boot-values-");
+    const templates = path.join(dir, "templates");
+    const root = path.join(dir, "root");
+    // The template tree exactly as Ignition writes it from the rendered config.
+    for (const f of (config.storage?.files ?? []).filter((f) => f.path.startsWith(`${NODE_PATHS.templateDir}/`))) {
+      const target = path.join(templates, f.path.slice(NODE_PATHS.templateDir.length));
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.writeFileSync(target, fileText(config, f.path).split(TOKEN).join("abcdef.0123456789abcdef"), { mode: f.mode });
+      fs.chmodSync(target, f.mode ?? 0o644);
+    }
+    return { root, env: { V6FABRIC_METADATA_ENV: metadataEnv(dir, metadata), V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root } };
+  }
+
+  it("writes the kubeadm config and the add-on with this node's addresses, keeping modes", () => {
+    const { root, env } = setup(METADATA);
+    const result = run(script("render-boot-values"), env);
+    expect(result.out).toContain("2 file(s) rendered");
+    expect(result.status).toBe(0);
+    const kubeadm = fs.readFileSync(path.join(root, NODE_PATHS.kubeadmConfig), "utf8");
+    expect(kubeadm).toContain(`- name: node-ip\n      value: "${SAMPLE_BOOT_VALUES.nodeIpv6}"`);
+    expect(kubeadm).toContain(`advertiseAddress: "${SAMPLE_BOOT_VALUES.nodeIpv6}"`);
+    expect(kubeadm).not.toContain(BOOT_VALUES.nodeIpv6);
+    expect(fs.statSync(path.join(root, NODE_PATHS.kubeadmConfig)).mode & 0o777).toBe(0o600);
+    const addon = fs.readFileSync(path.join(root, "/etc/kubernetes/addons/10-example.yaml"), "utf8");
+    expect(addon).toContain(`routerId: "${SAMPLE_BOOT_VALUES.nodePrivateIpv4}"`);
+  });
+
+  it("is repeatable: a second run gives the same files", () => {
+    const { root, env } = setup(METADATA);
+    const s = script("render-boot-values");
+    run(s, env);
+    const first = fs.readFileSync(path.join(root, NODE_PATHS.kubeadmConfig), "utf8");
+    expect(run(s, env).status).toBe(0);
+    expect(fs.readFileSync(path.join(root, NODE_PATHS.kubeadmConfig), "utf8")).toBe(first);
+  });
+
+  it.each([
+    ["no IPv6 address", METADATA.filter((l) => !l.startsWith("COREOS_PACKET_IPV6_PUBLIC_0=")), "COREOS_PACKET_IPV6_PUBLIC_0 is missing"],
+    ["a malformed IPv6 address", [...METADATA.slice(0, 1), "COREOS_PACKET_IPV6_PUBLIC_0=2001:db8::1/127; rm -rf /", ...METADATA.slice(2)], "is not an IPv6 address"],
+    ["a malformed IPv4 address", [...METADATA.slice(0, 3), "COREOS_PACKET_IPV4_PRIVATE_0=10.0.0"], "is not an IPv4 address"],
+  ])("fails without writing anything on %s", (_name, metadata, message) => {
+    const { root, env } = setup(metadata);
+    const result = run(script("render-boot-values"), env);
+    expect(result.status).not.toBe(0);
+    expect(result.out).toContain(message);
+    expect(fs.existsSync(path.join(root, NODE_PATHS.kubeadmConfig))).toBe(false);
+  });
+});
+
+describeWithTools(["jq"], "bgp-peer-routes", () => {
+  function setup(neighbours: unknown[]) {
+    const dir = tempDir("v6fabric-bgp-");
+    const log = path.join(dir, "log");
+    const json = path.join(dir, "metadata.json");
+    fs.writeFileSync(json, JSON.stringify({ hostname: "x", bgp_neighbors: neighbours }));
+    const env = {
+      V6FABRIC_METADATA_ENV: metadataEnv(dir, METADATA),
+      V6FABRIC_METADATA_URL: `file://${json}`,
+      V6FABRIC_IP_COMMAND: fakeCommand(dir, "ip", log),
+    };
+    return { env, log };
+  }
+  const v4 = { address_family: 4, peer_ips: ["169.254.255.1", "169.254.255.2"], peer_as: 65530 };
+  const v6 = { address_family: 6, peer_ips: ["fc00::e", "fc00::f"], peer_as: 65530 };
+
+  it("adds a /128 route to each IPv6 peer via the IPv6 gateway, idempotently (replace)", () => {
+    const { env, log } = setup([v4, v6]);
+    const result = run(script("bgp-peer-routes"), env);
+    expect(result.status).toBe(0);
+    expect(fs.readFileSync(log, "utf8").trim().split("\n")).toEqual([
+      "ip -6 route replace fc00::e/128 via 2001:db8:0:ab00::2",
+      "ip -6 route replace fc00::f/128 via 2001:db8:0:ab00::2",
+    ]);
+  });
+
+  it("fails (so systemd retries) while the metadata lists no IPv6 neighbour", () => {
+    const { env, log } = setup([v4]);
+    const result = run(script("bgp-peer-routes"), env);
+    expect(result.status).not.toBe(0);
+    expect(result.out).toContain("no IPv6 BGP neighbours yet");
+    expect(fs.existsSync(log)).toBe(false);
+  });
+});
+
+describe("kubeadm-bootstrap", () => {
+  function setup(kubeadmBody = "") {
+    const dir = tempDir("v6fabric-kubeadm-");
+    const log = path.join(dir, "log");
+    const kubernetesDir = path.join(dir, "etc-kubernetes");
+    const hooks = path.join(dir, "hooks");
+    const state = path.join(dir, "state");
+    fs.mkdirSync(path.join(kubernetesDir, "pki"), { recursive: true });
+    fs.writeFileSync(path.join(kubernetesDir, "pki", "ca.crt"), "CA");
+    fs.writeFileSync(path.join(kubernetesDir, "kubeadm.yaml"), "kind: JoinConfiguration\n");
+    fs.mkdirSync(hooks);
+    fs.writeFileSync(path.join(hooks, "before-kubeadm"), `#!/bin/bash\necho before >> "${log}"\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(hooks, "after-kubeadm"), `#!/bin/bash\necho after >> "${log}"\n`, { mode: 0o755 });
+    const env = {
+      KUBEADM_COMMAND: "join",
+      KUBEADM_CONFIG: path.join(kubernetesDir, "kubeadm.yaml"),
+      V6FABRIC_STATE_DIR: state,
+      V6FABRIC_KUBERNETES_DIR: kubernetesDir,
+      V6FABRIC_HOOK_DIR: hooks,
+      V6FABRIC_KUBEADM: fakeCommand(dir, "kubeadm", log, kubeadmBody),
+    };
+    const calls = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []);
+    return { env, calls, kubernetesDir, state };
+  }
+
+  it("runs hooks and kubeadm once, then never again", () => {
+    const { env, calls, state } = setup();
+    const s = script("kubeadm-bootstrap");
+    expect(run(s, env).status).toBe(0);
+    expect(calls()).toEqual(["before", `kubeadm join --config ${env.KUBEADM_CONFIG}`, "after"]);
+    expect(fs.existsSync(path.join(state, "kubeadm.done"))).toBe(true);
+    expect(run(s, env).status).toBe(0);
+    expect(calls()).toHaveLength(3);
+  });
+
+  it("a failed kubeadm leaves no stamp and fails the unit (systemd retries)", () => {
+    const { env, state } = setup("exit 1");
+    expect(run(script("kubeadm-bootstrap"), env).status).not.toBe(0);
+    expect(fs.existsSync(path.join(state, "kubeadm.done"))).toBe(false);
+    expect(fs.existsSync(path.join(state, "kubeadm.ok"))).toBe(false);
+  });
+
+  it("after an attempt that stopped half way it resets and restores the CA files Ignition placed", () => {
+    // kubeadm fails after writing kubelet.conf and emptying pki, as a half-done join would.
+    const { env, calls, kubernetesDir, state } = setup();
+    const s = script("kubeadm-bootstrap");
+    const failing = { ...env, V6FABRIC_KUBEADM: fakeCommand(path.dirname(env.V6FABRIC_KUBEADM), "kubeadm-fail", path.join(state, "..", "log"), `touch "${kubernetesDir}/kubelet.conf"; rm -rf "${kubernetesDir}/pki"; exit 1`) };
+    expect(run(s, failing).status).not.toBe(0);
+    // The fake `kubeadm reset` removes what a real reset removes.
+    const resetting = { ...env, V6FABRIC_KUBEADM: fakeCommand(path.dirname(env.V6FABRIC_KUBEADM), "kubeadm", path.join(state, "..", "log"), `if [ "$1" = reset ]; then rm -rf "${kubernetesDir}/kubelet.conf" "${kubernetesDir}/pki"; fi`) };
+    expect(run(s, resetting).status).toBe(0);
+    expect(calls()).toEqual(["before", `kubeadm-fail join --config ${env.KUBEADM_CONFIG}`, "kubeadm reset --force", "before", `kubeadm join --config ${env.KUBEADM_CONFIG}`, "after"]);
+    expect(fs.readFileSync(path.join(kubernetesDir, "pki", "ca.crt"), "utf8")).toBe("CA");
+  });
+
+  it("if only the after-hook failed, a retry runs the hook without kubeadm", () => {
+    const { env, calls, state } = setup();
+    const hooks = env.V6FABRIC_HOOK_DIR;
+    fs.writeFileSync(path.join(hooks, "after-kubeadm"), `#!/bin/bash\necho after >> "${path.join(state, "..", "log")}"\n[ -e "${hooks}/ok" ]\n`, { mode: 0o755 });
+    const s = script("kubeadm-bootstrap");
+    expect(run(s, env).status).not.toBe(0);
+    fs.writeFileSync(path.join(hooks, "ok"), "");
+    expect(run(s, env).status).toBe(0);
+    expect(calls()).toEqual(["before", `kubeadm join --config ${env.KUBEADM_CONFIG}`, "after", "after"]);
+  });
+
+  it("refuses a config that still has boot placeholders, and an unknown command", () => {
+    const { env } = setup();
+    fs.writeFileSync(env.KUBEADM_CONFIG, `advertiseAddress: "${BOOT_VALUES.nodeIpv6}"\n`);
+    expect(run(script("kubeadm-bootstrap"), env).out).toContain("still holds boot placeholders");
+    const other = setup();
+    const result = run(script("kubeadm-bootstrap"), { ...other.env, KUBEADM_COMMAND: "reset" });
+    expect(result.status).toBe(2);
+    expect(result.out).toContain("KUBEADM_COMMAND=reset is not valid: use init or join");
+  });
+});
+
+describe("apply-addons", () => {
+  function setup(failures: number, attempts = 5) {
+    const dir = tempDir("v6fabric-addons-");
+    const log = path.join(dir, "log");
+    const counter = path.join(dir, "count");
+    fs.writeFileSync(counter, "0");
+    const list = path.join(dir, "addons.list");
+    fs.writeFileSync(list, "/etc/kubernetes/addons/a.yaml\n/etc/kubernetes/addons/b.yaml");
+    const kubeconfig = path.join(dir, "admin.conf");
+    fs.writeFileSync(kubeconfig, "");
+    const body = `n=$(cat "${counter}"); echo $((n + 1)) > "${counter}"; [ "$n" -ge ${failures} ]`;
+    const env = {
+      ADDON_LIST: list,
+      V6FABRIC_STATE_DIR: path.join(dir, "state"),
+      V6FABRIC_KUBECONFIG: kubeconfig,
+      V6FABRIC_APPLY_ATTEMPTS: String(attempts),
+      V6FABRIC_APPLY_DELAY: "0",
+      V6FABRIC_KUBECTL: fakeCommand(dir, "kubectl", log, body),
+    };
+    return { env, dir, calls: () => fs.readFileSync(log, "utf8").trim().split("\n") };
+  }
+  const apply = (f: string, kubeconfig: string) => `kubectl --kubeconfig ${kubeconfig} apply --server-side --field-manager=v6fabric-addons -f ${f}`;
+
+  it("applies each manifest in order with server-side apply, retrying until the kinds exist", () => {
+    const { env, dir, calls } = setup(2);
+    expect(run(script("apply-addons"), env).status).toBe(0);
+    const a = apply("/etc/kubernetes/addons/a.yaml", env.V6FABRIC_KUBECONFIG);
+    expect(calls()).toEqual([a, a, a, apply("/etc/kubernetes/addons/b.yaml", env.V6FABRIC_KUBECONFIG)]);
+    expect(fs.existsSync(path.join(dir, "state", "addons.done"))).toBe(true);
+    // Once done, never again.
+    expect(run(script("apply-addons"), env).status).toBe(0);
+    expect(calls()).toHaveLength(4);
+  });
+
+  it("gives up after the bounded number of attempts (systemd restarts the unit)", () => {
+    const { env, dir, calls } = setup(100, 3);
+    const result = run(script("apply-addons"), env);
+    expect(result.status).not.toBe(0);
+    expect(result.out).toContain("still fails after 3 attempts");
+    expect(calls()).toHaveLength(3);
+    expect(fs.existsSync(path.join(dir, "state", "addons.done"))).toBe(false);
+  });
+
+  it("waits for admin.conf", () => {
+    const { env } = setup(0);
+    fs.rmSync(env.V6FABRIC_KUBECONFIG);
+    const result = run(script("apply-addons"), env);
+    expect(result.status).not.toBe(0);
+    expect(result.out).toContain("does not exist yet");
+  });
+});

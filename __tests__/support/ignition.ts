@@ -1,0 +1,110 @@
+/**
+ * Reading rendered Ignition configs back the way Ignition does, and running the real
+ * tools on them. Decoding is written independently of ignition/node-files.ts.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { gunzipSync } from "node:zlib";
+
+export interface IgnFile {
+  path: string;
+  mode?: number;
+  contents?: { source: string; compression?: string; verification?: { hash: string } };
+}
+export interface IgnUnit {
+  name: string;
+  enabled?: boolean;
+  mask?: boolean;
+  contents?: string;
+  dropins?: { name: string; contents: string }[];
+}
+export interface IgnConfig {
+  ignition: { version: string };
+  storage?: { files?: IgnFile[]; directories?: unknown[]; links?: unknown[] };
+  systemd?: { units?: IgnUnit[] };
+}
+
+/** RFC 2397 decoding: `data:[<mediatype>][;base64],<data>`. */
+export function decodeDataUrl(source: string, compression?: string): Buffer {
+  const match = /^data:([^,]*),(.*)$/s.exec(source);
+  if (!match) throw new Error(`not a data URL: ${source.slice(0, 60)}`);
+  const isBase64 = match[1].split(";").includes("base64");
+  let bytes: Buffer;
+  if (isBase64) {
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(match[2])) throw new Error(`invalid base64 in data URL: ${match[2].slice(0, 60)}`);
+    bytes = Buffer.from(match[2], "base64");
+  } else {
+    bytes = Buffer.from(decodeURIComponent(match[2]), "utf8");
+  }
+  return compression === "gzip" ? gunzipSync(bytes) : bytes;
+}
+
+export function files(config: IgnConfig): IgnFile[] {
+  return config.storage?.files ?? [];
+}
+
+export function file(config: IgnConfig, filePath: string): IgnFile {
+  const found = files(config).filter((f) => f.path === filePath);
+  if (found.length !== 1) throw new Error(`expected one file ${filePath}, found ${found.length}`);
+  return found[0];
+}
+
+export function fileText(config: IgnConfig, filePath: string): string {
+  const f = file(config, filePath);
+  if (!f.contents) throw new Error(`${filePath} has no contents`);
+  return decodeDataUrl(f.contents.source, f.contents.compression).toString("utf8");
+}
+
+export function unit(config: IgnConfig, name: string): IgnUnit {
+  const found = (config.systemd?.units ?? []).filter((u) => u.name === name);
+  if (found.length !== 1) throw new Error(`expected one unit ${name}, found ${found.length}`);
+  return found[0];
+}
+
+/** Values of `key=` lines in one section of a unit file (systemd syntax; space-separated lists joined). */
+export function unitValues(unitText: string, section: string, key: string): string[] {
+  const values: string[] = [];
+  let current = "";
+  for (const raw of unitText.split("\n")) {
+    const line = raw.trim();
+    if (line.startsWith("[")) current = line;
+    else if (current === `[${section}]` && line.startsWith(`${key}=`)) values.push(...line.slice(key.length + 1).split(/\s+/).filter(Boolean));
+  }
+  return values;
+}
+
+export function hasCommand(name: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
+}
+
+/** `describe` when the tools exist, else a loudly skipped block. */
+export function describeWithTools(tools: readonly string[], name: string, body: () => void): void {
+  const missing = tools.filter((t) => !hasCommand(t));
+  if (missing.length === 0) {
+    describe(name, body);
+    return;
+  }
+  // eslint-disable-next-line no-console
+  console.warn(`SKIPPED "${name}": missing ${missing.join(", ")} (CI installs them: .ci/run)`);
+  describe.skip(`${name} [SKIPPED: missing ${missing.join(", ")}]`, body);
+}
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Runs ignition-validate on `json`; returns its combined output and exit status. */
+export function ignitionValidate(json: string): { status: number; output: string } {
+  const dir = tempDir("ign-validate-");
+  const f = path.join(dir, "config.ign");
+  fs.writeFileSync(f, json);
+  const result = spawnSync("ignition-validate", [f], { encoding: "utf8" });
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { status: result.status ?? -1, output: `${result.stdout}${result.stderr}`.trim() };
+}
+
+export function sha256Hex(bytes: Buffer): string {
+  return execFileSync("sha256sum", { input: bytes }).toString().split(" ")[0];
+}

@@ -1,0 +1,77 @@
+/**
+ * Synthesized user data holds Terraform template syntax: references to apply-time
+ * secrets (`${random_string.x.result}`, `${base64encode(tls_private_key.ca.private_key_pem)}`)
+ * and escaped literals (`$${`, `%%{`). To check the text with real tools, this does
+ * what Terraform will do at apply time, with placeholder values of the right shape:
+ * a bootstrap token looks like one, base64 expressions yield valid base64, anything
+ * else a URL-safe word. Nothing is skipped: an unknown construct throws.
+ */
+
+/** Shape-correct stand-ins for the values Terraform will splice in. */
+export const REF_PLACEHOLDERS = {
+  bootstrapToken: "abcdef.0123456789abcdef",
+  bootstrapTokenId: "abcdef",
+  bootstrapTokenSecret: "0123456789abcdef",
+  /** base64 of a small PEM-shaped text. */
+  base64: Buffer.from("-----BEGIN PLACEHOLDER-----\nAAAA\n-----END PLACEHOLDER-----\n").toString("base64"),
+  other: "terraform-reference",
+} as const;
+
+export interface ResolvedRefs {
+  readonly text: string;
+  /** Every Terraform expression found, in order (for assertions on what was referenced). */
+  readonly expressions: readonly string[];
+}
+
+/** The placeholder for one Terraform expression (the text between `${` and `}`). */
+export function placeholderFor(expression: string): string {
+  const e = expression.trim();
+  if (/^base64(encode|gzip)\(/.test(e)) return REF_PLACEHOLDERS.base64;
+  if (/token/i.test(e)) {
+    // A whole token: the user's variable, or id "." secret joined (possibly inside coalesce()).
+    if (/^(coalesce|join)\(/.test(e) || /^var\./.test(e)) return REF_PLACEHOLDERS.bootstrapToken;
+    if (/token-id|token_id/i.test(e)) return REF_PLACEHOLDERS.bootstrapTokenId;
+    if (/token-secret|token_secret/i.test(e)) return REF_PLACEHOLDERS.bootstrapTokenSecret;
+    return REF_PLACEHOLDERS.bootstrapToken;
+  }
+  return REF_PLACEHOLDERS.other;
+}
+
+/** Evaluates the Terraform template syntax of `text` with placeholder values. */
+export function resolveTerraformRefs(text: string): ResolvedRefs {
+  let out = "";
+  const expressions: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const two = text.slice(i, i + 3);
+    if (two === "$${" || two === "%%{") {
+      out += two.slice(1);
+      i += 3;
+      continue;
+    }
+    if (text.startsWith("%{", i)) throw new Error(`Terraform template directive at ${i}: ${text.slice(i, i + 40)}`);
+    if (text.startsWith("${", i)) {
+      let depth = 1;
+      let j = i + 2;
+      let quoted = false;
+      for (; j < text.length && depth > 0; j++) {
+        const c = text[j];
+        if (quoted) {
+          if (c === "\\") j++;
+          else if (c === '"') quoted = false;
+        } else if (c === '"') quoted = true;
+        else if (c === "{") depth++;
+        else if (c === "}") depth--;
+      }
+      if (depth !== 0) throw new Error(`unterminated Terraform expression at ${i}: ${text.slice(i, i + 40)}`);
+      const expression = text.slice(i + 2, j - 1);
+      expressions.push(expression);
+      out += placeholderFor(expression);
+      i = j;
+      continue;
+    }
+    out += text[i];
+    i++;
+  }
+  return { text: out, expressions };
+}

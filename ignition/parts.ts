@@ -1,0 +1,213 @@
+/**
+ * The parts a node's Ignition config is composed of: one base part every node gets
+ * (docs/flatcar-boot.md explains each piece and its source) and one part per boot
+ * role. Nothing here is per node except the hostname and the files the caller
+ * passes: addresses are filled in on the node at boot (lib/boot-values.ts).
+ */
+import { BOOT_VALUES } from "../lib/boot-values";
+import { KubernetesRelease, PinnedDownload } from "../lib/versions";
+import { IgnitionPart } from "./compose";
+import { textResource } from "./node-files";
+import { renderTemplate } from "./templates";
+import { IgnitionFile, IgnitionResource, IgnitionUnit } from "./types";
+
+/** Where things live on a node. Stable: units, scripts and docs refer to these paths. */
+export const NODE_PATHS = {
+  /** Boot scripts. /opt because Flatcar's /usr is read-only. */
+  scriptDir: "/opt/v6fabric/bin",
+  /** Kubernetes binaries; Flatcar's documented place for extra binaries (on the default PATH). */
+  binDir: "/opt/bin",
+  /** Files with boot placeholders; rendered at boot to the same path below `/`. */
+  templateDir: "/etc/v6fabric/templates",
+  /** Optional executables `before-kubeadm` and `after-kubeadm`, run by the kubeadm unit around kubeadm. */
+  hookDir: "/etc/v6fabric/hooks",
+  /** Stamps that make the first-boot units run once. */
+  stateDir: "/var/lib/v6fabric",
+  /** The kubeadm config of this node, rendered at boot from its template. */
+  kubeadmConfig: "/etc/kubernetes/kubeadm.yaml",
+  /** Add-on manifests to apply after `kubeadm init`, one path a line (init node only). */
+  addonList: "/etc/v6fabric/addons.list",
+  /** IPv6-only resolvers for the kubelet (`KubeletConfiguration.resolvConf`), hence for CoreDNS. */
+  kubeletResolvConf: "/etc/kubernetes/resolv.conf",
+} as const;
+
+/** Unit names other renderers may order against (e.g. a node-local API proxy `Before=` kubeadm). */
+export const NODE_UNITS = {
+  bootValues: "v6fabric-boot-values.service",
+  bgpPeerRoutes: "v6fabric-bgp-peer-routes.service",
+  kubeadm: "v6fabric-kubeadm.service",
+  addons: "v6fabric-addons.service",
+} as const;
+
+/**
+ * Public IPv6 resolvers (Google Public DNS, Cloudflare). Equinix's resolvers are
+ * IPv4-only and pods have no IPv4, so CoreDNS must forward to IPv6 resolvers.
+ */
+export const DEFAULT_IPV6_RESOLVERS: readonly string[] = ["2001:4860:4860::8888", "2606:4700:4700::1111", "2001:4860:4860::8844"];
+
+const TEMPLATE_VALUES = {
+  SCRIPT_DIR: NODE_PATHS.scriptDir,
+  TEMPLATE_DIR: NODE_PATHS.templateDir,
+  STATE_DIR: NODE_PATHS.stateDir,
+  KUBEADM_CONFIG: NODE_PATHS.kubeadmConfig,
+  ADDON_LIST: NODE_PATHS.addonList,
+  HOOK_DIR: NODE_PATHS.hookDir,
+} as const;
+
+function pick<K extends keyof typeof TEMPLATE_VALUES>(...keys: K[]): Record<K, string> {
+  const values = {} as Record<K, string>;
+  for (const key of keys) values[key] = TEMPLATE_VALUES[key];
+  return values;
+}
+
+/** A file Ignition writes from inline text, owned by root. */
+export function inlineFile(path: string, mode: number, text: string): IgnitionFile {
+  return { path, mode, overwrite: true, contents: textResource(text) };
+}
+
+function downloadedFile(path: string, mode: number, download: PinnedDownload): IgnitionFile {
+  return { path, mode, overwrite: true, contents: { source: download.url, verification: { hash: download.hash } } };
+}
+
+function script(name: string, values: Readonly<Record<string, string>> = {}): IgnitionFile {
+  return inlineFile(`${NODE_PATHS.scriptDir}/${name}`, 0o755, renderTemplate(`scripts/${name}.sh`, values));
+}
+
+function unit(name: string, values: Readonly<Record<string, string>>): IgnitionUnit {
+  return { name, enabled: true, contents: unitText(name, values) };
+}
+
+/**
+ * A unit template without its comment lines: the commented source is in the project
+ * (ignition/units/), and unit text travels uncompressed in user data, so comments
+ * would cost every node about 3 KB. One line says where the comments are.
+ */
+function unitText(name: string, values: Readonly<Record<string, string>> = {}): string {
+  const lines = renderTemplate(`units/${name}`, values)
+    .split("\n")
+    .filter((line) => !line.startsWith("#"));
+  while (lines[0] === "") lines.shift();
+  return [`# From ignition/units/${name} (v6fabric; the reasons are commented there)`, ...lines].join("\n");
+}
+
+export interface BasePartInput {
+  readonly hostname: string;
+  readonly kubernetes: KubernetesRelease;
+  readonly dnsResolvers: readonly string[];
+}
+
+/** What every node gets, whatever its role. */
+export function basePart(input: BasePartInput): IgnitionPart {
+  const binaries = (["kubeadm", "kubelet", "kubectl"] as const).map((name) =>
+    downloadedFile(`${NODE_PATHS.binDir}/${name}`, 0o755, input.kubernetes[name]),
+  );
+  return {
+    files: [
+      inlineFile("/etc/hostname", 0o644, `${input.hostname}\n`),
+      ...binaries,
+      inlineFile("/etc/modules-load.d/v6fabric-kubernetes.conf", 0o644, renderTemplate("files/modules-load-kubernetes.conf")),
+      inlineFile("/etc/sysctl.d/80-v6fabric-kubernetes.conf", 0o644, renderTemplate("files/sysctl-kubernetes.conf")),
+      inlineFile(NODE_PATHS.kubeletResolvConf, 0o644, resolvConf(input.dnsResolvers)),
+      inlineFile("/etc/flatcar/update.conf", 0o644, renderTemplate("files/update.conf")),
+      inlineFile("/etc/v6fabric/README", 0o644, renderTemplate("files/README", pick("SCRIPT_DIR", "TEMPLATE_DIR", "STATE_DIR", "ADDON_LIST"))),
+      script("render-boot-values", {
+        TEMPLATE_DIR: NODE_PATHS.templateDir,
+        NODE_IPV6_PLACEHOLDER: BOOT_VALUES.nodeIpv6,
+        NODE_PRIVATE_IPV4_PLACEHOLDER: BOOT_VALUES.nodePrivateIpv4,
+      }),
+      script("bgp-peer-routes"),
+      script("kubeadm-bootstrap", {
+        ...pick("KUBEADM_CONFIG", "STATE_DIR", "HOOK_DIR"),
+        NODE_IPV6_PLACEHOLDER: BOOT_VALUES.nodeIpv6,
+        NODE_PRIVATE_IPV4_PLACEHOLDER: BOOT_VALUES.nodePrivateIpv4,
+      }),
+    ],
+    units: [
+      // Flatcar's stock containerd config already uses the systemd cgroup driver
+      // (SystemdCgroup = true since 2969.0.0); enabling it is all kubeadm needs.
+      { name: "containerd.service", enabled: true },
+      {
+        name: "kubelet.service",
+        enabled: true,
+        contents: unitText("kubelet.service"),
+        dropins: [{ name: "10-kubeadm.conf", contents: unitText("10-kubeadm.conf") }],
+      },
+      // Reboots are left to a cluster-aware operator: locksmithd's etcd lock does
+      // not work with etcd 3.4+, and its default strategy reboots at will.
+      { name: "locksmithd.service", mask: true },
+      unit(NODE_UNITS.bootValues, pick("SCRIPT_DIR", "TEMPLATE_DIR")),
+      unit(NODE_UNITS.bgpPeerRoutes, pick("SCRIPT_DIR")),
+      unit(NODE_UNITS.kubeadm, pick("SCRIPT_DIR", "STATE_DIR", "KUBEADM_CONFIG")),
+    ],
+  };
+}
+
+function resolvConf(resolvers: readonly string[]): string {
+  return [
+    "# IPv6 resolvers for the kubelet and so for CoreDNS (pods have no IPv4); written by Ignition.",
+    ...resolvers.map((r) => `nameserver ${r}`),
+    "",
+  ].join("\n");
+}
+
+/** The kubeadm command of a role, as the kubeadm unit's drop-in. */
+function kubeadmCommand(command: "init" | "join"): IgnitionUnit {
+  return { name: NODE_UNITS.kubeadm, dropins: [{ name: "10-role.conf", contents: `[Service]\nEnvironment=KUBEADM_COMMAND=${command}\n` }] };
+}
+
+/** The first control plane: `kubeadm init`, then the add-ons. */
+export function initPart(addonManifests: readonly string[]): IgnitionPart {
+  return {
+    files: [
+      script("apply-addons", pick("STATE_DIR", "ADDON_LIST")),
+      inlineFile(NODE_PATHS.addonList, 0o644, addonManifests.map((m) => `${m}\n`).join("")),
+    ],
+    units: [kubeadmCommand("init"), unit(NODE_UNITS.addons, pick("SCRIPT_DIR", "STATE_DIR", "ADDON_LIST"))],
+  };
+}
+
+/** Extra units and kubeadm hooks a caller asked for (e.g. the API address on lo of control planes). */
+export function callerPart(units: readonly NodeUnitInput[], hooks: KubeadmHooksInput): IgnitionPart {
+  const hook = (name: string, command: string | undefined) =>
+    command === undefined ? [] : [inlineFile(`${NODE_PATHS.hookDir}/${name}`, 0o755, `#!/bin/bash\nset -euo pipefail\n${command}\n`)];
+  return {
+    files: [...hook("before-kubeadm", hooks.beforeKubeadm), ...hook("after-kubeadm", hooks.afterKubeadm)],
+    units: units.map((u) => ({ name: u.name, enabled: u.enabled ?? true, contents: u.contents })),
+  };
+}
+
+export interface NodeUnitInput {
+  readonly name: string;
+  readonly contents: string;
+  readonly enabled?: boolean;
+}
+
+export interface KubeadmHooksInput {
+  readonly beforeKubeadm?: string;
+  readonly afterKubeadm?: string;
+}
+
+/** Further control planes and workers: `kubeadm join` (the config says which kind). */
+export function joinPart(): IgnitionPart {
+  return { units: [kubeadmCommand("join")] };
+}
+
+/** The caller's per-node files; those holding boot placeholders go to the template tree. */
+export function filesPart(files: readonly EncodedNodeFile[]): IgnitionPart {
+  return {
+    files: files.map((f) => ({
+      path: f.template ? `${NODE_PATHS.templateDir}${f.path}` : f.path,
+      mode: f.mode,
+      overwrite: true,
+      contents: f.contents,
+    })),
+  };
+}
+
+/** A caller's file with its Ignition contents; `template` files are rendered at boot (lib/boot-values.ts). */
+export interface EncodedNodeFile {
+  readonly path: string;
+  readonly mode: number;
+  readonly contents: IgnitionResource;
+  readonly template: boolean;
+}
