@@ -11,6 +11,8 @@
  */
 import { AddressPlan, AddressPlanError, planAddresses } from "./address-plan";
 import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "./versions";
+import { POD_BLOCK_PREFIX_LENGTH } from "./calico";
+import { PrefixBudgetError, checkPrefixBudget } from "./prefix-budget";
 
 export type ControlPlaneCount = 1 | 3 | 5;
 export type FlatcarChannel = "stable" | "beta" | "alpha" | "lts";
@@ -39,6 +41,10 @@ export interface ClusterSettings {
   readonly clusterDomain: string;
   /** The project's local BGP ASN (Metal's customer ASN). */
   readonly bgpAsn: number;
+  /** Whether the project's BGP sessions use an MD5 password; its value comes from TF_VAR_metal_bgp_md5_password. */
+  readonly bgpMd5Enabled: boolean;
+  /** `externalTrafficPolicy: Local` Service addresses one node may announce (lib/prefix-budget.ts). */
+  readonly localServiceRoutes: number;
   /** Project SSH key IDs to install for the `core` user; empty = the project's keys, as Metal does by default. */
   readonly projectSshKeyIds: readonly string[];
   /** Terraform Cloud backend, or undefined for the local backend. */
@@ -223,7 +229,34 @@ const METAL_BGP_ASN: SettingSpec<number> = {
     const private16 = asn >= 64512 && asn <= 65534;
     const private32 = asn >= 4200000000 && asn <= 4294967294;
     if (!private16 && !private32) throw new Invalid("local BGP uses a private ASN: 64512-65534 or 4200000000-4294967294");
+    // Calico v3.32's BGPConfiguration CRD declares asNumber as int32 (shared/schemas/calico).
+    if (private32) throw new Invalid("Calico stores the AS number as a 32-bit signed integer (BGPConfiguration CRD, format int32): use a 16-bit private ASN, 64512-65534");
     return asn;
+  },
+};
+
+const METAL_BGP_MD5_ENABLED: SettingSpec<boolean> = {
+  name: "METAL_BGP_MD5_ENABLED",
+  default: "false",
+  description:
+    "true if the project's local BGP uses an MD5 password. The password itself is not a setting: pass it as TF_VAR_metal_bgp_md5_password (a sensitive Terraform variable).",
+  parse: (value) => oneOf(["true", "false"])(value) === "true",
+};
+
+const LOCAL_SERVICE_ROUTES: SettingSpec<number> = {
+  name: "LOCAL_SERVICE_ROUTES",
+  default: "4",
+  description:
+    "How many externalTrafficPolicy: Local Service addresses one node may announce as /128s. Metal accepts 10 prefixes per server; pod blocks and the two Service ranges take 4, so at most 6 (docs/bgp-fabric.md).",
+  parse(value) {
+    if (!/^\d+$/.test(value)) throw new Invalid("must be a whole number");
+    try {
+      checkPrefixBudget({ blockPrefixLength: POD_BLOCK_PREFIX_LENGTH, localServiceRoutes: Number(value) });
+    } catch (err) {
+      if (err instanceof PrefixBudgetError) throw new Invalid(err.message.replace(/^LOCAL_SERVICE_ROUTES=\d+ is /, ""));
+      throw err;
+    }
+    return Number(value);
   },
 };
 
@@ -283,6 +316,8 @@ export const SETTINGS: readonly SettingDoc[] = [
   KUBERNETES_VERSION,
   CLUSTER_DOMAIN,
   METAL_BGP_ASN,
+  METAL_BGP_MD5_ENABLED,
+  LOCAL_SERVICE_ROUTES,
   METAL_PROJECT_SSH_KEY_IDS,
   TF_CLOUD_ORGANIZATION,
   TF_WORKSPACE_PREFIX,
@@ -319,6 +354,8 @@ export function loadSettings(env: Env): ClusterSettings {
     kubernetesVersion: read(KUBERNETES_VERSION),
     clusterDomain: read(CLUSTER_DOMAIN),
     bgpAsn: read(METAL_BGP_ASN),
+    bgpMd5Enabled: read(METAL_BGP_MD5_ENABLED),
+    localServiceRoutes: read(LOCAL_SERVICE_ROUTES),
     projectSshKeyIds: read(METAL_PROJECT_SSH_KEY_IDS),
   };
   const organization = read(TF_CLOUD_ORGANIZATION);

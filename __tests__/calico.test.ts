@@ -1,0 +1,206 @@
+import { Address6 } from "ip-address";
+import { planAddresses } from "../lib/address-plan";
+import {
+  AddonManifest,
+  CalicoConfigError,
+  CalicoInput,
+  bgpFilter,
+  bgpPasswordManifestPrefix,
+  calicoAddonManifests,
+} from "../lib/calico";
+import { VOLUME_PLUGIN_DIR } from "../lib/kubeadm";
+import { CALICO } from "../lib/versions";
+import { describeWithShared } from "./support/shared";
+import { calicoErrors, parseManifest } from "./support/calico-validate";
+
+// The default block, cut by hand (zones are /60s: hex digit 3 of the 4th group):
+// zone 1 -> first /64 for pods, zone 2 -> first /108 for Services, zone 3 -> first /112 external.
+const BLOCK = "2001:db8:0:ab00::/56";
+const POD = "2001:db8:0:ab10::/64";
+const SERVICE = "2001:db8:0:ab20::/108";
+const EXTERNAL = "2001:db8:0:ab30::/112";
+
+const base: CalicoInput = { plan: planAddresses(BLOCK), asNumber: 65000 };
+
+function docsOf(manifests: AddonManifest[]): Record<string, any>[] {
+  return manifests.flatMap((m) => ("yaml" in m ? parseManifest(m.yaml) : []));
+}
+
+function byKind(docs: Record<string, any>[], kind: string): Record<string, any>[] {
+  return docs.filter((d) => d.kind === kind);
+}
+
+describeWithShared("every Calico and operator document validates strictly", () => {
+  test.each([
+    ["defaults", base],
+    ["MD5 password", { ...base, md5Password: true }],
+    ["router ID by hash", { ...base, routerIdSource: "hash" as const }],
+    ["ASN 64512, flexvolume None", { ...base, asNumber: 64512, flexVolumePath: "None" }],
+  ])("%s", (_label, input) => {
+    const docs = docsOf(calicoAddonManifests(input));
+    expect(docs.map((d) => d.kind).sort()).toEqual(["BGPConfiguration", "BGPFilter", "BGPPeer", "BGPPeer", "IPPool", "IPPool", "Installation"]);
+    expect(docs.flatMap(calicoErrors)).toEqual([]);
+  });
+
+  test("the schemas reject what kubectl would (so the checks above can fail)", () => {
+    const filter = bgpFilter(base) as any;
+    const typo = { ...filter, spec: { exportV6: [{ action: "Accept", cidr: POD, matchOperator: "In", prefixLen: { min: 120 } }] } };
+    const noOperator = { ...filter, spec: { exportV6: [{ action: "Accept", cidr: POD }] } };
+    const lengthWithoutCidr = { ...filter, spec: { exportV6: [{ action: "Accept", prefixLength: { min: 120 } }] } };
+    const tooLong = { ...filter, spec: { exportV6: [{ action: "Accept", cidr: POD, matchOperator: "In", prefixLength: { max: 129 } }] } };
+    for (const bad of [typo, noOperator, lengthWithoutCidr, tooLong]) expect(calicoErrors(bad)).not.toEqual([]);
+    const peer = byKind(docsOf(calicoAddonManifests(base)), "BGPPeer")[0];
+    expect(calicoErrors({ ...peer, spec: { ...peer.spec, multihop: true } })).not.toEqual([]);
+    expect(calicoErrors({ ...peer, spec: { ...peer.spec, node: "v6fabric-worker-01" } })).not.toEqual([]); // node and nodeSelector
+  });
+});
+
+describe("what the manifests say", () => {
+  const manifests = calicoAddonManifests(base);
+  const docs = docsOf(manifests);
+  const [installation] = byKind(docs, "Installation");
+  const [bgpConfig] = byKind(docs, "BGPConfiguration");
+  const peers = byKind(docs, "BGPPeer");
+  const pools = byKind(docs, "IPPool");
+
+  test("the operator comes pinned, from the verified manifest, first", () => {
+    expect(manifests[0]).toEqual({ path: expect.stringMatching(/^\/etc\/kubernetes\/addons\//), remote: CALICO.operatorManifest });
+    expect(CALICO.operatorManifest.url).toContain(`/${CALICO.version}/manifests/tigera-operator.yaml`);
+    expect(CALICO.operatorManifest.hash).toMatch(/^sha512-[0-9a-f]{128}$/);
+  });
+
+  test("node-to-node mesh off; the project ASN; the Metal routers' ASN", () => {
+    expect(bgpConfig.metadata.name).toBe("default");
+    expect(bgpConfig.spec.nodeToNodeMeshEnabled).toBe(false);
+    expect(bgpConfig.spec.asNumber).toBe(65000);
+    expect(peers.map((p) => p.spec.asNumber)).toEqual([65530, 65530]);
+    expect(byKind(docsOf(calicoAddonManifests({ ...base, asNumber: 64600 })), "BGPConfiguration")[0].spec.asNumber).toBe(64600);
+  });
+
+  test("advertised ranges equal the address plan's", () => {
+    expect(bgpConfig.spec.serviceClusterIPs).toEqual([{ cidr: SERVICE }]);
+    expect(bgpConfig.spec.serviceExternalIPs).toEqual([{ cidr: EXTERNAL }]);
+    expect(bgpConfig.spec.serviceLoadBalancerIPs).toEqual([{ cidr: EXTERNAL }]);
+    expect(bgpConfig.spec.serviceLoadBalancerAggregation).toBe("Enabled");
+  });
+
+  test("pools: pods = the pod range, LoadBalancer = the external range; no encapsulation, no NAT", () => {
+    expect(installation.spec.calicoNetwork.ipPools).toEqual([]);
+    const [pod, lb] = pools;
+    expect(pod.spec).toMatchObject({ cidr: POD, blockSize: 120, allowedUses: ["Workload"], nodeSelector: "all()" });
+    expect(lb.spec).toMatchObject({ cidr: EXTERNAL, allowedUses: ["LoadBalancer"], nodeSelector: "all()", disableBGPExport: false });
+    for (const p of pools) {
+      expect(p.spec.ipipMode).toBe("Never");
+      expect(p.spec.vxlanMode).toBe("Never");
+      expect(p.spec.natOutgoing).toBe(false);
+      expect(p.spec.cidr).toContain(":"); // no IPv4 pool anywhere
+    }
+  });
+
+  test("Installation: IPv6 node address from the kubelet, BGP on, iptables, writable flexvolume dir", () => {
+    const network = installation.spec.calicoNetwork;
+    expect(network.bgp).toBe("Enabled");
+    expect(network.linuxDataplane).toBe("Iptables");
+    expect(network.nodeAddressAutodetectionV6).toEqual({ kubernetes: "NodeInternalIP" });
+    // Router ID from the private IPv4 only; the hash variant has no IPv4 detection at all.
+    expect(network.nodeAddressAutodetectionV4).toEqual({ cidrs: ["10.0.0.0/8"] });
+    const hashed = byKind(docsOf(calicoAddonManifests({ ...base, routerIdSource: "hash" })), "Installation")[0];
+    expect(hashed.spec.calicoNetwork.nodeAddressAutodetectionV4).toBeUndefined();
+    expect(installation.spec.flexVolumePath).toBe(VOLUME_PLUGIN_DIR);
+  });
+
+  test("peers are global: every node, no per-hostname object", () => {
+    expect(peers.map((p) => p.spec.peerIP).sort()).toEqual(["fc00::e", "fc00::f"]);
+    for (const p of peers) {
+      expect(p.spec.nodeSelector).toBe("all()");
+      expect(p.spec.node).toBeUndefined();
+      expect(p.spec.filters).toEqual(["metal-export"]);
+      expect(p.spec.password).toBeUndefined();
+    }
+    const text = manifests.map((m) => ("yaml" in m ? m.yaml : "")).join("\n");
+    expect(text).not.toMatch(/v6fabric-(cp|worker)-/);
+  });
+
+  test("with MD5 the peers read the password from a Secret calico-node may read", () => {
+    const withPassword = calicoAddonManifests({ ...base, md5Password: true });
+    for (const p of byKind(docsOf(withPassword), "BGPPeer")) {
+      expect(p.spec.password).toEqual({ secretKeyRef: { name: "metal-bgp-password", key: "password" } });
+    }
+    const last = withPassword[withPassword.length - 1];
+    expect("secretPrefix" in last).toBe(true);
+    const prefix = bgpPasswordManifestPrefix();
+    expect(Buffer.byteLength(prefix) % 3).toBe(0);
+    // What the node gets once Terraform appended base64(password): base64 of prefix, then of the value.
+    const value = Buffer.from("s3cr3t:\"+/x").toString("base64");
+    const fileBase64 = Buffer.from(prefix).toString("base64") + Buffer.from(value).toString("base64");
+    const [role, binding, secret] = parseManifest(Buffer.from(fileBase64, "base64").toString("utf8"));
+    expect(secret).toMatchObject({ kind: "Secret", metadata: { name: "metal-bgp-password", namespace: "calico-system" }, data: { password: value } });
+    expect(Buffer.from(secret.data.password, "base64").toString()).toBe("s3cr3t:\"+/x");
+    expect(role.rules).toEqual([{ apiGroups: [""], resources: ["secrets"], resourceNames: ["metal-bgp-password"], verbs: ["get", "list", "watch"] }]);
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "calico-node", namespace: "calico-system" }]);
+    expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name });
+  });
+
+  test("apply order: operator, Installation, BGP before pools (mesh never on), password last", () => {
+    const kinds = calicoAddonManifests({ ...base, md5Password: true }).map((m) =>
+      "yaml" in m ? [...new Set(parseManifest(m.yaml).map((d) => d.kind))].join("+") : "remote" in m ? "operator" : "password",
+    );
+    expect(kinds).toEqual(["operator", "Installation", "BGPConfiguration+BGPFilter+BGPPeer", "IPPool", "password"]);
+  });
+
+  test.each([
+    [{ flexVolumePath: "/var/lib/kubelet/volumeplugins" }, /ending in "\/"/],
+    [{ flexVolumePath: "/usr/libexec/kubernetes/kubelet-plugins/volume/exec/" }, /read-only/],
+    [{ blockPrefixLength: 115 }, /116 to \/128/],
+    // The CRD's asNumber is int32; 32-bit private ASNs would be refused by the API server.
+    [{ asNumber: 4200000001 }, /int32/],
+  ])("rejects %j", (extra, message) => {
+    expect(() => calicoAddonManifests({ ...base, ...extra })).toThrow(CalicoConfigError);
+    expect(() => calicoAddonManifests({ ...base, ...extra })).toThrow(message);
+  });
+});
+
+/**
+ * BGPFilter semantics, evaluated the way confd renders them for BIRD (first match
+ * decides; `In` = inside the CIDR at any length unless prefixLength narrows it).
+ */
+function exportDecision(filter: any, route: string): string {
+  const r = new Address6(route);
+  for (const rule of filter.spec.exportV6) {
+    if (rule.cidr) {
+      const c = new Address6(rule.cidr);
+      const inside = r.subnetMask >= c.subnetMask && r.isInSubnet(c);
+      const min = Math.max(rule.prefixLength?.min ?? 0, c.subnetMask);
+      const max = Math.min(rule.prefixLength?.max ?? 128, 128);
+      const matches =
+        rule.matchOperator === "Equal" ? inside && r.subnetMask === c.subnetMask : inside && r.subnetMask >= min && r.subnetMask <= max;
+      if (!matches) continue;
+    }
+    return rule.action;
+  }
+  return "fall-through to Calico's default";
+}
+
+describe("the export filter keeps each node within its prefix budget", () => {
+  const filter = bgpFilter(base) as any;
+  test.each([
+    ["a pod block", "2001:db8:0:ab10::1:0/120", "Accept"],
+    ["another node's pod block", "2001:db8:0:ab10:ffff::ff00/120", "Accept"],
+    ["a pod's own /128 (learned from the kernel)", "2001:db8:0:ab10::1:5/128", "Reject"],
+    ["a borrowed-address /128", "2001:db8:0:ab10::7:1/128", "Reject"],
+    ["the Service range", SERVICE, "Accept"],
+    ["a Local Service's ClusterIP /128", "2001:db8:0:ab20::a/128", "Reject"],
+    ["the external range", EXTERNAL, "Accept"],
+    ["a Local Service's LoadBalancer /128", "2001:db8:0:ab30::5/128", "Accept"],
+    ["a /120 inside the external range", "2001:db8:0:ab30::/120", "Reject"],
+    ["the default route", "::/0", "Reject"],
+    ["the node's own /127", "2001:db8:0:ab00::2/127", "Reject"],
+    ["a route to a BGP peer", "fc00::e/128", "Reject"],
+  ])("%s (%s): %s", (_label, route, decision) => {
+    expect(exportDecision(filter, route)).toBe(decision);
+  });
+
+  test("imports nothing (the routers send nothing; the default route carries node-to-node traffic)", () => {
+    expect(filter.spec.importV6).toEqual([{ action: "Reject" }]);
+  });
+});

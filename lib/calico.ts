@@ -1,0 +1,324 @@
+/**
+ * Calico for the flat routed IPv6 fabric: the documents the first control plane
+ * applies at its first boot (docs/bgp-fabric.md explains every choice).
+ *
+ * Pure: typed objects in, an ordered list of manifests out; no cdktf import. Values
+ * known only at apply time (the optional BGP password) never pass through here: the
+ * password manifest is returned as a literal prefix the construct completes with a
+ * Terraform expression.
+ *
+ * API groups: the pinned operator (v1.42.0, Calico v3.32.0) installs the
+ * `crd.projectcalico.org/v1` CRDs on a new cluster (operator pkg/apis/version.go:
+ * v3 CRDs only when CALICO_API_GROUP says so or a migration ran) and no Calico API
+ * server is created here, so Calico resources use `crd.projectcalico.org/v1` with every
+ * field spelled out (that path does no defaulting).
+ */
+import * as YAML from "yaml";
+import { AddressPlan } from "./address-plan";
+import { CALICO, PinnedDownload } from "./versions";
+
+/** Where the init node keeps the add-on manifests (not under /usr: read-only on Flatcar). */
+export const CALICO_ADDON_DIR = "/etc/kubernetes/addons/calico";
+
+/** Metal's router ASN for local BGP (shared/docs/facts.md). */
+export const METAL_ROUTER_ASN = 65530;
+/** The IPv6 peers of every server in current Metal sites (shared/docs/facts.md: network-helpers and Talos fixtures). */
+export const METAL_IPV6_PEERS: readonly string[] = ["fc00::e", "fc00::f"];
+/**
+ * Pod IPAM block: /120 = 256 addresses, so 110 pods fit in one block and each node
+ * normally announces one pod prefix (lib/prefix-budget.ts).
+ */
+export const POD_BLOCK_PREFIX_LENGTH = 120;
+/** Metal's private IPv4 management addresses come from 10.0.0.0/8; Calico takes the node's as BGP router ID. */
+export const METAL_PRIVATE_IPV4_RANGE = "10.0.0.0/8";
+/**
+ * FlexVolume dir: must be writable on Flatcar (/usr is read-only) and match the kubelet's
+ * volumePluginDir (lib/kubeadm.ts VOLUME_PLUGIN_DIR). The operator appends
+ * "nodeagent~uds" to it, so it ends in "/".
+ */
+export const DEFAULT_FLEX_VOLUME_PATH = "/var/lib/kubelet/volumeplugins/";
+
+/** Names of the Calico objects; stable, other docs and tests refer to them. */
+export const CALICO_NAMES = {
+  podPool: "pods-ipv6",
+  loadBalancerPool: "loadbalancer-ipv6",
+  exportFilter: "metal-export",
+  passwordSecret: "metal-bgp-password",
+  passwordKey: "password",
+  /** The operator creates this namespace and runs calico-node there as ServiceAccount calico-node. */
+  calicoNamespace: "calico-system",
+  calicoNodeServiceAccount: "calico-node",
+} as const;
+
+/** How calico-node picks its BGP router ID on an IPv6-only node. */
+export type RouterIdSource =
+  /** The node's private IPv4 (IPv4 address detection limited to METAL_PRIVATE_IPV4_RANGE); unique per project. */
+  | "private-ipv4"
+  /** The operator's default for IPv6-only: CALICO_ROUTER_ID=hash of the node name. */
+  | "hash";
+
+export interface CalicoInput {
+  readonly plan: AddressPlan;
+  /** The project's customer ASN (METAL_BGP_ASN). */
+  readonly asNumber: number;
+  /** Whether the BGP peers use the MD5 password (METAL_BGP_MD5_ENABLED). @default false */
+  readonly md5Password?: boolean;
+  /** @default DEFAULT_FLEX_VOLUME_PATH */
+  readonly flexVolumePath?: string;
+  /** @default "private-ipv4" */
+  readonly routerIdSource?: RouterIdSource;
+  /** @default POD_BLOCK_PREFIX_LENGTH */
+  readonly blockPrefixLength?: number;
+}
+
+/** One manifest for the init node to `kubectl apply --server-side`, in list order. */
+export type AddonManifest =
+  /** Fully known at synth. */
+  | { readonly path: string; readonly yaml: string }
+  /** Downloaded by Ignition and checked against the hash. */
+  | { readonly path: string; readonly remote: PinnedDownload }
+  /**
+   * File = `prefix` + base64(secret value). `prefix` is a whole number of 3-byte groups,
+   * so base64(prefix) + base64(base64(secret)) is the base64 of the whole file and the
+   * construct can append a Terraform expression to the known part.
+   */
+  | { readonly path: string; readonly secretPrefix: string };
+
+export class CalicoConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CalicoConfigError";
+  }
+}
+
+type Metadata = { readonly name: string; readonly namespace?: string };
+
+const CALICO_API = "crd.projectcalico.org/v1";
+
+/** YAML 1.1-safe, as kubectl's reader needs (docs/style.md). */
+function toYaml(docs: readonly object[]): string {
+  return docs.map((d) => YAML.stringify(d, { version: "1.1", lineWidth: 0 })).join("---\n");
+}
+
+function validate(input: CalicoInput): Required<Omit<CalicoInput, "plan" | "asNumber">> {
+  const flexVolumePath = input.flexVolumePath ?? DEFAULT_FLEX_VOLUME_PATH;
+  if (flexVolumePath !== "None" && !/^\/.*\/$/.test(flexVolumePath)) {
+    throw new CalicoConfigError(
+      `flexVolumePath "${flexVolumePath}" is not valid: use "None" or an absolute directory ending in "/" (the operator appends "nodeagent~uds")`,
+    );
+  }
+  if (flexVolumePath.startsWith("/usr/")) {
+    throw new CalicoConfigError(`flexVolumePath "${flexVolumePath}" is not valid: /usr is read-only on Flatcar`);
+  }
+  if (!Number.isInteger(input.asNumber) || input.asNumber < 1 || input.asNumber > 2147483647) {
+    throw new CalicoConfigError(`asNumber ${input.asNumber} is not valid: Calico's BGPConfiguration CRD stores it as int32 (1 to 2147483647)`);
+  }
+  const blockPrefixLength = input.blockPrefixLength ?? POD_BLOCK_PREFIX_LENGTH;
+  if (!Number.isInteger(blockPrefixLength) || blockPrefixLength < 116 || blockPrefixLength > 128) {
+    throw new CalicoConfigError(`blockPrefixLength ${blockPrefixLength} is not valid: Calico takes IPv6 blocks from /116 to /128`);
+  }
+  if (blockPrefixLength < input.plan.podCidr.length) {
+    throw new CalicoConfigError(`blockPrefixLength /${blockPrefixLength} is larger than the pod range ${input.plan.podCidr}`);
+  }
+  return {
+    md5Password: input.md5Password ?? false,
+    flexVolumePath,
+    routerIdSource: input.routerIdSource ?? "private-ipv4",
+    blockPrefixLength,
+  };
+}
+
+/**
+ * The operator's Installation. `ipPools: []` tells the operator to create no pools and
+ * wait for ours (operator api/v1 installation_types.go): a pool the operator creates
+ * cannot be created once any other pool exists while no Calico API server runs
+ * (pkg/controller/ippool/pool_controller.go), and the LoadBalancer pool lies outside
+ * kubeadm's podSubnet, which the operator requires of every pool it manages.
+ */
+export function installation(input: CalicoInput): object {
+  const o = validate(input);
+  return {
+    apiVersion: "operator.tigera.io/v1",
+    kind: "Installation",
+    metadata: { name: "default" },
+    spec: {
+      variant: "Calico",
+      cni: { type: "Calico", ipam: { type: "Calico" } },
+      flexVolumePath: o.flexVolumePath,
+      calicoNetwork: {
+        bgp: "Enabled",
+        linuxDataplane: "Iptables",
+        // kubelet's node-ip is the public IPv6 (lib/kubeadm.ts), the only address the
+        // routers accept the session from (their customer_ip), so one source of truth.
+        nodeAddressAutodetectionV6: { kubernetes: "NodeInternalIP" },
+        // Only for the BGP router ID: with an IPv4 node address confd uses it as router ID
+        // (confd bgp_processor.go); without one the operator forces CALICO_ROUTER_ID=hash.
+        // No IPv4 pool exists, so pods stay IPv6-only.
+        ...(o.routerIdSource === "private-ipv4" ? { nodeAddressAutodetectionV4: { cidrs: [METAL_PRIVATE_IPV4_RANGE] } } : {}),
+        ipPools: [],
+      },
+    },
+  };
+}
+
+function ipPool(metadata: Metadata, cidr: string, blockSize: number, allowedUses: string[]): object {
+  return {
+    apiVersion: CALICO_API,
+    kind: "IPPool",
+    metadata,
+    spec: {
+      cidr,
+      blockSize,
+      // Flat routed: no encapsulation, and no NAT (pods have public addresses).
+      ipipMode: "Never",
+      vxlanMode: "Never",
+      natOutgoing: false,
+      nodeSelector: "all()",
+      allowedUses,
+      disableBGPExport: false,
+      assignmentMode: "Automatic",
+    },
+  };
+}
+
+/** The pod pool (= kubeadm podSubnet) and the LoadBalancer pool (= the external range). */
+export function ipPools(input: CalicoInput): object[] {
+  const o = validate(input);
+  return [
+    ipPool({ name: CALICO_NAMES.podPool }, input.plan.podCidr.toString(), o.blockPrefixLength, ["Workload"]),
+    // Calico LoadBalancer IPAM (v3.30+, kube-controllers' loadbalancer controller, which
+    // the operator enables): Services of type LoadBalancer get an address from here.
+    ipPool({ name: CALICO_NAMES.loadBalancerPool }, input.plan.externalCidr.toString(), o.blockPrefixLength, ["LoadBalancer"]),
+  ];
+}
+
+export function bgpConfiguration(input: CalicoInput): object {
+  const external = [{ cidr: input.plan.externalCidr.toString() }];
+  return {
+    apiVersion: CALICO_API,
+    kind: "BGPConfiguration",
+    metadata: { name: "default" },
+    spec: {
+      // The routers send nothing back; traffic between nodes goes up to them ("downward default").
+      nodeToNodeMeshEnabled: false,
+      asNumber: input.asNumber,
+      serviceClusterIPs: [{ cidr: input.plan.serviceCidr.toString() }],
+      serviceExternalIPs: external,
+      serviceLoadBalancerIPs: external,
+      // Disabled would announce a /128 per Cluster-policy Service from every node: far over max_prefix.
+      serviceLoadBalancerAggregation: "Enabled",
+    },
+  };
+}
+
+/**
+ * What a node may announce. BGPFilter rules run before Calico's own export filter and
+ * the first match decides (confd bgp_processor.go buildExportFilter), so every accept
+ * is exact: an `In` pod-range accept without a length would also export the /128 route
+ * of every local pod that BIRD learns from the kernel.
+ */
+export function bgpFilter(input: CalicoInput): object {
+  const o = validate(input);
+  const pod = input.plan.podCidr.toString();
+  const service = input.plan.serviceCidr.toString();
+  const external = input.plan.externalCidr.toString();
+  return {
+    apiVersion: CALICO_API,
+    kind: "BGPFilter",
+    metadata: { name: CALICO_NAMES.exportFilter },
+    spec: {
+      exportV6: [
+        // Pod blocks, nothing longer (borrowed /128s would count against max_prefix).
+        { action: "Accept", matchOperator: "In", cidr: pod, prefixLength: { min: o.blockPrefixLength, max: o.blockPrefixLength } },
+        { action: "Reject", matchOperator: "In", cidr: pod },
+        // The Service range as one /108; ClusterIP /128s of Local Services are covered by it.
+        { action: "Accept", matchOperator: "Equal", cidr: service },
+        { action: "Reject", matchOperator: "In", cidr: service },
+        // The external range, and /128s of Local Services with an endpoint on the node.
+        { action: "Accept", matchOperator: "Equal", cidr: external },
+        { action: "Accept", matchOperator: "In", cidr: external, prefixLength: { min: 128, max: 128 } },
+        { action: "Reject" },
+      ],
+      // The routers send no routes; nodes reach each other through their default route.
+      importV6: [{ action: "Reject" }],
+    },
+  };
+}
+
+/** One global peer per router: no `node`, a selector every node matches, so new nodes peer by themselves. */
+export function bgpPeers(input: CalicoInput): object[] {
+  const o = validate(input);
+  return METAL_IPV6_PEERS.map((peerIP) => ({
+    apiVersion: CALICO_API,
+    kind: "BGPPeer",
+    metadata: { name: `metal-router-${peerIP.replace(/:+/g, "-")}` },
+    spec: {
+      nodeSelector: "all()",
+      peerIP,
+      asNumber: METAL_ROUTER_ASN,
+      // The routers accept the session only from the server's own address (customer_ip).
+      sourceAddress: "UseNodeIP",
+      filters: [CALICO_NAMES.exportFilter],
+      ...(o.md5Password ? { password: { secretKeyRef: { name: CALICO_NAMES.passwordSecret, key: CALICO_NAMES.passwordKey } } } : {}),
+    },
+  }));
+}
+
+/**
+ * The BGP password Secret and the Role that lets calico-node read it (Calico "Secure
+ * BGP sessions"), as a prefix the value is appended to. The Secret is the last
+ * document and `password` its last key, so the file ends with the base64 value.
+ */
+export function bgpPasswordManifestPrefix(): string {
+  const { passwordSecret, passwordKey, calicoNamespace, calicoNodeServiceAccount } = CALICO_NAMES;
+  const name = `${passwordSecret}-reader`;
+  const rbac = toYaml([
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name, namespace: calicoNamespace },
+      rules: [{ apiGroups: [""], resources: ["secrets"], resourceNames: [passwordSecret], verbs: ["get", "list", "watch"] }],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name, namespace: calicoNamespace },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+      subjects: [{ kind: "ServiceAccount", name: calicoNodeServiceAccount, namespace: calicoNamespace }],
+    },
+  ]);
+  const sentinel = "SECRET-VALUE-FOLLOWS";
+  const secret = toYaml([
+    { apiVersion: "v1", kind: "Secret", metadata: { name: passwordSecret, namespace: calicoNamespace }, type: "Opaque", data: { [passwordKey]: sentinel } },
+  ]);
+  const at = secret.indexOf(sentinel);
+  if (at < 0 || secret.slice(at + sentinel.length) !== "\n") throw new CalicoConfigError("password Secret layout changed: the value must end the file");
+  let prefix = `${rbac}---\n${secret.slice(0, at)}`;
+  // Spaces after "password:" are insignificant in YAML; they align the prefix to 3 bytes.
+  while (Buffer.byteLength(prefix, "utf8") % 3 !== 0) prefix += " ";
+  return prefix;
+}
+
+/**
+ * Every Calico manifest, in the order the init node applies them. Each is retried until
+ * it succeeds, so the order only has to avoid waiting on something applied later:
+ * 1. the operator (it creates the CRDs at start-up);
+ * 2. the Installation (fails until the operator.tigera.io CRDs exist);
+ * 3. BGP configuration, filter and peers, before calico-node starts, so the node-to-node
+ *    mesh is never on;
+ * 4. the IP pools; the operator starts calico-node once a pool exists and creates
+ *    the calico-system namespace;
+ * 5. with a password, the Secret in calico-system (fails until that namespace exists).
+ * Identical for any number of nodes: nothing here names a node.
+ */
+export function calicoAddonManifests(input: CalicoInput): AddonManifest[] {
+  const o = validate(input);
+  const manifests: AddonManifest[] = [
+    { path: `${CALICO_ADDON_DIR}/00-tigera-operator.yaml`, remote: CALICO.operatorManifest },
+    { path: `${CALICO_ADDON_DIR}/10-installation.yaml`, yaml: toYaml([installation(input)]) },
+    { path: `${CALICO_ADDON_DIR}/20-bgp.yaml`, yaml: toYaml([bgpConfiguration(input), bgpFilter(input), ...bgpPeers(input)]) },
+    { path: `${CALICO_ADDON_DIR}/30-ippools.yaml`, yaml: toYaml(ipPools(input)) },
+  ];
+  if (o.md5Password) manifests.push({ path: `${CALICO_ADDON_DIR}/40-bgp-password.yaml`, secretPrefix: bgpPasswordManifestPrefix() });
+  return manifests;
+}
