@@ -1,0 +1,164 @@
+/**
+ * The Calico fabric as a deploy would send it: read back from the synthesized init
+ * node's user data (Terraform template -> Ignition JSON -> data URLs), validated
+ * strictly, and compared across node counts.
+ */
+import { NODE_PATHS } from "../ignition";
+import { CALICO_ADDON_DIR } from "../lib/calico";
+import { CALICO } from "../lib/versions";
+import { IgnitionFileOut, fileText, ignitionFiles, templateExpressions } from "./support/calico-userdata";
+import { calicoErrors, parseManifest } from "./support/calico-validate";
+import { describeWithShared } from "./support/shared";
+import { TerraformJson, onlyStack, synthesize } from "./support/synth";
+
+const SAMPLE_PASSWORD = 'p@ss "word"+/=';
+const PASSWORD_EXPRESSION = "base64encode(base64encode(var.metal_bgp_md5_password))";
+
+/** Stands in for Terraform: the password expression gets a sample value, anything else an inert token. */
+function resolve(expression: string): string {
+  if (expression === PASSWORD_EXPRESSION) return Buffer.from(Buffer.from(SAMPLE_PASSWORD).toString("base64")).toString("base64");
+  // A bootstrap-token-shaped value: valid in JSON strings, data URLs and kubeadm configs.
+  return "abcdef.0123456789abcdef";
+}
+
+function devices(stack: TerraformJson): [string, Record<string, any>][] {
+  return Object.values(stack.resource?.metal_device ?? {}).map((d) => [d.hostname as string, d]);
+}
+
+function initDevice(stack: TerraformJson): Record<string, any> {
+  const found = devices(stack).filter(([hostname]) => hostname.endsWith("-cp-1"));
+  expect(found).toHaveLength(1);
+  return found[0][1];
+}
+
+function calicoFiles(device: Record<string, any>): IgnitionFileOut[] {
+  return ignitionFiles(device.user_data, resolve).filter((f) => f.path.startsWith(`${CALICO_ADDON_DIR}/`));
+}
+
+const plain = onlyStack(synthesize({}));
+const withPassword = onlyStack(synthesize({ METAL_BGP_MD5_ENABLED: "true" }));
+
+describe("the init node carries the Calico manifests and applies them in order", () => {
+  const files = calicoFiles(initDevice(plain));
+
+  test("operator first, as a pinned download Ignition verifies; then the inline manifests", () => {
+    expect(files.map((f) => f.path)).toEqual([
+      `${CALICO_ADDON_DIR}/00-tigera-operator.yaml`,
+      `${CALICO_ADDON_DIR}/10-installation.yaml`,
+      `${CALICO_ADDON_DIR}/20-bgp.yaml`,
+      `${CALICO_ADDON_DIR}/30-ippools.yaml`,
+    ]);
+    expect(files[0]).toMatchObject({ source: CALICO.operatorManifest.url, hash: CALICO.operatorManifest.hash });
+    for (const f of files.slice(1)) expect(f.source).toMatch(/^data:;base64,/);
+  });
+
+  test("the add-on list names them in the same order", () => {
+    const list = ignitionFiles(initDevice(plain).user_data, resolve).find((f) => f.path === NODE_PATHS.addonList);
+    expect(list).toBeDefined();
+    const listed = fileText(list!).split("\n").filter((l) => l.startsWith(`${CALICO_ADDON_DIR}/`));
+    expect(listed).toEqual(files.map((f) => f.path));
+  });
+
+  test("no other node carries Calico manifests (new nodes need nothing)", () => {
+    for (const [hostname, device] of devices(plain)) {
+      if (!hostname.endsWith("-cp-1")) expect(calicoFiles(device)).toEqual([]);
+    }
+  });
+
+  test("the pod pool equals the kubeadm podSubnet in the init node's kubeadm config", () => {
+    const docs = ignitionFiles(initDevice(plain).user_data, resolve)
+      .filter((f) => f.source.startsWith("data:"))
+      .flatMap((f) => {
+        try {
+          return parseManifest(fileText(f));
+        } catch {
+          return [];
+        }
+      });
+    const clusterConfigs = docs.filter((d) => d && d.kind === "ClusterConfiguration");
+    expect(clusterConfigs).toHaveLength(1);
+    const pools = files.slice(1).flatMap((f) => parseManifest(fileText(f))).filter((d) => d.kind === "IPPool");
+    const podPool = pools.find((p) => p.spec.allowedUses.includes("Workload"));
+    expect(podPool.spec.cidr).toBe(clusterConfigs[0].networking.podSubnet);
+    expect(podPool.spec.cidr).toBe("2001:db8:0:ab10::/64");
+  });
+});
+
+describeWithShared("the synthesized Calico documents validate strictly", () => {
+  test.each([
+    ["default", plain],
+    ["METAL_BGP_MD5_ENABLED=true", withPassword],
+  ])("%s", (_label, stack) => {
+    const docs = calicoFiles(initDevice(stack))
+      .filter((f) => f.source.startsWith("data:"))
+      .flatMap((f) => parseManifest(fileText(f)));
+    const calico = docs.filter((d) => /projectcalico\.org|operator\.tigera\.io/.test(d.apiVersion));
+    expect(calico.length).toBe(7);
+    expect(calico.flatMap(calicoErrors)).toEqual([]);
+  });
+});
+
+describe("peers cover nodes added by raising WORKER_COUNT", () => {
+  test("WORKER_COUNT=2 and 4 give byte-identical Calico manifests", () => {
+    const two = calicoFiles(initDevice(onlyStack(synthesize({ WORKER_COUNT: "2" }))));
+    const four = calicoFiles(initDevice(onlyStack(synthesize({ WORKER_COUNT: "4" }))));
+    expect(four).toEqual(two);
+    const peers = two
+      .filter((f) => f.source.startsWith("data:"))
+      .flatMap((f) => parseManifest(fileText(f)))
+      .filter((d) => d.kind === "BGPPeer");
+    expect(peers).toHaveLength(2);
+    for (const p of peers) {
+      expect(p.spec.nodeSelector).toBe("all()");
+      expect(p.spec.node).toBeUndefined();
+    }
+  });
+
+  test("synthesizing twice gives byte-identical output (with the password variable too)", () => {
+    expect(synthesize({ METAL_BGP_MD5_ENABLED: "true" }).raw).toEqual(synthesize({ METAL_BGP_MD5_ENABLED: "true" }).raw);
+  });
+});
+
+describe("the BGP password stays a Terraform reference", () => {
+  test("a sensitive variable with no default; absent without METAL_BGP_MD5_ENABLED", () => {
+    expect(plain.variable?.metal_bgp_md5_password).toBeUndefined();
+    const variable = withPassword.variable?.metal_bgp_md5_password;
+    expect(variable).toMatchObject({ type: "string", sensitive: true, nullable: false });
+    expect(variable).not.toHaveProperty("default");
+  });
+
+  test("the init node's Secret manifest decodes to the password once Terraform fills it in", () => {
+    const device = initDevice(withPassword);
+    expect(templateExpressions(device.user_data)).toContain(PASSWORD_EXPRESSION);
+    const secretFile = calicoFiles(device).find((f) => f.path.endsWith("40-bgp-password.yaml"));
+    expect(secretFile).toMatchObject({ mode: 0o600 });
+    const docs = parseManifest(fileText(secretFile!));
+    const secret = docs.find((d) => d.kind === "Secret");
+    expect(Buffer.from(secret.data.password, "base64").toString("utf8")).toBe(SAMPLE_PASSWORD);
+    for (const p of calicoFiles(device)
+      .filter((f) => f.path.endsWith("20-bgp.yaml"))
+      .flatMap((f) => parseManifest(fileText(f)))
+      .filter((d) => d.kind === "BGPPeer")) {
+      expect(p.spec.password.secretKeyRef).toEqual({ name: secret.metadata.name, key: "password" });
+    }
+  });
+});
+
+describe("plan-time check of the project's BGP config", () => {
+  const projects = Object.values(plain.data?.metal_project ?? {});
+
+  test("local BGP, enabled, with METAL_BGP_ASN; password presence matches; max_prefix fits", () => {
+    expect(projects).toHaveLength(1);
+    const [asn, md5, maxPrefix] = projects[0].lifecycle.postcondition;
+    expect(asn.condition).toContain('self.bgp_config[0].deployment_type, "") == "local"');
+    expect(asn.condition).toContain('self.bgp_config[0].status, "") == "enabled"');
+    expect(asn.condition).toContain("self.bgp_config[0].asn, 0) == 65000");
+    expect(asn.error_message).toContain("METAL_BGP_ASN=65000");
+    expect(md5.condition).toContain("== false");
+    expect(md5.error_message).toContain("METAL_BGP_MD5_ENABLED=true");
+    expect(maxPrefix.condition).toContain(">= 8");
+    expect(maxPrefix.error_message).toContain("LOCAL_SERVICE_ROUTES=4");
+    const other = Object.values(onlyStack(synthesize({ METAL_BGP_ASN: "64600" })).data?.metal_project ?? {});
+    expect(other[0].lifecycle.postcondition[0].condition).toContain("self.bgp_config[0].asn, 0) == 64600");
+  });
+});
