@@ -152,12 +152,44 @@ export interface DecodedIgnition {
 
 export type UserDataDecoding = { readonly ignition: DecodedIgnition } | { readonly error: string };
 
-function decodeDataUrl(source: string, compression: string | undefined): { text?: string; expressions: string[]; note?: string } {
+/**
+ * User data is a Terraform string: interpolations may hold quotes and braces that are
+ * not JSON until Terraform renders them (`${join(".", [...])}`). Each expression is
+ * swapped for a placeholder before parsing and put back, as `${expr}`, for display.
+ */
+class Masked {
+  readonly expressions: string[] = [];
+  readonly text: string;
+
+  constructor(template: string) {
+    this.text = parseTemplate(template)
+      .map((p) => ("literal" in p ? p.literal : `__TFEXPR_${this.expressions.push(p.expression) - 1}__`))
+      .join("");
+  }
+
+  /** Expressions whose placeholders occur in `s`. */
+  expressionsIn(s: string): string[] {
+    return [...s.matchAll(/__TFEXPR_(\d+)__/g)].map((m) => this.expressions[Number(m[1])]);
+  }
+
+  /** `s` with placeholders shown as `${expr}`. */
+  restore(s: string): string {
+    return s.replace(/__TFEXPR_(\d+)__/g, (_m, i: string) => `\${${this.expressions[Number(i)]}}`);
+  }
+
+  restoreAll(value: Json): Json {
+    if (typeof value === "string") return this.restore(value);
+    if (Array.isArray(value)) return value.map((v) => this.restoreAll(v));
+    if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.restoreAll(v)]));
+    return value;
+  }
+}
+
+function decodeDataUrl(masked: Masked, source: string, compression: string | undefined): { text?: string; expressions: string[]; note?: string } {
   const comma = source.indexOf(",");
   const header = source.slice("data:".length, comma);
   const payload = source.slice(comma + 1);
-  const parts = parseTemplate(payload);
-  const expressions = parts.flatMap((p) => ("expression" in p ? [p.expression] : []));
+  const expressions = masked.expressionsIn(payload);
   if (header.endsWith(";base64")) {
     // A base64 payload with a reference inside is produced at apply time (e.g. base64encode(pem)).
     if (expressions.length > 0) return { expressions, note: `contents set at apply time from ${expressions.map((e) => `\${${e}}`).join(", ")}` };
@@ -165,10 +197,15 @@ function decodeDataUrl(source: string, compression: string | undefined): { text?
     if (compression === "gzip") bytes = zlib.gunzipSync(bytes);
     return bytesToText(bytes, expressions);
   }
-  // Percent-encoded: decode the literal parts only, references stay as they are.
-  const text = templateText(parts, (s) => decodeURIComponent(s));
   if (compression === "gzip") return { expressions, note: "gzip-compressed percent-encoded data" };
-  return { text, expressions };
+  let text: string;
+  try {
+    text = decodeURIComponent(payload);
+  } catch {
+    return { expressions, note: "malformed percent-encoding" };
+  }
+  // References stay as they are: Terraform substitutes them into the file at apply time.
+  return { text: masked.restore(text), expressions };
 }
 
 function bytesToText(bytes: Buffer, expressions: string[]): { text?: string; expressions: string[]; note?: string } {
@@ -179,46 +216,43 @@ function bytesToText(bytes: Buffer, expressions: string[]): { text?: string; exp
   return { text, expressions };
 }
 
-/** Walks a JSON value and turns every string into its Terraform-rendered form (`$${` -> `${`). */
-function unescapeStrings(value: Json): Json {
-  if (typeof value === "string") return templateText(parseTemplate(value));
-  if (Array.isArray(value)) return value.map(unescapeStrings);
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unescapeStrings(v)]));
-  return value;
-}
-
 /** Decodes a device's `user_data` (Ignition JSON as a Terraform string). */
 export function decodeUserData(userData: string): UserDataDecoding {
+  const masked = new Masked(userData);
   let config: any;
   try {
-    config = JSON.parse(userData);
+    config = JSON.parse(masked.text);
   } catch {
-    const expressions = templateExpressions(userData);
-    return { error: expressions.length > 0 ? `user data is a Terraform expression (${expressions.join(", ")}), not Ignition JSON` : "user data is not JSON" };
+    return {
+      error:
+        masked.expressions.length > 0 && masked.text.trim().startsWith("__TFEXPR_")
+          ? `user data is a Terraform expression (${masked.expressions.join(", ")}), not Ignition JSON`
+          : "user data is not JSON",
+    };
   }
   if (!config || typeof config !== "object" || !config.ignition) return { error: "user data is JSON but not an Ignition config" };
   const files: DecodedFile[] = (config.storage?.files ?? []).map((f: any): DecodedFile => {
-    const filePath = templateText(parseTemplate(String(f.path)));
+    const filePath = masked.restore(String(f.path));
     const source: string | undefined = f.contents?.source;
     if (source === undefined) return { path: filePath, mode: f.mode, text: "", expressions: [] };
-    if (source.startsWith("data:")) return { path: filePath, mode: f.mode, ...decodeDataUrl(source, f.contents?.compression) };
+    if (source.startsWith("data:")) return { path: filePath, mode: f.mode, ...decodeDataUrl(masked, source, f.contents?.compression) };
     return {
       path: filePath,
       mode: f.mode,
-      expressions: templateExpressions(source),
-      remote: { url: templateText(parseTemplate(source)), hash: f.contents?.verification?.hash },
+      expressions: masked.expressionsIn(source),
+      remote: { url: masked.restore(source), hash: f.contents?.verification?.hash },
     };
   });
   const units: DecodedUnit[] = (config.systemd?.units ?? []).map((u: any) => {
-    const unit = unescapeStrings(u) as any;
+    const unit = masked.restoreAll(u) as any;
     return { name: unit.name, enabled: unit.enabled, mask: unit.mask, contents: unit.contents, dropins: unit.dropins ?? [] };
   });
   return {
     ignition: {
       version: config.ignition.version,
       files,
-      directories: (config.storage?.directories ?? []).map((d: any) => String(d.path)),
-      links: (config.storage?.links ?? []).map((l: any) => ({ path: String(l.path), target: String(l.target) })),
+      directories: (config.storage?.directories ?? []).map((d: any) => masked.restore(String(d.path))),
+      links: (config.storage?.links ?? []).map((l: any) => ({ path: masked.restore(String(l.path)), target: masked.restore(String(l.target)) })),
       units,
       users: (config.passwd?.users ?? []).map((u: any) => ({ name: String(u.name), sshAuthorizedKeys: (u.sshAuthorizedKeys ?? []).length })),
     },

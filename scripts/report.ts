@@ -1,0 +1,640 @@
+/**
+ * `npm run report [-- <outdir>] [--out <file>]`: a Markdown summary of the synthesized
+ * cluster for operators and reviewers. Reads only `<outdir>/stacks/*\/cdk.tf.json`
+ * (default `cdktf.out`), including the documents inside the nodes' Ignition user data,
+ * and writes the report to stdout and to `<outdir>/report.md`.
+ *
+ * Facts come from where a deploy takes them: devices and BGP sessions from the
+ * resources, the address plan and versions from the `fabric_summary` output
+ * (lib/fabric-summary.ts), peers and announcements from the Calico documents, API
+ * endpoints from the outputs and the kubeadm ClusterConfiguration, exposure from the
+ * Calico policies. Whatever is absent is listed under "Not found" instead of guessed.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Ipv6Cidr } from "../lib/address-plan";
+import { FABRIC_SUMMARY_OUTPUT, FabricSummary } from "../lib/fabric-summary";
+import {
+  Json,
+  JsonObject,
+  KubernetesDocument,
+  TerraformJson,
+  devicesOf,
+  kubernetesDocuments,
+  ofKind,
+  readSynthesized,
+  redactSecrets,
+} from "./synthesized";
+
+export type Role = "control-plane" | "worker" | "unknown";
+
+export interface ReportNode {
+  readonly stack: string;
+  readonly hostname: string;
+  readonly role: Role;
+  readonly plan: string;
+  readonly metro: string;
+  readonly operatingSystem: string;
+  /** Address families of the node's metal_bgp_session resources. */
+  readonly bgpSessions: readonly string[];
+}
+
+export interface ReportPeer {
+  readonly name: string;
+  /** Peer address without a port. */
+  readonly address: string;
+  readonly asn?: number;
+  /** Which nodes peer: a Calico selector, a node name, or "all nodes". */
+  readonly selects: string;
+  readonly md5: boolean;
+  /** Hostnames of the nodes that peer with it. */
+  readonly nodes: readonly string[];
+}
+
+export interface Announcement {
+  /** The range the route lies in (or is). */
+  readonly prefix: string;
+  /** Prefix length of the routes announced; the range's own length for the whole range. */
+  readonly length?: number;
+  readonly what: string;
+  readonly from: string;
+  /** Names of the peers the export filters let it through to. */
+  readonly exportedTo: readonly string[];
+}
+
+/** A route Calico may announce: the whole `prefix` (exact) or routes of `length` inside it. */
+interface Route {
+  readonly prefix: string;
+  readonly length: number;
+  readonly exact: boolean;
+  what: string;
+  readonly from: string;
+}
+
+function within(inner: string, outer: string): boolean {
+  try {
+    return Ipv6Cidr.parse(outer).contains(Ipv6Cidr.parse(inner));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether Calico's BGPFilter export rules (in order, first match wins, no match
+ * accepts) let `route` through. Calico matches `In` as "inside the CIDR, or equal".
+ */
+function exported(route: Route, rules: readonly JsonObject[]): boolean {
+  for (const rule of rules) {
+    const cidr = str(rule.cidr);
+    const op = str(rule.matchOperator);
+    const equal = route.exact && cidr !== undefined && Ipv6Cidr.parse(cidr).toString() === Ipv6Cidr.parse(route.prefix).toString();
+    const inside = cidr !== undefined && within(route.prefix, cidr);
+    const cidrMatch = cidr === undefined || (op === "Equal" ? equal : op === "NotEqual" ? !equal : op === "NotIn" ? !inside : inside);
+    const len = obj(rule.prefixLength);
+    const lengthMatch = (typeof len.min !== "number" || route.length >= len.min) && (typeof len.max !== "number" || route.length <= len.max);
+    if (cidrMatch && lengthMatch) return str(rule.action) !== "Reject";
+  }
+  return true;
+}
+
+export interface ExposureRule {
+  readonly policy: string;
+  readonly appliesTo: string;
+  readonly protocol: string;
+  readonly ports: string;
+  readonly from: string;
+  /** True when the rule admits any source on the Internet. */
+  readonly internet: boolean;
+}
+
+export interface ClusterReport {
+  readonly stacks: readonly { readonly name: string; readonly state: string }[];
+  readonly nodes: readonly ReportNode[];
+  readonly summary?: FabricSummary;
+  readonly addressPlan: readonly { readonly range: string; readonly prefix: string; readonly note: string }[];
+  readonly localAsn?: number;
+  readonly peers: readonly ReportPeer[];
+  readonly announcements: readonly Announcement[];
+  readonly exportFilters: readonly string[];
+  readonly perNode: readonly { readonly hostname: string; readonly announces: readonly string[]; readonly peers: readonly string[] }[];
+  readonly endpoints: readonly { readonly name: string; readonly value: string; readonly note: string }[];
+  readonly exposure: readonly ExposureRule[];
+  readonly exposedServices: readonly string[];
+  readonly failsafePorts: readonly string[];
+  readonly versions: readonly { readonly component: string; readonly version: string; readonly source: string }[];
+  readonly downloads: readonly { readonly url: string; readonly hash: string; readonly nodes: number }[];
+  /** What the report looked for and did not find, with the part of the project that provides it. */
+  readonly notFound: readonly string[];
+}
+
+// ---------------------------------------------------------------------------------
+
+const obj = (v: Json | undefined): JsonObject => (v && typeof v === "object" && !Array.isArray(v) ? v : {});
+const arr = (v: Json | undefined): Json[] => (Array.isArray(v) ? v : []);
+const str = (v: Json | undefined): string | undefined => (typeof v === "string" ? v : typeof v === "number" ? String(v) : undefined);
+
+function roleOf(device: JsonObject): Role {
+  const tags = arr(device.tags).map(String);
+  if (tags.includes("k8s-role-control-plane")) return "control-plane";
+  if (tags.includes("k8s-role-worker")) return "worker";
+  const hostname = String(device.hostname);
+  if (/-cp-\d+$/.test(hostname)) return "control-plane";
+  if (/-worker-\d+$/.test(hostname)) return "worker";
+  return "unknown";
+}
+
+function stateOf(name: string, json: TerraformJson): string {
+  const tf = obj(json.terraform);
+  const cloud = obj(tf.cloud);
+  if (cloud.organization) return `Terraform Cloud: organization \`${str(cloud.organization)}\`, workspace \`${str(obj(cloud.workspaces).name) ?? "(tags)"}\` on ${str(cloud.hostname) ?? "app.terraform.io"}`;
+  const backend = obj(tf.backend);
+  const [kind] = Object.keys(backend);
+  if (kind === "local") return `local file \`${str(obj(backend.local).path) ?? `terraform.${name}.tfstate`}\``;
+  return kind ? `backend \`${kind}\`` : "local (default)";
+}
+
+/** Strips the port from a Calico peerIP (`[fc00::e]:179` -> `fc00::e`). */
+function peerAddress(peerIP: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(peerIP);
+  return bracketed ? bracketed[1] : peerIP;
+}
+
+/**
+ * Nodes a Calico node selector picks. Understands the selectors a fabric uses
+ * (`all()`, `has(l)`, `!has(l)`, `l == 'v'`, `l != 'v'`, joined by `&&`) over the labels
+ * kubeadm puts on nodes; returns undefined for anything else.
+ */
+function selectNodes(selector: string | undefined, nodes: readonly ReportNode[]): string[] | undefined {
+  const labelsOf = (n: ReportNode): Record<string, string> => ({
+    "kubernetes.io/hostname": n.hostname,
+    ...(n.role === "control-plane" ? { "node-role.kubernetes.io/control-plane": "" } : {}),
+  });
+  const s = (selector ?? "").trim();
+  if (s === "" || s === "all()") return nodes.map((n) => n.hostname);
+  const terms = s.split("&&").map((t) => t.trim());
+  const tests: ((labels: Record<string, string>) => boolean)[] = [];
+  for (const term of terms) {
+    let m: RegExpExecArray | null;
+    if ((m = /^(!?)has\(\s*([\w./-]+)\s*\)$/.exec(term))) {
+      const [, not, label] = m;
+      tests.push((l) => (label in l) !== (not === "!"));
+    } else if ((m = /^([\w./-]+)\s*(==|!=)\s*['"]([^'"]*)['"]$/.exec(term))) {
+      const [, label, op, value] = m;
+      tests.push((l) => (l[label] === value) === (op === "=="));
+    } else if (term === "all()") {
+      continue;
+    } else return undefined;
+  }
+  return nodes.filter((n) => tests.every((t) => t(labelsOf(n)))).map((n) => n.hostname);
+}
+
+function cidrsOf(list: Json | undefined): string[] {
+  return arr(list).flatMap((e) => (str(obj(e).cidr) ? [str(obj(e).cidr)!] : []));
+}
+
+function describeSource(source: JsonObject): { from: string; internet: boolean } {
+  const nets = arr(source.nets).map(String);
+  const parts: string[] = [];
+  if (nets.length > 0) parts.push(nets.join(", "));
+  for (const key of ["selector", "namespaceSelector"]) if (str(source[key])) parts.push(`${key} ${str(source[key])}`);
+  if (source.serviceAccounts) parts.push("service accounts");
+  if (arr(source.notNets).length > 0) parts.push(`not ${arr(source.notNets).map(String).join(", ")}`);
+  const anywhere = parts.length === 0 || nets.some((n) => n === "::/0" || n === "0.0.0.0/0");
+  const internet = anywhere && !str(source.selector) && !str(source.namespaceSelector) && !source.serviceAccounts;
+  return { from: parts.length === 0 ? "anywhere" : parts.join("; "), internet };
+}
+
+function ruleProtocol(rule: JsonObject): string {
+  const icmp = obj(rule.icmp);
+  const protocol = str(rule.protocol) ?? "any";
+  return icmp.type !== undefined ? `${protocol} type ${icmp.type}` : protocol;
+}
+
+function exposureOf(docs: readonly KubernetesDocument[]): ExposureRule[] {
+  const rules: ExposureRule[] = [];
+  for (const doc of docs) {
+    const spec = obj(doc.body.spec);
+    if (doc.apiVersion.includes("projectcalico.org") && (doc.kind === "GlobalNetworkPolicy" || doc.kind === "NetworkPolicy")) {
+      const types = arr(spec.types).map(String);
+      if (types.length > 0 && !types.includes("Ingress")) continue;
+      for (const rule of arr(spec.ingress).map(obj)) {
+        if (str(rule.action) !== "Allow") continue;
+        const { from, internet } = describeSource(obj(rule.source));
+        const ports = arr(obj(rule.destination).ports).map(String);
+        const destNets = arr(obj(rule.destination).nets).map(String);
+        rules.push({
+          policy: `${doc.kind} ${doc.namespace ? `${doc.namespace}/` : ""}${doc.name ?? "?"}`,
+          appliesTo: (str(spec.selector) ?? "all()") + (destNets.length > 0 ? ` (to ${destNets.join(", ")})` : ""),
+          protocol: ruleProtocol(rule),
+          ports: ports.length > 0 ? ports.join(", ") : "all",
+          from,
+          internet,
+        });
+      }
+    }
+    if (doc.apiVersion === "networking.k8s.io/v1" && doc.kind === "NetworkPolicy") {
+      for (const rule of arr(spec.ingress).map(obj)) {
+        const peers = arr(rule.from).map(obj);
+        const blocks = peers.flatMap((p) => (str(obj(p.ipBlock).cidr) ? [str(obj(p.ipBlock).cidr)!] : []));
+        const internet = peers.length === 0 || blocks.some((b) => b === "::/0" || b === "0.0.0.0/0");
+        const ports = arr(rule.ports).map(obj);
+        rules.push({
+          policy: `NetworkPolicy ${doc.namespace ?? "default"}/${doc.name ?? "?"}`,
+          appliesTo: JSON.stringify(obj(spec.podSelector)),
+          protocol: ports.map((p) => str(p.protocol) ?? "TCP").join(", ") || "any",
+          ports: ports.map((p) => str(p.port) ?? "all").join(", ") || "all",
+          from: peers.length === 0 ? "anywhere" : blocks.join(", ") || "selected pods/namespaces",
+          internet,
+        });
+      }
+    }
+  }
+  return rules;
+}
+
+// ---------------------------------------------------------------------------------
+
+export function buildReport(stacks: Record<string, TerraformJson>): ClusterReport {
+  const notFound: string[] = [];
+  const devices = devicesOf(stacks);
+  const docs = kubernetesDocuments(stacks);
+
+  const sessionFamilies = new Map<string, string[]>();
+  for (const json of Object.values(stacks)) {
+    for (const session of Object.values(json.resource?.metal_bgp_session ?? {})) {
+      const ref = /^\$\{metal_device\.([^.]+)\.id\}$/.exec(String(session.device_id));
+      if (!ref) continue;
+      const key = `metal_device.${ref[1]}`;
+      sessionFamilies.set(key, [...(sessionFamilies.get(key) ?? []), String(session.address_family)]);
+    }
+  }
+  const nodes: ReportNode[] = devices.map((d) => ({
+    stack: d.stack,
+    hostname: d.hostname,
+    role: roleOf(d.body),
+    plan: String(d.body.plan),
+    metro: String(d.body.metro ?? d.body.facilities ?? "?"),
+    operatingSystem: String(d.body.operating_system),
+    bgpSessions: sessionFamilies.get(d.address) ?? [],
+  }));
+  if (nodes.length === 0) notFound.push("no `metal_device` resources: nothing to deploy, or synth did not run");
+  for (const d of devices) {
+    if (d.userData && "error" in d.userData) notFound.push(`${d.hostname}: ${d.userData.error} (Ignition, issue 3: ignition/)`);
+  }
+
+  // fabric_summary: the address plan, ASN and versions from their owners.
+  const summaries = Object.values(stacks).flatMap((json) => {
+    const output = json.output?.[FABRIC_SUMMARY_OUTPUT];
+    return output && typeof output.value === "object" ? [output.value as unknown as FabricSummary] : [];
+  });
+  const summary = summaries[0];
+  if (!summary) notFound.push(`the \`${FABRIC_SUMMARY_OUTPUT}\` output (constructs/cluster-stack.ts): address plan and versions`);
+
+  const clusterConfig = ofKind(docs, "ClusterConfiguration")[0];
+  const initConfig = ofKind(docs, "InitConfiguration")[0];
+  if (!clusterConfig) notFound.push("a kubeadm ClusterConfiguration in the nodes' user data (issue 4: lib/kubeadm.ts)");
+
+  const addressPlan: { range: string; prefix: string; note: string }[] = [];
+  if (summary) {
+    const p = summary.addressPlan;
+    addressPlan.push(
+      { range: "Project block", prefix: p.block, note: "CLUSTER_IPV6_BLOCK" },
+      { range: "Node addresses", prefix: p.nodeRange, note: "Metal assigns each device a /127 here; not announced" },
+      { range: "Pods", prefix: p.podCidr, note: "kubeadm podSubnet, Calico IPPool" },
+      { range: "Service ClusterIPs", prefix: p.serviceCidr, note: `\`kubernetes\` Service ${p.kubernetesServiceIp}, cluster DNS ${p.clusterDnsIp}` },
+      { range: "Service external / LoadBalancer IPs", prefix: p.externalCidr, note: "Calico serviceExternalIPs / serviceLoadBalancerIPs" },
+    );
+  }
+  // Cross-checks: the documents a node applies must agree with the plan.
+  const networking = obj(clusterConfig ? clusterConfig.body.networking : undefined);
+  if (summary && str(networking.podSubnet) && str(networking.podSubnet) !== summary.addressPlan.podCidr) {
+    addressPlan.push({ range: "⚠ kubeadm podSubnet", prefix: str(networking.podSubnet)!, note: "differs from the address plan's pod range" });
+  }
+  if (summary && str(networking.serviceSubnet) && str(networking.serviceSubnet) !== summary.addressPlan.serviceCidr) {
+    addressPlan.push({ range: "⚠ kubeadm serviceSubnet", prefix: str(networking.serviceSubnet)!, note: "differs from the address plan's Service range" });
+  }
+
+  // BGP: Calico's documents say what the nodes announce and to whom.
+  const bgpConfig = ofKind(docs, "BGPConfiguration").find((d) => d.name === "default") ?? ofKind(docs, "BGPConfiguration")[0];
+  const bgpSpec = obj(bgpConfig?.body.spec);
+  const localAsn = typeof bgpSpec.asNumber === "number" ? bgpSpec.asNumber : summary?.bgp.localAsn;
+  const peerDocs = ofKind(docs, "BGPPeer");
+  if (!bgpConfig) notFound.push("a Calico BGPConfiguration (issue 5: lib/calico.ts): Service ranges announced, ASN, mesh");
+  if (peerDocs.length === 0) notFound.push("Calico BGPPeer documents (issue 5: lib/calico.ts): the routers each node peers with");
+  const peers: ReportPeer[] = peerDocs.map((doc) => {
+    const spec = obj(doc.body.spec);
+    const selector = str(spec.nodeSelector);
+    const node = str(spec.node);
+    const selected = node ? nodes.filter((n) => n.hostname === node).map((n) => n.hostname) : selectNodes(selector, nodes) ?? [];
+    return {
+      name: doc.name ?? "?",
+      address: peerAddress(str(spec.peerIP) ?? str(spec.peerSelector) ?? "?"),
+      asn: typeof spec.asNumber === "number" ? spec.asNumber : undefined,
+      selects: node ? `node ${node}` : selector && selector !== "all()" ? `selector \`${selector}\`` : "all nodes",
+      md5: spec.password !== undefined,
+      nodes: selected,
+    };
+  });
+
+  const pools = ofKind(docs, "IPPool").filter((d) => obj(d.body.spec).disabled !== true);
+  if (pools.length === 0) notFound.push("a Calico IPPool (issue 5: lib/calico.ts): pod block size");
+  const candidates: Route[] = [];
+  for (const pool of pools) {
+    const spec = obj(pool.body.spec);
+    const uses = arr(spec.allowedUses).map(String);
+    // Pools only for LoadBalancer IPAM hand out Service addresses: announced as serviceLoadBalancerIPs below.
+    if (spec.disableBGPExport === true || (uses.length > 0 && !uses.includes("Workload"))) continue;
+    const blockSize = typeof spec.blockSize === "number" ? spec.blockSize : 122; // Calico's IPv6 default
+    candidates.push({ prefix: str(spec.cidr) ?? "?", length: blockSize, exact: false, what: `pod addresses: each /${blockSize} block a node holds (IPPool ${pool.name ?? "?"})`, from: "each node, its own blocks" });
+  }
+  const serviceRanges = [
+    ["serviceClusterIPs", "Service ClusterIPs", false],
+    ["serviceExternalIPs", "Service external IPs", true],
+    ["serviceLoadBalancerIPs", "Service LoadBalancer IPs", true],
+  ] as const;
+  const seen = new Set<string>();
+  for (const [field, what, local] of serviceRanges) {
+    for (const cidr of cidrsOf(bgpSpec[field])) {
+      const key = Ipv6Cidr.parse(cidr).toString();
+      if (seen.has(key)) {
+        // The same range in two roles (external and LoadBalancer IPs): one route.
+        const known = candidates.find((c) => c.exact && c.prefix === cidr);
+        if (known) known.what += ` and ${what}`;
+        continue;
+      }
+      candidates.push({ prefix: cidr, length: Ipv6Cidr.parse(cidr).length, exact: true, what, from: "every node (ECMP at the routers)" });
+      if (local) {
+        candidates.push({ prefix: cidr, length: 128, exact: false, what: `/128 of a Service with \`externalTrafficPolicy: Local\` in ${what}`, from: "only nodes with a ready local endpoint" });
+      }
+      seen.add(key);
+    }
+  }
+  const filters = new Map(ofKind(docs, "BGPFilter").map((f) => [f.name ?? "?", arr(obj(f.body.spec).exportV6).map(obj)]));
+  const peerFilters = new Map(peerDocs.map((d) => [d.name ?? "?", arr(obj(d.body.spec).filters).map(String)]));
+  const announcements: Announcement[] = candidates.map((route) => ({
+    prefix: route.prefix,
+    length: route.length,
+    what: route.what,
+    from: route.from,
+    exportedTo: peers.filter((p) => exported(route, (peerFilters.get(p.name) ?? []).flatMap((f) => filters.get(f) ?? []))).map((p) => p.name),
+  }));
+  if (!bgpConfig && summary) {
+    announcements.push(
+      { prefix: summary.addressPlan.podCidr, what: "pods (planned; no Calico IPPool/BGPConfiguration found)", from: "?", exportedTo: [] },
+      { prefix: summary.addressPlan.serviceCidr, what: "Service ClusterIPs (planned)", from: "?", exportedTo: [] },
+      { prefix: summary.addressPlan.externalCidr, what: "Service external IPs (planned)", from: "?", exportedTo: [] },
+    );
+  }
+  const exportFilters = [...filters.entries()].flatMap(([name, rules]) =>
+    rules.map((rule) => {
+      const len = obj(rule.prefixLength);
+      const lengths = len.min !== undefined || len.max !== undefined ? ` prefix length ${str(len.min) ?? "any"}-${str(len.max) ?? "any"}` : "";
+      return `BGPFilter ${name}: ${str(rule.action)} ${str(rule.matchOperator) ?? ""} ${str(rule.cidr) ?? "(any route)"}${lengths}`.replace(/\s+/g, " ");
+    }),
+  );
+  const routeText = (a: Announcement) => (a.length === undefined || a.length === Number(a.prefix.split("/")[1]) ? a.prefix : `/${a.length}s in ${a.prefix}`);
+  const perNode = nodes.map((n) => {
+    const mine = peers.filter((p) => p.nodes.includes(n.hostname));
+    return {
+      hostname: n.hostname,
+      announces: announcements.filter((a) => a.from !== "?" && a.exportedTo.some((name) => mine.some((p) => p.name === name))).map(routeText),
+      peers: mine.map((p) => `${p.address}${p.asn ? ` (AS ${p.asn})` : ""}`),
+    };
+  });
+
+  // API endpoints: outputs (issue 4) and the kubeadm configuration.
+  const endpoints: { name: string; value: string; note: string }[] = [];
+  for (const [stack, json] of Object.entries(stacks)) {
+    for (const [name, output] of Object.entries(json.output ?? {})) {
+      if (name === FABRIC_SUMMARY_OUTPUT) continue;
+      const value = output.sensitive === true ? "(sensitive)" : redactSecrets(typeof output.value === "string" ? output.value : JSON.stringify(output.value));
+      endpoints.push({
+        name: `output \`${name}\``,
+        value,
+        note: `${str(output.description) ?? ""}${output.sensitive === true ? ` (\`terraform output -raw ${name}\` in stack ${stack})` : ""}`.trim(),
+      });
+    }
+  }
+  if (!Object.values(stacks).some((j) => Object.keys(j.output ?? {}).some((n) => /endpoint|api|kubeconfig/i.test(n)))) {
+    notFound.push("API endpoint / kubeconfig outputs (issue 4: constructs/kubeadm-control-plane.ts)");
+  }
+  if (clusterConfig) {
+    const spec = clusterConfig.body;
+    if (str(spec.controlPlaneEndpoint)) endpoints.push({ name: "kubeadm controlPlaneEndpoint", value: str(spec.controlPlaneEndpoint)!, note: "what kubelets and joining nodes use" });
+    const sans = arr(obj(spec.apiServer).certSANs).map(String);
+    if (sans.length > 0) endpoints.push({ name: "API server certificate SANs", value: sans.join(", "), note: "" });
+  }
+  if (initConfig) {
+    const api = obj(initConfig.body.localAPIEndpoint);
+    if (str(api.advertiseAddress) || api.bindPort) endpoints.push({ name: "init node API", value: `${str(api.advertiseAddress) ?? "(node address)"} port ${str(api.bindPort) ?? "6443"}`, note: "InitConfiguration localAPIEndpoint" });
+  }
+  if (summary) endpoints.push({ name: "`kubernetes` Service", value: `https://[${summary.addressPlan.kubernetesServiceIp}]:443`, note: "ClusterIP, reachable where the Service range is routed" });
+
+  // Exposure: Calico policies (issue 6).
+  const exposure = exposureOf(docs);
+  const policyKinds = docs.filter((d) => /NetworkPolicy$/.test(d.kind));
+  if (policyKinds.length === 0) notFound.push("network policies (issue 6: lib/policies.ts): without them every node, pod and Service address is reachable from the Internet");
+  const exposedServices = ofKind(docs, "Service")
+    .filter((d) => {
+      const spec = obj(d.body.spec);
+      return str(spec.type) === "LoadBalancer" || arr(spec.externalIPs).length > 0;
+    })
+    .map((d) => {
+      const spec = obj(d.body.spec);
+      const ports = arr(spec.ports).map((p) => `${str(obj(p).port)}/${str(obj(p).protocol) ?? "TCP"}`);
+      const labels = obj(obj(d.body.metadata).labels);
+      return `Service ${d.namespace ?? "default"}/${d.name}: ${str(spec.type) ?? "ClusterIP"} ports ${ports.join(", ")}, externalTrafficPolicy ${str(spec.externalTrafficPolicy) ?? "Cluster"}${Object.keys(labels).length ? `, labels ${JSON.stringify(labels)}` : ""}`;
+    });
+  const failsafePorts = ofKind(docs, "FelixConfiguration").flatMap((f) =>
+    arr(obj(f.body.spec).failsafeInboundHostPorts).map((p) => {
+      const port = obj(p);
+      return `${str(port.protocol) ?? "tcp"}/${str(port.port)}${str(port.net) ? ` from ${str(port.net)}` : ""}`;
+    }),
+  );
+
+  // Versions.
+  const versions: { component: string; version: string; source: string }[] = [];
+  for (const os of [...new Set(nodes.map((n) => n.operatingSystem))]) versions.push({ component: "Flatcar", version: os, source: "metal_device.operating_system" });
+  if (summary) {
+    versions.push({ component: "Kubernetes", version: summary.versions.kubernetes, source: "fabric_summary (lib/versions.ts)" });
+    versions.push({ component: "Calico", version: summary.versions.calico, source: "fabric_summary (lib/versions.ts)" });
+    versions.push({ component: "Tigera operator", version: summary.versions.calicoOperatorImage, source: "fabric_summary (lib/versions.ts)" });
+  }
+  if (clusterConfig && str(clusterConfig.body.kubernetesVersion)) versions.push({ component: "Kubernetes", version: str(clusterConfig.body.kubernetesVersion)!, source: "kubeadm ClusterConfiguration" });
+  const downloadCount = new Map<string, { hash: string; nodes: number }>();
+  for (const d of devices) {
+    if (!d.userData || !("ignition" in d.userData)) continue;
+    for (const f of d.userData.ignition.files) {
+      if (!f.remote) continue;
+      const known = downloadCount.get(f.remote.url);
+      downloadCount.set(f.remote.url, { hash: f.remote.hash ?? "(no hash!)", nodes: (known?.nodes ?? 0) + 1 });
+    }
+  }
+  const downloads = [...downloadCount.entries()].map(([url, v]) => ({ url, ...v })).sort((a, b) => a.url.localeCompare(b.url));
+
+  return {
+    stacks: Object.entries(stacks).map(([name, json]) => ({ name, state: stateOf(name, json) })),
+    nodes,
+    summary,
+    addressPlan,
+    localAsn,
+    peers,
+    announcements,
+    exportFilters,
+    perNode,
+    endpoints,
+    exposure,
+    exposedServices,
+    failsafePorts,
+    versions,
+    downloads,
+    notFound,
+  };
+}
+
+// ---------------------------------------------------------------------------------
+// Markdown
+
+const cell = (s: string | number | undefined) => String(s ?? "").replace(/\|/g, "\\|").replace(/\n/g, " ");
+function table(head: string[], rows: (string | number | undefined)[][]): string {
+  return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`)].join("\n");
+}
+
+/** Mermaid label text: quotes would end the label. */
+const label = (s: string) => s.replace(/"/g, "#quot;");
+
+/** A Mermaid flowchart of routers, nodes and what they announce (GitHub renders ```mermaid blocks). */
+export function renderDiagram(report: ClusterReport): string {
+  const lines = ["flowchart LR"];
+  const peerIds = new Map<string, string>();
+  const routerAsns = [...new Set(report.peers.map((p) => p.asn).filter((a) => a !== undefined))];
+  lines.push(`  subgraph routers["BGP peers${routerAsns.length ? ` (AS ${routerAsns.join(", ")})` : ""}"]`);
+  if (report.peers.length === 0) {
+    lines.push(`    peer_unknown["Metal routers<br/>(no BGPPeer in the synthesized stack)"]`);
+  }
+  report.peers.forEach((p, i) => {
+    peerIds.set(p.name, `peer${i}`);
+    lines.push(`    peer${i}["${label(p.address)}"]`);
+  });
+  lines.push("  end");
+  const cluster = report.summary?.cluster.name ?? report.stacks.map((s) => s.name).join(", ");
+  lines.push(`  subgraph cluster["${label(cluster)}${report.localAsn ? ` (AS ${report.localAsn})` : ""}"]`);
+  report.nodes.forEach((n, i) => lines.push(`    node${i}["${label(n.hostname)}<br/>${n.role}"]`));
+  lines.push("  end");
+  const announced = report.announcements
+    .filter((a) => a.from === "?" || a.exportedTo.length > 0)
+    .map((a) => `${a.length !== undefined && a.length !== Number(a.prefix.split("/")[1]) ? `/${a.length}s in ` : ""}${a.prefix}: ${a.what.replace(/\s*\(.*\)$/, "").replace(/`/g, "")}`);
+  if (announced.length > 0) {
+    lines.push(`  prefixes["announced<br/>${announced.map(label).join("<br/>")}"]`);
+    lines.push("  cluster -.- prefixes");
+  }
+  report.nodes.forEach((n, i) => {
+    const mine = report.peers.filter((p) => p.nodes.includes(n.hostname));
+    if (mine.length === 0 && n.bgpSessions.length > 0) lines.push(`  node${i} -->|"BGP ${n.bgpSessions.join("+")}"| peer_unknown`);
+    for (const p of mine) lines.push(`  node${i} -->|BGP| ${peerIds.get(p.name)}`);
+  });
+  return lines.join("\n");
+}
+
+export function renderReport(report: ClusterReport): string {
+  const out: string[] = [];
+  const s = report.summary;
+  out.push(`# Cluster report${s ? `: ${s.cluster.name}` : ""}`, "");
+  out.push(
+    `Generated by \`npm run report\` from the synthesized stacks (${report.stacks.map((x) => `\`${x.name}\``).join(", ") || "none"}). ` +
+      "Addresses of the nodes themselves are assigned by Metal at apply time.",
+    "",
+  );
+  for (const st of report.stacks) out.push(`- State of \`${st.name}\`: ${st.state}`);
+  out.push("", "## Nodes", "");
+  out.push(
+    table(
+      ["Hostname", "Role", "Plan", "Metro", "OS", "BGP session"],
+      report.nodes.map((n) => [n.hostname, n.role, n.plan, n.metro, n.operatingSystem, n.bgpSessions.join(", ") || "none"]),
+    ),
+  );
+  out.push("", "## Address plan", "");
+  out.push(report.addressPlan.length ? table(["Range", "Prefix", "Note"], report.addressPlan.map((r) => [r.range, `\`${r.prefix}\``, r.note])) : "_Not found in the synthesized stacks._");
+  out.push("", "## BGP", "");
+  out.push(`Local ASN: ${report.localAsn ?? "not found"}.`, "");
+  out.push("### Peers", "");
+  out.push(
+    report.peers.length
+      ? table(
+          ["Peer", "Address", "ASN", "Nodes", "MD5"],
+          report.peers.map((p) => [p.name, `\`${p.address}\``, p.asn, `${p.selects} (${p.nodes.length})`, p.md5 ? "yes" : "no"]),
+        )
+      : "_No BGP peers found in the synthesized stacks._",
+  );
+  out.push("", "### Announced prefixes", "");
+  out.push(
+    report.announcements.length
+      ? table(
+          ["Prefix", "Routes", "What", "Announced by", "Exported to"],
+          report.announcements.map((a) => [`\`${a.prefix}\``, a.length !== undefined ? `/${a.length}` : "", a.what, a.from, a.from === "?" ? "?" : a.exportedTo.join(", ") || "**none** (filtered)"]),
+        )
+      : "_None found._",
+  );
+  if (report.exportFilters.length) out.push("", "Export filters:", "", ...report.exportFilters.map((f) => `- ${f}`));
+  out.push("", "### Per node", "");
+  out.push(
+    table(
+      ["Node", "Announces", "To peers"],
+      report.perNode.map((n) => [n.hostname, n.announces.map((a) => `\`${a}\``).join(", ") || "?", n.peers.join(", ") || "?"]),
+    ),
+  );
+  out.push("", "```mermaid", renderDiagram(report), "```");
+  out.push("", "## API endpoints and outputs", "");
+  out.push(report.endpoints.length ? table(["Endpoint", "Value", "Note"], report.endpoints.map((e) => [e.name, `\`${e.value}\``, e.note])) : "_None found._");
+  out.push("", "## Open to the Internet", "");
+  const internet = report.exposure.filter((r) => r.internet);
+  if (report.exposure.length === 0) out.push("_No network policies found in the synthesized stacks._");
+  else {
+    out.push(internet.length ? `${internet.length} allow rule(s) admit any source on the Internet:` : "No allow rule admits any source on the Internet.", "");
+    out.push(
+      table(
+        ["Policy", "Applies to", "Protocol", "Ports", "From", "Internet"],
+        report.exposure.map((r) => [r.policy, `\`${r.appliesTo}\``, r.protocol, r.ports, r.from, r.internet ? "**yes**" : "no"]),
+      ),
+    );
+  }
+  if (report.exposedServices.length) out.push("", "Services with external addresses:", "", ...report.exposedServices.map((x) => `- ${x}`));
+  if (report.failsafePorts.length) out.push("", `Calico failsafe host ports (open whatever the policies say): ${report.failsafePorts.join(", ")}`);
+  out.push("", "## Pinned versions", "");
+  out.push(table(["Component", "Version", "Source"], report.versions.map((v) => [v.component, `\`${v.version}\``, v.source])));
+  if (report.downloads.length) {
+    out.push("", "Downloads at first boot (Ignition checks each hash):", "");
+    out.push(table(["URL", "Hash", "Nodes"], report.downloads.map((d) => [d.url, `\`${d.hash.slice(0, 20)}…\``, d.nodes])));
+  }
+  if (report.notFound.length) out.push("", "## Not found in the synthesized stacks", "", ...report.notFound.map((n) => `- ${n}`));
+  return redactSecrets(out.join("\n")) + "\n";
+}
+
+/** The report for `<outdir>` (cdktf.out layout). */
+export function reportFromOutdir(outdir: string): string {
+  const stacks = readSynthesized(outdir);
+  if (Object.keys(stacks).length === 0) throw new Error(`no synthesized stacks in ${outdir}/stacks: run \`npm run synth\` first`);
+  return renderReport(buildReport(stacks));
+}
+
+function main(argv: string[]): void {
+  const positional: string[] = [];
+  let outFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--out") outFile = argv[++i];
+    else positional.push(argv[i]);
+  }
+  const outdir = positional[0] ?? "cdktf.out";
+  try {
+    const markdown = reportFromOutdir(outdir);
+    const target = outFile ?? path.join(outdir, "report.md");
+    fs.writeFileSync(target, markdown);
+    process.stdout.write(markdown);
+    process.stderr.write(`report written to ${target}\n`);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+if (require.main === module) main(process.argv.slice(2));
