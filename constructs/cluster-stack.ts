@@ -1,13 +1,15 @@
 import { Construct } from "constructs";
 import { TerraformOutput, TerraformStack } from "cdktf";
 import { MetalProvider } from "../.gen/providers/metal/provider";
-import { renderNodeIgnition, toUserData } from "../ignition";
+import { BootRole, NODE_PATHS, renderNodeIgnition, toUserData } from "../ignition";
+import { controlPlaneBootstrapSteps } from "../lib/kubeadm";
 import { NodeRole, nodeHostname } from "../lib/naming";
 import { FABRIC_SUMMARY_OUTPUT, fabricSummary } from "../lib/fabric-summary";
 import { ClusterSettings } from "../lib/settings";
 import { KUBERNETES_RELEASES } from "../lib/versions";
 import { configureBackend } from "./backend";
 import { IPv6Node } from "./ipv6-node";
+import { KubeadmControlPlane } from "./kubeadm-control-plane";
 import { MetalProjectGuard } from "./metal-project-guard";
 
 /**
@@ -28,6 +30,15 @@ export class ClusterStack extends TerraformStack {
       block: settings.addressPlan.block,
     });
 
+    // PKI, bootstrap token, kubeadm configs and the API outputs (docs/control-plane.md).
+    const controlPlane = new KubeadmControlPlane(this, "control-plane", {
+      plan: settings.addressPlan,
+      clusterName: settings.clusterName,
+      kubernetesVersion: settings.kubernetesVersion,
+      clusterDomain: settings.clusterDomain,
+      resolvConf: NODE_PATHS.kubeletResolvConf,
+    });
+
     const roles: [NodeRole, number][] = [
       ["control-plane", settings.controlPlaneCount],
       ["worker", settings.workerCount],
@@ -35,6 +46,7 @@ export class ClusterStack extends TerraformStack {
     this.nodes = roles.flatMap(([role, count]) =>
       Array.from({ length: count }, (_, index) => {
         const hostname = nodeHostname(settings.clusterName, role, index);
+        const bootRole: BootRole = role === "worker" ? "worker" : index === 0 ? "init" : "control-plane";
         return new IPv6Node(this, hostname, {
           projectId: settings.metalProjectId,
           hostname,
@@ -47,15 +59,18 @@ export class ClusterStack extends TerraformStack {
           userData: toUserData(
             renderNodeIgnition({
               hostname,
-              role: role === "worker" ? "worker" : index === 0 ? "init" : "control-plane",
+              role: bootRole,
               kubernetes: KUBERNETES_RELEASES[settings.kubernetesVersion],
-              kubeadmConfig: "",
-              files: [],
+              kubeadmConfig: controlPlane.kubeadmConfig(bootRole, hostname),
+              files: [...controlPlane.nodeFiles(bootRole)],
+              ...controlPlaneBootstrapSteps(settings.addressPlan, bootRole),
             }),
           ),
         });
       }),
     );
+
+    controlPlane.addControlPlaneAddresses(this.nodes.slice(0, settings.controlPlaneCount).map((node) => node.publicIpv6));
 
     // Non-sensitive facts for `npm run report` and `terraform output` (lib/fabric-summary.ts).
     new TerraformOutput(this, FABRIC_SUMMARY_OUTPUT, {
