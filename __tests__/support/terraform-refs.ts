@@ -23,10 +23,30 @@ export interface ResolvedRefs {
   readonly expressions: readonly string[];
 }
 
+export interface ResolveOptions {
+  /**
+   * Size of the PEM text each base64 expression stands for. The default gives a short
+   * valid value; size estimates pass the largest PEM the design expects.
+   */
+  readonly pemBytes?: number | ((expression: string) => number);
+}
+
+/** base64 of a PEM-shaped text of exactly `bytes` bytes. */
+export function pemBase64(bytes: number): string {
+  const head = "-----BEGIN PLACEHOLDER-----\n";
+  const tail = "-----END PLACEHOLDER-----\n";
+  const bodyLength = Math.max(0, bytes - head.length - tail.length);
+  const body = "A".repeat(bodyLength).replace(/(.{64})/g, "$1\n").slice(0, bodyLength);
+  return Buffer.from(head + body + tail).toString("base64");
+}
+
 /** The placeholder for one Terraform expression (the text between `${` and `}`). */
-export function placeholderFor(expression: string): string {
+export function placeholderFor(expression: string, options: ResolveOptions = {}): string {
   const e = expression.trim();
-  if (/^base64(encode|gzip)\(/.test(e)) return REF_PLACEHOLDERS.base64;
+  if (/^base64encode\(/.test(e)) {
+    if (options.pemBytes === undefined) return REF_PLACEHOLDERS.base64;
+    return pemBase64(typeof options.pemBytes === "number" ? options.pemBytes : options.pemBytes(e));
+  }
   if (/token/i.test(e)) {
     // A whole token: the user's variable, or id "." secret joined (possibly inside coalesce()).
     if (/^(coalesce|join)\(/.test(e) || /^var\./.test(e)) return REF_PLACEHOLDERS.bootstrapToken;
@@ -38,7 +58,7 @@ export function placeholderFor(expression: string): string {
 }
 
 /** Evaluates the Terraform template syntax of `text` with placeholder values. */
-export function resolveTerraformRefs(text: string): ResolvedRefs {
+export function resolveTerraformRefs(text: string, options: ResolveOptions = {}): ResolvedRefs {
   let out = "";
   const expressions: string[] = [];
   let i = 0;
@@ -66,7 +86,7 @@ export function resolveTerraformRefs(text: string): ResolvedRefs {
       if (depth !== 0) throw new Error(`unterminated Terraform expression at ${i}: ${text.slice(i, i + 40)}`);
       const expression = text.slice(i + 2, j - 1);
       expressions.push(expression);
-      out += placeholderFor(expression);
+      out += placeholderFor(expression, options);
       i = j;
       continue;
     }

@@ -1,0 +1,217 @@
+/**
+ * The user data of every device, as synthesized: after Terraform's references are
+ * replaced with values of the right shape it is Ignition JSON that ignition-validate
+ * accepts without a warning; the kubeadm and Calico YAML inside validates against the
+ * shared schemas once the shipped boot script has filled in the node's addresses; its
+ * size stays within budget and does not grow with the cluster.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { BootRole, NODE_PATHS, NODE_UNITS } from "../ignition";
+import { BOOT_VALUES, SAMPLE_BOOT_VALUES } from "../lib/boot-values";
+import { calicoErrors, parseManifest } from "./support/calico-validate";
+import { decodeDataUrl, describeWithTools, fileText, files, IgnConfig, ignitionValidate, tempDir, unit } from "./support/ignition";
+import { validateKubeadmFile } from "./support/kubeadm-validate";
+import { describeWithShared } from "./support/shared";
+import { onlyStack, resourcesOf, synthesize } from "./support/synth";
+import { resolveTerraformRefs } from "./support/terraform-refs";
+
+/** Our user data budget (docs/flatcar-boot.md, "Size"): half the 64 KB at which Packet deploys slowed down. */
+export const USER_DATA_BUDGET_BYTES = 32 * 1024;
+/**
+ * Size each base64 secret (a PEM) is assumed to have at apply time for the estimate.
+ * constructs/kubeadm-control-plane.ts makes ECDSA P-256 keys: with openssl such a CA
+ * certificate is 660 bytes, its key 227 and the public key 178. The estimate takes
+ * 1 KiB per certificate and 512 bytes per key, so it errs on the large side.
+ */
+function pemBytes(expression: string): number {
+  return /cert_pem/.test(expression) ? 1024 : 512;
+}
+
+interface Device {
+  hostname: string;
+  role: BootRole;
+  userData: string;
+  config: IgnConfig;
+  /** Size in bytes once Terraform has filled in the references (PEMs sized by pemBytes). */
+  appliedBytes: number;
+}
+
+function roleOf(hostname: string): BootRole {
+  if (/-cp-1$/.test(hostname)) return "init";
+  if (/-cp-\d+$/.test(hostname)) return "control-plane";
+  if (/-worker-\d+$/.test(hostname)) return "worker";
+  throw new Error(`unexpected hostname ${hostname}`);
+}
+
+function devices(env: Record<string, string>): Device[] {
+  return resourcesOf(onlyStack(synthesize(env)), "metal_device").map(([, body]) => {
+    const userData = body.user_data as string;
+    return {
+      hostname: body.hostname,
+      role: roleOf(body.hostname),
+      userData,
+      config: JSON.parse(resolveTerraformRefs(userData).text) as IgnConfig,
+      appliedBytes: Buffer.byteLength(resolveTerraformRefs(userData, { pemBytes }).text),
+    };
+  });
+}
+
+const SCENARIOS: [string, Record<string, string>][] = [
+  ["default example", {}],
+  ["CONTROL_PLANE_COUNT=3 WORKER_COUNT=5", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }],
+];
+
+const synthesized = new Map<string, Device[]>();
+function scenario(name: string): Device[] {
+  if (!synthesized.has(name)) synthesized.set(name, devices(SCENARIOS.find(([n]) => n === name)![1]));
+  return synthesized.get(name)!;
+}
+
+/** Runs the node's own render-boot-values on its template tree with sample metadata; returns the rendered root. */
+function renderOnNode(config: IgnConfig): string {
+  const dir = tempDir("v6fabric-node-");
+  const templates = path.join(dir, "templates");
+  for (const f of files(config).filter((f) => f.path.startsWith(`${NODE_PATHS.templateDir}/`))) {
+    const target = path.join(templates, f.path.slice(NODE_PATHS.templateDir.length));
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, fileText(config, f.path), { mode: f.mode ?? 0o644 });
+  }
+  const script = path.join(dir, "render-boot-values");
+  fs.writeFileSync(script, fileText(config, `${NODE_PATHS.scriptDir}/render-boot-values`), { mode: 0o755 });
+  const metadata = path.join(dir, "flatcar");
+  fs.writeFileSync(
+    metadata,
+    `COREOS_PACKET_IPV6_PUBLIC_0=${SAMPLE_BOOT_VALUES.nodeIpv6}\nCOREOS_PACKET_IPV6_PUBLIC_GATEWAY_0=2001:db8:0:ab00::2\nCOREOS_PACKET_IPV4_PRIVATE_0=${SAMPLE_BOOT_VALUES.nodePrivateIpv4}\n`,
+  );
+  const root = path.join(dir, "root");
+  const result = spawnSync("bash", [script], {
+    env: { PATH: process.env.PATH, V6FABRIC_METADATA_ENV: metadata, V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root },
+    encoding: "utf8",
+  });
+  if (result.status !== 0) throw new Error(`render-boot-values failed: ${result.stderr}`);
+  return root;
+}
+
+describe.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
+  it("has one init node, the other control planes join, workers join", () => {
+    const list = scenario(name);
+    expect(list.filter((d) => d.role === "init")).toHaveLength(1);
+    for (const d of list) {
+      const dropin = unit(d.config, NODE_UNITS.kubeadm).dropins?.find((x) => x.name === "10-role.conf")?.contents;
+      expect(dropin).toContain(`KUBEADM_COMMAND=${d.role === "init" ? "init" : "join"}`);
+      expect(fileText(d.config, "/etc/hostname")).toBe(`${d.hostname}\n`);
+    }
+  });
+
+  it("user data holds Terraform references for secrets, never their values", () => {
+    for (const d of scenario(name)) {
+      const refs = resolveTerraformRefs(d.userData).expressions;
+      expect(refs.some((r) => /token/.test(r))).toBe(true);
+      expect(d.userData).not.toMatch(/PRIVATE KEY/);
+      expect(d.userData).not.toMatch(/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/);
+    }
+  });
+
+  it("every remote source has a verification hash; every inline source decodes", () => {
+    for (const d of scenario(name)) {
+      for (const f of files(d.config)) {
+        const source = f.contents?.source ?? "";
+        if (source.startsWith("data:")) expect(() => decodeDataUrl(source, f.contents?.compression)).not.toThrow();
+        else expect(f.contents?.verification?.hash).toMatch(/^sha(256|512)-[0-9a-f]{64,128}$/);
+      }
+    }
+  });
+
+  it("the kubeadm config takes node-ip and the advertise address from the metadata at boot", () => {
+    for (const d of scenario(name)) {
+      const template = fileText(d.config, `${NODE_PATHS.templateDir}${NODE_PATHS.kubeadmConfig}`);
+      expect(template).toContain(BOOT_VALUES.nodeIpv6);
+      const rendered = fs.readFileSync(path.join(renderOnNode(d.config), NODE_PATHS.kubeadmConfig), "utf8");
+      expect(rendered).not.toContain(BOOT_VALUES.nodeIpv6);
+      expect(rendered).toMatch(new RegExp(`name: node-ip\\n\\s+value: "?${SAMPLE_BOOT_VALUES.nodeIpv6}"?`));
+    }
+  });
+
+  it(`user data stays under the ${USER_DATA_BUDGET_BYTES / 1024} KiB budget per role`, () => {
+    for (const d of scenario(name)) expect(d.appliedBytes).toBeLessThan(USER_DATA_BUDGET_BYTES);
+  });
+
+  it("nodes of one role differ only by their hostname", () => {
+    const byRole = new Map<BootRole, Device[]>();
+    for (const d of scenario(name)) byRole.set(d.role, [...(byRole.get(d.role) ?? []), d]);
+    for (const list of byRole.values()) {
+      const [first, ...rest] = list;
+      for (const d of rest) {
+        // Same user data once the hostname is taken out (it appears in /etc/hostname and, base64'd, nowhere else).
+        const normalize = (x: Device) => x.userData.replace(fileSourceOf(x, "/etc/hostname"), "HOSTNAME").split(x.hostname).join("HOSTNAME");
+        expect(normalize(d)).toBe(normalize(first));
+      }
+    }
+  });
+});
+
+function fileSourceOf(d: Device, p: string): string {
+  return files(d.config).find((f) => f.path === p)!.contents!.source;
+}
+
+describe("size does not grow with the number of nodes", () => {
+  it("each role's user data has the same size (modulo hostname length) in both examples", () => {
+    const size = (d: Device) => d.appliedBytes - 2 * d.hostname.length;
+    const sizes = (name: string) => {
+      const out: Partial<Record<BootRole, number>> = {};
+      for (const d of scenario(name)) out[d.role] = Math.max(out[d.role] ?? 0, size(d));
+      return out;
+    };
+    const small = sizes("default example");
+    const large = sizes("CONTROL_PLANE_COUNT=3 WORKER_COUNT=5");
+    // The base64 of /etc/hostname can differ by a few bytes between hostname lengths.
+    expect(Math.abs(large.init! - small.init!)).toBeLessThanOrEqual(8);
+    expect(Math.abs(large.worker! - small.worker!)).toBeLessThanOrEqual(8);
+  });
+
+  it("prints the size table for docs/flatcar-boot.md", () => {
+    const rows: string[] = [];
+    for (const [name] of SCENARIOS) {
+      const seen = new Set<BootRole>();
+      for (const d of scenario(name)) {
+        if (seen.has(d.role)) continue;
+        seen.add(d.role);
+        rows.push(`| ${name} | ${d.role} | ${d.hostname} | ${Buffer.byteLength(d.userData)} | ${d.appliedBytes} |`);
+      }
+    }
+    // eslint-disable-next-line no-console
+    console.log(["| Example | Role | First node | Synthesized bytes | Applied bytes (est.) |", "|---|---|---|---|---|", ...rows].join("\n"));
+    expect(rows.length).toBe(5);
+  });
+});
+
+describeWithTools(["ignition-validate"], "ignition-validate: no error and no warning on any device", () => {
+  it.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
+    for (const d of scenario(name)) {
+      const result = ignitionValidate(JSON.stringify(d.config));
+      expect({ host: d.hostname, output: result.output }).toEqual({ host: d.hostname, output: "" });
+      expect(result.status).toBe(0);
+    }
+  });
+});
+
+describeWithShared("inline kubeadm and Calico YAML validates against ../shared/schemas", () => {
+  it.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
+    for (const d of scenario(name)) {
+      const root = renderOnNode(d.config);
+      const kinds = validateKubeadmFile(fs.readFileSync(path.join(root, NODE_PATHS.kubeadmConfig), "utf8")).map((doc) => doc.kind);
+      expect(kinds).toContain(d.role === "init" ? "InitConfiguration" : "JoinConfiguration");
+      // Every inline YAML file (templates as rendered on the node) with Calico kinds.
+      for (const f of files(d.config)) {
+        if (!/\.ya?ml$/.test(f.path) || !f.contents?.source.startsWith("data:")) continue;
+        const onNode = f.path.startsWith(`${NODE_PATHS.templateDir}/`) ? f.path.slice(NODE_PATHS.templateDir.length) : f.path;
+        const text = f.path.startsWith(`${NODE_PATHS.templateDir}/`) ? fs.readFileSync(path.join(root, onNode), "utf8") : fileText(d.config, f.path);
+        for (const doc of parseManifest(text).filter((x) => x && /^(projectcalico\.org|crd\.projectcalico\.org|operator\.tigera\.io)\//.test(x.apiVersion))) {
+          expect({ file: onNode, errors: calicoErrors(doc) }).toEqual({ file: onNode, errors: [] });
+        }
+      }
+    }
+  });
+});
