@@ -1,0 +1,142 @@
+/**
+ * `npm run synth-diff -- <base> <head>`: the diff of the synthesized Terraform the
+ * pull-request workflow publishes. Real synths for the WORKER_COUNT case; small
+ * handmade trees for user data, secrets and truncation.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { diffOutdirs, diffStacks, renderDiff } from "../scripts/synth-diff";
+import { TerraformJson } from "../scripts/synthesized";
+import { synthesize } from "./support/synth";
+
+const root = path.resolve(__dirname, "..");
+
+/** Writes `stacks` as a cdktf.out tree and returns its directory. */
+function tree(stacks: Record<string, unknown>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "synth-diff-"));
+  for (const [name, json] of Object.entries(stacks)) {
+    fs.mkdirSync(path.join(dir, "stacks", name), { recursive: true });
+    fs.writeFileSync(path.join(dir, "stacks", name, "cdk.tf.json"), JSON.stringify(json, null, 2));
+  }
+  return dir;
+}
+
+describe("raising WORKER_COUNT from 2 to 4", () => {
+  const base = synthesize({ WORKER_COUNT: "2" });
+  const head = synthesize({ WORKER_COUNT: "4" });
+  const diff = diffOutdirs(base.outdir, head.outdir);
+  const headDevices = Object.entries(Object.values(head.stacks)[0].resource!.metal_device);
+  const baseDevices = Object.keys(Object.values(base.stacks)[0].resource!.metal_device);
+  const newDevices = headDevices.filter(([id]) => !baseDevices.includes(id));
+
+  test("shows exactly the two new devices and their BGP sessions as added", () => {
+    expect(newDevices.map(([, d]) => d.hostname).sort()).toEqual(["v6fabric-worker-03", "v6fabric-worker-04"]);
+    const added = diff.changes.filter((c) => c.action === "added");
+    expect(added.filter((c) => c.type === "metal_device").map((c) => c.address).sort()).toEqual(newDevices.map(([id]) => `metal_device.${id}`).sort());
+    expect(added.filter((c) => c.type === "metal_bgp_session")).toHaveLength(2);
+    for (const c of added.filter((x) => x.type === "metal_device")) {
+      expect(c.sections.find((s) => s.name === "attributes")!.after).toMatch(/"hostname": "v6fabric-worker-0[34]"/);
+    }
+  });
+
+  test("removes and changes no device", () => {
+    expect(diff.changes.filter((c) => c.type === "metal_device" && c.action !== "added")).toEqual([]);
+    expect(diff.changes.filter((c) => c.action === "removed")).toEqual([]);
+  });
+
+  test("the added devices' user data is shown as Ignition files, not an escaped JSON string", () => {
+    const device = diff.changes.find((c) => c.address === `metal_device.${newDevices[0][0]}`)!;
+    const hostnameFile = device.sections.find((s) => s.name.startsWith("file /etc/hostname"));
+    expect(hostnameFile?.after).toBe(`${newDevices[0][1].hostname}\n`);
+    expect(device.sections.find((s) => s.name === "attributes")!.after).toContain('"user_data": "(Ignition: see the files and units below)"');
+  });
+
+  test("the Markdown names the added devices and the counts", () => {
+    const markdown = renderDiff(diff);
+    const added = diff.changes.filter((c) => c.action === "added").length;
+    expect(markdown).toContain(`**${added} added, `);
+    for (const [id] of newDevices) expect(markdown).toContain(`| v6fabric | \`metal_device.${id}\` | added |`);
+    expect(markdown).not.toContain("⚠️ Removes");
+  });
+});
+
+describe("user data, secrets and outputs (handmade trees)", () => {
+  const dataUrl = (text: string) => `data:;base64,${Buffer.from(text).toString("base64")}`;
+  const key = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIHiddenKeyMaterial\n-----END EC PRIVATE KEY-----\n";
+  const userData = (kubeletLine: string, unit: string) =>
+    JSON.stringify({
+      ignition: { version: "3.3.0" },
+      storage: {
+        files: [
+          { path: "/etc/kubernetes/kubelet.yaml", mode: 0o644, contents: { source: dataUrl(`kind: KubeletConfiguration\n${kubeletLine}\nclusterDomain: cluster.local\n`) } },
+          { path: "/etc/kubernetes/pki/ca.key", mode: 0o600, contents: { source: dataUrl(key) } },
+          { path: "/etc/kubeadm/join.yaml", contents: { source: "data:,token%3A%20TOKEN_EXPRESSION" } },
+        ],
+      },
+      systemd: { units: [{ name: "kubeadm.service", enabled: true, contents: unit }] },
+    })
+      // As cdktf writes them: the shell's ${HOME} escaped for Terraform, the token's expression raw (quotes and all).
+      .replace(/\$\{HOME\}/g, "$$${HOME}")
+      .replace("TOKEN_EXPRESSION", '${coalesce(var.kubeadm_bootstrap_token, join(".", [random_string.id.result]))}');
+  const stack = (kubeletLine: string, unit: string, token: string) => ({
+    resource: { metal_device: { cp: { "//": { metadata: { path: "x" } }, hostname: "t-cp-1", plan: "c3.small.x86", user_data: userData(kubeletLine, unit) } } },
+    output: { admin_kubeconfig: { value: token, sensitive: true } },
+    variable: { md5: { type: "string", sensitive: true, default: "shh-default" } },
+  });
+  const base = stack("maxPods: 110", "[Service]\nExecStart=/opt/bin/kubeadm init\nEnvironment=H=${HOME}\n", "${local.a}");
+  const head = stack("maxPods: 250", "[Service]\nExecStart=/opt/bin/kubeadm init --v=5\nEnvironment=H=${HOME}\n", "${local.b}");
+  const diff = diffStacks({ s: base as unknown as TerraformJson }, { s: head as unknown as TerraformJson });
+  const markdown = renderDiff(diff);
+
+  test("a changed file and unit in user data show as line diffs of those files", () => {
+    const device = diff.changes.find((c) => c.address === "metal_device.cp")!;
+    expect(device.action).toBe("changed");
+    expect(device.sections.map((s) => s.name).sort()).toEqual(["file /etc/kubernetes/kubelet.yaml (mode 0644)", "unit kubeadm.service (enabled=true)"]);
+    expect(markdown).toMatch(/^-maxPods: 110$/m);
+    expect(markdown).toMatch(/^\+maxPods: 250$/m);
+    expect(markdown).toMatch(/^\+ExecStart=\/opt\/bin\/kubeadm init --v=5$/m);
+    // Escaped shell variables are shown as the node will see them, and the cdktf metadata is no change.
+    expect(markdown).toContain(" Environment=H=${HOME}");
+    expect(markdown).toContain("User data changes on 1 existing device(s)");
+  });
+
+  test("never prints a private key, a sensitive output or a sensitive variable default", () => {
+    const everything = renderDiff(diffStacks({}, { s: head as unknown as TerraformJson }));
+    for (const text of [markdown, everything]) {
+      expect(text).not.toContain("HiddenKeyMaterial");
+      expect(text).not.toContain("shh-default");
+      expect(text).not.toContain("local.b");
+    }
+    expect(everything).toContain("(redacted)");
+    expect(everything).toContain("${coalesce(var.kubeadm_bootstrap_token");
+  });
+
+  test("identical trees: no change; a missing base: everything added; a removed device is called out", () => {
+    expect(renderDiff(diffStacks({ s: base as unknown as TerraformJson }, { s: base as unknown as TerraformJson }))).toContain("No change to the synthesized Terraform.");
+    const fromNothing = diffOutdirs(path.join(os.tmpdir(), "does-not-exist-synth-diff"), tree({ s: head }));
+    expect(fromNothing.stacksAdded).toEqual(["s"]);
+    expect(fromNothing.changes.every((c) => c.action === "added")).toBe(true);
+    expect(renderDiff(diffStacks({ s: base as unknown as TerraformJson }, {}))).toContain("⚠️ Removes 1 device(s): `metal_device.cp`");
+  });
+
+  test("a long diff is cut at whole resources, keeping code fences balanced", () => {
+    const big = renderDiff(diffStacks({}, { s: head as unknown as TerraformJson }), { maxChars: 1200 });
+    expect(big).toContain("Diff truncated");
+    expect(big.length).toBeLessThan(1400);
+    const fences = big.split("\n").filter((l) => /^`{3,}/.test(l));
+    expect(fences.length % 2).toBe(0);
+  });
+});
+
+test("`npm run synth-diff -- <base> <head>` prints the Markdown; wrong arguments print usage", () => {
+  const a = tree({ s: { resource: { metal_device: { w: { hostname: "a" } } } } });
+  const b = tree({ s: { resource: { metal_device: { w: { hostname: "a" }, x: { hostname: "b" } } } } });
+  const result = spawnSync("npm", ["run", "--silent", "synth-diff", "--", a, b], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  expect(result.status).toBe(0);
+  expect(result.stdout).toContain("| s | `metal_device.x` | added |");
+  const usage = spawnSync("npm", ["run", "--silent", "synth-diff", "--", a], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  expect(usage.status).toBe(2);
+  expect(usage.stderr).toContain("usage: npm run synth-diff");
+});
