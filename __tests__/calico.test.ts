@@ -204,3 +204,23 @@ describe("the export filter keeps each node within its prefix budget", () => {
     expect(filter.spec.importV6).toEqual([{ action: "Reject" }]);
   });
 });
+
+describe("examples/services.yaml", () => {
+  const docs = parseManifest(require("node:fs").readFileSync(require("node:path").join(__dirname, "..", "examples", "services.yaml"), "utf8"));
+  const services = docs.filter((d) => d.kind === "Service");
+  const deployment = docs.find((d) => d.kind === "Deployment");
+
+  test("one Local and one Cluster LoadBalancer Service, IPv6 only, selecting the example pods", () => {
+    expect(services.map((s) => [s.spec.type, s.spec.externalTrafficPolicy])).toEqual([
+      ["LoadBalancer", "Local"],
+      ["LoadBalancer", "Cluster"],
+    ]);
+    for (const s of services) {
+      expect(s.spec.ipFamilies).toEqual(["IPv6"]);
+      expect(s.spec.ipFamilyPolicy).toBe("SingleStack");
+      expect(s.spec.selector).toEqual(deployment.spec.template.metadata.labels);
+      expect(s.spec.loadBalancerClass).toBeUndefined(); // Calico's LoadBalancer IPAM assigns classless Services
+      for (const p of s.spec.ports) expect(deployment.spec.template.spec.containers[0].ports.map((c: any) => c.name)).toContain(p.targetPort);
+    }
+  });
+});

@@ -90,3 +90,10 @@ describe("LOCAL_SERVICE_ROUTES is enforced when settings load (synth time)", () 
     expect(() => loadSettings({ METAL_BGP_MD5_ENABLED: "yes" })).toThrow(/METAL_BGP_MD5_ENABLED=yes is not valid: must be one of true, false/);
   });
 });
+
+test("docs/bgp-fabric.md shows the budget the code computes for the defaults", () => {
+  const fs = require("node:fs") as typeof import("node:fs");
+  const doc = fs.readFileSync(require("node:path").join(__dirname, "..", "docs", "bgp-fabric.md"), "utf8");
+  const settings = loadSettings({});
+  expect(doc).toContain(prefixBudgetMarkdown(prefixBudget({ blockPrefixLength: POD_BLOCK_PREFIX_LENGTH, localServiceRoutes: settings.localServiceRoutes })));
+});
