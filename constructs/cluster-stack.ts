@@ -8,6 +8,7 @@ import { FABRIC_SUMMARY_OUTPUT, fabricSummary } from "../lib/fabric-summary";
 import { ClusterSettings } from "../lib/settings";
 import { KUBERNETES_RELEASES } from "../lib/versions";
 import { configureBackend } from "./backend";
+import { CalicoBgpFabric } from "./calico-bgp-fabric";
 import { IPv6Node } from "./ipv6-node";
 import { KubeadmControlPlane } from "./kubeadm-control-plane";
 import { MetalProjectGuard } from "./metal-project-guard";
@@ -39,6 +40,15 @@ export class ClusterStack extends TerraformStack {
       resolvConf: NODE_PATHS.kubeletResolvConf,
     });
 
+    // Calico, applied by the first control plane at its first boot (docs/bgp-fabric.md).
+    const fabric = new CalicoBgpFabric(this, "calico", {
+      projectId: settings.metalProjectId,
+      plan: settings.addressPlan,
+      asNumber: settings.bgpAsn,
+      localServiceRoutes: settings.localServiceRoutes,
+      md5Enabled: settings.bgpMd5Enabled,
+    });
+
     const roles: [NodeRole, number][] = [
       ["control-plane", settings.controlPlaneCount],
       ["worker", settings.workerCount],
@@ -62,7 +72,8 @@ export class ClusterStack extends TerraformStack {
               role: bootRole,
               kubernetes: KUBERNETES_RELEASES[settings.kubernetesVersion],
               kubeadmConfig: controlPlane.kubeadmConfig(bootRole, hostname),
-              files: [...controlPlane.nodeFiles(bootRole)],
+              files: [...controlPlane.nodeFiles(bootRole), ...(bootRole === "init" ? fabric.nodeFiles : [])],
+              addonManifests: bootRole === "init" ? fabric.addonManifests : undefined,
               ...controlPlaneBootstrapSteps(settings.addressPlan, bootRole),
             }),
           ),
