@@ -78,7 +78,7 @@ describe("the init node carries the Calico manifests and applies them in order",
     const clusterConfigs = docs.filter((d) => d && d.kind === "ClusterConfiguration");
     expect(clusterConfigs).toHaveLength(1);
     const pools = files.slice(1).flatMap((f) => parseManifest(fileText(f))).filter((d) => d.kind === "IPPool");
-    const podPool = pools.find((p) => p.spec.allowedUses.includes("Workload"));
+    const podPool = pools.find((p) => p.spec.allowedUses.includes("Workload"))!;
     expect(podPool.spec.cidr).toBe(clusterConfigs[0].networking.podSubnet);
     expect(podPool.spec.cidr).toBe("2001:db8:0:ab10::/64");
   });
@@ -133,7 +133,7 @@ describe("the BGP password stays a Terraform reference", () => {
     const secretFile = calicoFiles(device).find((f) => f.path.endsWith("40-bgp-password.yaml"));
     expect(secretFile).toMatchObject({ mode: 0o600 });
     const docs = parseManifest(fileText(secretFile!));
-    const secret = docs.find((d) => d.kind === "Secret");
+    const secret = docs.find((d) => d.kind === "Secret")!;
     expect(Buffer.from(secret.data.password, "base64").toString("utf8")).toBe(SAMPLE_PASSWORD);
     for (const p of calicoFiles(device)
       .filter((f) => f.path.endsWith("20-bgp.yaml"))

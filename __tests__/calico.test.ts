@@ -208,7 +208,7 @@ describe("the export filter keeps each node within its prefix budget", () => {
 describe("examples/services.yaml", () => {
   const docs = parseManifest(require("node:fs").readFileSync(require("node:path").join(__dirname, "..", "examples", "services.yaml"), "utf8"));
   const services = docs.filter((d) => d.kind === "Service");
-  const deployment = docs.find((d) => d.kind === "Deployment");
+  const deployment = docs.find((d) => d.kind === "Deployment")!;
 
   test("one Local and one Cluster LoadBalancer Service, IPv6 only, selecting the example pods", () => {
     expect(services.map((s) => [s.spec.type, s.spec.externalTrafficPolicy])).toEqual([

@@ -36,7 +36,7 @@ export function calicoValidator(kind: string): ValidateFunction {
 /** Errors of `doc` against its kind's schema, or [] when valid. */
 export function calicoErrors(doc: Record<string, any>): string[] {
   const validate = calicoValidator(doc.kind);
-  if (validate(doc)) return [];
+  if (validate(doc as unknown)) return [];
   return [`${doc.kind}/${doc.metadata?.name}: ${ajv.errorsText(validate.errors)}`];
 }
 
