@@ -136,6 +136,9 @@ test("`npm run synth-diff -- <base> <head>` prints the Markdown; wrong arguments
   const result = spawnSync("npm", ["run", "--silent", "synth-diff", "--", a, b], { cwd: root, encoding: "utf8", timeout: 120_000 });
   expect(result.status).toBe(0);
   expect(result.stdout).toContain("| s | `metal_device.x` | added |");
+  const cut = spawnSync("npm", ["run", "--silent", "synth-diff", "--", a, b, "--max-chars", "250"], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  expect(cut.status).toBe(0);
+  expect(cut.stdout).toContain("Diff truncated");
   const usage = spawnSync("npm", ["run", "--silent", "synth-diff", "--", a], { cwd: root, encoding: "utf8", timeout: 120_000 });
   expect(usage.status).toBe(2);
   expect(usage.stderr).toContain("usage: npm run synth-diff");

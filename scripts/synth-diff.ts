@@ -193,11 +193,17 @@ export function renderDiff(diff: SynthDiff, options: RenderOptions = {}): string
 }
 
 function main(argv: string[]): void {
-  if (argv.length !== 2) {
-    process.stderr.write("usage: npm run synth-diff -- <base-outdir> <head-outdir>   (each a cdktf.out directory)\n");
+  const dirs: string[] = [];
+  let maxChars: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--max-chars") maxChars = Number(argv[++i]);
+    else dirs.push(argv[i]);
+  }
+  if (dirs.length !== 2 || (maxChars !== undefined && !(maxChars > 0))) {
+    process.stderr.write("usage: npm run synth-diff -- <base-outdir> <head-outdir> [--max-chars N]   (each outdir a cdktf.out directory)\n");
     process.exit(2);
   }
-  process.stdout.write(renderDiff(diffOutdirs(argv[0], argv[1])));
+  process.stdout.write(renderDiff(diffOutdirs(dirs[0], dirs[1]), { maxChars }));
 }
 
 if (require.main === module) main(process.argv.slice(2));

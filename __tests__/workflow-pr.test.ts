@@ -1,0 +1,161 @@
+/**
+ * Lints the pull-request workflow. actionlint is not packaged for Debian bookworm and
+ * npm has no official build, so the file is parsed with the `yaml` library and checked
+ * for what would break it: every step runs or uses something, project logic is only
+ * npm scripts that exist, actions are pinned, no untrusted expression reaches a shell,
+ * the comment is found again by its marker. If an `actionlint` binary is on PATH it
+ * runs too.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import YAML from "yaml";
+
+const root = path.resolve(__dirname, "..");
+const workflowsDir = path.join(root, ".github", "workflows");
+const workflowFiles = fs.readdirSync(workflowsDir).filter((f) => /\.ya?ml$/.test(f));
+const scripts: Record<string, string> = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).scripts;
+
+/** npm's own commands the workflow may call besides `npm run <script>`. */
+const NPM_BUILTINS = new Set(["ci", "test"]);
+/** The only other commands a run step may start with: plumbing, not project logic. */
+const PLUMBING = /^(git (config|worktree add)|cd |cat |exit \d|\.ci\/run --system-packages-only$)/;
+
+interface Step {
+  name?: string;
+  id?: string;
+  run?: string;
+  uses?: string;
+  with?: Record<string, string>;
+  env?: Record<string, string>;
+  if?: string;
+}
+
+function load(file: string): any {
+  const doc = YAML.parseDocument(fs.readFileSync(path.join(workflowsDir, file), "utf8"));
+  expect(doc.errors).toEqual([]);
+  return doc.toJSON();
+}
+
+function steps(workflow: any): Step[] {
+  return Object.values(workflow.jobs as Record<string, { steps: Step[] }>).flatMap((job) => job.steps);
+}
+
+/** Shell command lines of a run step, continuation lines joined. */
+function commands(run: string): string[] {
+  return run
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+}
+
+test("there is a pull-request workflow", () => {
+  expect(workflowFiles).toContain("pr.yml");
+});
+
+describe.each(workflowFiles)("%s", (file) => {
+  const workflow = load(file);
+  const all = steps(workflow);
+
+  test("parses, has triggers and jobs, and every step has exactly one of run / uses", () => {
+    expect(workflow.on).toBeDefined();
+    expect(Object.keys(workflow.jobs).length).toBeGreaterThan(0);
+    for (const job of Object.values(workflow.jobs) as any[]) expect(job["runs-on"]).toBeDefined();
+    for (const step of all) expect([step.name, Number(step.run !== undefined) + Number(step.uses !== undefined)]).toEqual([step.name, 1]);
+  });
+
+  test("project logic is only npm scripts that exist in package.json", () => {
+    const called: string[] = [];
+    for (const step of all.filter((s) => s.run)) {
+      for (const line of commands(step.run!)) {
+        const npm = /^npm (?:run (?:--silent )?([\w:-]+)|([\w-]+))/.exec(line);
+        if (npm?.[1]) {
+          called.push(npm[1]);
+          expect([line, npm[1] in scripts]).toEqual([line, true]);
+        } else if (npm?.[2]) {
+          expect([line, NPM_BUILTINS.has(npm[2])]).toEqual([line, true]);
+        } else {
+          expect([line, PLUMBING.test(line)]).toEqual([line, true]);
+        }
+      }
+    }
+    if (file === "pr.yml") expect([...new Set(called)].sort()).toEqual(["report", "synth", "synth-diff"]);
+  });
+
+  test("actions are pinned to a release, and no ${{ }} expression is pasted into a shell script", () => {
+    for (const step of all) {
+      if (step.uses) expect(step.uses).toMatch(/^[\w-]+\/[\w-]+@(v\d+(\.\d+)*|[0-9a-f]{40})$/);
+      // Untrusted values (branch names, titles) would become shell code: pass them through env.
+      if (step.run) expect([step.name, step.run.includes("${{")]).toEqual([step.name, false]);
+    }
+  });
+});
+
+describe("pr.yml", () => {
+  const workflow = load("pr.yml");
+  const all = steps(workflow);
+  const runs = all.filter((s) => s.run).map((s) => s.run!).join("\n");
+
+  test("runs on pull requests with a token that may comment and nothing more", () => {
+    expect(Object.keys(workflow.on)).toEqual(["pull_request"]);
+    expect(workflow.permissions).toEqual({ contents: "read", "pull-requests": "write" });
+  });
+
+  test("installs the system packages of .ci/run, then npm ci, then the tests, before synthesizing", () => {
+    const order = ["--system-packages-only", "npm ci", "npm test", "npm run synth"].map((needle) => all.findIndex((s) => s.run?.includes(needle)));
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    const ciRun = fs.readFileSync(path.join(root, ".ci", "run"), "utf8");
+    expect(ciRun).toMatch(/"\$\{1:-\}" = "--system-packages-only" \]; then exit 0/);
+    expect(ciRun.indexOf("apt-get install")).toBeLessThan(ciRun.indexOf("--system-packages-only"));
+    expect(ciRun).toMatch(/apt_packages=\([^)]*\bdirenv\b/);
+  });
+
+  test("synthesizes the base in a git worktree and diffs it against the head with npm run synth-diff", () => {
+    const base = all.find((s) => s.run?.includes("git worktree add"))!;
+    expect(base.env?.BASE_SHA).toBe("${{ github.event.pull_request.base.sha }}");
+    expect(base.run).toMatch(/git worktree add --detach "\$RUNNER_TEMP\/base" "\$BASE_SHA"/);
+    expect(base.run).toContain("npm run synth");
+    expect(runs).toMatch(/npm run --silent synth-diff -- "\$RUNNER_TEMP\/base\/cdktf\.out" cdktf\.out/);
+    expect(all.findIndex((s) => s === base)).toBeLessThan(all.findIndex((s) => s.run?.includes("synth-diff")));
+  });
+
+  test("publishes the report and the diff as the job summary", () => {
+    const summary = all.find((s) => s.run?.includes("$GITHUB_STEP_SUMMARY"))!;
+    expect(summary.run).toContain('"$RUNNER_TEMP/report.md"');
+    expect(summary.run).toContain('"$RUNNER_TEMP/diff-summary.md"');
+  });
+
+  test("updates one comment found by a hidden marker instead of adding one per run", () => {
+    const comment = all.find((s) => s.uses?.startsWith("actions/github-script@"))!;
+    const script = comment.with!.script;
+    const marker = /const marker = "(<!-- [^"]+ -->)"/.exec(script);
+    expect(marker).not.toBeNull();
+    expect(script).toContain("github.paginate(github.rest.issues.listComments");
+    expect(script).toMatch(/c\.body\?\.includes\(marker\)/);
+    expect(script).toMatch(/if \(previous\) \{\s*await github\.rest\.issues\.updateComment\(/);
+    expect(script).toMatch(/\} else \{\s*await github\.rest\.issues\.createComment\(/);
+    expect(script).toContain("diff-comment.md");
+    // The body starts with the marker, so the next run finds it.
+    expect(script).toMatch(/let body = \[marker,/);
+    // The script is valid JavaScript (github-script wraps it in an async function).
+    expect(() => new Function("require", "github", "context", `return (async () => {${script}})`)).not.toThrow();
+  });
+
+  test("a test failure still publishes the review, then fails the job", () => {
+    const test = all.find((s) => s.run === "npm test")!;
+    expect(test["continue-on-error" as keyof Step]).toBe(true);
+    const last = all[all.length - 1];
+    expect(last.if).toBe(`steps.${test.id}.outcome == 'failure'`);
+    expect(last.run).toBe("exit 1");
+  });
+});
+
+const actionlint = spawnSync("sh", ["-c", "command -v actionlint"], { encoding: "utf8" }).stdout.trim();
+(actionlint ? test : test.skip)("actionlint finds nothing (runs when an actionlint binary is on PATH)", () => {
+  const result = spawnSync(actionlint, workflowFiles.map((f) => path.join(workflowsDir, f)), { cwd: root, encoding: "utf8" });
+  expect(result.stdout + result.stderr).toBe("");
+  expect(result.status).toBe(0);
+});
+if (!actionlint) console.warn("SKIPPED actionlint: no actionlint binary on PATH (not in Debian bookworm); the structural checks above still ran");
