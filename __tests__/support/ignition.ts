@@ -2,7 +2,7 @@
  * Reading rendered Ignition configs back the way Ignition does, and running the real
  * tools on them. Decoding is written independently of ignition/node-files.ts.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -103,8 +103,4 @@ export function ignitionValidate(json: string): { status: number; output: string
   const result = spawnSync("ignition-validate", [f], { encoding: "utf8" });
   fs.rmSync(dir, { recursive: true, force: true });
   return { status: result.status ?? -1, output: `${result.stdout}${result.stderr}`.trim() };
-}
-
-export function sha256Hex(bytes: Buffer): string {
-  return execFileSync("sha256sum", { input: bytes }).toString().split(" ")[0];
 }
