@@ -3,12 +3,17 @@
  * node's user data (Terraform template -> Ignition JSON -> data URLs), validated
  * strictly, and compared across node counts.
  */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { NODE_PATHS } from "../ignition";
 import { CALICO_ADDON_DIR } from "../lib/calico";
 import { CALICO } from "../lib/versions";
 import { IgnitionFileOut, fileText, ignitionFiles, templateExpressions } from "./support/calico-userdata";
 import { calicoErrors, parseManifest } from "./support/calico-validate";
-import { describeWithShared } from "./support/shared";
+import { describeWithTools, hasCommand, ignitionValidate, tempDir } from "./support/ignition";
+import { describeWithShared, sharedPath } from "./support/shared";
+import { resolveTerraformRefs } from "./support/terraform-refs";
 import { TerraformJson, onlyStack, synthesize } from "./support/synth";
 
 const SAMPLE_PASSWORD = 'p@ss "word"+/=';
@@ -160,5 +165,44 @@ describe("plan-time check of the project's BGP config", () => {
     expect(maxPrefix.error_message).toContain("LOCAL_SERVICE_ROUTES=4");
     const other = Object.values(onlyStack(synthesize({ METAL_BGP_ASN: "64600" })).data?.metal_project ?? {});
     expect(other[0].lifecycle.postcondition[0].condition).toContain("self.bgp_config[0].asn, 0) == 64600");
+  });
+});
+
+describeWithTools(["ignition-validate"], "the init node's Ignition with the password file is valid", () => {
+  test("ignition-validate: no error, no warning (Terraform references replaced by values of their shape)", () => {
+    const { text, expressions } = resolveTerraformRefs(initDevice(withPassword).user_data);
+    expect(expressions).toContain(PASSWORD_EXPRESSION);
+    expect(ignitionValidate(text)).toEqual({ status: 0, output: "" });
+  });
+});
+
+describeWithShared("the real ignition binary writes the password manifest the node will apply", () => {
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const missing = ["ignition-validate", "jq", "systemd-analyze"].filter((t) => !hasCommand(t));
+  if (!isRoot || missing.length > 0) {
+    // eslint-disable-next-line no-console
+    console.warn(`SKIPPED ignition-apply-check of the password file: ${!isRoot ? "not root" : `missing ${missing.join(", ")}`}`);
+    test.skip("needs root and ignition, jq, systemd", () => undefined);
+    return;
+  }
+  test("applies cleanly; the Secret on disk holds the password", () => {
+    const userData = initDevice(withPassword).user_data.split(`\${${PASSWORD_EXPRESSION}}`).join(resolve(PASSWORD_EXPRESSION));
+    const dir = tempDir("v6fabric-calico-apply-");
+    const config = path.join(dir, "init.ign");
+    fs.writeFileSync(config, resolveTerraformRefs(userData).text);
+    const result = spawnSync("bash", [sharedPath("tools", "ignition-apply-check.sh"), "--keep", config], { encoding: "utf8", timeout: 300_000 });
+    const output = `${result.stdout}${result.stderr}`;
+    const scratch = /scratch dir kept: (\S+)/.exec(output)?.[1];
+    try {
+      expect({ status: result.status, problems: output.split("\n").filter((l) => /PROBLEM|syntax error/.test(l)) }).toEqual({ status: 0, problems: [] });
+      expect(scratch).toBeDefined();
+      const written = fs.readFileSync(path.join(scratch!, "root", CALICO_ADDON_DIR, "40-bgp-password.yaml"), "utf8");
+      const secret = parseManifest(written).find((d) => d.kind === "Secret")!;
+      expect(Buffer.from(secret.data.password, "base64").toString("utf8")).toBe(SAMPLE_PASSWORD);
+      expect(fs.statSync(path.join(scratch!, "root", CALICO_ADDON_DIR, "40-bgp-password.yaml")).mode & 0o777).toBe(0o600);
+    } finally {
+      if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
