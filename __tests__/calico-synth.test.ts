@@ -86,6 +86,10 @@ describe("the init node carries the Calico manifests and applies them in order",
     const podPool = pools.find((p) => p.spec.allowedUses.includes("Workload"))!;
     expect(podPool.spec.cidr).toBe(clusterConfigs[0].networking.podSubnet);
     expect(podPool.spec.cidr).toBe("2001:db8:0:ab10::/64");
+    // And the FlexVolume dir is the kubelet's plugin dir (read from the same kubeadm config).
+    const kubelet = docs.find((d) => d && d.kind === "KubeletConfiguration")!;
+    const installation = files.slice(1).flatMap((f) => parseManifest(fileText(f))).find((d) => d.kind === "Installation")!;
+    expect(installation.spec.flexVolumePath).toBe(kubelet.volumePluginDir);
   });
 });
 

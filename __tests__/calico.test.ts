@@ -190,6 +190,7 @@ describe("the export filter keeps each node within its prefix budget", () => {
     ["a borrowed-address /128", "2001:db8:0:ab10::7:1/128", "Reject"],
     ["the Service range", SERVICE, "Accept"],
     ["a Local Service's ClusterIP /128", "2001:db8:0:ab20::a/128", "Reject"],
+    ["the API ClusterIP on a control plane's lo", "2001:db8:0:ab20::1/128", "Reject"],
     ["the external range", EXTERNAL, "Accept"],
     ["a Local Service's LoadBalancer /128", "2001:db8:0:ab30::5/128", "Accept"],
     ["a /120 inside the external range", "2001:db8:0:ab30::/120", "Reject"],

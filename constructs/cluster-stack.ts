@@ -2,7 +2,7 @@ import { Construct } from "constructs";
 import { TerraformOutput, TerraformStack } from "cdktf";
 import { MetalProvider } from "../.gen/providers/metal/provider";
 import { BootRole, NODE_PATHS, renderNodeIgnition, toUserData } from "../ignition";
-import { controlPlaneBootstrapSteps } from "../lib/kubeadm";
+import { VOLUME_PLUGIN_DIR, controlPlaneBootstrapSteps } from "../lib/kubeadm";
 import { NodeRole, nodeHostname } from "../lib/naming";
 import { FABRIC_SUMMARY_OUTPUT, fabricSummary } from "../lib/fabric-summary";
 import { ClusterSettings } from "../lib/settings";
@@ -47,6 +47,7 @@ export class ClusterStack extends TerraformStack {
       asNumber: settings.bgpAsn,
       localServiceRoutes: settings.localServiceRoutes,
       md5Enabled: settings.bgpMd5Enabled,
+      flexVolumePath: VOLUME_PLUGIN_DIR,
     });
 
     const roles: [NodeRole, number][] = [
