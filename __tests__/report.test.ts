@@ -105,8 +105,9 @@ describe.each([
   test("lists every device with its role, plan, metro and OS, and nothing else", () => {
     const rows = tableAfter(report, "## Nodes");
     expect(rows.map((r) => r[0]).sort()).toEqual(devices.map((d) => d.hostname).sort());
-    for (const d of devices) {
+    for (const [id, d] of Object.entries(stack.resource?.metal_device ?? {})) {
       const row = rows.find((r) => r[0] === d.hostname)!;
+      expect(row[6]).toBe(`\`metal_device.${id}\``);
       const role = (d.tags as string[]).find((t) => t.startsWith("k8s-role-"))!.replace("k8s-role-", "");
       expect(row.slice(1, 6)).toEqual([role, d.plan, d.metro, d.operating_system, "ipv6"]);
     }

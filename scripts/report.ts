@@ -37,6 +37,8 @@ export interface ReportNode {
   readonly operatingSystem: string;
   /** Address families of the node's metal_bgp_session resources. */
   readonly bgpSessions: readonly string[];
+  /** Terraform address of the device, for `terraform apply -replace=...` (docs/operations.md). */
+  readonly address: string;
 }
 
 export interface ReportPeer {
@@ -276,6 +278,7 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
     metro: String(d.body.metro ?? d.body.facilities ?? "?"),
     operatingSystem: String(d.body.operating_system),
     bgpSessions: sessionFamilies.get(d.address) ?? [],
+    address: d.address,
   }));
   if (nodes.length === 0) notFound.push("no `metal_device` resources: nothing to deploy, or synth did not run");
   for (const d of devices) {
@@ -549,8 +552,8 @@ export function renderReport(report: ClusterReport): string {
   out.push("", "## Nodes", "");
   out.push(
     table(
-      ["Hostname", "Role", "Plan", "Metro", "OS", "BGP session"],
-      report.nodes.map((n) => [n.hostname, n.role, n.plan, n.metro, n.operatingSystem, n.bgpSessions.join(", ") || "none"]),
+      ["Hostname", "Role", "Plan", "Metro", "OS", "BGP session", "Terraform address"],
+      report.nodes.map((n) => [n.hostname, n.role, n.plan, n.metro, n.operatingSystem, n.bgpSessions.join(", ") || "none", `\`${n.address}\``]),
     ),
   );
   out.push("", "## Address plan", "");
