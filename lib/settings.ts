@@ -9,7 +9,7 @@
  * optional BGP password travels as a sensitive Terraform variable (TF_VAR_...), so
  * neither can end up in cdktf.out/.
  */
-import { AddressPlan, AddressPlanError, planAddresses } from "./address-plan";
+import { AddressPlan, AddressPlanError, Ipv6Cidr, planAddresses } from "./address-plan";
 import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "./versions";
 import { POD_BLOCK_PREFIX_LENGTH } from "./calico";
 import { PrefixBudgetError, checkPrefixBudget } from "./prefix-budget";
@@ -47,6 +47,10 @@ export interface ClusterSettings {
   readonly localServiceRoutes: number;
   /** Project SSH key IDs to install for the `core` user; empty = the project's keys, as Metal does by default. */
   readonly projectSshKeyIds: readonly string[];
+  /** Sources allowed to reach the API server from outside the cluster (API_ALLOWED_PREFIXES); empty = the cluster only. */
+  readonly apiAllowedPrefixes: readonly Ipv6Cidr[];
+  /** Sources allowed to reach SSH on every node (ADMIN_ALLOWED_PREFIXES); empty = SSH closed. */
+  readonly adminAllowedPrefixes: readonly Ipv6Cidr[];
   /** Terraform Cloud backend, or undefined for the local backend. */
   readonly terraformCloud?: TerraformCloudSettings;
 }
@@ -272,6 +276,45 @@ const METAL_PROJECT_SSH_KEY_IDS: SettingSpec<string[]> = {
   },
 };
 
+/**
+ * A comma-separated list of IPv6 prefixes that a host policy admits as sources. Any
+ * length from /0 to /128 is a valid source range here (unlike the cluster block); host
+ * bits must be clear so the list means what it says. IPv4 is refused: the node ports
+ * these lists open are reached over IPv6 only (docs/security.md).
+ */
+function ipv6Prefixes(value: string): Ipv6Cidr[] {
+  const prefixes: Ipv6Cidr[] = [];
+  const problems: string[] = [];
+  for (const item of list(value)) {
+    try {
+      prefixes.push(Ipv6Cidr.parse(item));
+    } catch (err) {
+      if (!(err instanceof AddressPlanError)) throw err;
+      problems.push(err.message);
+    }
+  }
+  if (problems.length > 0) {
+    throw new Invalid(`${problems.join("; ")}; use comma-separated IPv6 prefixes (address/length, /0 to /128, no host bits), e.g. 2001:db8:1234::/48,2001:db8:5678::1/128`);
+  }
+  return prefixes;
+}
+
+const API_ALLOWED_PREFIXES: SettingSpec<Ipv6Cidr[]> = {
+  name: "API_ALLOWED_PREFIXES",
+  default: "",
+  description:
+    "Comma-separated IPv6 prefixes allowed to reach the Kubernetes API server from outside the cluster (e.g. your office or CI). Empty: only nodes and pods reach it (docs/security.md).",
+  parse: ipv6Prefixes,
+};
+
+const ADMIN_ALLOWED_PREFIXES: SettingSpec<Ipv6Cidr[]> = {
+  name: "ADMIN_ALLOWED_PREFIXES",
+  default: "",
+  description:
+    "Comma-separated IPv6 prefixes allowed to reach SSH (port 22) on every node, also through Calico's failsafe rules. Empty: SSH is closed; use Metal's out-of-band console (docs/security.md).",
+  parse: ipv6Prefixes,
+};
+
 const TF_CLOUD_ORGANIZATION: SettingSpec<string> = {
   name: "TF_CLOUD_ORGANIZATION",
   default: "",
@@ -319,6 +362,8 @@ export const SETTINGS: readonly SettingDoc[] = [
   METAL_BGP_MD5_ENABLED,
   LOCAL_SERVICE_ROUTES,
   METAL_PROJECT_SSH_KEY_IDS,
+  API_ALLOWED_PREFIXES,
+  ADMIN_ALLOWED_PREFIXES,
   TF_CLOUD_ORGANIZATION,
   TF_WORKSPACE_PREFIX,
   TF_CLOUD_HOSTNAME,
@@ -357,6 +402,8 @@ export function loadSettings(env: Env): ClusterSettings {
     bgpMd5Enabled: read(METAL_BGP_MD5_ENABLED),
     localServiceRoutes: read(LOCAL_SERVICE_ROUTES),
     projectSshKeyIds: read(METAL_PROJECT_SSH_KEY_IDS),
+    apiAllowedPrefixes: read(API_ALLOWED_PREFIXES),
+    adminAllowedPrefixes: read(ADMIN_ALLOWED_PREFIXES),
   };
   const organization = read(TF_CLOUD_ORGANIZATION);
   const workspacePrefix = read(TF_WORKSPACE_PREFIX);
