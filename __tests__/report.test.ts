@@ -226,6 +226,11 @@ describe("report of a stack with Calico, kubeadm and policy documents (fixture)"
           { action: "Allow", protocol: "TCP", destination: { ports: [6443] }, source: { nets: ["::/0"] } },
           { action: "Allow", protocol: "TCP", destination: { ports: [22] }, source: { nets: ["2001:db8:ff::/48"] } },
           { action: "Deny", protocol: "TCP", destination: { ports: [2379] } },
+          { action: "Allow", protocol: "TCP", destination: { ports: [179] }, source: { nets: ["fc00::e/128", "fc00::f/128"] } },
+          { action: "Allow", destination: { nets: ["::1/128"] } },
+          { action: "Allow", protocol: "ICMPv6", icmp: { type: 135 } },
+          { action: "Allow", protocol: "ICMPv6", icmp: { type: 136 } },
+          { action: "Allow", protocol: "ICMPv6", icmp: { type: 2 } },
         ],
       },
     },
@@ -281,12 +286,16 @@ describe("report of a stack with Calico, kubeadm and policy documents (fixture)"
     expect(perNode.find((r) => r[0] === "t-worker-01")![1]).toBe("`/122s in 2001:db8:0:ab10::/64`, `2001:db8:0:ab20::/108`, `2001:db8:0:ab30::/112`, `/128s in 2001:db8:0:ab30::/112`");
   });
 
-  test("Internet exposure: the ::/0 rule is flagged, the admin-prefix rule is not, deny rules are not listed", () => {
-    expect(model.exposure.map((r) => [r.ports, r.from, r.internet])).toEqual([
-      ["6443", "::/0", true],
-      ["22", "2001:db8:ff::/48", false],
+  test("exposure: ::/0 and unrestricted sources are Internet, an admin prefix is outside, routers and loopback are cluster; deny rules not listed", () => {
+    expect(model.exposure.map((r) => [r.ports, r.from, r.exposure])).toEqual([
+      ["6443", "::/0", "internet"],
+      ["22", "2001:db8:ff::/48", "outside prefixes"],
+      ["179", "fc00::e/128, fc00::f/128", "cluster"],
+      ["all", "anywhere", "cluster"], // to ::1 only
+      ["all", "anywhere", "internet"],
     ]);
-    expect(markdown).toContain("1 allow rule(s) admit any source on the Internet");
+    expect(model.exposure[4].protocol).toBe("ICMPv6 type 135, 136, 2");
+    expect(markdown).toContain("2 allow rule(s) admit any source on the Internet, 1 admit named prefixes outside the cluster; 2 more only admit the cluster");
   });
 
   test("endpoints: outputs (sensitive ones masked) and kubeadm's controlPlaneEndpoint", () => {

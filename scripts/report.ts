@@ -99,14 +99,17 @@ function exported(route: Route, rules: readonly JsonObject[]): boolean {
   return true;
 }
 
+/** Who a rule admits: any source on the Internet, named prefixes outside the cluster, or only the cluster. */
+export type Exposure = "internet" | "outside prefixes" | "cluster";
+
 export interface ExposureRule {
   readonly policy: string;
   readonly appliesTo: string;
+  /** Protocols, one rule each, merged when everything else is the same (ICMPv6 types). */
   readonly protocol: string;
   readonly ports: string;
   readonly from: string;
-  /** True when the rule admits any source on the Internet. */
-  readonly internet: boolean;
+  readonly exposure: Exposure;
 }
 
 export interface ClusterReport {
@@ -194,16 +197,31 @@ function cidrsOf(list: Json | undefined): string[] {
   return arr(list).flatMap((e) => (str(obj(e).cidr) ? [str(obj(e).cidr)!] : []));
 }
 
-function describeSource(source: JsonObject): { from: string; internet: boolean } {
+/** Where a prefix lies, seen from the cluster. `block` is the project's block when known. */
+function netKind(net: string, block: string | undefined): "anywhere" | "loopback" | "cluster" | "outside" {
+  if (net === "::/0" || net === "0.0.0.0/0") return "anywhere";
+  if (net.startsWith("127.") || net === "::1/128") return "loopback";
+  if (!net.includes(":")) return "outside";
+  // The Metal routers' fc00::e/f are ULA (fc00::/7): not reachable from the Internet.
+  if (within(net, "fc00::/7") || (block !== undefined && within(net, block))) return "cluster";
+  return "outside";
+}
+
+function describeSource(source: JsonObject, block: string | undefined): { from: string; exposure: Exposure } {
   const nets = arr(source.nets).map(String);
   const parts: string[] = [];
   if (nets.length > 0) parts.push(nets.join(", "));
   for (const key of ["selector", "namespaceSelector"]) if (str(source[key])) parts.push(`${key} ${str(source[key])}`);
   if (source.serviceAccounts) parts.push("service accounts");
   if (arr(source.notNets).length > 0) parts.push(`not ${arr(source.notNets).map(String).join(", ")}`);
-  const anywhere = parts.length === 0 || nets.some((n) => n === "::/0" || n === "0.0.0.0/0");
-  const internet = anywhere && !str(source.selector) && !str(source.namespaceSelector) && !source.serviceAccounts;
-  return { from: parts.length === 0 ? "anywhere" : parts.join("; "), internet };
+  if (str(source.notSelector)) parts.push(`not selector ${str(source.notSelector)}`);
+  // Outside sources are admitted unless the rule names its sources positively: notNets and
+  // notSelector only carve the cluster out of "anywhere".
+  const positive = nets.length > 0 || Boolean(str(source.selector) || str(source.namespaceSelector) || source.serviceAccounts);
+  const kinds = nets.map((n) => netKind(n, block));
+  const exposure: Exposure = !positive || kinds.includes("anywhere") ? "internet" : kinds.includes("outside") ? "outside prefixes" : "cluster";
+  const from = parts.length === 0 ? "anywhere" : positive ? parts.join("; ") : `anywhere except ${parts.join("; ")}`;
+  return { from, exposure };
 }
 
 function ruleProtocol(rule: JsonObject): string {
@@ -212,7 +230,7 @@ function ruleProtocol(rule: JsonObject): string {
   return icmp.type !== undefined ? `${protocol} type ${icmp.type}` : protocol;
 }
 
-function exposureOf(docs: readonly KubernetesDocument[]): ExposureRule[] {
+function exposureOf(docs: readonly KubernetesDocument[], block: string | undefined): ExposureRule[] {
   const rules: ExposureRule[] = [];
   for (const doc of docs) {
     const spec = obj(doc.body.spec);
@@ -221,16 +239,20 @@ function exposureOf(docs: readonly KubernetesDocument[]): ExposureRule[] {
       if (types.length > 0 && !types.includes("Ingress")) continue;
       for (const rule of arr(spec.ingress).map(obj)) {
         if (str(rule.action) !== "Allow") continue;
-        const { from, internet } = describeSource(obj(rule.source));
-        const ports = arr(obj(rule.destination).ports).map(String);
-        const destNets = arr(obj(rule.destination).nets).map(String);
+        const source = describeSource(obj(rule.source), block);
+        const destination = obj(rule.destination);
+        const ports = arr(destination.ports).map(String);
+        const destNets = arr(destination.nets).map(String);
+        const to = [...destNets, ...(str(destination.selector) ? [`selector ${str(destination.selector)}`] : [])];
+        // Traffic to loopback never comes from outside the node (RFC 4291 2.5.3).
+        const loopbackOnly = destNets.length > 0 && destNets.every((n) => netKind(n, block) === "loopback");
         rules.push({
-          policy: `${doc.kind} ${doc.namespace ? `${doc.namespace}/` : ""}${doc.name ?? "?"}`,
-          appliesTo: (str(spec.selector) ?? "all()") + (destNets.length > 0 ? ` (to ${destNets.join(", ")})` : ""),
+          policy: `${doc.kind} ${doc.namespace ? `${doc.namespace}/` : ""}${doc.name ?? "?"}${spec.preDNAT === true ? " (preDNAT)" : spec.applyOnForward === true ? " (forwarded traffic)" : ""}`,
+          appliesTo: (str(spec.selector) ?? "all()") + (to.length > 0 ? ` (to ${to.join(", ")})` : ""),
           protocol: ruleProtocol(rule),
           ports: ports.length > 0 ? ports.join(", ") : "all",
-          from,
-          internet,
+          from: source.from,
+          exposure: loopbackOnly ? "cluster" : source.exposure,
         });
       }
     }
@@ -238,7 +260,7 @@ function exposureOf(docs: readonly KubernetesDocument[]): ExposureRule[] {
       for (const rule of arr(spec.ingress).map(obj)) {
         const peers = arr(rule.from).map(obj);
         const blocks = peers.flatMap((p) => (str(obj(p.ipBlock).cidr) ? [str(obj(p.ipBlock).cidr)!] : []));
-        const internet = peers.length === 0 || blocks.some((b) => b === "::/0" || b === "0.0.0.0/0");
+        const kinds = blocks.map((b) => netKind(b, block));
         const ports = arr(rule.ports).map(obj);
         rules.push({
           policy: `NetworkPolicy ${doc.namespace ?? "default"}/${doc.name ?? "?"}`,
@@ -246,12 +268,19 @@ function exposureOf(docs: readonly KubernetesDocument[]): ExposureRule[] {
           protocol: ports.map((p) => str(p.protocol) ?? "TCP").join(", ") || "any",
           ports: ports.map((p) => str(p.port) ?? "all").join(", ") || "all",
           from: peers.length === 0 ? "anywhere" : blocks.join(", ") || "selected pods/namespaces",
-          internet,
+          exposure: peers.length === 0 || kinds.includes("anywhere") ? "internet" : kinds.includes("outside") ? "outside prefixes" : "cluster",
         });
       }
     }
   }
-  return rules;
+  // One row for rules that differ only in protocol (the ICMPv6 types of one policy).
+  const merged = new Map<string, ExposureRule>();
+  for (const r of rules) {
+    const key = [r.policy, r.appliesTo, r.ports, r.from, r.exposure].join("\u0000");
+    const known = merged.get(key);
+    merged.set(key, known ? { ...known, protocol: `${known.protocol}, ${r.protocol.replace(/^ICMPv6 type /, known.protocol.startsWith("ICMPv6 type") ? "" : "ICMPv6 type ")}` } : r);
+  }
+  return [...merged.values()];
 }
 
 // ---------------------------------------------------------------------------------
@@ -434,7 +463,7 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
   if (summary) endpoints.push({ name: "`kubernetes` Service", value: `https://[${summary.addressPlan.kubernetesServiceIp}]:443`, note: "ClusterIP, reachable where the Service range is routed" });
 
   // Exposure: Calico policies (issue 6).
-  const exposure = exposureOf(docs);
+  const exposure = exposureOf(docs, summary?.addressPlan.block);
   const policyKinds = docs.filter((d) => /NetworkPolicy$/.test(d.kind));
   if (policyKinds.length === 0) notFound.push("network policies (issue 6: lib/policies.ts): without them every node, pod and Service address is reachable from the Internet");
   const exposedServices = ofKind(docs, "Service")
@@ -590,16 +619,21 @@ export function renderReport(report: ClusterReport): string {
   out.push("", "## API endpoints and outputs", "");
   out.push(report.endpoints.length ? table(["Endpoint", "Value", "Note"], report.endpoints.map((e) => [e.name, `\`${e.value}\``, e.note])) : "_None found._");
   out.push("", "## Open to the Internet", "");
-  const internet = report.exposure.filter((r) => r.internet);
+  const open = report.exposure.filter((r) => r.exposure !== "cluster");
   if (report.exposure.length === 0) out.push("_No network policies found in the synthesized stacks._");
   else {
-    out.push(internet.length ? `${internet.length} allow rule(s) admit any source on the Internet:` : "No allow rule admits any source on the Internet.", "");
+    const anywhere = open.filter((r) => r.exposure === "internet").length;
     out.push(
-      table(
-        ["Policy", "Applies to", "Protocol", "Ports", "From", "Internet"],
-        report.exposure.map((r) => [r.policy, `\`${r.appliesTo}\``, r.protocol, r.ports, r.from, r.internet ? "**yes**" : "no"]),
-      ),
+      `${anywhere} allow rule(s) admit any source on the Internet, ${open.length - anywhere} admit named prefixes outside the cluster; ` +
+        `${report.exposure.length - open.length} more only admit the cluster (below).`,
+      "",
     );
+    const rows = (list: readonly ExposureRule[]) =>
+      list.map((r) => [r.policy, `\`${r.appliesTo}\``, r.protocol, r.ports, r.from, r.exposure === "internet" ? "**Internet**" : r.exposure]);
+    const head = ["Policy", "Applies to", "Protocol", "Ports", "From", "Admits"];
+    if (open.length) out.push(table(head, rows(open)));
+    const inside = report.exposure.filter((r) => r.exposure === "cluster");
+    if (inside.length) out.push("", "<details><summary>Allow rules that only admit the cluster</summary>", "", table(head, rows(inside)), "", "</details>");
   }
   if (report.exposedServices.length) out.push("", "Services with external addresses:", "", ...report.exposedServices.map((x) => `- ${x}`));
   if (report.failsafePorts.length) out.push("", `Calico failsafe host ports (open whatever the policies say): ${report.failsafePorts.join(", ")}`);
