@@ -1,0 +1,241 @@
+/**
+ * The port/peer matrix of docs/security.md, checked against the rendered manifests
+ * (parsed back from YAML) with a small model of Calico's host endpoint semantics
+ * (__tests__/support/calico-policy-eval.ts). Each row states who may reach what.
+ */
+import { Ipv6Cidr, planAddresses } from "../lib/address-plan";
+import { SecurityInput, securityAddonManifests } from "../lib/policies";
+import { Endpoint, Packet, PolicyModel, Verdict } from "./support/calico-policy-eval";
+import { parseManifest } from "./support/calico-validate";
+
+// The default block, zones by hand: zone 0 nodes (/60), zone 1 pods, zone 2 Services, zone 3 external.
+const plan = planAddresses("2001:db8:0:ab00::/56");
+const API_IP = "2001:db8:0:ab20::1"; // first address of the Service range
+
+const KC = { "projectcalico.org/created-by": "calico-kube-controllers" };
+const CP = "node-role.kubernetes.io/control-plane";
+
+// Auto host endpoints carry the node's labels plus KC; workload endpoints carry projectcalico.org/namespace.
+const endpoints: Endpoint[] = [
+  { name: "cp1", kind: "host", addresses: ["2001:db8:0:ab00::3", "10.70.20.3"], localOnly: [API_IP], labels: { ...KC, "kubernetes.io/hostname": "v6fabric-cp-1", [CP]: "" } },
+  { name: "cp2", kind: "host", addresses: ["2001:db8:0:ab00::5"], localOnly: [API_IP], labels: { ...KC, "kubernetes.io/hostname": "v6fabric-cp-2", [CP]: "" } },
+  { name: "worker1", kind: "host", addresses: ["2001:db8:0:ab00::7", "147.75.80.7"], labels: { ...KC, "kubernetes.io/hostname": "v6fabric-worker-01" } },
+  // A worker someone labelled fabric.v6/public: a node must not open itself that way.
+  { name: "worker2", kind: "host", addresses: ["2001:db8:0:ab00::9"], labels: { ...KC, "kubernetes.io/hostname": "v6fabric-worker-02", "fabric.v6/public": "true" } },
+  // A control plane registered by `kubeadm join` but not yet labelled by it.
+  { name: "cp3-joining", kind: "host", addresses: ["2001:db8:0:ab00::d"], labels: { ...KC, "kubernetes.io/hostname": "v6fabric-cp-3" } },
+  { name: "web", kind: "pod", node: "worker1", addresses: ["2001:db8:0:ab10::20"], labels: { "projectcalico.org/namespace": "default", app: "web", "fabric.v6/public": "true" } },
+  { name: "web2", kind: "pod", node: "worker2", addresses: ["2001:db8:0:ab10::21"], labels: { "projectcalico.org/namespace": "default", app: "web", "fabric.v6/public": "true" } },
+  { name: "db", kind: "pod", node: "worker1", addresses: ["2001:db8:0:ab10::30"], labels: { "projectcalico.org/namespace": "default", app: "db" } },
+  { name: "db2", kind: "pod", node: "worker2", addresses: ["2001:db8:0:ab10::31"], labels: { "projectcalico.org/namespace": "default", app: "db" } },
+  // A pod that copies a control plane's labels, hoping to pass as one.
+  { name: "impostor", kind: "pod", node: "worker2", addresses: ["2001:db8:0:ab10::40"], labels: { "projectcalico.org/namespace": "evil", ...KC, [CP]: "" } },
+];
+
+const INTERNET = "2001:db8:ffff::1";
+const ADMIN = "2001:db8:aa::5";
+const API_CLIENT = "2001:db8:bb::7";
+const JOINING = "2001:db8:0:ab00::b"; // a node in the node zone that is not registered yet
+const INTERNET_V4 = "198.51.100.7";
+const PUBLIC_LB = "2001:db8:0:ab30::10"; // Service of the web pods (opted in)
+const PRIVATE_LB = "2001:db8:0:ab30::11"; // Service of the db pods (not opted in)
+const CLUSTER_IP = "2001:db8:0:ab20::50";
+
+function model(overrides: Partial<SecurityInput> = {}): PolicyModel {
+  const input: SecurityInput = { plan, clusterName: "v6fabric", apiAllowedPrefixes: [], adminAllowedPrefixes: [], ...overrides };
+  return new PolicyModel(securityAddonManifests(input).flatMap((m) => parseManifest(m.yaml)), endpoints);
+}
+
+const closed = model();
+const open = model({ adminAllowedPrefixes: [Ipv6Cidr.parse("2001:db8:aa::/48")], apiAllowedPrefixes: [Ipv6Cidr.parse("2001:db8:bb::/48")] });
+
+const addr = (name: string) => closed.endpoint(name).addresses[0];
+const tcp = (src: string, dst: string, port: number): Packet => ({ src, dst, protocol: "TCP", port });
+const icmp = (src: string, dst: string, type: number): Packet => ({ src, dst, protocol: "ICMPv6", icmpType: type });
+
+/** Who sends to a node's own port, and how the packet gets there. */
+function toHost(m: PolicyModel, from: string, host: string, port: number, protocol: "TCP" | "UDP" = "TCP"): Verdict {
+  const fromEndpoint = m.endpoints.find((e) => e.name === from);
+  if (fromEndpoint?.kind === "pod") return m.fromPod(from, { dst: addr(host), protocol, port });
+  if (fromEndpoint?.kind === "host") return m.fromHost(from, { dst: addr(host), protocol, port });
+  return m.arrive(host, { src: from, dst: addr(host), protocol, port });
+}
+
+type Row = [string, string, string, number, Verdict, Verdict];
+// [who, source, target host, TCP port, with nothing set, with ADMIN_ALLOWED_PREFIXES and API_ALLOWED_PREFIXES set]
+const hostPorts: Row[] = [
+  // API server: the cluster always, the Internet only from API_ALLOWED_PREFIXES.
+  ["Internet → API server", INTERNET, "cp1", 443, "deny", "deny"],
+  ["API_ALLOWED_PREFIXES client → API server", API_CLIENT, "cp1", 443, "deny", "allow"],
+  ["admin network → API server (a separate list)", ADMIN, "cp1", 443, "deny", "deny"],
+  ["pod → API server", "db", "cp1", 443, "allow", "allow"],
+  ["worker → API server", "worker1", "cp1", 443, "allow", "allow"],
+  ["unregistered node (joining) → API server", JOINING, "cp1", 443, "allow", "allow"],
+  ["API server port on a worker (nothing listens) from the Internet", INTERNET, "worker1", 443, "deny", "deny"],
+  // etcd: control planes only (and a control plane that is joining).
+  ["Internet → etcd client", INTERNET, "cp1", 2379, "deny", "deny"],
+  ["Internet → etcd peer", INTERNET, "cp1", 2380, "deny", "deny"],
+  ["API_ALLOWED client → etcd", API_CLIENT, "cp1", 2379, "deny", "deny"],
+  ["admin → etcd", ADMIN, "cp1", 2379, "deny", "deny"],
+  ["pod → etcd", "db", "cp1", 2379, "deny", "deny"],
+  ["pod with a control plane's labels → etcd", "impostor", "cp1", 2379, "deny", "deny"],
+  ["worker → etcd client", "worker1", "cp1", 2379, "deny", "deny"],
+  ["worker → etcd peer", "worker1", "cp1", 2380, "deny", "deny"],
+  ["control plane → etcd peer", "cp2", "cp1", 2380, "allow", "allow"],
+  ["control plane → etcd client", "cp2", "cp1", 2379, "allow", "allow"],
+  ["registered, unlabelled control plane (joining) → etcd peer", "cp3-joining", "cp1", 2380, "allow", "allow"],
+  ["unregistered node (joining control plane) → etcd client", JOINING, "cp1", 2379, "allow", "allow"],
+  ["control plane → etcd peer of a control plane still joining (not labelled yet)", "cp1", "cp3-joining", 2380, "allow", "allow"],
+  ["worker → etcd of a control plane still joining", "worker1", "cp3-joining", 2379, "deny", "deny"],
+  ["pod → API server of a control plane still joining", "db", "cp3-joining", 443, "allow", "allow"],
+  // kubelet: the API servers only.
+  ["Internet → kubelet", INTERNET, "worker1", 10250, "deny", "deny"],
+  ["admin → kubelet", ADMIN, "worker1", 10250, "deny", "deny"],
+  ["pod → kubelet", "db2", "worker1", 10250, "deny", "deny"],
+  ["pod with a control plane's labels → kubelet", "impostor", "worker1", 10250, "deny", "deny"],
+  ["worker → another worker's kubelet", "worker2", "worker1", 10250, "deny", "deny"],
+  ["control plane → kubelet", "cp1", "worker1", 10250, "allow", "allow"],
+  ["control plane → control plane kubelet", "cp2", "cp1", 10250, "allow", "allow"],
+  // BGP: the Metal routers only.
+  ["router fc00::e → BGP", "fc00::e", "worker1", 179, "allow", "allow"],
+  ["router fc00::f → BGP", "fc00::f", "cp1", 179, "allow", "allow"],
+  ["another fc00:: address → BGP", "fc00::1", "worker1", 179, "deny", "deny"],
+  ["Internet → BGP", INTERNET, "worker1", 179, "deny", "deny"],
+  ["node → node BGP (no mesh)", "worker2", "worker1", 179, "deny", "deny"],
+  // Typha: nodes only.
+  ["node → Typha", "worker2", "worker1", 5473, "allow", "allow"],
+  ["joining node → Typha", JOINING, "worker1", 5473, "allow", "allow"],
+  ["pod → Typha", "db2", "worker1", 5473, "deny", "deny"],
+  ["Internet → Typha", INTERNET, "worker1", 5473, "deny", "deny"],
+  // SSH: ADMIN_ALLOWED_PREFIXES only; closed by default.
+  ["Internet → SSH", INTERNET, "worker1", 22, "deny", "deny"],
+  ["admin network → SSH on a worker", ADMIN, "worker1", 22, "deny", "allow"],
+  ["admin network → SSH on a control plane", ADMIN, "cp1", 22, "deny", "allow"],
+  ["API_ALLOWED client → SSH", API_CLIENT, "cp1", 22, "deny", "deny"],
+  ["pod → SSH", "db2", "worker1", 22, "deny", "deny"],
+  // Whatever else listens on a node.
+  ["Internet → kube-proxy health", INTERNET, "worker1", 10256, "deny", "deny"],
+  ["Internet → a NodePort on the node address", INTERNET, "worker1", 30080, "deny", "deny"],
+  ["Internet → a node labelled fabric.v6/public (SSH)", INTERNET, "worker2", 22, "deny", "deny"],
+  ["Internet → a node labelled fabric.v6/public (kubelet)", INTERNET, "worker2", 10250, "deny", "deny"],
+];
+
+describe("node ports: who may reach what", () => {
+  test.each(hostPorts)("%s (%s → %s:%d): %s by default, %s with admin and API prefixes", (_what, from, host, port, closedVerdict, openVerdict) => {
+    expect(toHost(closed, from, host, port)).toBe(closedVerdict);
+    expect(toHost(open, from, host, port)).toBe(openVerdict);
+  });
+
+  test.each([
+    [1, "allow"],
+    [2, "allow"], // packet too big: path MTU discovery
+    [3, "allow"],
+    [4, "allow"],
+    [128, "allow"],
+    [133, "allow"],
+    [134, "allow"],
+    [135, "allow"], // neighbor solicitation
+    [136, "allow"], // neighbor advertisement
+    [130, "allow"],
+    [143, "allow"],
+    [137, "deny"], // redirect: not needed on Metal's routed network
+    [200, "deny"],
+  ] as const)("ICMPv6 type %d from anywhere to a node: %s", (type, verdict) => {
+    for (const m of [closed, open]) {
+      expect(m.arrive("worker1", icmp(INTERNET, addr("worker1"), type))).toBe(verdict);
+      expect(m.arrive("cp1", icmp("fe80::1", addr("cp1"), type))).toBe(verdict);
+    }
+  });
+
+  test("IPv4 reaches nothing new on a node (only Calico's DHCPv4 failsafe port)", () => {
+    for (const m of [closed, open]) {
+      for (const port of [22, 443, 2379, 10250, 179]) expect(m.arrive("worker1", { src: INTERNET_V4, dst: "147.75.80.7", protocol: "TCP", port })).toBe("deny");
+      expect(m.arrive("worker1", { src: INTERNET_V4, dst: "147.75.80.7", protocol: "UDP", port: 68 })).toBe("allow");
+    }
+  });
+
+  test("a control plane reaches its own API server through the ClusterIP it holds on lo", () => {
+    // The kernel picks the local address itself as source.
+    expect(closed.arrive("cp1", tcp(API_IP, API_IP, 443))).toBe("allow");
+    expect(closed.arrive("cp1", tcp("::1", addr("cp1"), 443))).toBe("allow");
+    expect(closed.arrive("cp1", tcp(API_IP, API_IP, 2379))).toBe("deny");
+  });
+
+  test("loopback stays open (health checks, API server to local etcd)", () => {
+    const cp1 = closed.endpoint("cp1");
+    expect(closed.hook("input", cp1, { src: "::1", dst: "::1", protocol: "TCP", port: 2379 })).toBe("allow");
+    expect(closed.hook("input", cp1, { src: "127.0.0.1", dst: "127.0.0.1", protocol: "TCP", port: 10259 })).toBe("allow");
+  });
+});
+
+describe("workloads: default deny from outside, explicit opt-in", () => {
+  test("a Service of opted-in pods is reachable through its external address, with either externalTrafficPolicy", () => {
+    for (const m of [closed, open]) {
+      // Local: the node announcing the /128 holds the pod; no SNAT.
+      expect(m.arrive("worker1", tcp(INTERNET, PUBLIC_LB, 80), { to: addr("web"), port: 8080 })).toBe("allow");
+      // Cluster: the router picked another node; kube-proxy DNATs and masquerades to the pod's node.
+      expect(m.arrive("cp1", tcp(INTERNET, PUBLIC_LB, 80), { to: addr("web"), port: 8080, snat: true })).toBe("allow");
+      expect(m.arrive("worker1", tcp(INTERNET, PUBLIC_LB, 80), { to: addr("web2"), port: 8080, snat: true })).toBe("allow");
+    }
+  });
+
+  test("a Service of pods without the label is not, with either policy, even though the pod's node sees a node address after SNAT", () => {
+    for (const m of [closed, open]) {
+      expect(m.arrive("worker1", tcp(INTERNET, PRIVATE_LB, 80), { to: addr("db"), port: 5432 })).toBe("deny");
+      expect(m.arrive("worker1", tcp(INTERNET, PRIVATE_LB, 80), { to: addr("db2"), port: 5432, snat: true })).toBe("deny");
+      expect(m.arrive("cp1", tcp(INTERNET, PRIVATE_LB, 80), { to: addr("db"), port: 5432, snat: true })).toBe("deny");
+    }
+  });
+
+  test("from outside, pods are never addressed directly, ClusterIPs and NodePorts are closed, even for opted-in pods", () => {
+    for (const m of [closed, open]) {
+      expect(m.arrive("worker1", tcp(INTERNET, addr("web"), 8080))).toBe("deny");
+      expect(m.arrive("worker1", tcp(INTERNET, addr("db"), 5432))).toBe("deny");
+      expect(m.arrive("worker1", tcp(INTERNET, CLUSTER_IP, 80), { to: addr("web"), port: 8080 })).toBe("deny");
+      expect(m.arrive("worker1", tcp(INTERNET, addr("worker1"), 30080), { to: addr("web"), port: 8080 })).toBe("deny");
+      expect(m.arrive("worker2", { src: INTERNET, dst: addr("worker2"), protocol: "UDP", port: 30053 }, { to: addr("web"), port: 53 })).toBe("deny");
+    }
+  });
+
+  test("the API server's ClusterIP: the cluster, and API_ALLOWED_PREFIXES when set", () => {
+    // Through a worker (kube-proxy DNAT to a control plane) and straight to a control plane's lo.
+    expect(closed.arrive("worker1", tcp(INTERNET, API_IP, 443), { to: addr("cp1"), snat: true })).toBe("deny");
+    expect(closed.arrive("cp2", tcp(API_CLIENT, API_IP, 443))).toBe("deny");
+    expect(open.arrive("worker1", tcp(API_CLIENT, API_IP, 443), { to: addr("cp1"), snat: true })).toBe("allow");
+    expect(open.arrive("worker1", tcp(API_CLIENT, API_IP, 443), { to: addr("cp1") })).toBe("allow");
+    expect(open.arrive("cp2", tcp(API_CLIENT, API_IP, 443))).toBe("allow");
+    expect(open.arrive("worker1", tcp(INTERNET, API_IP, 443), { to: addr("cp1") })).toBe("deny");
+    // A joining worker, before its kube-proxy runs: routed to any node, DNATed there.
+    expect(closed.arrive("worker2", tcp(JOINING, API_IP, 443), { to: addr("cp1"), snat: true })).toBe("allow");
+    expect(closed.arrive("cp1", tcp(JOINING, API_IP, 443))).toBe("allow");
+    // Other ports on the ClusterIP a control plane holds on lo stay closed, even to nodes.
+    expect(closed.arrive("cp1", tcp("2001:db8:0:ab00::7", API_IP, 10250))).toBe("deny");
+    expect(closed.arrive("cp1", tcp(JOINING, API_IP, 2379))).toBe("deny");
+  });
+
+  test("in-cluster traffic and DNS keep working", () => {
+    for (const m of [closed, open]) {
+      expect(m.fromPod("db", { dst: addr("db2"), protocol: "TCP", port: 5432 })).toBe("allow"); // pod → pod, other node
+      expect(m.fromPod("db", { dst: addr("web"), protocol: "TCP", port: 8080 })).toBe("allow"); // same node
+      expect(m.fromPod("db2", { dst: CLUSTER_IP, protocol: "UDP", port: 53 }, { to: addr("db"), port: 53 })).toBe("allow"); // DNS via a ClusterIP
+      expect(m.fromPod("db2", { dst: API_IP, protocol: "TCP", port: 443 }, { to: addr("cp1") })).toBe("allow"); // in-cluster API client
+      expect(m.fromPod("db", { dst: "2001:db8:ffff::53", protocol: "UDP", port: 53 })).toBe("allow"); // egress to the Internet
+      expect(m.fromPod("db", { dst: PRIVATE_LB, protocol: "TCP", port: 80 }, { to: addr("db2"), port: 5432 })).toBe("allow");
+      expect(m.fromHost("cp1", { dst: addr("db2"), protocol: "TCP", port: 8443 })).toBe("allow"); // API server → webhook pod
+      expect(m.fromHost("worker1", { dst: addr("db2"), protocol: "TCP", port: 9100 })).toBe("allow");
+    }
+  });
+
+  test("pods cannot reach the metadata service, directly or through a well-known-prefix NAT64", () => {
+    for (const m of [closed, open]) {
+      expect(m.fromPod("db", { dst: "64:ff9b::c050:87c", protocol: "TCP", port: 443 })).toBe("deny");
+      expect(m.fromPod("db", { dst: "64:ff9b::c633:6407", protocol: "TCP", port: 443 })).toBe("allow"); // any other IPv4 host behind NAT64
+      const v4pod = m.endpoint("db");
+      // Pods have no IPv4 address; should one ever get one, the node still drops it.
+      const node = m.endpoint(v4pod.node!);
+      expect(m.hook("forward", node, { src: "10.244.0.5", dst: "192.80.8.124", protocol: "TCP", port: 443 })).toBe("deny");
+      // The node itself still reads it (residual risk, docs/security.md).
+      expect(m.fromHost("worker1", { dst: "192.80.8.124", protocol: "TCP", port: 443 })).toBe("allow");
+    }
+  });
+});
