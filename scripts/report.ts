@@ -540,7 +540,7 @@ export function renderDiagram(report: ClusterReport): string {
   const lines = ["flowchart LR"];
   const peerIds = new Map<string, string>();
   const routerAsns = [...new Set(report.peers.map((p) => p.asn).filter((a) => a !== undefined))];
-  lines.push(`  subgraph routers["BGP peers${routerAsns.length ? ` (AS ${routerAsns.join(", ")})` : ""}"]`);
+  lines.push(`  subgraph peersGroup["BGP peers${routerAsns.length ? ` (AS ${routerAsns.join(", ")})` : ""}"]`);
   if (report.peers.length === 0) {
     lines.push(`    peer_unknown["Metal routers<br/>(no BGPPeer in the synthesized stack)"]`);
   }
@@ -550,7 +550,7 @@ export function renderDiagram(report: ClusterReport): string {
   });
   lines.push("  end");
   const cluster = report.summary?.cluster.name ?? report.stacks.map((s) => s.name).join(", ");
-  lines.push(`  subgraph cluster["${label(cluster)}${report.localAsn ? ` (AS ${report.localAsn})` : ""}"]`);
+  lines.push(`  subgraph nodesGroup["${label(cluster)}${report.localAsn ? ` (AS ${report.localAsn})` : ""}"]`);
   report.nodes.forEach((n, i) => lines.push(`    node${i}["${label(n.hostname)}<br/>${n.role}"]`));
   lines.push("  end");
   const announced = report.announcements
@@ -558,7 +558,7 @@ export function renderDiagram(report: ClusterReport): string {
     .map((a) => `${a.length !== undefined && a.length !== Number(a.prefix.split("/")[1]) ? `/${a.length}s in ` : ""}${a.prefix}: ${a.what.replace(/\s*\(.*\)$/, "").replace(/`/g, "")}`);
   if (announced.length > 0) {
     lines.push(`  prefixes["announced<br/>${announced.map(label).join("<br/>")}"]`);
-    lines.push("  cluster -.- prefixes");
+    lines.push("  nodesGroup -.- prefixes");
   }
   report.nodes.forEach((n, i) => {
     const mine = report.peers.filter((p) => p.nodes.includes(n.hostname));
