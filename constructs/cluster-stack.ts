@@ -5,6 +5,7 @@ import { BootRole, NODE_PATHS, renderNodeIgnition, toUserData } from "../ignitio
 import { VOLUME_PLUGIN_DIR, controlPlaneBootstrapSteps } from "../lib/kubeadm";
 import { NodeRole, nodeHostname } from "../lib/naming";
 import { FABRIC_SUMMARY_OUTPUT, fabricSummary } from "../lib/fabric-summary";
+import { securityAddonManifests } from "../lib/policies";
 import { ClusterSettings } from "../lib/settings";
 import { KUBERNETES_RELEASES } from "../lib/versions";
 import { configureBackend } from "./backend";
@@ -50,6 +51,17 @@ export class ClusterStack extends TerraformStack {
       flexVolumePath: VOLUME_PLUGIN_DIR,
     });
 
+    // Host protection and the workload opt-in, applied right after Calico and before any
+    // workload runs (docs/security.md). Nothing in it names a node.
+    const security = securityAddonManifests({
+      plan: settings.addressPlan,
+      clusterName: settings.clusterName,
+      apiAllowedPrefixes: settings.apiAllowedPrefixes,
+      adminAllowedPrefixes: settings.adminAllowedPrefixes,
+    });
+    const initFiles = [...fabric.nodeFiles, ...security.map((m) => ({ path: m.path, mode: 0o644, text: m.yaml }))];
+    const initAddons = [...fabric.addonManifests, ...security.map((m) => m.path)];
+
     const roles: [NodeRole, number][] = [
       ["control-plane", settings.controlPlaneCount],
       ["worker", settings.workerCount],
@@ -73,8 +85,8 @@ export class ClusterStack extends TerraformStack {
               role: bootRole,
               kubernetes: KUBERNETES_RELEASES[settings.kubernetesVersion],
               kubeadmConfig: controlPlane.kubeadmConfig(bootRole, hostname),
-              files: [...controlPlane.nodeFiles(bootRole), ...(bootRole === "init" ? fabric.nodeFiles : [])],
-              addonManifests: bootRole === "init" ? fabric.addonManifests : undefined,
+              files: [...controlPlane.nodeFiles(bootRole), ...(bootRole === "init" ? initFiles : [])],
+              addonManifests: bootRole === "init" ? initAddons : undefined,
               ...controlPlaneBootstrapSteps(settings.addressPlan, bootRole),
             }),
           ),
