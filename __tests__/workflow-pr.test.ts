@@ -50,6 +50,17 @@ function commands(run: string): string[] {
     .filter((l) => l !== "" && !l.startsWith("#"));
 }
 
+test("package.json has the scripts a Terraform user expects, each calling what it says", () => {
+  expect(scripts.synth).toMatch(/\bcdktf synth\b/);
+  expect(scripts.diff).toMatch(/\bcdktf diff\b/);
+  expect(scripts.deploy).toMatch(/\bcdktf deploy '\*'/);
+  expect(scripts.destroy).toMatch(/\bcdktf destroy '\*'/);
+  expect(scripts.test).toMatch(/\bjest\b/);
+  expect(scripts.get).toMatch(/generate-metal-bindings/);
+  expect(scripts.report).toMatch(/scripts\/report\.ts$/);
+  expect(scripts["synth-diff"]).toMatch(/scripts\/synth-diff\.ts$/);
+});
+
 test("there is a pull-request workflow", () => {
   expect(workflowFiles).toContain("pr.yml");
 });
