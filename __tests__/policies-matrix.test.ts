@@ -158,6 +158,7 @@ describe("node ports: who may reach what", () => {
     // The kernel picks the local address itself as source.
     expect(closed.arrive("cp1", tcp(API_IP, API_IP, 443))).toBe("allow");
     expect(closed.arrive("cp1", tcp("::1", addr("cp1"), 443))).toBe("allow");
+    expect(closed.arrive("cp1", tcp(addr("cp1"), API_IP, 443))).toBe("allow");
     expect(closed.arrive("cp1", tcp(API_IP, API_IP, 2379))).toBe("deny");
   });
 

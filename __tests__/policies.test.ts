@@ -72,6 +72,10 @@ describe("rules keep to Calico's validator (libcalico-go validator/v3), which Fe
       for (const n of [rule.source?.notNets, rule.destination?.notNets].flat().filter(Boolean)) {
         expect([where, n]).not.toEqual([where, "::/0"]); // "catch-all CIDR in negation"
       }
+      for (const key of Object.keys(rule.metadata?.annotations ?? {})) {
+        // Rule annotations are checked like object annotations: a qualified name.
+        expect(key).toMatch(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/);
+      }
       for (const s of [rule.source?.selector, rule.source?.notSelector, rule.destination?.selector, rule.destination?.notSelector].filter(Boolean)) {
         expect(() => parseSelector(s)).not.toThrow();
       }
