@@ -198,6 +198,11 @@ describe("workloads: default deny from outside, explicit opt-in", () => {
     }
   });
 
+  test("a hostPort mapping is public only for an opted-in pod", () => {
+    expect(closed.arrive("worker1", tcp(INTERNET, addr("worker1"), 8443), { to: addr("web"), port: 8443 })).toBe("allow");
+    expect(closed.arrive("worker1", tcp(INTERNET, addr("worker1"), 5432), { to: addr("db"), port: 5432 })).toBe("deny");
+  });
+
   test("the API server's ClusterIP: the cluster, and API_ALLOWED_PREFIXES when set", () => {
     // Through a worker (kube-proxy DNAT to a control plane) and straight to a control plane's lo.
     expect(closed.arrive("worker1", tcp(INTERNET, API_IP, 443), { to: addr("cp1"), snat: true })).toBe("deny");
