@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { gunzipSync } from "node:zlib";
 import { withSampleBootValues } from "../lib/boot-values";
 import { planAddresses } from "../lib/address-plan";
+import { parseTerraformTemplate } from "../lib/terraform-template";
 import { CONTROL_PLANE_PKI_FILES, DISCOVERY_CA_PATH, DISCOVERY_KUBECONFIG_PATH, KUBEADM_CONFIG_PATH, LOCAL_API_ADDRESS_UNIT } from "../lib/kubeadm";
 import { parseYaml11Documents, validateKubeadmFile } from "./support/kubeadm-validate";
 import { describeWithShared } from "./support/shared";
@@ -35,30 +36,12 @@ const CERTIFICATE_KEY = /certificateKey|certificate-key|upload-certs/;
 function parseTemplate(text: string): { text: string; expressions: string[] } {
   let out = "";
   const expressions: string[] = [];
-  for (let i = 0; i < text.length; ) {
-    if (text.startsWith("$${", i) || text.startsWith("%%{", i)) {
-      out += text.slice(i + 1, i + 3);
-      i += 3;
-    } else if (text.startsWith("${", i)) {
-      let depth = 1;
-      let j = i + 2;
-      let quoted = false;
-      for (; depth > 0; j++) {
-        if (j >= text.length) throw new Error(`unterminated expression at ${i}`);
-        const c = text[j];
-        if (quoted) {
-          if (c === "\\") j++;
-          else if (c === '"') quoted = false;
-        } else if (c === '"') quoted = true;
-        else if (c === "{") depth++;
-        else if (c === "}") depth--;
-      }
-      out += `@@TFREF${expressions.length}@@`;
-      expressions.push(text.slice(i + 2, j - 1));
-      i = j;
+  for (const part of parseTerraformTemplate(text)) {
+    if ("literal" in part) {
+      out += part.literal;
     } else {
-      out += text[i];
-      i += 1;
+      out += `@@TFREF${expressions.length}@@`;
+      expressions.push(part.expression);
     }
   }
   return { text: out, expressions };

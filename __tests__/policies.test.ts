@@ -16,10 +16,11 @@ import {
   controlPlaneHostnamePrefix,
   securityAddonManifests,
 } from "../lib/policies";
-import { SettingsError, loadSettings } from "../lib/settings";
+import { loadSettings } from "../lib/settings";
 import { Endpoint, PolicyModel, inNet, ipVersion, parseSelector } from "./support/calico-policy-eval";
 import { calicoErrors, parseManifest } from "./support/calico-validate";
 import { describeWithShared } from "./support/shared";
+import { settingsProblems } from "./support/settings";
 
 const plan = planAddresses("2001:db8:0:ab00::/56");
 const base: SecurityInput = { plan, clusterName: "v6fabric", apiAllowedPrefixes: [], adminAllowedPrefixes: [] };
@@ -194,15 +195,6 @@ describe("the matrix model can fail: it notices when a rule goes missing", () =>
 });
 
 describe("ADMIN_ALLOWED_PREFIXES and API_ALLOWED_PREFIXES", () => {
-  function problemsFor(env: Record<string, string>): string[] {
-    try {
-      loadSettings(env);
-    } catch (err) {
-      if (err instanceof SettingsError) return [...err.problems];
-      throw err;
-    }
-    return [];
-  }
 
   test("default to nothing", () => {
     const s = loadSettings({});
@@ -225,7 +217,7 @@ describe("ADMIN_ALLOWED_PREFIXES and API_ALLOWED_PREFIXES", () => {
     ["API_ALLOWED_PREFIXES", "10.0.0.0/8", 'API_ALLOWED_PREFIXES=10.0.0.0/8 is not valid: "10.0.0.0/8" is not an IPv6 prefix'],
     ["API_ALLOWED_PREFIXES", "2001:db8::/129", 'has an invalid prefix length "129"'],
   ])("%s=%s is rejected, naming the setting, the value and what is valid", (name, value, message) => {
-    const problems = problemsFor({ [name]: value });
+    const problems = settingsProblems({ [name]: value });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain(message);
     expect(problems[0]).toContain("use comma-separated IPv6 prefixes (address/length, /0 to /128, no host bits)");

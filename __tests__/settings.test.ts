@@ -1,14 +1,6 @@
-import { SETTINGS, SettingsError, loadSettings } from "../lib/settings";
+import { SETTINGS, loadSettings } from "../lib/settings";
+import { settingsProblems } from "./support/settings";
 
-function problemsFor(env: Record<string, string>): string[] {
-  try {
-    loadSettings(env);
-  } catch (err) {
-    if (err instanceof SettingsError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
 
 test("every setting has a default that synthesizes", () => {
   const s = loadSettings({});
@@ -43,13 +35,13 @@ test.each([
   [{ FLATCAR_CHANNEL: "edge" }, "FLATCAR_CHANNEL=edge is not valid: must be one of stable, beta, alpha, lts"],
   [{ TF_CLOUD_ORGANIZATION: "acme corp" }, "TF_CLOUD_ORGANIZATION=acme corp is not valid"],
 ])("%j is rejected", (env, message) => {
-  const problems = problemsFor(env);
+  const problems = settingsProblems(env);
   expect(problems).toHaveLength(1);
   expect(problems[0]).toContain(message);
 });
 
 test("all problems are reported at once", () => {
-  expect(problemsFor({ WORKER_COUNT: "abc", CONTROL_PLANE_COUNT: "2", CLUSTER_NAME: "X" })).toHaveLength(3);
+  expect(settingsProblems({ WORKER_COUNT: "abc", CONTROL_PLANE_COUNT: "2", CLUSTER_NAME: "X" })).toHaveLength(3);
 });
 
 test("Terraform Cloud settings turn on only with an organization", () => {

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as crypto from "node:crypto";
 import YAML from "yaml";
+import { parseTerraformTemplate } from "../lib/terraform-template";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -45,45 +46,11 @@ export function readSynthesized(outdir: string): Record<string, TerraformJson> {
 export type TemplatePart = { readonly literal: string } | { readonly expression: string };
 
 /**
- * Splits a Terraform JSON string into literals and interpolations. `$${` and `%%{` are
- * escapes for a literal `${` / `%{` (ignition/terraform-escape.ts writes them).
+ * Splits a Terraform JSON string into literals and interpolations (lib/terraform-template.ts);
+ * `$${` and `%%{` are escapes for a literal `${` / `%{` (ignition/terraform-escape.ts writes them).
  */
 export function parseTemplate(text: string): TemplatePart[] {
-  const parts: TemplatePart[] = [];
-  let literal = "";
-  let i = 0;
-  while (i < text.length) {
-    const three = text.slice(i, i + 3);
-    if (three === "$${" || three === "%%{") {
-      literal += three.slice(1);
-      i += 3;
-      continue;
-    }
-    const two = text.slice(i, i + 2);
-    if (two === "${" || two === "%{") {
-      let depth = 1;
-      let j = i + 2;
-      let quoted = false;
-      for (; j < text.length && depth > 0; j++) {
-        const c = text[j];
-        if (quoted) {
-          if (c === "\\") j++;
-          else if (c === '"') quoted = false;
-        } else if (c === '"') quoted = true;
-        else if (c === "{") depth++;
-        else if (c === "}") depth--;
-      }
-      if (literal) parts.push({ literal });
-      literal = "";
-      parts.push({ expression: text.slice(i + 2, j - 1).trim() });
-      i = j;
-      continue;
-    }
-    literal += text[i];
-    i++;
-  }
-  if (literal) parts.push({ literal });
-  return parts;
+  return parseTerraformTemplate(text).map((p) => ("literal" in p ? p : { expression: p.expression.trim() }));
 }
 
 /** Expressions (Terraform references) inside a string. */

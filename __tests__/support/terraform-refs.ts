@@ -6,6 +6,7 @@
  * a bootstrap token looks like one, base64 expressions yield valid base64, anything
  * else a URL-safe word. Nothing is skipped: an unknown construct throws.
  */
+import { parseTerraformTemplate } from "../../lib/terraform-template";
 
 /** Shape-correct stand-ins for the values Terraform will splice in. */
 export const REF_PLACEHOLDERS = {
@@ -61,37 +62,15 @@ export function placeholderFor(expression: string, options: ResolveOptions = {})
 export function resolveTerraformRefs(text: string, options: ResolveOptions = {}): ResolvedRefs {
   let out = "";
   const expressions: string[] = [];
-  let i = 0;
-  while (i < text.length) {
-    const two = text.slice(i, i + 3);
-    if (two === "$${" || two === "%%{") {
-      out += two.slice(1);
-      i += 3;
-      continue;
+  for (const part of parseTerraformTemplate(text)) {
+    if ("literal" in part) {
+      out += part.literal;
+    } else if (part.kind === "directive") {
+      throw new Error(`Terraform template directive %{${part.expression}}: user data must not use them`);
+    } else {
+      expressions.push(part.expression);
+      out += placeholderFor(part.expression, options);
     }
-    if (text.startsWith("%{", i)) throw new Error(`Terraform template directive at ${i}: ${text.slice(i, i + 40)}`);
-    if (text.startsWith("${", i)) {
-      let depth = 1;
-      let j = i + 2;
-      let quoted = false;
-      for (; j < text.length && depth > 0; j++) {
-        const c = text[j];
-        if (quoted) {
-          if (c === "\\") j++;
-          else if (c === '"') quoted = false;
-        } else if (c === '"') quoted = true;
-        else if (c === "{") depth++;
-        else if (c === "}") depth--;
-      }
-      if (depth !== 0) throw new Error(`unterminated Terraform expression at ${i}: ${text.slice(i, i + 40)}`);
-      const expression = text.slice(i + 2, j - 1);
-      expressions.push(expression);
-      out += placeholderFor(expression, options);
-      i = j;
-      continue;
-    }
-    out += text[i];
-    i++;
   }
   return { text: out, expressions };
 }
