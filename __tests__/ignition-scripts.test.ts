@@ -230,7 +230,7 @@ describe("apply-addons", () => {
     };
     return { env, dir, calls: () => fs.readFileSync(log, "utf8").trim().split("\n") };
   }
-  const apply = (f: string, kubeconfig: string) => `kubectl --kubeconfig ${kubeconfig} apply --server-side --field-manager=v6fabric-addons -f ${f}`;
+  const apply = (f: string, kubeconfig: string) => `kubectl --kubeconfig ${kubeconfig} apply --server-side --force-conflicts --field-manager=v6fabric-addons -f ${f}`;
 
   it("applies each manifest in order with server-side apply, retrying until the kinds exist", () => {
     const { env, dir, calls } = setup(2);

@@ -5,6 +5,9 @@
 # Tigera operator creates its own at start-up) fail until those exist, so each
 # manifest is retried for a bounded time; if that runs out, systemd restarts the
 # unit and the whole list is applied again (server-side apply is idempotent).
+# --force-conflicts: these objects are declared here; when a controller created a
+# default first (kube-controllers writes its `default` configuration at start-up),
+# our values win instead of the apply failing on the conflict forever.
 set -euo pipefail
 
 list=${ADDON_LIST:-@ADDON_LIST@}
@@ -26,7 +29,7 @@ fi
 while IFS= read -r manifest || [ -n "$manifest" ]; do
 	[ -n "$manifest" ] || continue
 	attempt=1
-	until "$kubectl" --kubeconfig "$kubeconfig" apply --server-side --field-manager=v6fabric-addons -f "$manifest"; do
+	until "$kubectl" --kubeconfig "$kubeconfig" apply --server-side --force-conflicts --field-manager=v6fabric-addons -f "$manifest"; do
 		if [ "$attempt" -ge "$attempts" ]; then
 			echo "apply-addons: $manifest still fails after $attempts attempts" >&2
 			exit 1
