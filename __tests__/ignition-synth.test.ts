@@ -15,26 +15,15 @@ import { decodeDataUrl, describeWithTools, fileText, files, IgnConfig, ignitionV
 import { validateKubeadmFile } from "./support/kubeadm-validate";
 import { describeWithShared } from "./support/shared";
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
+import { USER_DATA_BUDGET_BYTES, userDataSize } from "../lib/user-data-size";
 import { resolveTerraformRefs } from "./support/terraform-refs";
-
-/** Our user data budget (docs/flatcar-boot.md, "Size"): half the 64 KB at which Packet deploys slowed down. */
-export const USER_DATA_BUDGET_BYTES = 32 * 1024;
-/**
- * Size each base64 secret (a PEM) is assumed to have at apply time for the estimate.
- * constructs/kubeadm-control-plane.ts makes ECDSA P-256 keys: with openssl such a CA
- * certificate is 660 bytes, its key 227 and the public key 178. The estimate takes
- * 1 KiB per certificate and 512 bytes per key, so it errs on the large side.
- */
-function pemBytes(expression: string): number {
-  return /cert_pem/.test(expression) ? 1024 : 512;
-}
 
 interface Device {
   hostname: string;
   role: BootRole;
   userData: string;
   config: IgnConfig;
-  /** Size in bytes once Terraform has filled in the references (PEMs sized by pemBytes). */
+  /** Size in bytes once Terraform has filled in the references (lib/user-data-size.ts estimate). */
   appliedBytes: number;
 }
 
@@ -53,7 +42,7 @@ function devices(env: Record<string, string>): Device[] {
       role: roleOf(body.hostname),
       userData,
       config: JSON.parse(resolveTerraformRefs(userData).text) as IgnConfig,
-      appliedBytes: Buffer.byteLength(resolveTerraformRefs(userData, { pemBytes }).text),
+      appliedBytes: userDataSize(userData).appliedBytes,
     };
   });
 }
@@ -169,21 +158,6 @@ describe("size does not grow with the number of nodes", () => {
     // The base64 of /etc/hostname can differ by a few bytes between hostname lengths.
     expect(Math.abs(large.init! - small.init!)).toBeLessThanOrEqual(8);
     expect(Math.abs(large.worker! - small.worker!)).toBeLessThanOrEqual(8);
-  });
-
-  it("prints the size table for docs/flatcar-boot.md", () => {
-    const rows: string[] = [];
-    for (const [name] of SCENARIOS) {
-      const seen = new Set<BootRole>();
-      for (const d of scenario(name)) {
-        if (seen.has(d.role)) continue;
-        seen.add(d.role);
-        rows.push(`| ${name} | ${d.role} | ${d.hostname} | ${Buffer.byteLength(d.userData)} | ${d.appliedBytes} |`);
-      }
-    }
-    // eslint-disable-next-line no-console
-    console.log(["| Example | Role | First node | Synthesized bytes | Applied bytes (est.) |", "|---|---|---|---|---|", ...rows].join("\n"));
-    expect(rows.length).toBe(5);
   });
 });
 

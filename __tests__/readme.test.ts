@@ -2,13 +2,27 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { planAddresses } from "../lib/address-plan";
 import { SETTINGS } from "../lib/settings";
-import { withSettingsTable } from "../lib/settings-doc";
+import { USER_DATA_BUDGET_BYTES } from "../lib/user-data-size";
+import { DOC_TABLES, withDocTables } from "../scripts/doc-tables";
 
 const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
 
-test("the README settings table is current (run `npm run docs` after changing lib/settings.ts)", () => {
-  expect(withSettingsTable(readme)).toBe(readme);
+test("the README's computed tables are current (run `npm run docs` after changing settings, rendering or the budget)", () => {
+  expect(withDocTables(readme)).toBe(readme);
   for (const s of SETTINGS) expect(readme).toContain(`| \`${s.name}\` |`);
+});
+
+test("withDocTables replaces what is between the markers, and only that", () => {
+  const stale = readme.replace(/\| `WORKER_COUNT` \|[^\n]*/, "| `WORKER_COUNT` | stale |");
+  expect(stale).not.toBe(readme);
+  expect(withDocTables(stale)).toBe(readme);
+  expect(DOC_TABLES.map((t) => t.name)).toEqual(["settings-table", "user-data-sizes", "prefix-budget"]);
+});
+
+test("the README reports user data size per role, every one within the budget", () => {
+  const rows = [...readme.matchAll(/^\| [^|]+ \| (init|control-plane join|worker join)[^|]* \| (\d+) \| (\d+) \|/gm)];
+  expect(rows.map((r) => r[1]).sort()).toEqual(["control-plane join", "init", "init", "worker join", "worker join"]);
+  for (const r of rows) expect(Number(r[3])).toBeLessThan(USER_DATA_BUDGET_BYTES);
 });
 
 test("the README address plan table matches the plan for the default block", () => {
@@ -20,7 +34,8 @@ test("the README address plan table matches the plan for the default block", () 
   expect(readme).toContain(`\`${plan.clusterDnsIp}\``);
 });
 
-test("the README gives the two set-up commands", () => {
+test("the README gives the two set-up commands and links every design document", () => {
   expect(readme).toContain("npm ci && npm run synth");
   expect(readme).toContain("npm test");
+  for (const doc of fs.readdirSync(path.join(__dirname, "..", "docs"))) expect(readme).toContain(`docs/${doc}`);
 });
