@@ -79,6 +79,7 @@ export class ClusterStack extends TerraformStack {
           billingCycle: settings.billingCycle,
           projectSshKeyIds: settings.projectSshKeyIds,
           tags: [`k8s-cluster-${settings.clusterName}`, `k8s-role-${role}`],
+          expectedIpv6Range: settings.addressPlan.nodeRange,
           userData: toUserData(
             renderNodeIgnition({
               hostname,

@@ -1,6 +1,7 @@
 import { Construct } from "constructs";
 import { BgpSession } from "../.gen/providers/metal/bgp-session";
 import { Device } from "../.gen/providers/metal/device";
+import { Ipv6Cidr } from "../lib/address-plan";
 import { validateHostname } from "../lib/naming";
 
 export interface IPv6NodeProps {
@@ -34,6 +35,13 @@ export interface IPv6NodeProps {
    * @default - Metal installs all the project's keys
    */
   readonly projectSshKeyIds?: readonly string[];
+  /**
+   * Where the provider must place the device's public IPv6 address. The address plan
+   * and the host policies trust this range as "the nodes", so an address elsewhere
+   * fails the apply right after the device is created, before anything joins.
+   * @default - not checked
+   */
+  readonly expectedIpv6Range?: Ipv6Cidr;
 }
 
 /**
@@ -67,6 +75,7 @@ export class IPv6Node extends Construct {
         // planes hold etcd, so new user data only reaches new or deliberately
         // replaced nodes (docs/operations.md).
         ignoreChanges: ["user_data"],
+        postcondition: props.expectedIpv6Range ? [addressInRange(props.expectedIpv6Range)] : undefined,
       },
     });
     this.bgpSession = new BgpSession(this, "bgp-ipv6", {
@@ -84,4 +93,18 @@ export class IPv6Node extends Construct {
   get privateIpv4(): string {
     return this.device.accessPrivateIpv4;
   }
+}
+
+/**
+ * `access_public_ipv6` lies in `range`. Terraform has no CIDR-contains function, but
+ * cidrhost() of the address with the range's prefix length gives that prefix's network.
+ */
+function addressInRange(range: Ipv6Cidr) {
+  return {
+    condition: `\${cidrhost(format("%s/${range.length}", self.access_public_ipv6), 0) == "${range.address(0)}"}`,
+    errorMessage:
+      `The device's public IPv6 address is outside ${range}, where the address plan expects Metal to place node ` +
+      `addresses (zone 0 of CLUSTER_IPV6_BLOCK). Pod and Service ranges could overlap it and the host policies ` +
+      `would not treat it as a node: check CLUSTER_IPV6_BLOCK and docs/address-plan.md before going on.`,
+  };
 }
