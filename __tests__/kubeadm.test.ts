@@ -5,6 +5,7 @@
  * joins always check the CA, and the control-plane boot steps happen in the right order.
  */
 import { BootRole } from "../ignition";
+import { controlPlaneBootstrapSteps } from "../ignition/local-api-address";
 import { planAddresses } from "../lib/address-plan";
 import { BOOT_VALUES, SAMPLE_BOOT_VALUES, withSampleBootValues } from "../lib/boot-values";
 import {
@@ -13,7 +14,6 @@ import {
   DISCOVERY_KUBECONFIG_PATH,
   KubeadmNodeInput,
   VOLUME_PLUGIN_DIR,
-  controlPlaneBootstrapSteps,
   renderAdminKubeconfig,
   renderDiscoveryKubeconfig,
   renderKubeadmConfig,
@@ -233,20 +233,20 @@ describe("control-plane boot steps (the ClusterIP on lo)", () => {
   const add = "ip -6 address replace 2001:db8:0:ab20::1/128 dev lo preferred_lft 0";
 
   test("init: before kubeadm init; joining control plane: removed before the join, added after it; worker: never", () => {
-    expect(controlPlaneBootstrapSteps(plan, "init").kubeadmHooks).toEqual({ beforeKubeadm: add });
-    const cp = controlPlaneBootstrapSteps(plan, "control-plane").kubeadmHooks;
+    expect(controlPlaneBootstrapSteps(plan.kubernetesServiceIp, "init").kubeadmHooks).toEqual({ beforeKubeadm: add });
+    const cp = controlPlaneBootstrapSteps(plan.kubernetesServiceIp, "control-plane").kubeadmHooks;
     expect(cp.beforeKubeadm).toMatch(/^ip -6 address del 2001:db8:0:ab20::1\/128 dev lo/);
     expect(cp.afterKubeadm).toBe(add);
-    expect(controlPlaneBootstrapSteps(plan, "worker")).toEqual({ kubeadmHooks: {}, units: [] });
+    expect(controlPlaneBootstrapSteps(plan.kubernetesServiceIp, "worker")).toEqual({ kubeadmHooks: {}, units: [] });
   });
 
   test("the unit re-adds it at later boots only where an API server manifest exists, before the kubelet", () => {
-    const [unit] = controlPlaneBootstrapSteps(plan, "control-plane").units;
+    const [unit] = controlPlaneBootstrapSteps(plan.kubernetesServiceIp, "control-plane").units;
     expect(unit.contents).toContain("ConditionPathExists=/etc/kubernetes/manifests/kube-apiserver.yaml");
     expect(unit.contents).toContain("Before=kubelet.service");
     expect(unit.contents).toContain(`ExecStart=/usr/bin/env ${add}`);
     expect(unit.contents).toMatch(/\[Install\]\nWantedBy=multi-user.target/);
-    expect(controlPlaneBootstrapSteps(plan, "init").units).toEqual([unit]);
+    expect(controlPlaneBootstrapSteps(plan.kubernetesServiceIp, "init").units).toEqual([unit]);
   });
 });
 

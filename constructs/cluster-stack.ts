@@ -2,7 +2,8 @@ import { Construct } from "constructs";
 import { TerraformOutput, TerraformStack } from "cdktf";
 import { MetalProvider } from "../.gen/providers/metal/provider";
 import { BootRole, NODE_PATHS, renderNodeIgnition, toUserData } from "../ignition";
-import { VOLUME_PLUGIN_DIR, controlPlaneBootstrapSteps } from "../lib/kubeadm";
+import { controlPlaneBootstrapSteps } from "../ignition/local-api-address";
+import { VOLUME_PLUGIN_DIR } from "../lib/kubeadm";
 import { NodeRole, nodeHostname } from "../lib/naming";
 import { FABRIC_SUMMARY_OUTPUT, fabricSummary } from "../lib/fabric-summary";
 import { securityAddonManifests } from "../lib/policies";
@@ -88,7 +89,7 @@ export class ClusterStack extends TerraformStack {
               kubeadmConfig: controlPlane.kubeadmConfig(bootRole, hostname),
               files: [...controlPlane.nodeFiles(bootRole), ...(bootRole === "init" ? initFiles : [])],
               addonManifests: bootRole === "init" ? initAddons : undefined,
-              ...controlPlaneBootstrapSteps(settings.addressPlan, bootRole),
+              ...controlPlaneBootstrapSteps(settings.addressPlan.kubernetesServiceIp, bootRole),
             }),
           ),
         });
