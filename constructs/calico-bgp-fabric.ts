@@ -5,9 +5,10 @@ import { NodeFile } from "../ignition";
 import { AddressPlan } from "../lib/address-plan";
 import { AddonManifest, CalicoInput, POD_BLOCK_PREFIX_LENGTH, RouterIdSource, calicoAddonManifests } from "../lib/calico";
 import { PrefixBudget, checkPrefixBudget } from "../lib/prefix-budget";
+import { MetalProjectBgp } from "./metal-project-bgp";
 
 export interface CalicoBgpFabricProps {
-  /** The existing Metal project (METAL_PROJECT_ID) whose BGP config the plan checks. */
+  /** The existing Metal project (METAL_PROJECT_ID) whose BGP config the plan checks or sets. */
   readonly projectId: string;
   readonly plan: AddressPlan;
   /** The project's customer ASN (METAL_BGP_ASN). */
@@ -29,6 +30,12 @@ export interface CalicoBgpFabricProps {
    * @default "private-ipv4"
    */
   readonly routerIdSource?: RouterIdSource;
+  /**
+   * Whether the app sets the project's local BGP config (METAL_MANAGE_PROJECT_BGP) instead of
+   * only checking it; see MetalProjectBgp.
+   * @default false
+   */
+  readonly manageProjectBgp?: boolean;
 }
 
 /** Name of the sensitive Terraform variable that carries the BGP password. */
@@ -36,8 +43,8 @@ export const BGP_PASSWORD_VARIABLE = "metal_bgp_md5_password";
 
 /**
  * The Calico BGP fabric: what the first control plane applies at its first boot
- * (`nodeFiles` + `addonManifests` for its Ignition), and a plan-time check that the
- * Metal project's BGP config is what those manifests assume.
+ * (`nodeFiles` + `addonManifests` for its Ignition), and the Metal project's BGP config
+ * those manifests assume: checked at plan time, or set by the app (MetalProjectBgp).
  *
  * Nothing here is per node: the peers are global, so nodes added later need nothing.
  */
@@ -48,6 +55,8 @@ export class CalicoBgpFabric extends Construct {
   readonly addonManifests: readonly string[];
   readonly prefixBudget: PrefixBudget;
   readonly project: DataMetalProject;
+  /** The project's BGP config; its `sessionDependencies` go to every device's BGP session. */
+  readonly projectBgp: MetalProjectBgp;
 
   constructor(scope: Construct, id: string, props: CalicoBgpFabricProps) {
     super(scope, id);
@@ -84,40 +93,16 @@ export class CalicoBgpFabric extends Construct {
     this.nodeFiles = manifests.map((m) => toNodeFile(m, password));
     this.addonManifests = manifests.map((m) => m.path);
 
-    // metal 3.3.0 sets a project's BGP config only on a metal_project resource; the
-    // project here exists already, so the plan checks it instead (docs/bgp-fabric.md
-    // says how to enable local BGP on it).
-    this.project = new DataMetalProject(this, "project", {
+    // The Metal side: the project's BGP config, checked or (METAL_MANAGE_PROJECT_BGP) set.
+    this.projectBgp = new MetalProjectBgp(this, "project-bgp", {
       projectId: props.projectId,
-      lifecycle: {
-        postcondition: [
-          {
-            // try(): Terraform's && does not short-circuit and bgp_config is empty when BGP is off.
-            condition:
-              `\${try(self.bgp_config[0].deployment_type, "") == "local" && try(self.bgp_config[0].status, "") == "enabled" && ` +
-              `try(self.bgp_config[0].asn, 0) == ${props.asNumber}}`,
-            errorMessage:
-              `Metal project ${props.projectId} must have local BGP enabled with ASN ${props.asNumber} (METAL_BGP_ASN=${props.asNumber}): ` +
-              `the nodes peer with the routers as that AS. Enable it in the console (Project Settings, BGP, Local) or with ` +
-              `\`metal project bgp-enable --project-id ${props.projectId} --deployment-type local --asn ${props.asNumber}\`, ` +
-              `or set METAL_BGP_ASN to the project's ASN. See docs/bgp-fabric.md.`,
-          },
-          {
-            condition: `\${(try(self.bgp_config[0].md5, "") != "") == ${md5Enabled}}`,
-            errorMessage: md5Enabled
-              ? `METAL_BGP_MD5_ENABLED=true but project ${props.projectId} has no BGP password: set METAL_BGP_MD5_ENABLED=false, or give the project one.`
-              : `Project ${props.projectId} uses a BGP password: set METAL_BGP_MD5_ENABLED=true and pass the password as TF_VAR_${BGP_PASSWORD_VARIABLE}.`,
-          },
-          {
-            // An unreported max_prefix (0) is not held against the plan.
-            condition: `\${try(self.bgp_config[0].max_prefix, 0) == 0 || try(self.bgp_config[0].max_prefix, 0) >= ${this.prefixBudget.total}}`,
-            errorMessage:
-              `Each node announces up to ${this.prefixBudget.total} prefixes (LOCAL_SERVICE_ROUTES=${props.localServiceRoutes}) but project ` +
-              `${props.projectId} accepts fewer per server (bgp_config max_prefix): lower LOCAL_SERVICE_ROUTES. See docs/bgp-fabric.md.`,
-          },
-        ],
-      },
+      asNumber: props.asNumber,
+      prefixesPerNode: this.prefixBudget.total,
+      localServiceRoutes: props.localServiceRoutes,
+      md5Password: password,
+      manageBgpConfig: props.manageProjectBgp,
     });
+    this.project = this.projectBgp.project;
   }
 }
 

@@ -49,6 +49,7 @@ export class ClusterStack extends TerraformStack {
       asNumber: settings.bgpAsn,
       localServiceRoutes: settings.localServiceRoutes,
       md5Enabled: settings.bgpMd5Enabled,
+      manageProjectBgp: settings.manageProjectBgp,
       flexVolumePath: VOLUME_PLUGIN_DIR,
     });
 
@@ -81,6 +82,7 @@ export class ClusterStack extends TerraformStack {
           projectSshKeyIds: settings.projectSshKeyIds,
           tags: [`k8s-cluster-${settings.clusterName}`, `k8s-role-${role}`],
           expectedIpv6Range: settings.addressPlan.nodeRange,
+          bgpSessionDependsOn: fabric.projectBgp.sessionDependencies,
           userData: toUserData(
             renderNodeIgnition({
               hostname,

@@ -1,4 +1,5 @@
 import { Construct } from "constructs";
+import { ITerraformDependable } from "cdktf";
 import { BgpSession } from "../.gen/providers/metal/bgp-session";
 import { Device } from "../.gen/providers/metal/device";
 import { Ipv6Cidr } from "../lib/address-plan";
@@ -42,6 +43,12 @@ export interface IPv6NodeProps {
    * @default - not checked
    */
   readonly expectedIpv6Range?: Ipv6Cidr;
+  /**
+   * What the BGP session must wait for: Metal refuses a session in a project without BGP,
+   * so when the app enables it (METAL_MANAGE_PROJECT_BGP) the session follows that.
+   * @default - nothing
+   */
+  readonly bgpSessionDependsOn?: readonly ITerraformDependable[];
 }
 
 /**
@@ -81,6 +88,7 @@ export class IPv6Node extends Construct {
     this.bgpSession = new BgpSession(this, "bgp-ipv6", {
       deviceId: this.device.id,
       addressFamily: "ipv6",
+      dependsOn: props.bgpSessionDependsOn?.length ? [...props.bgpSessionDependsOn] : undefined,
     });
   }
 

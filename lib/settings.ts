@@ -43,6 +43,8 @@ export interface ClusterSettings {
   readonly bgpAsn: number;
   /** Whether the project's BGP sessions use an MD5 password; its value comes from TF_VAR_metal_bgp_md5_password. */
   readonly bgpMd5Enabled: boolean;
+  /** Whether the app adopts the existing project and sets its local BGP config (constructs/metal-project-bgp.ts). */
+  readonly manageProjectBgp: boolean;
   /** `externalTrafficPolicy: Local` Service addresses one node may announce (lib/prefix-budget.ts). */
   readonly localServiceRoutes: number;
   /** Project SSH key IDs to install for the `core` user; empty = the project's keys, as Metal does by default. */
@@ -247,6 +249,14 @@ const METAL_BGP_MD5_ENABLED: SettingSpec<boolean> = {
   parse: (value) => oneOf(["true", "false"])(value) === "true",
 };
 
+const METAL_MANAGE_PROJECT_BGP: SettingSpec<boolean> = {
+  name: "METAL_MANAGE_PROJECT_BGP",
+  default: "false",
+  description:
+    "true: the app adopts the existing project METAL_PROJECT_ID (a Terraform import block; Terraform >= 1.5) and enables its local BGP with METAL_BGP_ASN and the password if METAL_BGP_MD5_ENABLED. The project is never deleted, and its BGP config cannot be removed afterwards. false: local BGP must already be enabled; the plan checks it (docs/bgp-fabric.md).",
+  parse: (value) => oneOf(["true", "false"], " (true lets the app enable the project's local BGP; false only checks it)")(value) === "true",
+};
+
 const LOCAL_SERVICE_ROUTES: SettingSpec<number> = {
   name: "LOCAL_SERVICE_ROUTES",
   default: "4",
@@ -360,6 +370,7 @@ export const SETTINGS: readonly SettingDoc[] = [
   CLUSTER_DOMAIN,
   METAL_BGP_ASN,
   METAL_BGP_MD5_ENABLED,
+  METAL_MANAGE_PROJECT_BGP,
   LOCAL_SERVICE_ROUTES,
   METAL_PROJECT_SSH_KEY_IDS,
   API_ALLOWED_PREFIXES,
@@ -400,6 +411,7 @@ export function loadSettings(env: Env): ClusterSettings {
     clusterDomain: read(CLUSTER_DOMAIN),
     bgpAsn: read(METAL_BGP_ASN),
     bgpMd5Enabled: read(METAL_BGP_MD5_ENABLED),
+    manageProjectBgp: read(METAL_MANAGE_PROJECT_BGP),
     localServiceRoutes: read(LOCAL_SERVICE_ROUTES),
     projectSshKeyIds: read(METAL_PROJECT_SSH_KEY_IDS),
     apiAllowedPrefixes: read(API_ALLOWED_PREFIXES),
