@@ -5,7 +5,7 @@
  */
 import { Ipv6Cidr, planAddresses } from "../lib/address-plan";
 import { SecurityInput, securityAddonManifests } from "../lib/policies";
-import { Endpoint, Packet, PolicyModel, Verdict } from "./support/calico-policy-eval";
+import { Endpoint, ModelOptions, Packet, PolicyModel, Verdict } from "./support/calico-policy-eval";
 import { parseManifest } from "./support/calico-validate";
 
 // The default block, zones by hand: zone 0 nodes (/60), zone 1 pods, zone 2 Services, zone 3 external.
@@ -41,9 +41,9 @@ const PUBLIC_LB = "2001:db8:0:ab30::10"; // Service of the web pods (opted in)
 const PRIVATE_LB = "2001:db8:0:ab30::11"; // Service of the db pods (not opted in)
 const CLUSTER_IP = "2001:db8:0:ab20::50";
 
-function model(overrides: Partial<SecurityInput> = {}): PolicyModel {
+function model(overrides: Partial<SecurityInput> = {}, options: ModelOptions = {}): PolicyModel {
   const input: SecurityInput = { plan, clusterName: "v6fabric", apiAllowedPrefixes: [], adminAllowedPrefixes: [], ...overrides };
-  return new PolicyModel(securityAddonManifests(input).flatMap((m) => parseManifest(m.yaml)), endpoints);
+  return new PolicyModel(securityAddonManifests(input).flatMap((m) => parseManifest(m.yaml)), endpoints, options);
 }
 
 const closed = model();
@@ -232,16 +232,77 @@ describe("workloads: default deny from outside, explicit opt-in", () => {
     }
   });
 
-  test("pods cannot reach the metadata service, directly or through a well-known-prefix NAT64", () => {
-    for (const m of [closed, open]) {
-      expect(m.fromPod("db", { dst: "64:ff9b::c050:87c", protocol: "TCP", port: 443 })).toBe("deny");
-      expect(m.fromPod("db", { dst: "64:ff9b::c633:6407", protocol: "TCP", port: 443 })).toBe("allow"); // any other IPv4 host behind NAT64
-      const v4pod = m.endpoint("db");
-      // Pods have no IPv4 address; should one ever get one, the node still drops it.
-      const node = m.endpoint(v4pod.node!);
-      expect(m.hook("forward", node, { src: "10.244.0.5", dst: "192.80.8.124", protocol: "TCP", port: 443 })).toBe("deny");
-      // The node itself still reads it (residual risk, docs/security.md).
-      expect(m.fromHost("worker1", { dst: "192.80.8.124", protocol: "TCP", port: 443 })).toBe("allow");
+  // Both host endpoint models: what runs (kube-controllers' `*` host endpoints) and host
+  // endpoints on the uplink only, where a pod's traffic meets only the Egress side on its
+  // way out. The deny must hold in both, so it cannot rest on one reading of Calico.
+  const named = (m: "closed" | "open") =>
+    model(m === "open" ? { adminAllowedPrefixes: [Ipv6Cidr.parse("2001:db8:aa::/48")], apiAllowedPrefixes: [Ipv6Cidr.parse("2001:db8:bb::/48")] } : {}, { hepInterfaces: "named" });
+  const allModels: [string, PolicyModel][] = [
+    ["closed, all-interfaces host endpoints", closed],
+    ["open, all-interfaces host endpoints", open],
+    ["closed, uplink-only host endpoints", named("closed")],
+    ["open, uplink-only host endpoints", named("open")],
+  ];
+  const METADATA_NAT64 = "64:ff9b::c050:87c";
+  const METADATA_V4 = "192.80.8.124";
+
+  type EgressRow = [string, (m: PolicyModel) => Verdict, Verdict];
+  const egressRows: EgressRow[] = [
+    ["pod → metadata service (NAT64)", (m) => m.fromPod("db", { dst: METADATA_NAT64, protocol: "TCP", port: 80 }), "deny"],
+    ["pod → metadata service (NAT64), HTTPS", (m) => m.fromPod("db2", { dst: METADATA_NAT64, protocol: "TCP", port: 443 }), "deny"],
+    ["pod → another IPv4 host behind NAT64", (m) => m.fromPod("db", { dst: "64:ff9b::c633:6407", protocol: "TCP", port: 443 }), "allow"],
+    ["pod → Internet (egress is not default-denied)", (m) => m.fromPod("db", { dst: INTERNET, protocol: "TCP", port: 443 }), "allow"],
+    ["pod → Internet DNS", (m) => m.fromPod("web", { dst: "2001:db8:ffff::53", protocol: "UDP", port: 53 }), "allow"],
+    ["node → metadata service (afterburn, BGP peer routes)", (m) => m.fromHost("worker1", { dst: METADATA_V4, protocol: "TCP", port: 80 }), "allow"],
+    ["control plane → metadata service", (m) => m.fromHost("cp1", { dst: METADATA_V4, protocol: "TCP", port: 443 }), "allow"],
+    ["node → metadata service over NAT64", (m) => m.fromHost("worker1", { dst: METADATA_NAT64, protocol: "TCP", port: 80 }), "allow"],
+    ["node → Internet (IPv6)", (m) => m.fromHost("worker1", { dst: INTERNET, protocol: "TCP", port: 443 }), "allow"],
+    ["node → Internet (IPv4)", (m) => m.fromHost("worker1", { dst: INTERNET_V4, protocol: "TCP", port: 443 }), "allow"],
+    ["node → Internet, a port no failsafe lists", (m) => m.fromHost("cp2", { dst: INTERNET, protocol: "UDP", port: 123 }), "allow"],
+    ["node → another node's kubelet-free port (egress side only decides nothing)", (m) => m.fromHost("cp1", { dst: addr("worker1"), protocol: "TCP", port: 10250 }), "allow"],
+  ];
+
+  describe.each(allModels)("pods cannot reach the metadata service; everything else still leaves (%s)", (_label, m) => {
+    test.each(egressRows)("%s", (_row, send, expected) => {
+      expect(send(m)).toBe(expected);
+    });
+  });
+
+  test("should a pod ever get an IPv4 address, the node still drops its packets to the metadata service", () => {
+    for (const [, m] of allModels) {
+      const node = m.endpoint(m.endpoint("db").node!);
+      expect(m.hook("forwardIn", node, { src: "10.244.0.5", dst: METADATA_V4, protocol: "TCP", port: 443 })).toBe("deny");
     }
   });
+
+  test("the egress side is what makes the pod deny independent of the host endpoint model (mutations)", () => {
+    const docs = securityAddonManifests({ plan, clusterName: "v6fabric", apiAllowedPrefixes: [], adminAllowedPrefixes: [] }).flatMap((m) => parseManifest(m.yaml));
+    const isEgress = (d: Record<string, any>) => d.kind === "GlobalNetworkPolicy" && d.spec.types.includes("Egress");
+    expect(docs.filter(isEgress)).toHaveLength(1);
+    const toMetadata = (m: PolicyModel) => m.fromPod("db", { dst: METADATA_NAT64, protocol: "TCP", port: 80 });
+    // The ingress-only rendering (before the Egress policy): holds only where cali* is a host endpoint side.
+    const ingressOnly = docs.filter((d) => !isEgress(d));
+    expect(toMetadata(new PolicyModel(ingressOnly, endpoints))).toBe("deny");
+    expect(toMetadata(new PolicyModel(ingressOnly, endpoints, { hepInterfaces: "named" }))).toBe("allow");
+    // Without the Ingress-side denies, the Egress policy alone still holds, in both models.
+    const egressOnlyDeny = docs.map((d) =>
+      d.kind === "GlobalNetworkPolicy" && d.spec.ingress
+        ? { ...d, spec: { ...d.spec, ingress: d.spec.ingress.filter((r: any) => !JSON.stringify(r.destination ?? {}).includes(METADATA_NAT64)) } }
+        : d,
+    );
+    expect(toMetadata(new PolicyModel(egressOnlyDeny, endpoints))).toBe("deny");
+    expect(toMetadata(new PolicyModel(egressOnlyDeny, endpoints, { hepInterfaces: "named" }))).toBe("deny");
+    // Without the closing Allow rules, an Egress policy drops everything it does not allow:
+    // the model must show that, or the "still leaves" rows above could not fail.
+    const noAllow = docs.map((d) => (isEgress(d) ? { ...d, spec: { ...d.spec, egress: d.spec.egress.filter((r: any) => r.action !== "Allow") } } : d));
+    for (const opts of [{}, { hepInterfaces: "named" as const }]) {
+      const m = new PolicyModel(noAllow, endpoints, opts);
+      expect(m.fromPod("db", { dst: INTERNET, protocol: "TCP", port: 443 })).toBe("deny");
+      expect(m.fromHost("worker1", { dst: INTERNET, protocol: "TCP", port: 443 })).toBe("deny");
+      expect(m.fromHost("worker1", { dst: METADATA_V4, protocol: "TCP", port: 80 })).toBe("deny");
+      // Failsafe outbound ports still leave (Calico's default list: DNS, BGP, etcd, Typha, API server).
+      expect(m.fromHost("worker1", { dst: "2001:db8:ffff::53", protocol: "UDP", port: 53 })).toBe("allow");
+    }
+  });
+
 });

@@ -102,6 +102,7 @@ describeWithShared("the security manifests in the user data validate strictly", 
       "GlobalNetworkPolicy",
       "GlobalNetworkPolicy",
       "GlobalNetworkPolicy",
+      "GlobalNetworkPolicy",
       "KubeControllersConfiguration",
     ]);
     expect(docs.flatMap(calicoErrors)).toEqual([]);

@@ -33,7 +33,7 @@ const variants: [string, SecurityInput][] = [
 
 const docsOf = (input: SecurityInput) => securityAddonManifests(input).flatMap((m) => parseManifest(m.yaml));
 const rulesOf = (docs: Record<string, any>[]) =>
-  docs.filter((d) => d.kind === "GlobalNetworkPolicy").flatMap((p) => (p.spec.ingress as any[]).map((rule) => ({ policy: p, rule })));
+  docs.filter((d) => d.kind === "GlobalNetworkPolicy").flatMap((p) => [...(p.spec.ingress ?? []), ...(p.spec.egress ?? [])].map((rule: any) => ({ policy: p, rule })));
 
 describeWithShared("every policy and configuration validates strictly against ../shared/schemas/calico", () => {
   test.each(variants)("%s", (_label, input) => {
@@ -44,17 +44,19 @@ describeWithShared("every policy and configuration validates strictly against ..
       "GlobalNetworkPolicy",
       "GlobalNetworkPolicy",
       "GlobalNetworkPolicy",
+      "GlobalNetworkPolicy",
       "KubeControllersConfiguration",
     ]);
     expect(docs.flatMap(calicoErrors)).toEqual([]);
   });
 
   test("the schemas reject what the API server would (so the check above can fail)", () => {
-    const [felix, policy, , , , kcc] = docsOf(base);
+    const [felix, policy, , egress, , , kcc] = docsOf(base);
     expect(calicoErrors({ ...felix, spec: { failsafeInboundHostPort: [] } })).not.toEqual([]);
     expect(calicoErrors({ ...policy, spec: { ...policy.spec, types: ["Ingress", "Egress"] } })).not.toEqual([]); // preDNAT with Egress
     expect(calicoErrors({ ...policy, spec: { ...policy.spec, applyOnForward: false } })).not.toEqual([]);
     expect(calicoErrors({ ...policy, spec: { ...policy.spec, ingress: [{ action: "Accept" }] } })).not.toEqual([]);
+    expect(calicoErrors({ ...egress, spec: { ...egress.spec, egress: [{ action: "Allow", ipVersion: 5 }] } })).not.toEqual([]);
     expect(calicoErrors({ ...kcc, spec: { controllers: { node: { hostEndpoint: { autoCreate: true } } } } })).not.toEqual([]);
   });
 });
@@ -86,7 +88,10 @@ describe("rules keep to Calico's validator (libcalico-go validator/v3), which Fe
   test("policies spell out what the API server would default, and preDNAT policies only deny", () => {
     for (const p of docsOf(base).filter((d) => d.kind === "GlobalNetworkPolicy")) {
       expect(p.apiVersion).toBe("crd.projectcalico.org/v1");
-      expect(p.spec).toEqual(expect.objectContaining({ tier: "default", types: ["Ingress"], doNotTrack: false }));
+      // One direction per policy, and its rules under the matching key only.
+      expect(p.spec).toEqual(expect.objectContaining({ tier: "default", doNotTrack: false }));
+      expect([["Ingress"], ["Egress"]]).toContainEqual(p.spec.types);
+      expect(Object.keys(p.spec).filter((k) => k === "ingress" || k === "egress")).toEqual([p.spec.types[0].toLowerCase()]);
       expect(typeof p.spec.order).toBe("number");
       expect(typeof p.spec.applyOnForward).toBe("boolean");
       expect(typeof p.spec.preDNAT).toBe("boolean");
@@ -171,7 +176,7 @@ describe("the matrix model can fail: it notices when a rule goes missing", () =>
     const dnat = { to: "2001:db8:0:ab10::20", port: 8080 };
     expect(new PolicyModel(docs, endpoints).arrive("w", lb, dnat)).toBe("allow");
     const noOptIn = docs.map((d) =>
-      d.kind === "GlobalNetworkPolicy" && d.spec.applyOnForward && !d.spec.preDNAT
+      d.kind === "GlobalNetworkPolicy" && d.spec.applyOnForward && !d.spec.preDNAT && d.spec.ingress
         ? { ...d, spec: { ...d.spec, ingress: d.spec.ingress.filter((r: any) => !r.destination?.selector?.includes(PUBLIC_LABEL)) } }
         : d,
     );

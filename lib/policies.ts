@@ -18,6 +18,11 @@
  *   kube-proxy's SNAT, so it still knows the real client (felix fv hostendpoints_test.go).
  *   It also applies to INPUT, so every allow in it names a destination that is not the
  *   node itself, or one that INPUT should allow anyway (the API server).
+ * - "v6fabric-forward-egress" is the Egress side of the same boundary: applyOnForward
+ *   Egress policy is evaluated where forwarded traffic *leaves* (felix cali-to-hep-forward),
+ *   and for any traffic the host itself sends. It denies pods the metadata service and
+ *   allows everything else explicitly: once an Egress policy selects a host endpoint,
+ *   whatever it does not allow is dropped, the node's own egress included.
  * - "v6fabric-public-surface" is preDNAT: it sees Service addresses and NodePorts before
  *   kube-proxy rewrites them, and only denies (a preDNAT allow would skip the forward check).
  * Workload policies (Kubernetes NetworkPolicy, namespaced Calico policy) are untouched:
@@ -139,11 +144,12 @@ export const ICMPV6_ALLOWED: readonly { readonly type: number; readonly name: st
 ];
 
 /** Policy order: lower first. Ours come before anything a user adds at Calico's default (none = last). */
-export const POLICY_ORDER = { publicSurface: 100, forward: 200, hostIngress: 300, controlPlaneIngress: 310 } as const;
+export const POLICY_ORDER = { publicSurface: 100, forward: 200, forwardEgress: 210, hostIngress: 300, controlPlaneIngress: 310 } as const;
 
 export const POLICY_NAMES = {
   publicSurface: "v6fabric-public-surface",
   forward: "v6fabric-forward",
+  forwardEgress: "v6fabric-forward-egress",
   hostIngress: "v6fabric-host-ingress",
   controlPlaneIngress: "v6fabric-control-plane-ingress",
 } as const;
@@ -182,7 +188,8 @@ export interface GlobalNetworkPolicy {
     readonly applyOnForward: boolean;
     readonly preDNAT: boolean;
     readonly doNotTrack: boolean;
-    readonly ingress: readonly Rule[];
+    readonly ingress?: readonly Rule[];
+    readonly egress?: readonly Rule[];
   };
 }
 
@@ -255,13 +262,22 @@ function policy(
   order: number,
   selector: string,
   flags: { applyOnForward: boolean; preDNAT: boolean },
-  ingress: Rule[],
+  rules: Rule[],
+  direction: "Ingress" | "Egress" = "Ingress",
 ): GlobalNetworkPolicy {
   return {
     apiVersion: CALICO_API,
     kind: "GlobalNetworkPolicy",
     metadata: { name },
-    spec: { tier: "default", order, selector, types: ["Ingress"], ...flags, doNotTrack: false, ingress },
+    spec: {
+      tier: "default",
+      order,
+      selector,
+      types: [direction],
+      ...flags,
+      doNotTrack: false,
+      ...(direction === "Ingress" ? { ingress: rules } : { egress: rules }),
+    },
   };
 }
 
@@ -323,6 +339,11 @@ export function publicSurfacePolicy(input: SecurityInput): GlobalNetworkPolicy {
 /**
  * applyOnForward, on every node: traffic the node forwards (its pods' traffic, and
  * Service traffic after DNAT), plus the API server rules that INPUT needs as well.
+ * The metadata denies here catch forwarded traffic where it *arrives*: on bond0, and, on
+ * the all-interfaces host endpoint, from a pod's cali interface too (felix dispatch.go
+ * sends every interface without a named host endpoint to the `*` one). They touch no
+ * host-originated traffic (Ingress policy sees INPUT and FORWARD only), so the IPv4 deny
+ * needs no source. forwardEgressPolicy repeats the pod deny where the traffic leaves.
  */
 export function forwardPolicy(input: SecurityInput): GlobalNetworkPolicy {
   const { plan } = input;
@@ -512,8 +533,46 @@ export function kubeControllersConfiguration(): object {
   };
 }
 
+/**
+ * applyOnForward Egress, on every node: pods must not reach the metadata service, also
+ * where the traffic *leaves* the node (felix cali-to-hep-forward → cali-thfw-*: the Egress
+ * side of forwarded traffic). This is the direction Calico's docs name for "traffic from a
+ * local workload that is forwarded out via a host endpoint" (reference/host-endpoints/
+ * forwarded), and the only one a host endpoint on a named interface (bond0) would see.
+ *
+ * applyOnForward policies also police what the host itself sends (OUTPUT), and once one
+ * Egress policy selects a host endpoint, anything no rule allows is dropped, forwarded or
+ * not. So: deny only pod sources (afterburn and the BGP peer-route script on the node
+ * itself keep reading the metadata service), then allow everything else, per family.
+ * Pods are IPv6-only (plan.podCidr), so their way to 192.80.8.124 is the NAT64 form; the
+ * IPv4 address cannot be tied to a pod source here (a rule holds one family), and the
+ * Ingress-side deny in forwardPolicy already drops forwarded IPv4 to it.
+ */
+export function forwardEgressPolicy(input: SecurityInput): GlobalNetworkPolicy {
+  const pods: EntityRule = { nets: [cidr(input.plan.podCidr)] };
+  const rules: Rule[] = [
+    {
+      action: "Deny",
+      ipVersion: 6,
+      source: pods,
+      destination: { nets: [host128(METADATA_SERVICE_NAT64)] },
+      ...why("pods must not read the node's user data from the metadata service (here behind a well-known-prefix NAT64)"),
+    },
+    { action: "Allow", ipVersion: 6, ...why("everything else leaves: other forwarded traffic and the node's own egress") },
+    { action: "Allow", ipVersion: 4, ...why("the node's own IPv4 egress, the metadata service included (afterburn, BGP peer routes)") },
+  ];
+  return policy(
+    POLICY_NAMES.forwardEgress,
+    POLICY_ORDER.forwardEgress,
+    HOST_SELECTOR,
+    { applyOnForward: true, preDNAT: false },
+    rules,
+    "Egress",
+  );
+}
+
 export function hostPolicies(input: SecurityInput): GlobalNetworkPolicy[] {
-  return [publicSurfacePolicy(input), forwardPolicy(input), hostIngressPolicy(input), controlPlaneIngressPolicy(input)];
+  return [publicSurfacePolicy(input), forwardPolicy(input), forwardEgressPolicy(input), hostIngressPolicy(input), controlPlaneIngressPolicy(input)];
 }
 
 /** YAML 1.1-safe, as kubectl's reader needs (docs/style.md). */

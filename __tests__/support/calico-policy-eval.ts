@@ -9,13 +9,27 @@
  * parentheses); rule matching on ipVersion, protocol, ICMP type, nets/notNets,
  * selector/notSelector (an address matches a selector when an endpoint that owns it does)
  * and ports; policy order; failsafe inbound ports (before policy, also in preDNAT);
- * the three hooks:
- * - preDNAT: only preDNAT policies, no default drop;
- * - input (to the host itself): non-preDNAT policies; if any selects the host and none
- *   decides, drop (end of tier); if none selects it, the auto host endpoint's
+ * the hooks, each with its direction (felix rules/static.go, dispatch.go, endpoints.go):
+ * - preDNAT: only preDNAT Ingress policies, no default drop;
+ * - input (to the host itself): non-preDNAT Ingress policies; if any selects the host and
+ *   none decides, drop (end of tier); if none selects it, the auto host endpoint's
  *   projectcalico-default-allow profile allows;
- * - forward: only applyOnForward policies; allowed when none selects the host.
- * Egress: no egress policy is rendered, so host egress falls to the allow profile.
+ * - output (sent by the host itself, not to a local pod: filterOutputChain skips those):
+ *   failsafe outbound ports, then non-preDNAT Egress policies, defaults as for input;
+ * - forwardIn: applyOnForward Ingress policies of the host endpoint the packet *arrives*
+ *   on (cali-from-hep-forward → cali-fhfw-*);
+ * - forwardOut: applyOnForward Egress policies of the host endpoint it *leaves* by
+ *   (cali-to-hep-forward → cali-thfw-*). Each forward direction allows when no policy of
+ *   that direction selects the host endpoint and drops when some does and none decides
+ *   (docs: reference/host-endpoints/forwarded). No failsafe ports on forward chains.
+ * Which side of a forwarded packet is a host endpoint: the uplink always. A pod's cali
+ * interface is one only for an all-interfaces (`*`) host endpoint, which felix makes the
+ * default of both forward dispatch chains with no exclusion of workload interfaces
+ * (dispatch.go hostDispatchChains; felix fv hostendpoints_test.go: traffic from a pod out
+ * of eth0 passes "AOF ingress policy on the all-interfaces HEP" and "AOF egress policy
+ * on the all-interfaces HEP"). `hepInterfaces: "named"` models a host endpoint on the
+ * uplink only, where pod traffic meets just the Egress side on the way out and just the
+ * Ingress side on the way in.
  * Not modelled: conntrack (every packet here starts a connection), workload policies
  * (none are rendered; the namespace profile allows), tiers other than default.
  */
@@ -152,16 +166,33 @@ export interface Packet {
 
 export type Verdict = "allow" | "deny";
 
+export type Hook = "preDNAT" | "input" | "output" | "forwardIn" | "forwardOut";
+
+export interface ModelOptions {
+  /**
+   * "all": kube-controllers' automatic host endpoints (`interfaceName: "*"`), what the
+   * cluster runs; "named": host endpoints on the uplink only (cali* never a host endpoint).
+   * @default "all"
+   */
+  readonly hepInterfaces?: "all" | "named";
+}
+
+type FailsafeEntry = { protocol: string; port: number; net?: string };
+
 type Doc = Record<string, any>;
 
 export class PolicyModel {
   private readonly policies: Doc[];
-  private readonly failsafe: { protocol: string; port: number; net?: string }[];
+  private readonly failsafe: FailsafeEntry[];
+  private readonly failsafeOut: FailsafeEntry[];
+  private readonly allInterfaces: boolean;
 
   constructor(
     docs: readonly Doc[],
     readonly endpoints: readonly Endpoint[],
+    options: ModelOptions = {},
   ) {
+    this.allInterfaces = (options.hepInterfaces ?? "all") === "all";
     this.policies = docs.filter((d) => d.kind === "GlobalNetworkPolicy");
     const felix = docs.find((d) => d.kind === "FelixConfiguration" && d.metadata.name === "default");
     // Calico's documented default when the field is unset.
@@ -176,9 +207,21 @@ export class PolicyModel {
       { protocol: "TCP", port: 6666 },
       { protocol: "TCP", port: 6667 },
     ];
+    // Calico's documented default failsafeOutboundHostPorts (the net matches the destination).
+    this.failsafeOut = felix?.spec?.failsafeOutboundHostPorts ?? [
+      { protocol: "UDP", port: 53 },
+      { protocol: "UDP", port: 67 },
+      { protocol: "TCP", port: 179 },
+      { protocol: "TCP", port: 2379 },
+      { protocol: "TCP", port: 2380 },
+      { protocol: "TCP", port: 5473 },
+      { protocol: "TCP", port: 6443 },
+      { protocol: "TCP", port: 6666 },
+      { protocol: "TCP", port: 6667 },
+    ];
     for (const p of this.policies) {
       parseSelector(p.spec.selector);
-      for (const r of p.spec.ingress ?? []) for (const e of [r.source, r.destination]) for (const s of [e?.selector, e?.notSelector]) if (s) parseSelector(s);
+      for (const r of [...(p.spec.ingress ?? []), ...(p.spec.egress ?? [])]) for (const e of [r.source, r.destination]) for (const s of [e?.selector, e?.notSelector]) if (s) parseSelector(s);
     }
   }
 
@@ -223,30 +266,47 @@ export class PolicyModel {
     return this.entityMatches(rule.source, pkt.src, undefined) && this.entityMatches(rule.destination, pkt.dst, pkt.port);
   }
 
-  private failsafeAllows(pkt: Packet): boolean {
-    return this.failsafe.some(
-      (f) => (f.protocol ?? "TCP") === pkt.protocol && f.port === pkt.port && (!f.net || inNet(pkt.src, f.net)),
-    );
+  private failsafeAllows(entries: readonly FailsafeEntry[], pkt: Packet, peer: string): boolean {
+    return entries.some((f) => (f.protocol ?? "TCP") === pkt.protocol && f.port === pkt.port && (!f.net || inNet(peer, f.net)));
   }
 
   /** One hook on the host endpoint of `host`: "allow", "deny", or undefined (preDNAT: no decision). */
-  hook(kind: "preDNAT" | "input" | "forward", host: Endpoint, pkt: Packet): Verdict | undefined {
+  hook(kind: Hook, host: Endpoint, pkt: Packet): Verdict | undefined {
     if (host.kind !== "host") throw new Error(`${host.name} is not a host`);
-    if ((kind === "preDNAT" || kind === "input") && this.failsafeAllows(pkt)) return "allow";
+    if ((kind === "preDNAT" || kind === "input") && this.failsafeAllows(this.failsafe, pkt, pkt.src)) return "allow";
+    if (kind === "output" && this.failsafeAllows(this.failsafeOut, pkt, pkt.dst)) return "allow";
+    const direction = kind === "output" || kind === "forwardOut" ? "Egress" : "Ingress";
     const selected = this.policies
       .filter((p) => parseSelector(p.spec.selector)(host.labels))
-      .filter((p) => (p.spec.types ?? []).includes("Ingress"))
-      .filter((p) => (kind === "preDNAT" ? p.spec.preDNAT : kind === "forward" ? p.spec.applyOnForward && !p.spec.preDNAT : !p.spec.preDNAT && !p.spec.doNotTrack))
+      .filter((p) => (p.spec.types ?? []).includes(direction))
+      .filter((p) =>
+        kind === "preDNAT"
+          ? p.spec.preDNAT
+          : kind === "forwardIn" || kind === "forwardOut"
+            ? p.spec.applyOnForward && !p.spec.preDNAT
+            : !p.spec.preDNAT && !p.spec.doNotTrack,
+      )
       .sort((a, b) => (a.spec.order ?? Infinity) - (b.spec.order ?? Infinity) || a.metadata.name.localeCompare(b.metadata.name));
     for (const p of selected) {
-      for (const rule of p.spec.ingress ?? []) {
+      for (const rule of (direction === "Egress" ? p.spec.egress : p.spec.ingress) ?? []) {
         if (this.ruleMatches(rule, pkt)) return rule.action === "Allow" ? "allow" : "deny";
       }
     }
     if (kind === "preDNAT") return undefined;
     // End of tier drop when some policy applied; otherwise the default-allow profile
-    // (input) or the forward default (forward) lets it through.
+    // (input, output) or the forward default (forwardIn, forwardOut) lets it through.
     return selected.length > 0 ? "deny" : "allow";
+  }
+
+  /**
+   * A packet `host` forwards: the Ingress side of where it arrives, then the Egress side of
+   * where it leaves. A pod's interface is a host endpoint side only with all-interfaces
+   * host endpoints.
+   */
+  forward(host: Endpoint, pkt: Packet, sides: { fromLocalPod: boolean; toLocalPod: boolean }): Verdict {
+    if ((!sides.fromLocalPod || this.allInterfaces) && this.hook("forwardIn", host, pkt) === "deny") return "deny";
+    if ((!sides.toLocalPod || this.allInterfaces) && this.hook("forwardOut", host, pkt) === "deny") return "deny";
+    return "allow";
   }
 
   private hostOwning(address: string): Endpoint | undefined {
@@ -269,15 +329,16 @@ export class PolicyModel {
     const after: Packet = dnat ? { ...pkt, dst: dnat.to, port: dnat.port ?? pkt.port } : pkt;
     if ([...ingress.addresses, ...(ingress.localOnly ?? [])].includes(after.dst)) return this.hook("input", ingress, after)!;
     // Forwarded by the ingress node.
-    if (this.hook("forward", ingress, after) === "deny") return "deny";
     const pod = this.podOwning(after.dst);
-    if (pod?.node === ingress.name) return "allow"; // a local pod: its own policy is the namespace profile (allow)
+    const local = pod?.node === ingress.name;
+    if (this.forward(ingress, after, { fromLocalPod: false, toLocalPod: local }) === "deny") return "deny";
+    if (local) return "allow"; // a local pod: its own policy is the namespace profile (allow)
     const next = pod ? this.endpoint(pod.node!) : this.hostOwning(after.dst);
     if (!next) return "allow"; // leaves the cluster
     const again: Packet = dnat?.snat ? { ...after, src: ingress.addresses.find((a) => ipVersion(a) === 6)! } : after;
     if (!pod) return this.arrive(next.name, again);
     if (this.hook("preDNAT", next, again) === "deny") return "deny";
-    return this.hook("forward", next, again)!;
+    return this.forward(next, again, { fromLocalPod: false, toLocalPod: true });
   }
 
   /** A packet from a pod (forwarded by its node), optionally DNATed by kube-proxy on that node. */
@@ -286,33 +347,42 @@ export class PolicyModel {
     const node = this.endpoint(pod.node!);
     const sent: Packet = { ...pkt, src: pod.addresses[0] };
     const after: Packet = dnat ? { ...sent, dst: dnat.to, port: dnat.port ?? sent.port } : sent;
-    if (this.hook("forward", node, after) === "deny") return "deny";
     const targetPod = this.podOwning(after.dst);
+    const targetHost = this.hostOwning(after.dst);
+    // To its own node: INPUT there, not forwarded.
+    if (targetHost?.name === node.name) return this.arrive(node.name, after);
+    const local = targetPod?.node === node.name;
+    if (this.forward(node, after, { fromLocalPod: true, toLocalPod: local }) === "deny") return "deny";
     if (targetPod) {
-      if (targetPod.node === node.name) return "allow";
+      if (local) return "allow";
       const nextHost = this.endpoint(targetPod.node!);
       if (this.hook("preDNAT", nextHost, after) === "deny") return "deny";
-      return this.hook("forward", nextHost, after) as Verdict;
+      return this.forward(nextHost, after, { fromLocalPod: false, toLocalPod: true });
     }
-    const targetHost = this.hostOwning(after.dst);
     if (targetHost) return this.arrive(targetHost.name, after);
     return "allow"; // leaves the cluster
   }
 
-  /** A packet a host process sends: egress. No egress policy is rendered, so this is the profile's allow unless one appears. */
+  /**
+   * A packet a host process sends: the output hook (host endpoint Egress policy, normal and
+   * applyOnForward alike), except to its own pods (felix filterOutputChain never applies
+   * host endpoint policy to those) and to itself (lo).
+   */
   fromHost(hostName: string, pkt: Omit<Packet, "src">): Verdict {
     const host = this.endpoint(hostName);
-    const egress = this.policies.filter((p) => parseSelector(p.spec.selector)(host.labels) && (p.spec.types ?? []).includes("Egress"));
-    if (egress.length > 0) throw new Error("egress policies are not modelled");
-    const sent: Packet = { ...pkt, src: host.addresses.find((a) => ipVersion(a) === ipVersion(pkt.dst))! };
+    const src = host.addresses.find((a) => ipVersion(a) === ipVersion(pkt.dst));
+    if (!src) throw new Error(`${hostName} has no IPv${ipVersion(pkt.dst)} address`);
+    const sent: Packet = { ...pkt, src };
     const targetHost = this.hostOwning(sent.dst);
-    if (targetHost && targetHost.name !== host.name) return this.arrive(targetHost.name, sent);
     const targetPod = this.podOwning(sent.dst);
-    if (targetPod && targetPod.node !== host.name) {
+    if (targetHost?.name === host.name || targetPod?.node === host.name) return "allow";
+    if (this.hook("output", host, sent) === "deny") return "deny";
+    if (targetHost) return this.arrive(targetHost.name, sent);
+    if (targetPod) {
       const nextHost = this.endpoint(targetPod.node!);
       if (this.hook("preDNAT", nextHost, sent) === "deny") return "deny";
-      return this.hook("forward", nextHost, sent) as Verdict;
+      return this.forward(nextHost, sent, { fromLocalPod: false, toLocalPod: true });
     }
-    return "allow";
+    return "allow"; // leaves the cluster
   }
 }
