@@ -13,7 +13,7 @@
  * server is created here, so Calico resources use `crd.projectcalico.org/v1` with every
  * field spelled out (that path does no defaulting).
  */
-import * as YAML from "yaml";
+import { toYamlDocuments } from "./yaml";
 import { AddressPlan } from "./address-plan";
 import { CALICO, PinnedDownload } from "./versions";
 
@@ -95,10 +95,6 @@ type Metadata = { readonly name: string; readonly namespace?: string };
 
 const CALICO_API = "crd.projectcalico.org/v1";
 
-/** YAML 1.1-safe, as kubectl's reader needs (docs/style.md). */
-function toYaml(docs: readonly object[]): string {
-  return docs.map((d) => YAML.stringify(d, { version: "1.1", lineWidth: 0 })).join("---\n");
-}
 
 function validate(input: CalicoInput): Required<Omit<CalicoInput, "plan" | "asNumber">> {
   const flexVolumePath = input.flexVolumePath ?? DEFAULT_FLEX_VOLUME_PATH;
@@ -272,7 +268,7 @@ export function bgpPeers(input: CalicoInput): object[] {
 export function bgpPasswordManifestPrefix(): string {
   const { passwordSecret, passwordKey, calicoNamespace, calicoNodeServiceAccount } = CALICO_NAMES;
   const name = `${passwordSecret}-reader`;
-  const rbac = toYaml([
+  const rbac = toYamlDocuments([
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "Role",
@@ -288,7 +284,7 @@ export function bgpPasswordManifestPrefix(): string {
     },
   ]);
   const sentinel = "SECRET-VALUE-FOLLOWS";
-  const secret = toYaml([
+  const secret = toYamlDocuments([
     { apiVersion: "v1", kind: "Secret", metadata: { name: passwordSecret, namespace: calicoNamespace }, type: "Opaque", data: { [passwordKey]: sentinel } },
   ]);
   const at = secret.indexOf(sentinel);
@@ -315,9 +311,9 @@ export function calicoAddonManifests(input: CalicoInput): AddonManifest[] {
   const o = validate(input);
   const manifests: AddonManifest[] = [
     { path: `${CALICO_ADDON_DIR}/00-tigera-operator.yaml`, remote: CALICO.operatorManifest },
-    { path: `${CALICO_ADDON_DIR}/10-installation.yaml`, yaml: toYaml([installation(input)]) },
-    { path: `${CALICO_ADDON_DIR}/20-bgp.yaml`, yaml: toYaml([bgpConfiguration(input), bgpFilter(input), ...bgpPeers(input)]) },
-    { path: `${CALICO_ADDON_DIR}/30-ippools.yaml`, yaml: toYaml(ipPools(input)) },
+    { path: `${CALICO_ADDON_DIR}/10-installation.yaml`, yaml: toYamlDocuments([installation(input)]) },
+    { path: `${CALICO_ADDON_DIR}/20-bgp.yaml`, yaml: toYamlDocuments([bgpConfiguration(input), bgpFilter(input), ...bgpPeers(input)]) },
+    { path: `${CALICO_ADDON_DIR}/30-ippools.yaml`, yaml: toYamlDocuments(ipPools(input)) },
   ];
   if (o.md5Password) manifests.push({ path: `${CALICO_ADDON_DIR}/40-bgp-password.yaml`, secretPrefix: bgpPasswordManifestPrefix() });
   return manifests;

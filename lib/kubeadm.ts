@@ -18,10 +18,10 @@
  * - joining nodes check the cluster CA through a discovery kubeconfig (`discovery.file`)
  *   and authenticate with a bootstrap token that does not expire (`ttl: 0s`).
  */
-import YAML from "yaml";
 import type { BootRole } from "../ignition";
 import type { AddressPlan } from "./address-plan";
 import { BOOT_VALUES } from "./boot-values";
+import { toYaml, toYamlDocuments } from "./yaml";
 
 // ---------------------------------------------------------------------------
 // Constants other renderers (ignition, calico, policies, report) share with this one.
@@ -383,35 +383,6 @@ export function kubeadmDocuments(input: KubeadmNodeInput): KubeadmDocument[] {
     return [initConfiguration(input), clusterConfiguration(input), kubeletConfiguration(input), kubeProxyConfiguration(input)];
   }
   return [joinConfiguration(input)];
-}
-
-/**
- * Serializes documents the way kubeadm reads them: YAML 1.1 quoting (so "::", "on" and
- * friends stay strings) and no line folding (a folded cdktf token would break).
- */
-export function toYamlDocuments(documents: readonly object[]): string {
-  return documents.map((d) => toYaml(d)).join("---\n");
-}
-
-/**
- * One YAML 1.1 document. Every string holding ":" (IPv6 addresses and prefixes, URLs),
- * a boot placeholder (an IPv6 address once substituted) or a Terraform reference is
- * double-quoted: a reader must never see a number, a
- * sexagesimal or a mapping key there, and a bootstrap token of digits only would be a
- * float to YAML 1.1. Lines are never folded, so a cdktf token stays on one line.
- */
-function needsQuotes(text: string): boolean {
-  return text.includes(":") || text.includes("${") || Object.values(BOOT_VALUES).some((placeholder) => text.includes(placeholder));
-}
-
-export function toYaml(value: object): string {
-  const doc = new YAML.Document(value, { version: "1.1" });
-  YAML.visit(doc, {
-    Scalar(_key, node) {
-      if (typeof node.value === "string" && needsQuotes(node.value)) node.type = "QUOTE_DOUBLE";
-    },
-  });
-  return doc.toString({ lineWidth: 0 });
 }
 
 /** /etc/kubernetes/kubeadm.yaml for one node, with BOOT_VALUES placeholders. */

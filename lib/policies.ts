@@ -32,7 +32,7 @@
  * (no Calico API server runs, so nothing is defaulted or validated before Felix reads it;
  * Felix ignores a resource its validator rejects, hence the care about IP versions).
  */
-import * as YAML from "yaml";
+import { toYamlDocuments } from "./yaml";
 import { AddressPlan, Ipv6Cidr } from "./address-plan";
 import { METAL_IPV6_PEERS } from "./calico";
 import { API_SERVER_PORT } from "./kubeadm";
@@ -575,10 +575,6 @@ export function hostPolicies(input: SecurityInput): GlobalNetworkPolicy[] {
   return [publicSurfacePolicy(input), forwardPolicy(input), forwardEgressPolicy(input), hostIngressPolicy(input), controlPlaneIngressPolicy(input)];
 }
 
-/** YAML 1.1-safe, as kubectl's reader needs (docs/style.md). */
-function toYaml(docs: readonly object[]): string {
-  return docs.map((d) => YAML.stringify(d, { version: "1.1", lineWidth: 0 })).join("---\n");
-}
 
 /**
  * The security manifests, in the order the init node applies them (after Calico's):
@@ -589,8 +585,8 @@ function toYaml(docs: readonly object[]): string {
  */
 export function securityAddonManifests(input: SecurityInput): SecurityManifest[] {
   return [
-    { path: `${SECURITY_ADDON_DIR}/40-felix-failsafe-ports.yaml`, yaml: toYaml([felixConfiguration(input)]) },
-    { path: `${SECURITY_ADDON_DIR}/41-host-policies.yaml`, yaml: toYaml(hostPolicies(input)) },
-    { path: `${SECURITY_ADDON_DIR}/42-auto-host-endpoints.yaml`, yaml: toYaml([kubeControllersConfiguration()]) },
+    { path: `${SECURITY_ADDON_DIR}/40-felix-failsafe-ports.yaml`, yaml: toYamlDocuments([felixConfiguration(input)]) },
+    { path: `${SECURITY_ADDON_DIR}/41-host-policies.yaml`, yaml: toYamlDocuments(hostPolicies(input)) },
+    { path: `${SECURITY_ADDON_DIR}/42-auto-host-endpoints.yaml`, yaml: toYamlDocuments([kubeControllersConfiguration()]) },
   ];
 }
