@@ -10,7 +10,7 @@ import { renderTemplate } from "../ignition/templates";
 import { escapeTerraformTemplate } from "../ignition/terraform-escape";
 import { BOOT_VALUES } from "../lib/boot-values";
 import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "../lib/versions";
-import { ADDON, BASE64_TOKEN, fixtureInput, kubeadmFixture, TOKEN } from "./support/ignition-fixtures";
+import { ADDON, BASE64_BOOTSTRAP_TOKEN, BASE64_TOKEN, fixtureInput, kubeadmFixture, TOKEN } from "./support/ignition-fixtures";
 import { decodeDataUrl, describeWithTools, file, fileText, files, IgnConfig, ignitionValidate, unit, unitValues } from "./support/ignition";
 import { REF_PLACEHOLDERS, resolveTerraformRefs } from "./support/terraform-refs";
 
@@ -23,8 +23,8 @@ function render(input: NodeIgnitionInput): IgnConfig {
 /** What a node receives: user data after Terraform substituted its references. */
 function applied(input: NodeIgnitionInput): IgnConfig {
   const cdktfTokens = toUserData(renderNodeIgnition(input))
-    .split(TOKEN)
-    .join("${random_string.bootstrap_token.result}")
+    .split(BASE64_BOOTSTRAP_TOKEN)
+    .join("${base64encode(random_string.bootstrap_token.result)}")
     .split(BASE64_TOKEN)
     .join("${base64encode(tls_private_key.ca.private_key_pem)}");
   return JSON.parse(resolveTerraformRefs(cdktfTokens).text) as IgnConfig;
@@ -95,22 +95,16 @@ describe("NodeFile encoding", () => {
     expect(decodeDataUrl(resource.source, resource.compression).toString()).toBe(text);
   });
 
-  it("text with tokens is percent-encoded around the raw tokens and decodes once Terraform fills them in", () => {
-    const text = `token: "${TOKEN}"\nkey: value with spaces, 100% {braces} $HOME + plus\n`;
-    const source = textSource(text);
-    expect(source.startsWith("data:,")).toBe(true);
-    expect(source).toContain(TOKEN);
-    // Outside the token no character could start Terraform syntax or break the URL.
-    const outside = source.split(TOKEN).join("");
-    expect(outside).toMatch(/^data:,[A-Za-z0-9\-._~:@=/%]*$/);
-    const resolved = source.split(TOKEN).join(REF_PLACEHOLDERS.bootstrapToken);
-    expect(decodeDataUrl(resolved).toString()).toBe(text.split(TOKEN).join(REF_PLACEHOLDERS.bootstrapToken));
+  it("text with a cdktf token is refused: secrets travel as whole base64 files", () => {
+    expect(() => textSource(`token: "${TOKEN}"\n`)).toThrow("pass the whole file as `base64`");
+    expect(() => textResource(`token: "${TOKEN}"\n${"x".repeat(400)}`)).toThrow("pass the whole file as `base64`");
   });
 
   it("a base64 file is a data URL around the raw expression; a remote file keeps its hash", () => {
     expect(base64Source(BASE64_TOKEN)).toBe(`data:;base64,${BASE64_TOKEN}`);
     const release = KUBERNETES_RELEASES[DEFAULT_KUBERNETES_VERSION];
-    const config = render({ ...fixtureInput("worker"), files: [{ path: "/opt/x", mode: 0o755, remote: release.kubectl }] });
+    const worker = fixtureInput("worker");
+    const config = render({ ...worker, files: [...worker.files, { path: "/opt/x", mode: 0o755, remote: release.kubectl }] });
     expect(file(config, "/opt/x").contents).toEqual({ source: release.kubectl.url, verification: { hash: release.kubectl.hash } });
   });
 
@@ -132,7 +126,10 @@ describe("NodeFile encoding", () => {
         expect(() => decodeDataUrl(f.contents!.source, f.contents!.compression)).not.toThrow();
       }
       const kubeadm = fileText(config, `${NODE_PATHS.templateDir}${NODE_PATHS.kubeadmConfig}`);
-      expect(kubeadm).toBe(kubeadmFixture(role).split(TOKEN).join(REF_PLACEHOLDERS.bootstrapToken));
+      expect(kubeadm).toBe(kubeadmFixture(role));
+      expect(kubeadm).toContain(BOOT_VALUES.bootstrapToken);
+      expect(file(config, NODE_PATHS.bootstrapTokenFile).mode).toBe(0o600);
+      expect(fileText(config, NODE_PATHS.bootstrapTokenFile)).toBe(REF_PLACEHOLDERS.bootstrapToken);
       if (role !== "worker") expect(fileText(config, "/etc/kubernetes/pki/ca.key")).toBe(Buffer.from(REF_PLACEHOLDERS.base64, "base64").toString());
     }
   });
@@ -259,6 +256,13 @@ describe("input validation names the setting, the value and what is valid", () =
     ["unknown add-on", { role: "init", addonManifests: ["/etc/missing.yaml"] }, "addon manifest /etc/missing.yaml is not among the node's files"],
     ["IPv4 resolver", { dnsResolvers: ["8.8.8.8"] }, 'DNS resolver "8.8.8.8" is not an IPv6 address'],
     ["enabled unit without [Install]", { units: [{ name: "x.service", contents: "[Service]\nExecStart=/bin/true\n" }] }, "has no [Install] section"],
+    ["a text file with a Terraform reference", { files: [...base.files, { path: "/etc/x", mode: 0o600, text: `secret: ${TOKEN}\n` }] }, "file /etc/x: text holds a Terraform reference (cdktf token): text must be known at synth; pass the whole file as `base64`"],
+    ["a kubeadm config with a Terraform reference", { kubeadmConfig: `token: ${TOKEN}\n` }, "kubeadmConfig holds a Terraform reference (cdktf token)"],
+    [
+      "the token placeholder without the token file",
+      { files: base.files.filter((f) => f.path !== NODE_PATHS.bootstrapTokenFile) },
+      `kubeadmConfig holds ${BOOT_VALUES.bootstrapToken} but no file is written to ${NODE_PATHS.bootstrapTokenFile}`,
+    ],
   ])("%s", (_name, change, message) => {
     expect(() => renderNodeIgnition({ ...base, ...change })).toThrow(message);
   });
@@ -272,8 +276,8 @@ describe("templates", () => {
 
   it("rendered scripts carry the boot placeholders of lib/boot-values.ts", () => {
     const script = fileText(render(fixtureInput("worker")), `${NODE_PATHS.scriptDir}/render-boot-values`);
-    expect(script).toContain(`s/${BOOT_VALUES.nodeIpv6}/`);
-    expect(script).toContain(`s/${BOOT_VALUES.nodePrivateIpv4}/`);
+    // Every placeholder, as the pattern of a sed substitution (printf 's/%s/%s/g' '<placeholder>' value).
+    for (const placeholder of Object.values(BOOT_VALUES)) expect(script).toMatch(new RegExp(`printf 's/%s/%s/g\\\\n' '${placeholder}' "\\$`));
     expect(script).not.toMatch(/@[A-Z_]+@/);
   });
 });

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { NODE_PATHS, renderNodeIgnition } from "../ignition";
 import { BOOT_VALUES, SAMPLE_BOOT_VALUES } from "../lib/boot-values";
-import { fixtureInput, TOKEN } from "./support/ignition-fixtures";
+import { fixtureInput } from "./support/ignition-fixtures";
 import { describeWithTools, fileText, IgnConfig, tempDir } from "./support/ignition";
 
 const config = JSON.parse(JSON.stringify(renderNodeIgnition(fixtureInput("init")))) as IgnConfig;
@@ -46,19 +46,28 @@ const METADATA = [
   `COREOS_PACKET_IPV4_PRIVATE_0=${SAMPLE_BOOT_VALUES.nodePrivateIpv4}`,
 ];
 
+const SAMPLE_TOKEN_FILE = `${SAMPLE_BOOT_VALUES.bootstrapToken}\n`;
+
 describe("render-boot-values", () => {
-  function setup(metadata: string[]) {
+  /** The template tree as Ignition writes it, fake metadata, and a token file holding `token` (none when null). */
+  function setup(metadata: string[], token: string | null = SAMPLE_TOKEN_FILE) {
     const dir = tempDir("v6fabric-boot-values-");
+    const tokenFile = path.join(dir, "bootstrap-token");
+    if (token !== null) fs.writeFileSync(tokenFile, token, { mode: 0o600 });
     const templates = path.join(dir, "templates");
     const root = path.join(dir, "root");
     // The template tree exactly as Ignition writes it from the rendered config.
     for (const f of (config.storage?.files ?? []).filter((f) => f.path.startsWith(`${NODE_PATHS.templateDir}/`))) {
       const target = path.join(templates, f.path.slice(NODE_PATHS.templateDir.length));
       fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.writeFileSync(target, fileText(config, f.path).split(TOKEN).join("abcdef.0123456789abcdef"), { mode: f.mode });
+      fs.writeFileSync(target, fileText(config, f.path), { mode: f.mode });
       fs.chmodSync(target, f.mode ?? 0o644);
     }
-    return { root, env: { V6FABRIC_METADATA_ENV: metadataEnv(dir, metadata), V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root } };
+    return {
+      root,
+      templates,
+      env: { V6FABRIC_METADATA_ENV: metadataEnv(dir, metadata), V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root, V6FABRIC_BOOTSTRAP_TOKEN_FILE: tokenFile },
+    };
   }
 
   it("writes the kubeadm config and the add-on with this node's addresses, keeping modes", () => {
@@ -70,6 +79,8 @@ describe("render-boot-values", () => {
     expect(kubeadm).toContain(`- name: node-ip\n      value: "${SAMPLE_BOOT_VALUES.nodeIpv6}"`);
     expect(kubeadm).toContain(`advertiseAddress: "${SAMPLE_BOOT_VALUES.nodeIpv6}"`);
     expect(kubeadm).not.toContain(BOOT_VALUES.nodeIpv6);
+    expect(kubeadm).toContain(`- token: "${SAMPLE_BOOT_VALUES.bootstrapToken}"`);
+    expect(kubeadm).not.toContain(BOOT_VALUES.bootstrapToken);
     expect(fs.statSync(path.join(root, NODE_PATHS.kubeadmConfig)).mode & 0o777).toBe(0o600);
     const addon = fs.readFileSync(path.join(root, "/etc/kubernetes/addons/10-example.yaml"), "utf8");
     expect(addon).toContain(`routerId: "${SAMPLE_BOOT_VALUES.nodePrivateIpv4}"`);
@@ -89,11 +100,35 @@ describe("render-boot-values", () => {
     ["a malformed IPv6 address", [...METADATA.slice(0, 1), "COREOS_PACKET_IPV6_PUBLIC_0=2001:db8::1/127; rm -rf /", ...METADATA.slice(2)], "is not an IPv6 address"],
     ["a malformed IPv4 address", [...METADATA.slice(0, 3), "COREOS_PACKET_IPV4_PRIVATE_0=10.0.0"], "is not an IPv4 address"],
   ])("fails without writing anything on %s", (_name, metadata, message) => {
-    const { root, env } = setup(metadata);
+    const { root, env } = setup(metadata as string[]);
     const result = run(script("render-boot-values"), env);
     expect(result.status).not.toBe(0);
     expect(result.out).toContain(message);
     expect(fs.existsSync(path.join(root, NODE_PATHS.kubeadmConfig))).toBe(false);
+  });
+
+  it.each<[string, string | null, string]>([
+    ["no token file", null, "bootstrap-token is missing or holds no kubeadm token"],
+    ["an empty token file", "", "holds no kubeadm token"],
+    ["a token with upper case", "ABCDEF.0123456789abcdef\n", "holds no kubeadm token"],
+    ["a token with sed syntax", "abcdef.0123456789abcde/\n", "holds no kubeadm token"],
+    ["two tokens", "abcdef.0123456789abcdef\nabcdef.0123456789abcdef\n", "holds no kubeadm token"],
+  ])("fails without writing anything on %s when a template needs the token", (_name, token, message) => {
+    const { root, env } = setup(METADATA, token);
+    const result = run(script("render-boot-values"), env);
+    expect(result.status).not.toBe(0);
+    expect(result.out).toContain(message);
+    expect(result.out).not.toContain("abcdef");
+    expect(fs.existsSync(path.join(root, NODE_PATHS.kubeadmConfig))).toBe(false);
+  });
+
+  it("needs no token file when no template holds the token placeholder", () => {
+    const { root, templates, env } = setup(METADATA, null);
+    const kubeadm = path.join(templates, NODE_PATHS.kubeadmConfig);
+    fs.writeFileSync(kubeadm, fs.readFileSync(kubeadm, "utf8").split(BOOT_VALUES.bootstrapToken).join("given.elsewhere"));
+    const result = run(script("render-boot-values"), env);
+    expect(result.status).toBe(0);
+    expect(fs.readFileSync(path.join(root, NODE_PATHS.kubeadmConfig), "utf8")).toContain(`advertiseAddress: "${SAMPLE_BOOT_VALUES.nodeIpv6}"`);
   });
 });
 

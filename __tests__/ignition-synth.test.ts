@@ -12,11 +12,11 @@ import { BootRole, NODE_PATHS, NODE_UNITS } from "../ignition";
 import { BOOT_VALUES, SAMPLE_BOOT_VALUES } from "../lib/boot-values";
 import { calicoErrors, parseManifest } from "./support/calico-validate";
 import { decodeDataUrl, describeWithTools, fileText, files, IgnConfig, ignitionValidate, tempDir, unit } from "./support/ignition";
-import { validateKubeadmFile } from "./support/kubeadm-validate";
 import { describeWithShared } from "./support/shared";
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { USER_DATA_BUDGET_BYTES, userDataSize } from "../lib/user-data-size";
-import { resolveTerraformRefs } from "./support/terraform-refs";
+import { REF_PLACEHOLDERS, resolveTerraformRefs } from "./support/terraform-refs";
+import { parseYaml11Documents, validateKubeadmFile } from "./support/kubeadm-validate";
 
 interface Device {
   hostname: string;
@@ -58,9 +58,15 @@ function scenario(name: string): Device[] {
   return synthesized.get(name)!;
 }
 
-/** Runs the node's own render-boot-values on its template tree with sample metadata; returns the rendered root. */
+/**
+ * Runs the node's own render-boot-values on its template tree with sample metadata and
+ * the bootstrap token file exactly as Ignition writes it from the user data (Terraform
+ * references filled in with placeholders); returns the rendered root.
+ */
 function renderOnNode(config: IgnConfig): string {
   const dir = tempDir("v6fabric-node-");
+  const tokenFile = path.join(dir, "bootstrap-token");
+  fs.writeFileSync(tokenFile, fileText(config, NODE_PATHS.bootstrapTokenFile), { mode: 0o600 });
   const templates = path.join(dir, "templates");
   for (const f of files(config).filter((f) => f.path.startsWith(`${NODE_PATHS.templateDir}/`))) {
     const target = path.join(templates, f.path.slice(NODE_PATHS.templateDir.length));
@@ -76,7 +82,7 @@ function renderOnNode(config: IgnConfig): string {
   );
   const root = path.join(dir, "root");
   const result = spawnSync("bash", [script], {
-    env: { PATH: process.env.PATH, V6FABRIC_METADATA_ENV: metadata, V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root },
+    env: { PATH: process.env.PATH, V6FABRIC_METADATA_ENV: metadata, V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root, V6FABRIC_BOOTSTRAP_TOKEN_FILE: tokenFile },
     encoding: "utf8",
   });
   if (result.status !== 0) throw new Error(`render-boot-values failed: ${result.stderr}`);
@@ -123,6 +129,36 @@ describe.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
     }
   });
 
+  it("the bootstrap token travels only as its own 0600 file; the node puts it into the kubeadm config", () => {
+    for (const d of scenario(name)) {
+      const tokenFile = files(d.config).find((f) => f.path === NODE_PATHS.bootstrapTokenFile);
+      expect(tokenFile?.mode).toBe(0o600);
+      // The only Terraform reference to the token is that file's whole contents.
+      const tokenRefs = resolveTerraformRefs(d.userData).expressions.filter((e) => /token/.test(e));
+      expect(tokenRefs).toHaveLength(1);
+      expect(tokenRefs[0]).toMatch(/^base64encode\(coalesce\(var\.kubeadm_bootstrap_token, /);
+      expect(fileText(d.config, NODE_PATHS.bootstrapTokenFile)).toBe(REF_PLACEHOLDERS.bootstrapToken);
+      const template = fileText(d.config, `${NODE_PATHS.templateDir}${NODE_PATHS.kubeadmConfig}`);
+      expect(template).toContain(BOOT_VALUES.bootstrapToken);
+      expect(template).not.toContain(REF_PLACEHOLDERS.bootstrapToken);
+
+      const root = renderOnNode(d.config);
+      expect(fs.statSync(path.join(root, NODE_PATHS.kubeadmConfig)).mode & 0o777).toBe(0o600);
+      const rendered = fs.readFileSync(path.join(root, NODE_PATHS.kubeadmConfig), "utf8");
+      expect(rendered).not.toContain(BOOT_VALUES.bootstrapToken);
+      const docs = parseYaml11Documents(rendered) as any[];
+      const init = docs.find((x) => x.kind === "InitConfiguration");
+      const join = docs.find((x) => x.kind === "JoinConfiguration");
+      if (d.role === "init") {
+        expect(init.bootstrapTokens.map((t: any) => t.token)).toEqual([REF_PLACEHOLDERS.bootstrapToken]);
+        expect(join).toBeUndefined();
+      } else {
+        expect(join.discovery.tlsBootstrapToken).toBe(REF_PLACEHOLDERS.bootstrapToken);
+        expect(init).toBeUndefined();
+      }
+    }
+  });
+
   it(`user data stays under the ${USER_DATA_BUDGET_BYTES / 1024} KiB budget per role`, () => {
     for (const d of scenario(name)) expect(d.appliedBytes).toBeLessThan(USER_DATA_BUDGET_BYTES);
   });
@@ -133,17 +169,20 @@ describe.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
     for (const list of byRole.values()) {
       const [first, ...rest] = list;
       for (const d of rest) {
-        // Same user data once the hostname is taken out (it appears in /etc/hostname and, base64'd, nowhere else).
-        const normalize = (x: Device) => x.userData.replace(fileSourceOf(x, "/etc/hostname"), "HOSTNAME").split(x.hostname).join("HOSTNAME");
+        // Same user data once the hostname is taken out: inline files (some gzip'd) are compared decoded.
+        const normalize = (x: Device) => {
+          let text = x.userData;
+          for (const f of files(x.config)) {
+            const source = f.contents?.source ?? "";
+            if (source.startsWith("data:") && text.includes(source)) text = text.split(source).join(`decoded:${JSON.stringify(fileText(x.config, f.path))}`);
+          }
+          return text.split(x.hostname).join("HOSTNAME");
+        };
         expect(normalize(d)).toBe(normalize(first));
       }
     }
   });
 });
-
-function fileSourceOf(d: Device, p: string): string {
-  return files(d.config).find((f) => f.path === p)!.contents!.source;
-}
 
 describe("size does not grow with the number of nodes", () => {
   it("each role's user data has the same size (modulo hostname length) in both examples", () => {

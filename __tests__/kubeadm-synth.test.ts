@@ -4,11 +4,13 @@
  * do at apply time), decode the Ignition files, and check the kubeadm configs, PKI
  * files, discovery material, boot steps, outputs, and that no secret value is anywhere.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { gunzipSync } from "node:zlib";
-import { withSampleBootValues } from "../lib/boot-values";
+import { BOOT_VALUES, SAMPLE_BOOT_VALUES } from "../lib/boot-values";
+import { NODE_PATHS } from "../ignition";
+import { tempDir } from "./support/ignition";
 import { planAddresses } from "../lib/address-plan";
 import { parseTerraformTemplate } from "../lib/terraform-template";
 import { CONTROL_PLANE_PKI_FILES, DISCOVERY_CA_PATH, DISCOVERY_KUBECONFIG_PATH, KUBEADM_CONFIG_PATH } from "../lib/kubeadm";
@@ -49,8 +51,9 @@ function parseTemplate(text: string): { text: string; expressions: string[] } {
 }
 
 function sampleFor(expression: string): string {
+  // The bootstrap token file: the whole token, base64-encoded.
+  if (expression.startsWith("base64encode(coalesce(var.kubeadm_bootstrap_token")) return Buffer.from(SAMPLE_TOKEN).toString("base64");
   if (expression.startsWith("base64encode(")) return SAMPLE_BASE64;
-  if (expression.startsWith("coalesce(var.kubeadm_bootstrap_token")) return SAMPLE_TOKEN;
   throw new Error(`unexpected Terraform expression: ${expression}`);
 }
 
@@ -124,6 +127,34 @@ function kubeadmText(node: Node): string {
   return node.text(paths[0]);
 }
 
+/**
+ * The node's kubeadm config as its own boot script renders it: render-boot-values from
+ * the user data, run on the kubeadm template with sample metadata and the bootstrap
+ * token file decoded from the user data (Terraform references filled with samples).
+ */
+function renderedKubeadm(node: Node): string {
+  const dir = tempDir("v6fabric-kubeadm-synth-");
+  const templates = path.join(dir, "templates");
+  const templatePath = `${NODE_PATHS.templateDir}${KUBEADM_CONFIG_PATH}`;
+  fs.mkdirSync(path.dirname(path.join(templates, KUBEADM_CONFIG_PATH)), { recursive: true });
+  fs.writeFileSync(path.join(templates, KUBEADM_CONFIG_PATH), node.text(templatePath), { mode: node.files.get(templatePath)!.mode });
+  const tokenFile = path.join(dir, "bootstrap-token");
+  fs.writeFileSync(tokenFile, node.text(NODE_PATHS.bootstrapTokenFile), { mode: 0o600 });
+  const metadata = path.join(dir, "flatcar");
+  fs.writeFileSync(metadata, `COREOS_PACKET_IPV6_PUBLIC_0=${SAMPLE_BOOT_VALUES.nodeIpv6}\nCOREOS_PACKET_IPV4_PRIVATE_0=${SAMPLE_BOOT_VALUES.nodePrivateIpv4}\n`);
+  const script = path.join(dir, "render-boot-values");
+  fs.writeFileSync(script, node.text(`${NODE_PATHS.scriptDir}/render-boot-values`), { mode: 0o755 });
+  const root = path.join(dir, "root");
+  const result = spawnSync("bash", [script], {
+    env: { PATH: process.env.PATH, V6FABRIC_METADATA_ENV: metadata, V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root, V6FABRIC_BOOTSTRAP_TOKEN_FILE: tokenFile },
+    encoding: "utf8",
+  });
+  if (result.status !== 0) throw new Error(`${node.hostname}: render-boot-values failed: ${result.stderr}`);
+  const rendered = path.join(root, KUBEADM_CONFIG_PATH);
+  expect(fs.statSync(rendered).mode & 0o777).toBe(0o600);
+  return fs.readFileSync(rendered, "utf8");
+}
+
 function hook(node: Node, name: string): string | undefined {
   const p = [...node.files.keys()].find((f) => f.endsWith(`/hooks/${name}`));
   return p ? node.text(p) : undefined;
@@ -145,7 +176,17 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
   const workers = nodes.filter((n) => role(n) === "worker");
 
   describeWithShared("kubeadm configs from the synthesized user data", () => {
-    const configs = nodes.map((n) => ({ node: n, docs: validateKubeadmFile(withSampleBootValues(kubeadmText(n))) }));
+    const configs = nodes.map((n) => ({ node: n, docs: validateKubeadmFile(renderedKubeadm(n)) }));
+
+    test("the token is filled in on the node from its own file: the config in user data holds only the placeholder", () => {
+      for (const { node, docs } of configs) {
+        expect(kubeadmText(node)).toContain(BOOT_VALUES.bootstrapToken);
+        expect(kubeadmText(node)).not.toMatch(TOKEN_VALUE);
+        const init = docs.find((d) => d.kind === "InitConfiguration");
+        if (init) expect(init.bootstrapTokens.map((t: { token: string }) => t.token)).toEqual([SAMPLE_TOKEN]);
+        else expect(docs[0].discovery.tlsBootstrapToken).toBe(SAMPLE_TOKEN);
+      }
+    });
 
     test("every kubeadm, kubelet and kube-proxy document validates strictly; one init, two control-plane joins, workers join", () => {
       const inits = configs.filter((c) => c.docs.some((d) => d.kind === "InitConfiguration"));
@@ -192,13 +233,14 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
     });
   });
 
-  test("the token comes from TF_VAR_kubeadm_bootstrap_token or the random provider, and is sensitive", () => {
+  test("the token comes from TF_VAR_kubeadm_bootstrap_token or the random provider, is sensitive, and travels as one 0600 file", () => {
     for (const node of nodes) {
       const tokens = node.expressions.filter((e) => e.includes("kubeadm_bootstrap_token"));
-      expect(tokens.length).toBeGreaterThan(0);
-      for (const e of tokens) {
-        expect(e).toMatch(/^coalesce\(var\.kubeadm_bootstrap_token, join\("\.", \[random_string\.[\w-]+\.result, random_password\.[\w-]+\.result\]\)\)$/);
-      }
+      expect(tokens).toHaveLength(1);
+      expect(tokens[0]).toMatch(/^base64encode\(coalesce\(var\.kubeadm_bootstrap_token, join\("\.", \[random_string\.[\w-]+\.result, random_password\.[\w-]+\.result\]\)\)\)$/);
+      const file = node.files.get(NODE_PATHS.bootstrapTokenFile)!;
+      expect(file.mode).toBe(0o600);
+      expect(file.contents.source).toBe(`data:;base64,\${${tokens[0]}}`);
     }
     expect(stack.variable?.kubeadm_bootstrap_token).toMatchObject({ type: "string", default: "", sensitive: true });
     const [id] = Object.values(stack.resource!.random_string);

@@ -8,8 +8,10 @@ import { SelfSignedCert } from "@cdktf/provider-tls/lib/self-signed-cert";
 import { Password } from "@cdktf/provider-random/lib/password";
 import { RandomProvider } from "@cdktf/provider-random/lib/provider";
 import { StringResource } from "@cdktf/provider-random/lib/string-resource";
+import { NODE_PATHS } from "../ignition";
 import type { BootRole, NodeFile } from "../ignition";
 import type { AddressPlan } from "../lib/address-plan";
+import { BOOT_VALUES } from "../lib/boot-values";
 import {
   ADMIN_GROUP,
   ADMIN_USER,
@@ -68,6 +70,8 @@ const ADMIN_CERT_EARLY_RENEWAL_HOURS = 30 * 24;
  *
  * Private keys and the token exist only as Terraform references here: cdk.tf.json
  * holds `${tls_private_key...}` expressions, never values (docs/control-plane.md, "Secrets").
+ * Each secret reaches a node as a whole file; the kubeadm config holds only the token's
+ * boot placeholder, which the node fills in from NODE_PATHS.bootstrapTokenFile.
  */
 export class KubeadmControlPlane extends Construct {
   /** The bootstrap token (a Terraform reference): TF_VAR_kubeadm_bootstrap_token when set, else generated. */
@@ -80,6 +84,7 @@ export class KubeadmControlPlane extends Construct {
   private readonly props: KubeadmControlPlaneProps;
   private readonly controlPlaneFiles: readonly NodeFile[];
   private readonly discoveryFiles: readonly NodeFile[];
+  private readonly tokenFile: NodeFile;
 
   constructor(scope: Construct, id: string, props: KubeadmControlPlaneProps) {
     super(scope, id);
@@ -93,6 +98,7 @@ export class KubeadmControlPlane extends Construct {
     this.clusterCaCertificatePem = clusterCa.certificate.certPem;
     this.apiServerUrl = apiServerUrl(props.plan);
     this.bootstrapToken = this.makeBootstrapToken();
+    this.tokenFile = { path: NODE_PATHS.bootstrapTokenFile, mode: 0o600, base64: Fn.base64encode(this.bootstrapToken) };
 
     const pem = (path: string, text: string, mode: number): NodeFile => ({ path, mode, base64: Fn.base64encode(text) });
     const files = CONTROL_PLANE_PKI_FILES;
@@ -146,7 +152,7 @@ export class KubeadmControlPlane extends Construct {
     });
   }
 
-  /** /etc/kubernetes/kubeadm.yaml for one node (contains the bootstrap token as a Terraform reference). */
+  /** /etc/kubernetes/kubeadm.yaml for one node: the bootstrap token as its boot placeholder, filled in on the node from the token file. */
   kubeadmConfig(role: BootRole, hostname: string): string {
     return renderKubeadmConfig({
       role,
@@ -155,24 +161,25 @@ export class KubeadmControlPlane extends Construct {
       clusterName: this.props.clusterName,
       kubernetesVersion: this.props.kubernetesVersion,
       clusterDomain: this.props.clusterDomain,
-      bootstrapToken: this.bootstrapToken,
+      bootstrapToken: BOOT_VALUES.bootstrapToken,
       resolvConf: this.props.resolvConf,
       proxyMode: this.props.proxyMode,
     });
   }
 
   /**
-   * Files one node needs besides kubeadm.yaml: the CAs and service-account keys on
-   * control planes (init included), the discovery kubeconfig and CA on every joining node.
+   * Files one node needs besides kubeadm.yaml: the bootstrap token on every node (its
+   * kubeadm config refers to it), the CAs and service-account keys on control planes
+   * (init included), the discovery kubeconfig and CA on every joining node.
    */
   nodeFiles(role: BootRole): NodeFile[] {
     switch (role) {
       case "init":
-        return [...this.controlPlaneFiles];
+        return [this.tokenFile, ...this.controlPlaneFiles];
       case "control-plane":
-        return [...this.controlPlaneFiles, ...this.discoveryFiles];
+        return [this.tokenFile, ...this.controlPlaneFiles, ...this.discoveryFiles];
       case "worker":
-        return [...this.discoveryFiles];
+        return [this.tokenFile, ...this.discoveryFiles];
     }
   }
 

@@ -7,13 +7,15 @@
  * - `renderNodeIgnition(input)` returns the node's IgnitionConfig: the base part
  *   every node gets, composed with the part of its boot role (ignition/parts.ts).
  * - `toUserData(config)` serializes it for metal_device.user_data.
- * - Files that hold apply-time secrets carry cdktf tokens (Terraform references).
- *   A `NodeFile` is plain `text` (which may contain tokens whose resolved value is
- *   URL-safe, such as a bootstrap token), `base64` (one Terraform expression that
- *   yields the whole file base64-encoded, e.g. Fn.base64encode(pem)), or `remote`
- *   (a pinned download Ignition verifies against its hash).
+ * - A `NodeFile` is plain `text`, fully known at synth (no cdktf tokens: rendering
+ *   rejects them), `base64` (one Terraform expression that yields the whole file
+ *   base64-encoded, e.g. Fn.base64encode(pem)), or `remote` (a pinned download
+ *   Ignition verifies against its hash). Apply-time secrets travel only as whole
+ *   `base64` files, never inside text.
  * - Text files (and the kubeadm config) that contain the placeholders of
- *   lib/boot-values.ts are written as templates and rendered on the node at boot.
+ *   lib/boot-values.ts are written as templates and rendered on the node at boot:
+ *   addresses from the metadata service, the bootstrap token from
+ *   NODE_PATHS.bootstrapTokenFile (which the caller writes as a `base64` file).
  */
 import { BOOT_VALUES } from "../lib/boot-values";
 import { KubernetesRelease, PinnedDownload } from "../lib/versions";
@@ -39,7 +41,11 @@ export interface NodeIgnitionInput {
   readonly role: BootRole;
   /** Binaries to install, with their hashes. */
   readonly kubernetes: KubernetesRelease;
-  /** kubeadm config for this role (YAML, with BOOT_VALUES placeholders); rendered at boot to NODE_PATHS.kubeadmConfig. */
+  /**
+   * kubeadm config for this role (YAML, with BOOT_VALUES placeholders, no cdktf tokens);
+   * rendered at boot to NODE_PATHS.kubeadmConfig. Where it holds BOOT_VALUES.bootstrapToken,
+   * `files` must write the token to NODE_PATHS.bootstrapTokenFile.
+   */
   readonly kubeadmConfig: string;
   /** Files for this node only: PKI on control planes, discovery kubeconfig, addon manifests on init. */
   readonly files: readonly NodeFile[];
@@ -93,6 +99,12 @@ function validate(input: NodeIgnitionInput): void {
   const where = `node ${input.hostname}`;
   const problems: string[] = [];
   if (input.kubeadmConfig.trim() === "") problems.push(`kubeadmConfig is empty: every role needs a kubeadm config`);
+  if (hasToken(input.kubeadmConfig)) {
+    problems.push(`kubeadmConfig holds a Terraform reference (cdktf token): put secrets in a file of their own and use a boot placeholder (lib/boot-values.ts)`);
+  }
+  if (input.kubeadmConfig.includes(BOOT_VALUES.bootstrapToken) && !input.files.some((f) => f.path === NODE_PATHS.bootstrapTokenFile)) {
+    problems.push(`kubeadmConfig holds ${BOOT_VALUES.bootstrapToken} but no file is written to ${NODE_PATHS.bootstrapTokenFile}: add the token there as a \`base64\` file`);
+  }
   const paths = new Set<string>();
   for (const file of input.files) {
     if (!file.path.startsWith("/") || file.path.includes("/../") || file.path.endsWith("/")) {
@@ -101,6 +113,9 @@ function validate(input: NodeIgnitionInput): void {
     if (file.path === "/usr" || file.path.startsWith("/usr/")) problems.push(`file path "${file.path}" is not valid: Flatcar's /usr is read-only`);
     if (file.path === NODE_PATHS.kubeadmConfig) problems.push(`file path "${file.path}" is reserved for the kubeadm config: pass it as kubeadmConfig`);
     if (!Number.isInteger(file.mode) || file.mode < 0 || file.mode > 0o7777) problems.push(`file ${file.path}: mode ${file.mode} is not a valid permission mode`);
+    if ("text" in file && hasToken(file.text)) {
+      problems.push(`file ${file.path}: text holds a Terraform reference (cdktf token): text must be known at synth; pass the whole file as \`base64\` (one Terraform expression, e.g. Fn.base64encode(value))`);
+    }
     if ("remote" in file && !/^sha(256|512)-[0-9a-f]+$/.test(file.remote.hash)) {
       problems.push(`file ${file.path}: remote hash "${file.remote.hash}" is not valid: use sha256-<hex> or sha512-<hex>`);
     }
@@ -135,7 +150,7 @@ export function renderNodeIgnition(input: NodeIgnitionInput): IgnitionConfig {
   validate(input);
   // The kubeadm config always goes through the template tree: it is rendered at
   // every boot, so it exists (with this node's addresses) before kubeadm runs.
-  // 0600: it may hold the bootstrap token.
+  // 0600: once rendered it holds the bootstrap token.
   const kubeadmConfig: EncodedNodeFile = { path: NODE_PATHS.kubeadmConfig, mode: 0o600, contents: textResource(input.kubeadmConfig), template: true };
   return composeConfig(
     basePart({ hostname: input.hostname, kubernetes: input.kubernetes, dnsResolvers: input.dnsResolvers ?? DEFAULT_IPV6_RESOLVERS }),

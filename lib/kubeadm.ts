@@ -195,8 +195,9 @@ export interface KubeadmClusterInput {
   readonly kubernetesVersion: string;
   readonly clusterDomain: string;
   /**
-   * The bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`. At synth a cdktf token (a Terraform
-   * reference); placed verbatim, never parsed.
+   * The bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`, or (as the constructs pass it) its
+   * boot placeholder BOOT_VALUES.bootstrapToken, filled in on the node from the token
+   * file so the secret never sits in this config's text. Placed verbatim, never parsed.
    */
   readonly bootstrapToken: string;
   /**

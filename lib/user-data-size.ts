@@ -20,10 +20,18 @@ export function assumedPemBytes(expression: string): number {
   return /cert_pem/.test(expression) ? 1024 : 512;
 }
 
-/** Bytes one `${...}` expression becomes: base64 PEMs as assumed above, anything else a token's 23. */
+const BOOTSTRAP_TOKEN_BYTES = "abcdef.0123456789abcdef".length;
+
+/**
+ * Bytes one `${...}` expression becomes: the base64 bootstrap token file (its
+ * expression names the token), base64 PEMs as assumed above, anything else a token's 23.
+ */
 function appliedExpressionBytes(expression: string): number {
-  if (/^\s*base64encode\(/.test(expression)) return Math.ceil(assumedPemBytes(expression) / 3) * 4;
-  return "abcdef.0123456789abcdef".length;
+  if (/^\s*base64encode\(/.test(expression)) {
+    const bytes = /bootstrap.token/.test(expression) ? BOOTSTRAP_TOKEN_BYTES : assumedPemBytes(expression);
+    return Math.ceil(bytes / 3) * 4;
+  }
+  return BOOTSTRAP_TOKEN_BYTES;
 }
 
 export interface UserDataSize {

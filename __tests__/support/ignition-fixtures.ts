@@ -1,16 +1,18 @@
 /**
  * Inputs for renderNodeIgnition tests that do not depend on lib/kubeadm.ts: a small
- * kubeadm YAML per role with the boot placeholders and a cdktf-shaped token, the
- * kinds of files issues 4 and 5 pass (PKI as base64 expressions, a discovery
- * kubeconfig, add-on manifests).
+ * kubeadm YAML per role with the boot placeholders (addresses and the bootstrap
+ * token), the kinds of files issues 4 and 5 pass (the token file and PKI as base64
+ * expressions, a discovery kubeconfig, add-on manifests).
  */
-import { BootRole, NodeIgnitionInput } from "../../ignition";
+import { BootRole, NODE_PATHS, NodeIgnitionInput } from "../../ignition";
 import { BOOT_VALUES } from "../../lib/boot-values";
 import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "../../lib/versions";
 
 /** Shaped like the strings cdktf puts where a Terraform reference will go. */
 export const TOKEN = "${TfToken[TOKEN.42]}";
 export const BASE64_TOKEN = "${TfToken[TOKEN.43]}";
+/** Stands for Fn.base64encode(bootstrap token): the token file's whole contents. */
+export const BASE64_BOOTSTRAP_TOKEN = "${TfToken[TOKEN.44]}";
 
 export function kubeadmFixture(role: BootRole): string {
   const nodeRegistration = [
@@ -24,7 +26,7 @@ export function kubeadmFixture(role: BootRole): string {
       "apiVersion: kubeadm.k8s.io/v1beta4",
       "kind: InitConfiguration",
       "bootstrapTokens:",
-      `  - token: "${TOKEN}"`,
+      `  - token: "${BOOT_VALUES.bootstrapToken}"`,
       '    ttl: "0s"',
       ...nodeRegistration,
       "localAPIEndpoint:",
@@ -42,7 +44,7 @@ export function kubeadmFixture(role: BootRole): string {
     "discovery:",
     "  file:",
     "    kubeConfigPath: /etc/kubernetes/discovery/kubeconfig",
-    `  tlsBootstrapToken: "${TOKEN}"`,
+    `  tlsBootstrapToken: "${BOOT_VALUES.bootstrapToken}"`,
     ...nodeRegistration,
     ...(role === "control-plane" ? ["controlPlane:", "  localAPIEndpoint:", `    advertiseAddress: "${BOOT_VALUES.nodeIpv6}"`] : []),
     "",
@@ -65,6 +67,7 @@ export function fixtureInput(role: BootRole, hostname = role === "worker" ? "v6f
     kubernetes: KUBERNETES_RELEASES[DEFAULT_KUBERNETES_VERSION],
     kubeadmConfig: kubeadmFixture(role),
     files: [
+      { path: NODE_PATHS.bootstrapTokenFile, mode: 0o600, base64: BASE64_BOOTSTRAP_TOKEN },
       ...pki,
       { path: "/etc/kubernetes/discovery/kubeconfig", mode: 0o644, text: "apiVersion: v1\nkind: Config\nclusters: []\n" },
       ...(role === "init"

@@ -3,7 +3,8 @@
  * secrets (`${random_string.x.result}`, `${base64encode(tls_private_key.ca.private_key_pem)}`)
  * and escaped literals (`$${`, `%%{`). To check the text with real tools, this does
  * what Terraform will do at apply time, with placeholder values of the right shape:
- * a bootstrap token looks like one, base64 expressions yield valid base64, anything
+ * a bootstrap token looks like one (also base64-encoded, as the token file), other
+ * base64 expressions yield valid base64 of a PEM-shaped text, anything
  * else a URL-safe word. Nothing is skipped: an unknown construct throws.
  */
 import { parseTerraformTemplate } from "../../lib/terraform-template";
@@ -45,6 +46,8 @@ export function pemBase64(bytes: number): string {
 export function placeholderFor(expression: string, options: ResolveOptions = {}): string {
   const e = expression.trim();
   if (/^base64encode\(/.test(e)) {
+    // The bootstrap token file: the token itself, base64-encoded.
+    if (/bootstrap.token/.test(e)) return Buffer.from(REF_PLACEHOLDERS.bootstrapToken).toString("base64");
     if (options.pemBytes === undefined) return REF_PLACEHOLDERS.base64;
     return pemBase64(typeof options.pemBytes === "number" ? options.pemBytes : options.pemBytes(e));
   }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Renders the node's config templates with the values only the node knows: its
 # public IPv6 and private IPv4 addresses, which afterburn (coreos-metadata.service)
-# reads from the Equinix Metal metadata service and writes to /run/metadata/flatcar.
+# reads from the Equinix Metal metadata service and writes to /run/metadata/flatcar,
+# and the kubeadm bootstrap token, which Ignition wrote as a file of its own.
 #
 # Every file under the template directory is written to the same path under the
 # target root, with the template's mode, each placeholder replaced. Runs at every
@@ -12,6 +13,7 @@ set -euo pipefail
 metadata=${V6FABRIC_METADATA_ENV:-/run/metadata/flatcar}
 templates=${V6FABRIC_TEMPLATE_DIR:-@TEMPLATE_DIR@}
 root=${V6FABRIC_TARGET_ROOT:-/}
+token_file=${V6FABRIC_BOOTSTRAP_TOKEN_FILE:-@BOOTSTRAP_TOKEN_FILE@}
 
 metadata_value() {
 	local value
@@ -43,6 +45,23 @@ if ! [[ $node_private_ipv4 =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]]; then
 	exit 1
 fi
 
+# The bootstrap token: from its own file, only if a template needs it; it reaches
+# sed through a pipe, never argv (which ps shows to every user).
+token=
+if grep -rqF '@BOOTSTRAP_TOKEN_PLACEHOLDER@' "$templates" 2>/dev/null; then
+	[ -r "$token_file" ] && token=$(<"$token_file")
+	if ! [[ $token =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]]; then
+		echo "render-boot-values: $token_file is missing or holds no kubeadm token ([a-z0-9]{6}.[a-z0-9]{16})" >&2
+		exit 1
+	fi
+fi
+
+substitutions() {
+	printf 's/%s/%s/g\n' '@NODE_IPV6_PLACEHOLDER@' "$node_ipv6"
+	printf 's/%s/%s/g\n' '@NODE_PRIVATE_IPV4_PLACEHOLDER@' "$node_private_ipv4"
+	[ -z "$token" ] || printf 's/%s/%s/g\n' '@BOOTSTRAP_TOKEN_PLACEHOLDER@' "$token"
+}
+
 count=0
 while IFS= read -r -d '' template; do
 	relative=${template#"$templates"/}
@@ -50,9 +69,7 @@ while IFS= read -r -d '' template; do
 	mkdir -p "$(dirname "$target")"
 	partial=$(mktemp "$target.XXXXXX")
 	chmod "$(stat -c %a "$template")" "$partial"
-	sed -e "s/@NODE_IPV6_PLACEHOLDER@/$node_ipv6/g" \
-		-e "s/@NODE_PRIVATE_IPV4_PLACEHOLDER@/$node_private_ipv4/g" \
-		"$template" >"$partial"
+	sed -f <(substitutions) "$template" >"$partial"
 	mv -f "$partial" "$target"
 	count=$((count + 1))
 	echo "render-boot-values: wrote $target"
