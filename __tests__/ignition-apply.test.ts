@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BootRole } from "../ignition";
-import { files, hasCommand, IgnConfig, tempDir } from "./support/ignition";
+import { decodeDataUrl, files, hasCommand, IgnConfig, tempDir } from "./support/ignition";
 import { describeWithShared, sharedPath } from "./support/shared";
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { resolveTerraformRefs } from "./support/terraform-refs";
@@ -70,7 +70,9 @@ describeWithShared("ignition-apply-check: every role applies and its units verif
     const dir = tempDir("v6fabric-apply-");
     const file = path.join(dir, `${role}.ign`);
     fs.writeFileSync(file, JSON.stringify(config));
-    const result = spawnSync("bash", [tool, file], { encoding: "utf8", timeout: 300_000 });
+    const work = path.join(dir, "work");
+    fs.mkdirSync(work);
+    const result = spawnSync("bash", [tool, "--keep", `--workdir=${work}`, file], { encoding: "utf8", timeout: 300_000 });
     const output = `${result.stdout}${result.stderr}`;
     expect({ role, status: result.status, problems: output.split("\n").filter((l) => l.startsWith("PROBLEM")) }).toEqual({ role, status: 0, problems: [] });
     expect(output).toContain("RESULT: OK");
@@ -83,6 +85,17 @@ describeWithShared("ignition-apply-check: every role applies and its units verif
     expect(output).toMatch(/multi-user\.target\.wants\/kubelet\.service -> \/etc\/systemd\/system\/kubelet\.service/);
     expect(output).toMatch(/multi-user\.target\.wants\/v6fabric-kubeadm\.service/);
     expect(output).toContain("locksmithd.service -> /dev/null (masked)");
+
+    // What Ignition wrote is what the config meant: every inline file, gzip'd or not
+    // (PEMs come from Terraform's base64gzip(), here the placeholder's gzip), byte for byte.
+    const [scratch] = fs.readdirSync(work).filter((n) => n.startsWith("ign-check."));
+    const root = path.join(work, scratch, "root");
+    const inline = files(config).filter((f) => f.contents?.source.startsWith("data:"));
+    expect(inline.filter((f) => f.contents?.compression === "gzip" && /\.(crt|key|pub)$/.test(f.path)).length).toBeGreaterThanOrEqual(1);
+    for (const f of inline) {
+      const written = fs.readFileSync(path.join(root, f.path));
+      expect({ path: f.path, same: written.equals(decodeDataUrl(f.contents!.source, f.contents!.compression)) }).toEqual({ path: f.path, same: true });
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

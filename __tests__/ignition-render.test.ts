@@ -102,6 +102,9 @@ describe("NodeFile encoding", () => {
 
   it("a base64 file is a data URL around the raw expression; a remote file keeps its hash", () => {
     expect(base64Source(BASE64_TOKEN)).toBe(`data:;base64,${BASE64_TOKEN}`);
+    const gz = render({ ...fixtureInput("worker"), files: [...fixtureInput("worker").files, { path: "/etc/x.pem", mode: 0o600, base64: BASE64_TOKEN, gzip: true }] });
+    expect(file(gz, "/etc/x.pem").contents).toEqual({ source: `data:;base64,${BASE64_TOKEN}`, compression: "gzip" });
+    expect(file(gz, NODE_PATHS.bootstrapTokenFile).contents).toEqual({ source: `data:;base64,${BASE64_BOOTSTRAP_TOKEN}` });
     const release = KUBERNETES_RELEASES[DEFAULT_KUBERNETES_VERSION];
     const worker = fixtureInput("worker");
     const config = render({ ...worker, files: [...worker.files, { path: "/opt/x", mode: 0o755, remote: release.kubectl }] });

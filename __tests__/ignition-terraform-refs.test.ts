@@ -1,4 +1,5 @@
 /** The helper that stands in for Terraform when synthesized user data is checked offline. */
+import { gunzipSync } from "node:zlib";
 import { pemBase64, REF_PLACEHOLDERS, resolveTerraformRefs } from "./support/terraform-refs";
 
 describe("resolveTerraformRefs", () => {
@@ -34,5 +35,12 @@ describe("resolveTerraformRefs", () => {
   it("sizes base64 placeholders when asked (for user data size estimates)", () => {
     expect(Buffer.from(pemBase64(1024), "base64").length).toBe(1024);
     expect(resolveTerraformRefs("${base64encode(x)}", { pemBytes: 1024 }).text).toBe(pemBase64(1024));
+    expect(gunzipSync(Buffer.from(resolveTerraformRefs("${base64gzip(x)}", { pemBytes: 1024 }).text, "base64")).toString("base64")).toBe(pemBase64(1024));
+  });
+
+  it("base64gzip() yields gzip'd PEM text, base64-encoded, as Terraform does", () => {
+    const text = resolveTerraformRefs("${base64gzip(tls_private_key.ca.private_key_pem)}").text;
+    expect(text).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);
+    expect(gunzipSync(Buffer.from(text, "base64")).toString()).toBe(Buffer.from(REF_PLACEHOLDERS.base64, "base64").toString());
   });
 });

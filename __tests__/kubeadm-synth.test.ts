@@ -7,7 +7,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { BOOT_VALUES, SAMPLE_BOOT_VALUES } from "../lib/boot-values";
 import { NODE_PATHS } from "../ignition";
 import { tempDir } from "./support/ignition";
@@ -54,6 +54,8 @@ function sampleFor(expression: string): string {
   // The bootstrap token file: the whole token, base64-encoded.
   if (expression.startsWith("base64encode(coalesce(var.kubeadm_bootstrap_token")) return Buffer.from(SAMPLE_TOKEN).toString("base64");
   if (expression.startsWith("base64encode(")) return SAMPLE_BASE64;
+  // Terraform's base64gzip(): gzip, then base64.
+  if (expression.startsWith("base64gzip(")) return gzipSync(Buffer.from(SAMPLE_BASE64, "base64")).toString("base64");
   throw new Error(`unexpected Terraform expression: ${expression}`);
 }
 
@@ -205,7 +207,11 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
         expect(join.discovery.bootstrapToken).toBeUndefined();
         const [kubeconfig] = parseYaml11Documents(node.text(DISCOVERY_KUBECONFIG_PATH));
         expect(kubeconfig.clusters[0].cluster).toEqual({ server: API_URL, "certificate-authority": DISCOVERY_CA_PATH });
-        expect(node.files.get(DISCOVERY_CA_PATH)?.contents.source).toMatch(/^data:;base64,\$\{base64encode\(tls_self_signed_cert\.control-plane_cluster-ca_cert_[0-9A-F]+\.cert_pem\)\}$/);
+        expect(node.files.get(DISCOVERY_CA_PATH)?.contents).toEqual({
+          source: expect.stringMatching(/^data:;base64,\$\{base64gzip\(tls_self_signed_cert\.control-plane_cluster-ca_cert_[0-9A-F]+\.cert_pem\)\}$/),
+          compression: "gzip",
+        });
+        expect(node.text(DISCOVERY_CA_PATH)).toBe(Buffer.from(SAMPLE_BASE64, "base64").toString());
       }
     });
 
@@ -257,7 +263,8 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
       for (const p of pki) {
         const f = node.files.get(p)!;
         expect(f.mode).toBe(p.endsWith(".key") ? 0o600 : 0o644);
-        expect(f.contents.source).toMatch(/^data:;base64,\$\{base64encode\(tls_(private_key|self_signed_cert)\.[\w-]+\.(private_key_pem|public_key_pem|cert_pem)\)\}$/);
+        expect(f.contents.source).toMatch(/^data:;base64,\$\{base64gzip\(tls_(private_key|self_signed_cert)\.[\w-]+\.(private_key_pem|public_key_pem|cert_pem)\)\}$/);
+        expect(f.contents.compression).toBe("gzip");
       }
       expect(node.files.get(CONTROL_PLANE_PKI_FILES.clusterCaCert)!.contents.source).toBe(nodes[nodes.length - 1].files.get(DISCOVERY_CA_PATH)!.contents.source);
     }

@@ -100,7 +100,10 @@ export class KubeadmControlPlane extends Construct {
     this.bootstrapToken = this.makeBootstrapToken();
     this.tokenFile = { path: NODE_PATHS.bootstrapTokenFile, mode: 0o600, base64: Fn.base64encode(this.bootstrapToken) };
 
-    const pem = (path: string, text: string, mode: number): NodeFile => ({ path, mode, base64: Fn.base64encode(text) });
+    // PEMs travel gzip-compressed (Terraform's base64gzip; Ignition decompresses): a
+    // P-256 certificate shrinks by about a fifth, which the first control plane's
+    // user data needs (lib/user-data-size.ts).
+    const pem = (path: string, text: string, mode: number): NodeFile => ({ path, mode, base64: Fn.base64gzip(text), gzip: true });
     const files = CONTROL_PLANE_PKI_FILES;
     this.controlPlaneFiles = [
       pem(files.clusterCaCert, clusterCa.certificate.certPem, 0o644),

@@ -9,7 +9,8 @@
  * - `toUserData(config)` serializes it for metal_device.user_data.
  * - A `NodeFile` is plain `text`, fully known at synth (no cdktf tokens: rendering
  *   rejects them), `base64` (one Terraform expression that yields the whole file
- *   base64-encoded, e.g. Fn.base64encode(pem)), or `remote` (a pinned download
+ *   base64-encoded, e.g. Fn.base64encode(pem), or with `gzip: true` compressed and
+ *   encoded, Fn.base64gzip(pem)), or `remote` (a pinned download
  *   Ignition verifies against its hash). Apply-time secrets travel only as whole
  *   `base64` files, never inside text.
  * - Text files (and the kubeadm config) that contain the placeholders of
@@ -32,7 +33,17 @@ export type BootRole = "init" | "control-plane" | "worker";
 
 export type NodeFile =
   | { readonly path: string; readonly mode: number; readonly text: string }
-  | { readonly path: string; readonly mode: number; readonly base64: string }
+  | {
+      readonly path: string;
+      readonly mode: number;
+      readonly base64: string;
+      /**
+       * `base64` holds gzip-compressed contents (Terraform's base64gzip()); Ignition
+       * decompresses them (`compression: gzip`).
+       * @default false
+       */
+      readonly gzip?: boolean;
+    }
   | { readonly path: string; readonly mode: number; readonly remote: PinnedDownload };
 
 export interface NodeIgnitionInput {
@@ -142,7 +153,9 @@ function validate(input: NodeIgnitionInput): void {
 function encodeFile(file: NodeFile): EncodedNodeFile {
   const { path, mode } = file;
   if ("text" in file) return { path, mode, contents: textResource(file.text), template: hasBootPlaceholder(file.text) };
-  if ("base64" in file) return { path, mode, contents: { source: base64Source(file.base64) }, template: false };
+  if ("base64" in file) {
+    return { path, mode, contents: { source: base64Source(file.base64), ...(file.gzip ? { compression: "gzip" as const } : {}) }, template: false };
+  }
   return { path, mode, contents: { source: file.remote.url, verification: { hash: file.remote.hash } }, template: false };
 }
 

@@ -4,9 +4,11 @@
  * and escaped literals (`$${`, `%%{`). To check the text with real tools, this does
  * what Terraform will do at apply time, with placeholder values of the right shape:
  * a bootstrap token looks like one (also base64-encoded, as the token file), other
- * base64 expressions yield valid base64 of a PEM-shaped text, anything
+ * base64 expressions yield valid base64 of a PEM-shaped text (gzip'd first for
+ * base64gzip(), as Terraform does), anything
  * else a URL-safe word. Nothing is skipped: an unknown construct throws.
  */
+import { gzipSync } from "node:zlib";
 import { parseTerraformTemplate } from "../../lib/terraform-template";
 
 /** Shape-correct stand-ins for the values Terraform will splice in. */
@@ -45,6 +47,11 @@ export function pemBase64(bytes: number): string {
 /** The placeholder for one Terraform expression (the text between `${` and `}`). */
 export function placeholderFor(expression: string, options: ResolveOptions = {}): string {
   const e = expression.trim();
+  if (/^base64gzip\(/.test(e)) {
+    // Terraform's base64gzip(): gzip, then base64, of a PEM-shaped text.
+    const pem = Buffer.from(options.pemBytes === undefined ? REF_PLACEHOLDERS.base64 : pemBase64(typeof options.pemBytes === "number" ? options.pemBytes : options.pemBytes(e)), "base64");
+    return gzipSync(pem).toString("base64");
+  }
   if (/^base64encode\(/.test(e)) {
     // The bootstrap token file: the token itself, base64-encoded.
     if (/bootstrap.token/.test(e)) return Buffer.from(REF_PLACEHOLDERS.bootstrapToken).toString("base64");
