@@ -4,6 +4,7 @@
  * `${`; `${...}` an expression, replaced here by a caller-chosen value), then the
  * Ignition JSON, then each file's data URL. Written independently of ignition/.
  */
+import { parseTerraformTemplate } from "../../lib/terraform-template";
 import { decodeDataUrl } from "./ignition";
 
 export interface TemplateExpression {
@@ -11,52 +12,18 @@ export interface TemplateExpression {
   readonly expression: string;
 }
 
-/** Index just past the `}` that closes an expression starting at `start` (just after `${`). */
-function expressionEnd(text: string, start: number): number {
-  let depth = 1;
-  let i = start;
-  while (i < text.length) {
-    const c = text[i];
-    if (c === '"') {
-      // HCL string literal: skip it, honouring escapes and nested templates.
-      i++;
-      while (i < text.length && text[i] !== '"') {
-        if (text[i] === "\\") i += 2;
-        else if (text.startsWith("${", i)) i = expressionEnd(text, i + 2);
-        else i++;
-      }
-      i++;
-      continue;
-    }
-    if (c === "{") depth++;
-    if (c === "}" && --depth === 0) return i + 1;
-    i++;
-  }
-  throw new Error(`unterminated Terraform expression at ${start}`);
-}
-
 /**
  * Evaluates the Terraform template `text` with `resolve` standing in for Terraform:
  * each `${expr}` becomes resolve(expr), `$${` becomes `${`, `%%{` becomes `%{`.
  */
 export function evaluateTemplate(text: string, resolve: (expression: string) => string): string {
-  let out = "";
-  let i = 0;
-  while (i < text.length) {
-    if (text.startsWith("$${", i) || text.startsWith("%%{", i)) {
-      out += text.slice(i + 1, i + 3);
-      i += 3;
-    } else if (text.startsWith("${", i)) {
-      const end = expressionEnd(text, i + 2);
-      out += resolve(text.slice(i + 2, end - 1));
-      i = end;
-    } else if (text.startsWith("%{", i)) {
-      throw new Error(`unexpected Terraform directive at ${i}`);
-    } else {
-      out += text[i++];
-    }
-  }
-  return out;
+  return parseTerraformTemplate(text)
+    .map((part) => {
+      if ("literal" in part) return part.literal;
+      if (part.kind === "directive") throw new Error(`unexpected Terraform directive %{${part.expression}}`);
+      return resolve(part.expression);
+    })
+    .join("");
 }
 
 /** Every `${...}` expression in a Terraform template. */
