@@ -58,11 +58,6 @@ export function templateExpressions(text: string): string[] {
   return parseTemplate(text).flatMap((p) => ("expression" in p ? [p.expression] : []));
 }
 
-/** The string as Terraform will render it, with references shown as `${expr}`. */
-export function templateText(parts: readonly TemplatePart[], literal: (s: string) => string = (s) => s): string {
-  return parts.map((p) => ("literal" in p ? literal(p.literal) : `\${${p.expression}}`)).join("");
-}
-
 // ---------------------------------------------------------------------------------
 // Secrets
 
