@@ -11,8 +11,8 @@ import { CALICO_ADDON_DIR } from "../lib/calico";
 import { CALICO } from "../lib/versions";
 import { IgnitionFileOut, fileText, ignitionFiles, templateExpressions } from "./support/calico-userdata";
 import { calicoErrors, parseManifest } from "./support/calico-validate";
-import { describeWithTools, hasCommand, ignitionValidate, tempDir } from "./support/ignition";
-import { describeWithShared, sharedPath } from "./support/shared";
+import { describeWithTools, hasCommand, installHint, ignitionValidate, tempDir } from "./support/ignition";
+import { referencePath } from "./support/reference";
 import { resolveTerraformRefs } from "./support/terraform-refs";
 import { TerraformJson, onlyStack, synthesize } from "./support/synth";
 
@@ -93,7 +93,7 @@ describe("the init node carries the Calico manifests and applies them in order",
   });
 });
 
-describeWithShared("the synthesized Calico documents validate strictly", () => {
+describe("the synthesized Calico documents validate strictly", () => {
   test.each([
     ["default", plain],
     ["METAL_BGP_MD5_ENABLED=true", withPassword],
@@ -180,12 +180,12 @@ describeWithTools(["ignition-validate"], "the init node's Ignition with the pass
   });
 });
 
-describeWithShared("the real ignition binary writes the password manifest the node will apply", () => {
+describe("the real ignition binary writes the password manifest the node will apply", () => {
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   const missing = ["ignition-validate", "jq", "systemd-analyze"].filter((t) => !hasCommand(t));
   if (!isRoot || missing.length > 0) {
     // eslint-disable-next-line no-console
-    console.warn(`SKIPPED ignition-apply-check of the password file: ${!isRoot ? "not root" : `missing ${missing.join(", ")}`}`);
+    console.warn(`SKIPPED ignition-apply-check of the password file: ${!isRoot ? "not root (the real ignition binary chowns files; run the tests as root, as CI does)" : `missing ${missing.join(", ")}; ${installHint(missing)}`}`);
     test.skip("needs root and ignition, jq, systemd", () => undefined);
     return;
   }
@@ -194,7 +194,7 @@ describeWithShared("the real ignition binary writes the password manifest the no
     const dir = tempDir("v6fabric-calico-apply-");
     const config = path.join(dir, "init.ign");
     fs.writeFileSync(config, resolveTerraformRefs(userData).text);
-    const result = spawnSync("bash", [sharedPath("tools", "ignition-apply-check.sh"), "--keep", config], { encoding: "utf8", timeout: 300_000 });
+    const result = spawnSync("bash", [referencePath("tools", "ignition-apply-check.sh"), "--keep", config], { encoding: "utf8", timeout: 300_000 });
     const output = `${result.stdout}${result.stderr}`;
     const scratch = /scratch dir kept: (\S+)/.exec(output)?.[1];
     try {

@@ -10,7 +10,7 @@ import {
 } from "../lib/calico";
 import { VOLUME_PLUGIN_DIR } from "../lib/kubeadm";
 import { CALICO } from "../lib/versions";
-import { describeWithShared } from "./support/shared";
+
 import { calicoErrors, parseManifest } from "./support/calico-validate";
 
 // The default block, cut by hand (zones are /60s: hex digit 3 of the 4th group):
@@ -30,7 +30,7 @@ function byKind(docs: Record<string, any>[], kind: string): Record<string, any>[
   return docs.filter((d) => d.kind === kind);
 }
 
-describeWithShared("every Calico and operator document validates strictly", () => {
+describe("every Calico and operator document validates strictly", () => {
   test.each([
     ["defaults", base],
     ["MD5 password", { ...base, md5Password: true }],

@@ -1,14 +1,14 @@
 /**
  * Each role's synthesized config applied with the real ignition binary to a scratch
  * root, then `systemd-analyze verify` on the units it wrote
- * (../shared/tools/ignition-apply-check.sh). Needs root and the tools CI installs.
+ * (reference/tools/ignition-apply-check.sh). Needs root and the tools CI installs.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BootRole } from "../ignition";
-import { decodeDataUrl, files, hasCommand, IgnConfig, tempDir } from "./support/ignition";
-import { describeWithShared, sharedPath } from "./support/shared";
+import { decodeDataUrl, files, hasCommand, IgnConfig, installHint, tempDir } from "./support/ignition";
+import { referencePath } from "./support/reference";
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { resolveTerraformRefs } from "./support/terraform-refs";
 
@@ -48,13 +48,13 @@ function configsByRole(): Record<BootRole, IgnConfig> {
 }
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-const tool = sharedPath("tools", "ignition-apply-check.sh");
+const tool = referencePath("tools", "ignition-apply-check.sh");
 const missing = ["ignition-validate", "jq", "systemd-analyze"].filter((t) => !hasCommand(t));
 
-describeWithShared("ignition-apply-check: every role applies and its units verify", () => {
+describe("ignition-apply-check: every role applies and its units verify", () => {
   if (!isRoot || missing.length > 0) {
     // eslint-disable-next-line no-console
-    console.warn(`SKIPPED ignition-apply-check: ${!isRoot ? "not root" : `missing ${missing.join(", ")}`} (CI runs as root with the tools: .ci/run)`);
+    console.warn(`SKIPPED ignition-apply-check: ${!isRoot ? "not root (the real ignition binary chowns files; run the tests as root, as CI does)" : `missing ${missing.join(", ")}; ${installHint(missing)}`}`);
     it.skip("needs root and ignition, jq, systemd", () => undefined);
     return;
   }

@@ -2,7 +2,7 @@
  * The user data of every device, as synthesized: after Terraform's references are
  * replaced with values of the right shape it is Ignition JSON that ignition-validate
  * accepts without a warning; the kubeadm and Calico YAML inside validates against the
- * shared schemas once the shipped boot script has filled in the node's addresses; its
+ * reference schemas once the shipped boot script has filled in the node's addresses; its
  * size stays within budget and does not grow with the cluster.
  */
 import { spawnSync } from "node:child_process";
@@ -12,7 +12,7 @@ import { BootRole, NODE_PATHS, NODE_UNITS } from "../ignition";
 import { BOOT_VALUES, SAMPLE_BOOT_VALUES } from "../lib/boot-values";
 import { calicoErrors, parseManifest } from "./support/calico-validate";
 import { decodeDataUrl, describeWithTools, fileText, files, IgnConfig, ignitionValidate, tempDir, unit } from "./support/ignition";
-import { describeWithShared } from "./support/shared";
+
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { USER_DATA_BUDGET_BYTES, userDataSize } from "../lib/user-data-size";
 import { REF_PLACEHOLDERS, resolveTerraformRefs } from "./support/terraform-refs";
@@ -210,7 +210,7 @@ describeWithTools(["ignition-validate"], "ignition-validate: no error and no war
   });
 });
 
-describeWithShared("inline kubeadm and Calico YAML validates against ../shared/schemas", () => {
+describe("inline kubeadm and Calico YAML validates against reference/schemas", () => {
   it.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
     for (const d of scenario(name)) {
       const root = renderOnNode(d.config);

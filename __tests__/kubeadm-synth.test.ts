@@ -16,7 +16,7 @@ import { parseTerraformTemplate } from "../lib/terraform-template";
 import { CONTROL_PLANE_PKI_FILES, DISCOVERY_CA_PATH, DISCOVERY_KUBECONFIG_PATH, KUBEADM_CONFIG_PATH } from "../lib/kubeadm";
 import { LOCAL_API_ADDRESS_UNIT } from "../ignition/local-api-address";
 import { parseYaml11Documents, validateKubeadmFile } from "./support/kubeadm-validate";
-import { describeWithShared } from "./support/shared";
+
 import { Synthesized, TerraformJson, onlyStack, synthesize } from "./support/synth";
 
 const REPO = path.resolve(__dirname, "..");
@@ -177,7 +177,7 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
   const controlPlanes = nodes.filter((n) => role(n) !== "worker");
   const workers = nodes.filter((n) => role(n) === "worker");
 
-  describeWithShared("kubeadm configs from the synthesized user data", () => {
+  describe("kubeadm configs from the synthesized user data", () => {
     const configs = nodes.map((n) => ({ node: n, docs: validateKubeadmFile(renderedKubeadm(n)) }));
 
     test("the token is filled in on the node from its own file: the config in user data holds only the placeholder", () => {

@@ -1,6 +1,6 @@
 /**
  * The kubeadm renderer on its own: every role's file validates strictly against the
- * shared schemas, IPv6 values survive YAML 1.1, the networking values agree with an
+ * reference schemas, IPv6 values survive YAML 1.1, the networking values agree with an
  * address plan computed here independently (BigInt arithmetic, not lib/address-plan),
  * joins always check the CA, and the control-plane boot steps happen in the right order.
  */
@@ -19,7 +19,7 @@ import {
   renderKubeadmConfig,
 } from "../lib/kubeadm";
 import { parseYaml11Documents, validateKubeadmFile } from "./support/kubeadm-validate";
-import { describeWithShared } from "./support/shared";
+
 
 /** What a cdktf token looks like in the rendered text at synth. */
 const CDKTF_TOKEN = "${TfToken[TOKEN.7]}";
@@ -108,7 +108,7 @@ function byKind(documents: Record<string, any>[]): Record<string, Record<string,
   return Object.fromEntries(documents.map((d) => [d.kind, d]));
 }
 
-describeWithShared("kubeadm config validates strictly against ../shared/schemas/kubeadm", () => {
+describe("kubeadm config validates strictly against reference/schemas/kubeadm", () => {
   test.each(BLOCKS.flatMap((block) => ROLES.map((role) => [role, block] as const)))("role %s, block %s", (role, block) => {
     const documents = validateKubeadmFile(asOnNode(renderKubeadmConfig(input(role, block))));
     const kinds = documents.map((d) => d.kind);

@@ -13,7 +13,7 @@ import { loadSettings } from "../lib/settings";
 import { Endpoint, PolicyModel } from "./support/calico-policy-eval";
 import { IgnitionFileOut, fileText, ignitionFiles } from "./support/calico-userdata";
 import { calicoErrors, parseManifest } from "./support/calico-validate";
-import { describeWithShared } from "./support/shared";
+
 import { TerraformJson, onlyStack, synthesize } from "./support/synth";
 
 /** Stands in for Terraform's apply-time values: a bootstrap-token-shaped string. */
@@ -90,7 +90,7 @@ describe("the init node carries the security manifests", () => {
   });
 });
 
-describeWithShared("the security manifests in the user data validate strictly", () => {
+describe("the security manifests in the user data validate strictly", () => {
   test.each([
     ["defaults", closed],
     ["admin and API prefixes", open],

@@ -19,7 +19,7 @@ import {
 import { loadSettings } from "../lib/settings";
 import { Endpoint, PolicyModel, inNet, ipVersion, parseSelector } from "./support/calico-policy-eval";
 import { calicoErrors, parseManifest } from "./support/calico-validate";
-import { describeWithShared } from "./support/shared";
+
 import { settingsProblems } from "./support/settings";
 
 const plan = planAddresses("2001:db8:0:ab00::/56");
@@ -35,7 +35,7 @@ const docsOf = (input: SecurityInput) => securityAddonManifests(input).flatMap((
 const rulesOf = (docs: Record<string, any>[]) =>
   docs.filter((d) => d.kind === "GlobalNetworkPolicy").flatMap((p) => [...(p.spec.ingress ?? []), ...(p.spec.egress ?? [])].map((rule: any) => ({ policy: p, rule })));
 
-describeWithShared("every policy and configuration validates strictly against ../shared/schemas/calico", () => {
+describe("every policy and configuration validates strictly against reference/schemas/calico", () => {
   test.each(variants)("%s", (_label, input) => {
     const docs = docsOf(input);
     expect(docs.map((d) => d.kind)).toEqual([

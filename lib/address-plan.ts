@@ -9,7 +9,7 @@
  * /56 each zone is a /60 and starts on a hex digit of the address):
  *
  *   zone 0  node addresses: Equinix Metal hands each device a /127 from the first
- *           /64 of the project's /56 (shared/docs/facts.md). Never used by the plan.
+ *           /64 of the project's /56 (docs/facts.md). Never used by the plan.
  *   zone 1  pods: the first /64 (Calico IPPool, kubeadm podSubnet).
  *   zone 2  Service ClusterIPs: the first /108 (kubeadm serviceSubnet). /108 is the
  *           largest range the classic allocator and kubeadm's own check accept

@@ -20,9 +20,9 @@ import { CALICO, PinnedDownload } from "./versions";
 /** Where the init node keeps the add-on manifests (not under /usr: read-only on Flatcar). */
 export const CALICO_ADDON_DIR = "/etc/kubernetes/addons/calico";
 
-/** Metal's router ASN for local BGP (shared/docs/facts.md). */
+/** Metal's router ASN for local BGP (docs/facts.md). */
 export const METAL_ROUTER_ASN = 65530;
-/** The IPv6 peers of every server in current Metal sites (shared/docs/facts.md: network-helpers and Talos fixtures). */
+/** The IPv6 peers of every server in current Metal sites (docs/facts.md: network-helpers and Talos fixtures). */
 export const METAL_IPV6_PEERS: readonly string[] = ["fc00::e", "fc00::f"];
 /**
  * Pod IPAM block: /120 = 256 addresses, so 110 pods fit in one block and each node

@@ -265,7 +265,7 @@ function nodeRegistration(hostname: string): NodeRegistrationOptions {
     name: hostname,
     criSocket: CRI_SOCKET,
     // node-ip has no KubeletConfiguration field. Without it the kubelet may report the
-    // private IPv4 first (shared/docs/facts.md); Calico's NodeInternalIP autodetection
+    // private IPv4 first (docs/facts.md); Calico's NodeInternalIP autodetection
     // and the API server's kubelet connections rely on the public IPv6 here.
     kubeletExtraArgs: [{ name: "node-ip", value: BOOT_VALUES.nodeIpv6 }],
   };

@@ -99,7 +99,7 @@ export function registeredWorkerSelector(clusterName: string): string {
 
 export const PORTS = {
   ssh: 22,
-  /** BGP with the Metal routers (shared/docs/facts.md). */
+  /** BGP with the Metal routers (docs/facts.md). */
   bgp: 179,
   /** kube-apiserver and the `kubernetes` Service (lib/kubeadm.ts: the API servers listen on 443). */
   apiServer: API_SERVER_PORT,
@@ -115,7 +115,7 @@ export const NODE_PORT_RANGE = "30000:32767";
 
 /**
  * metadata.platformequinix.com / metadata.packet.net: serves the node's user data,
- * bootstrap secrets included, to whoever asks from the node (shared/docs/facts.md).
+ * bootstrap secrets included, to whoever asks from the node (docs/facts.md).
  */
 export const METADATA_SERVICE_IPV4 = "192.80.8.124";
 /** The same address behind a NAT64 with the well-known prefix 64:ff9b::/96 (RFC 6052). */

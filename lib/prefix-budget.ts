@@ -4,7 +4,7 @@
  *
  * Equinix Metal accepts at most 10 prefixes per server session by default (the
  * project's `max_prefix`); one more and the router tears the session down, which
- * withdraws every route the node announced (shared/docs/facts.md: Mirantis docs on
+ * withdraws every route the node announced (docs/facts.md: Mirantis docs on
  * Equinix, `max_prefix` of the project BGP config). So the budget is checked at synth
  * time, where it depends on settings, and docs/bgp-fabric.md shows the table.
  *

@@ -235,7 +235,7 @@ const METAL_BGP_ASN: SettingSpec<number> = {
     const private16 = asn >= 64512 && asn <= 65534;
     const private32 = asn >= 4200000000 && asn <= 4294967294;
     if (!private16 && !private32) throw new Invalid("local BGP uses a private ASN: 64512-65534 or 4200000000-4294967294");
-    // Calico v3.32's BGPConfiguration CRD declares asNumber as int32 (shared/schemas/calico).
+    // Calico v3.32's BGPConfiguration CRD declares asNumber as int32 (reference/schemas/calico).
     if (private32) throw new Invalid("Calico stores the AS number as a 32-bit signed integer (BGPConfiguration CRD, format int32): use a 16-bit private ASN, 64512-65534");
     return asn;
   },

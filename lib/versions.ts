@@ -47,7 +47,7 @@ export const KUBERNETES_RELEASES: Readonly<Record<string, KubernetesRelease>> = 
   }),
 };
 
-/** The default: the release the reference schemas in ../shared/schemas/kubeadm were derived from. */
+/** The default: the release the reference schemas in reference/schemas/kubeadm were derived from. */
 export const DEFAULT_KUBERNETES_VERSION = "1.36.3";
 
 /**

@@ -1,9 +1,9 @@
 /**
- * Strict validation of Calico and operator documents: ../shared/schemas/calico (the
+ * Strict validation of Calico and operator documents: reference/schemas/calico (the
  * recipe in its README: ajv + ajv-formats + a `cidr` format), and BGPFilter against
- * the hand-written __tests__/support/bgpfilter.schema.json (../shared has none).
+ * the hand-written __tests__/support/bgpfilter.schema.json (reference/ has none).
  * Schemas are compiled once per kind (Installation takes about a second).
- * Callers must be inside describeWithShared.
+ * The schemas live in reference/schemas (reference/README.md).
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -11,7 +11,7 @@ import * as path from "node:path";
 import Ajv, { ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import YAML from "yaml";
-import { sharedPath } from "./shared";
+import { referencePath } from "./reference";
 
 const ajv = new Ajv({ allErrors: true });
 addFormats(ajv);
@@ -25,7 +25,7 @@ const validators: Record<string, ValidateFunction> = {};
 
 function schemaFile(kind: string): string {
   if (kind === "BGPFilter") return path.join(__dirname, "bgpfilter.schema.json");
-  return sharedPath("schemas", "calico", `${kind}.schema.json`);
+  return referencePath("schemas", "calico", `${kind}.schema.json`);
 }
 
 export function calicoValidator(kind: string): ValidateFunction {

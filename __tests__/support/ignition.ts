@@ -79,7 +79,26 @@ export function hasCommand(name: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
 }
 
-/** `describe` when the tools exist, else a loudly skipped block. */
+/** The Debian package that brings each system tool the tests call (.ci/run installs them all). */
+const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
+  "ignition-validate": "ignition",
+  "systemd-analyze": "systemd",
+  systemctl: "systemd",
+  jq: "jq",
+  unshare: "util-linux",
+  useradd: "passwd",
+  ip: "iproute2",
+  openssl: "openssl",
+  python3: "python3-yaml",
+};
+
+/** How to get the missing tools, for skip messages: `apt-get install <packages>`. */
+export function installHint(missing: readonly string[]): string {
+  const packages = [...new Set(missing.map((t) => DEBIAN_PACKAGE[t] ?? t))];
+  return `install with: apt-get install ${packages.join(" ")} (or run .ci/run --system-packages-only as root; CI always has them)`;
+}
+
+/** `describe` when the tools exist, else a loudly skipped block that says how to install them. */
 export function describeWithTools(tools: readonly string[], name: string, body: () => void): void {
   const missing = tools.filter((t) => !hasCommand(t));
   if (missing.length === 0) {
@@ -87,7 +106,7 @@ export function describeWithTools(tools: readonly string[], name: string, body: 
     return;
   }
   // eslint-disable-next-line no-console
-  console.warn(`SKIPPED "${name}": missing ${missing.join(", ")} (CI installs them: .ci/run)`);
+  console.warn(`SKIPPED "${name}": missing ${missing.join(", ")}; ${installHint(missing)}`);
   describe.skip(`${name} [SKIPPED: missing ${missing.join(", ")}]`, body);
 }
 

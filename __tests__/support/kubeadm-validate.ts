@@ -1,13 +1,13 @@
 /**
  * Strict validation of kubeadm, kubelet and kube-proxy documents against the schemas in
- * ../shared/schemas/kubeadm, parsing YAML the way kubeadm does (YAML 1.1, go-yaml v2
+ * reference/schemas/kubeadm, parsing YAML the way kubeadm does (YAML 1.1, go-yaml v2
  * keeps timestamps and sexagesimals as strings), following that directory's README.
- * Callers must be inside describeWithShared: the schemas live in ../shared.
+ * The schemas live in reference/schemas (reference/README.md).
  */
 import * as fs from "node:fs";
 import Ajv, { ValidateFunction } from "ajv";
 import YAML from "yaml";
-import { sharedPath } from "./shared";
+import { referencePath } from "./reference";
 
 const YAML_1_1 = {
   version: "1.1" as const,
@@ -19,7 +19,7 @@ let validators: Record<string, ValidateFunction> | undefined;
 
 function loadValidators(): Record<string, ValidateFunction> {
   if (validators) return validators;
-  const dir = sharedPath("schemas", "kubeadm");
+  const dir = referencePath("schemas", "kubeadm");
   const ajv = new Ajv({ allErrors: true, strict: true });
   const byKind: Record<string, ValidateFunction> = {};
   for (const name of fs.readdirSync(dir).filter((n) => n.endsWith(".schema.json"))) {
