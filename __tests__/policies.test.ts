@@ -208,7 +208,7 @@ describe("ADMIN_ALLOWED_PREFIXES and API_ALLOWED_PREFIXES", () => {
   });
 
   test("take comma-separated IPv6 prefixes of any length", () => {
-    const s = loadSettings({ ADMIN_ALLOWED_PREFIXES: " 2001:db8:aa::/48 , 2001:DB8:CC:0::1/128", API_ALLOWED_PREFIXES: "::/0" });
+    const s = loadSettings({ ADMIN_ALLOWED_PREFIXES: " 2001:db8:aa::/48 , 2001:DB8:CC:0::1/128", API_ALLOWED_PREFIXES: "::/0", API_ALLOWED_INTERNET_WIDE: "true" });
     expect(s.adminAllowedPrefixes.map(String)).toEqual(["2001:db8:aa::/48", "2001:db8:cc::1/128"]);
     expect(s.apiAllowedPrefixes.map(String)).toEqual(["::/0"]);
   });

@@ -22,6 +22,9 @@ test.each([
   [{ WORKER_COUNT: "abc" }, "WORKER_COUNT=abc is not valid: must be a whole number from 0 to 100"],
   [{ WORKER_COUNT: "101" }, "WORKER_COUNT=101 is not valid: must be a whole number from 0 to 100"],
   [{ CONTROL_PLANE_COUNT: "2" }, "CONTROL_PLANE_COUNT=2 is not valid: etcd needs an odd number of members: use 1, 3 or 5"],
+  [{ CONTROL_PLANE_COUNT: "abc" }, "CONTROL_PLANE_COUNT=abc is not valid: must be a whole number: 1, 3 or 5 (etcd needs an odd number of members)"],
+  [{ CONTROL_PLANE_COUNT: "1.5" }, "CONTROL_PLANE_COUNT=1.5 is not valid: must be a whole number: 1, 3 or 5 (etcd needs an odd number of members)"],
+  [{ CONTROL_PLANE_COUNT: "7" }, "CONTROL_PLANE_COUNT=7 is not valid: use 1, 3 or 5: the app supports at most 5 etcd members"],
   [{ CLUSTER_IPV6_BLOCK: "10.0.0.0/8" }, 'CLUSTER_IPV6_BLOCK=10.0.0.0/8 is not valid: "10.0.0.0/8" is not an IPv6 prefix'],
   [{ CLUSTER_IPV6_BLOCK: "2001:db8::/120" }, "CLUSTER_IPV6_BLOCK=2001:db8::/120 is not valid: \"2001:db8::/120\" is a /120: the plan needs a block from /32 to /60"],
   [{ CLUSTER_IPV6_BLOCK: "2001:db8:0:ab80::/48" }, "CLUSTER_IPV6_BLOCK=2001:db8:0:ab80::/48 is not valid: \"2001:db8:0:ab80::/48\" has host bits set: the /48 that contains it is 2001:db8::/48"],
@@ -47,5 +50,92 @@ test("all problems are reported at once", () => {
 test("Terraform Cloud settings turn on only with an organization", () => {
   const s = loadSettings({ TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" });
   expect(s.terraformCloud).toEqual({ organization: "acme", workspacePrefix: "v6-", hostname: "app.terraform.io" });
-  expect(loadSettings({ TF_WORKSPACE_PREFIX: "v6-" }).terraformCloud).toBeUndefined();
+  expect(loadSettings({ TF_CLOUD_ORGANIZATION: "acme", TF_CLOUD_HOSTNAME: "tfe.example.com" }).terraformCloud).toEqual({
+    organization: "acme",
+    workspacePrefix: "",
+    hostname: "tfe.example.com",
+  });
+  // Set to what they mean when unset, they need no organization.
+  expect(loadSettings({ TF_WORKSPACE_PREFIX: "", TF_CLOUD_HOSTNAME: "app.terraform.io" }).terraformCloud).toBeUndefined();
+});
+
+// A setting that only means something with another one names it.
+test.each([
+  [
+    { TF_WORKSPACE_PREFIX: "v6-" },
+    "TF_WORKSPACE_PREFIX=v6- is not valid: it names Terraform Cloud workspaces and needs TF_CLOUD_ORGANIZATION, which is not set; set TF_CLOUD_ORGANIZATION to keep state in Terraform Cloud, or unset TF_WORKSPACE_PREFIX to keep it local",
+  ],
+  [
+    { TF_CLOUD_HOSTNAME: "tfe.example.com" },
+    "TF_CLOUD_HOSTNAME=tfe.example.com is not valid: it selects a Terraform Enterprise host and needs TF_CLOUD_ORGANIZATION, which is not set; set TF_CLOUD_ORGANIZATION to keep state there, or unset TF_CLOUD_HOSTNAME to keep it local",
+  ],
+  [{ TF_CLOUD_ORGANIZATION: "", TF_WORKSPACE_PREFIX: "v6-" }, "TF_WORKSPACE_PREFIX=v6- is not valid: it names Terraform Cloud workspaces and needs TF_CLOUD_ORGANIZATION, which is not set"],
+  // A bad organization is reported as such, not as missing.
+  [{ TF_CLOUD_ORGANIZATION: "acme corp", TF_WORKSPACE_PREFIX: "v6-" }, "TF_CLOUD_ORGANIZATION=acme corp is not valid: must be a Terraform Cloud organization name"],
+])("%j: the other Terraform Cloud settings need a valid TF_CLOUD_ORGANIZATION", (env, message) => {
+  const problems = settingsProblems(env);
+  expect(problems).toHaveLength(1);
+  expect(problems[0]).toContain(message);
+});
+
+describe("empty values", () => {
+  test.each([
+    [{ CLUSTER_IPV6_BLOCK: "" }, "CLUSTER_IPV6_BLOCK= is not valid: the variable is set but empty; set a value, or unset it to use the default 2001:db8:0:ab00::/56"],
+    [{ WORKER_COUNT: "  " }, "WORKER_COUNT= is not valid: the variable is set but empty; set a value, or unset it to use the default 2"],
+    [{ METAL_PROJECT_ID: "" }, "METAL_PROJECT_ID= is not valid: the variable is set but empty; set a value, or unset it to use the default 00000000-0000-0000-0000-000000000000"],
+    [{ TF_CLOUD_HOSTNAME: "" }, "TF_CLOUD_HOSTNAME= is not valid: the variable is set but empty; set a value, or unset it to use the default app.terraform.io"],
+    [{ API_ALLOWED_INTERNET_WIDE: "" }, "API_ALLOWED_INTERNET_WIDE= is not valid: the variable is set but empty; set a value, or unset it to use the default false"],
+  ])("%j is an error, not the default", (env, message) => {
+    expect(settingsProblems(env)).toEqual([message]);
+  });
+
+  test("are an error for every setting whose default is not empty", () => {
+    for (const s of SETTINGS.filter((x) => x.default !== "")) {
+      expect(settingsProblems({ [s.name]: "" })).toEqual([expect.stringMatching(new RegExp(`^${s.name}= is not valid: the variable is set but empty`))]);
+    }
+  });
+
+  test("mean the default only for the lists and the Terraform Cloud names, and their descriptions say so", () => {
+    const emptyIsDefault = ["METAL_PROJECT_SSH_KEY_IDS", "API_ALLOWED_PREFIXES", "ADMIN_ALLOWED_PREFIXES", "TF_CLOUD_ORGANIZATION", "TF_WORKSPACE_PREFIX"];
+    expect(SETTINGS.filter((s) => s.emptyMeansDefault).map((s) => s.name)).toEqual(emptyIsDefault);
+    for (const s of SETTINGS) {
+      expect([s.name, s.emptyMeansDefault === true]).toEqual([s.name, s.default === ""]);
+      expect([s.name, s.description.includes("Empty or unset:")]).toEqual([s.name, s.emptyMeansDefault === true]);
+    }
+    const env = Object.fromEntries(emptyIsDefault.map((name) => [name, ""]));
+    expect(loadSettings(env)).toEqual(loadSettings({}));
+  });
+});
+
+describe("source prefixes that open a port to the whole Internet need an acknowledgement", () => {
+  test.each([
+    [
+      { API_ALLOWED_PREFIXES: "::/0" },
+      "API_ALLOWED_PREFIXES=::/0 is not valid: ::/0 opens the Kubernetes API server to the whole Internet or a large part of it (a prefix shorter than /16 is far wider than any one organization's network). If that is what you want, acknowledge it with API_ALLOWED_INTERNET_WIDE=true; otherwise list only your own prefixes, e.g. 2001:db8:1234::/48",
+    ],
+    [
+      { ADMIN_ALLOWED_PREFIXES: "2001:db8:aa::/48, 2000::/3,::/0" },
+      "ADMIN_ALLOWED_PREFIXES=2001:db8:aa::/48, 2000::/3,::/0 is not valid: 2000::/3 and ::/0 open SSH (port 22) on every node to the whole Internet or a large part of it (a prefix shorter than /16 is far wider than any one organization's network). If that is what you want, acknowledge it with ADMIN_ALLOWED_INTERNET_WIDE=true; otherwise list only your own prefixes, e.g. 2001:db8:1234::/48",
+    ],
+    [{ API_ALLOWED_PREFIXES: "2000::/15" }, "API_ALLOWED_PREFIXES=2000::/15 is not valid: 2000::/15 opens the Kubernetes API server to the whole Internet or a large part of it"],
+    // One list's acknowledgement does not cover the other.
+    [{ ADMIN_ALLOWED_PREFIXES: "::/0", API_ALLOWED_INTERNET_WIDE: "true" }, "ADMIN_ALLOWED_PREFIXES=::/0 is not valid: ::/0 opens SSH (port 22) on every node"],
+    [{ API_ALLOWED_PREFIXES: "::/0", API_ALLOWED_INTERNET_WIDE: "false" }, "acknowledge it with API_ALLOWED_INTERNET_WIDE=true"],
+  ])("%j is rejected", (env, message) => {
+    const problems = settingsProblems(env);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(message);
+  });
+
+  test("with the acknowledgement they are taken as given; /16 and longer need none", () => {
+    const s = loadSettings({ API_ALLOWED_PREFIXES: "::/0", API_ALLOWED_INTERNET_WIDE: "true", ADMIN_ALLOWED_PREFIXES: "2000::/3", ADMIN_ALLOWED_INTERNET_WIDE: "true" });
+    expect(s.apiAllowedPrefixes.map(String)).toEqual(["::/0"]);
+    expect(s.adminAllowedPrefixes.map(String)).toEqual(["2000::/3"]);
+    expect(loadSettings({ API_ALLOWED_PREFIXES: "2001::/16", ADMIN_ALLOWED_PREFIXES: "2001:db8::/32" }).apiAllowedPrefixes.map(String)).toEqual(["2001::/16"]);
+    expect(loadSettings({ API_ALLOWED_INTERNET_WIDE: "true" }).apiAllowedPrefixes).toEqual([]);
+  });
+
+  test("the acknowledgement is true or false", () => {
+    expect(settingsProblems({ API_ALLOWED_INTERNET_WIDE: "yes" })).toEqual(["API_ALLOWED_INTERNET_WIDE=yes is not valid: must be one of true, false"]);
+  });
 });

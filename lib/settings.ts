@@ -5,6 +5,10 @@
  * `loadSettings` validates them all and reports every problem at once, each naming
  * the setting, the value and what would be valid. Constructs never read process.env.
  *
+ * It also stops on mistakes that would otherwise pass silently: a setting exported
+ * empty, a source prefix that opens a port to the whole Internet without an
+ * acknowledgement, and a Terraform Cloud setting without the organization it needs.
+ *
  * Secrets are not settings: METAL_AUTH_TOKEN is read by the provider itself, and the
  * optional BGP password travels as a sensitive Terraform variable (TF_VAR_...), so
  * neither can end up in cdktf.out/.
@@ -63,6 +67,15 @@ export interface SettingDoc {
   /** Default as written in the environment; "" means unset. */
   readonly default: string;
   readonly description: string;
+  /**
+   * Whether `NAME=` (set, but empty or blank) means the default. True only for settings
+   * whose default is empty (the lists and the Terraform Cloud names), and their
+   * description says what empty means. For every other setting an empty value is an
+   * error: it is usually `export NAME=$VAR` with VAR unset, and silently using the
+   * default would deploy something else than the operator asked for.
+   * @default false
+   */
+  readonly emptyMeansDefault?: boolean;
 }
 
 export class SettingsError extends Error {
@@ -78,6 +91,8 @@ class Invalid extends Error {}
 type Env = Readonly<Record<string, string | undefined>>;
 
 interface SettingSpec<T> extends SettingDoc {
+  /** Every setting decides (see SettingDoc). */
+  readonly emptyMeansDefault: boolean;
   parse(value: string): T;
 }
 
@@ -102,6 +117,11 @@ function oneOf<T extends string>(allowed: readonly T[], why = "") {
   };
 }
 
+/** "a", "a and b", "a, b and c". */
+function andList(items: readonly string[]): string {
+  return items.length <= 1 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
+
 function list(value: string): string[] {
   return value
     .split(",")
@@ -112,6 +132,7 @@ function list(value: string): string[] {
 const CLUSTER_NAME: SettingSpec<string> = {
   name: "CLUSTER_NAME",
   default: "v6fabric",
+  emptyMeansDefault: false,
   description: "Cluster name: prefix of node hostnames, tags and stack name. Lower-case RFC 1123 label, at most 40 characters.",
   parse(value) {
     if (!DNS_LABEL.test(value) || value.length > MAX_CLUSTER_NAME_LENGTH) {
@@ -126,6 +147,7 @@ const CLUSTER_NAME: SettingSpec<string> = {
 const METAL_PROJECT_ID: SettingSpec<string> = {
   name: "METAL_PROJECT_ID",
   default: "00000000-0000-0000-0000-000000000000",
+  emptyMeansDefault: false,
   description: "Equinix Metal project UUID the devices are created in. The default is a placeholder that synthesizes but cannot deploy.",
   parse(value) {
     if (!UUID.test(value)) throw new Invalid("must be a project UUID like 6f1f2c1e-8d3b-4b8e-9a55-3b8f0c7f6a10 (lower-case hex)");
@@ -136,6 +158,7 @@ const METAL_PROJECT_ID: SettingSpec<string> = {
 const METAL_METRO: SettingSpec<string> = {
   name: "METAL_METRO",
   default: "da",
+  emptyMeansDefault: false,
   description: "Metro code where the devices run (the project's IPv6 /56 is per metro), e.g. da, am, sv.",
   parse(value) {
     if (!/^[a-z]{2}$/.test(value)) throw new Invalid("must be a two-letter lower-case metro code such as da, am or sv");
@@ -146,6 +169,7 @@ const METAL_METRO: SettingSpec<string> = {
 const CLUSTER_IPV6_BLOCK: SettingSpec<AddressPlan> = {
   name: "CLUSTER_IPV6_BLOCK",
   default: "2001:db8:0:ab00::/56",
+  emptyMeansDefault: false,
   description:
     "The project's public IPv6 /56 in the metro (see the Metal console or `metal ip get`). The default is from the 2001:db8::/32 documentation range: it synthesizes, and a deploy stops at plan time until you set the real block.",
   parse(value) {
@@ -161,16 +185,21 @@ const CLUSTER_IPV6_BLOCK: SettingSpec<AddressPlan> = {
 const CONTROL_PLANE_COUNT: SettingSpec<ControlPlaneCount> = {
   name: "CONTROL_PLANE_COUNT",
   default: "1",
+  emptyMeansDefault: false,
   description: "Number of control-plane nodes with stacked etcd: 1, 3 or 5 (etcd needs an odd number of members).",
   parse(value) {
-    if (!["1", "3", "5"].includes(value)) throw new Invalid("etcd needs an odd number of members: use 1, 3 or 5");
-    return Number(value) as ControlPlaneCount;
+    if (!/^\d+$/.test(value)) throw new Invalid("must be a whole number: 1, 3 or 5 (etcd needs an odd number of members)");
+    const count = Number(value);
+    if (count % 2 === 0) throw new Invalid("etcd needs an odd number of members: use 1, 3 or 5");
+    if (count > 5) throw new Invalid("use 1, 3 or 5: the app supports at most 5 etcd members");
+    return count as ControlPlaneCount;
   },
 };
 
 const WORKER_COUNT: SettingSpec<number> = {
   name: "WORKER_COUNT",
   default: "2",
+  emptyMeansDefault: false,
   description: `Number of worker nodes, 0 to ${MAX_WORKERS}. Raising it adds nodes that join and peer by themselves.`,
   parse: (value) => wholeNumber(value, 0, MAX_WORKERS),
 };
@@ -178,6 +207,7 @@ const WORKER_COUNT: SettingSpec<number> = {
 const NODE_PLAN: SettingSpec<string> = {
   name: "NODE_PLAN",
   default: "c3.small.x86",
+  emptyMeansDefault: false,
   description: "Metal server plan for every node, e.g. c3.small.x86, m3.small.x86.",
   parse(value) {
     if (!/^[a-z0-9]+(\.[a-z0-9]+)+$/.test(value)) throw new Invalid("must be a Metal plan slug such as c3.small.x86");
@@ -188,6 +218,7 @@ const NODE_PLAN: SettingSpec<string> = {
 const BILLING_CYCLE: SettingSpec<BillingCycle> = {
   name: "METAL_BILLING_CYCLE",
   default: "hourly",
+  emptyMeansDefault: false,
   description: "Device billing cycle: hourly or monthly.",
   parse: oneOf<BillingCycle>(["hourly", "monthly"]),
 };
@@ -195,6 +226,7 @@ const BILLING_CYCLE: SettingSpec<BillingCycle> = {
 const FLATCAR_CHANNEL: SettingSpec<FlatcarChannel> = {
   name: "FLATCAR_CHANNEL",
   default: "stable",
+  emptyMeansDefault: false,
   description: "Flatcar release channel the devices are installed from (operating system flatcar_<channel>).",
   parse: oneOf<FlatcarChannel>(["stable", "beta", "alpha", "lts"]),
 };
@@ -202,6 +234,7 @@ const FLATCAR_CHANNEL: SettingSpec<FlatcarChannel> = {
 const KUBERNETES_VERSION: SettingSpec<string> = {
   name: "KUBERNETES_VERSION",
   default: DEFAULT_KUBERNETES_VERSION,
+  emptyMeansDefault: false,
   description: "Kubernetes release installed on every node. Only versions whose binary hashes are pinned in lib/versions.ts are accepted.",
   parse(value) {
     const v = value.replace(/^v/, "");
@@ -215,6 +248,7 @@ const KUBERNETES_VERSION: SettingSpec<string> = {
 const CLUSTER_DOMAIN: SettingSpec<string> = {
   name: "CLUSTER_DOMAIN",
   default: "cluster.local",
+  emptyMeansDefault: false,
   description: "DNS domain of Services inside the cluster.",
   parse(value) {
     const labels = value.split(".");
@@ -228,6 +262,7 @@ const CLUSTER_DOMAIN: SettingSpec<string> = {
 const METAL_BGP_ASN: SettingSpec<number> = {
   name: "METAL_BGP_ASN",
   default: "65000",
+  emptyMeansDefault: false,
   description: "The project's local BGP ASN (Metal's customer ASN, 65000 unless the project was set up otherwise). Must not be the routers' 65530.",
   parse(value) {
     const asn = wholeNumber(value, 1, 4294967294);
@@ -244,6 +279,7 @@ const METAL_BGP_ASN: SettingSpec<number> = {
 const METAL_BGP_MD5_ENABLED: SettingSpec<boolean> = {
   name: "METAL_BGP_MD5_ENABLED",
   default: "false",
+  emptyMeansDefault: false,
   description:
     "true if the project's local BGP uses an MD5 password. The password itself is not a setting: pass it as TF_VAR_metal_bgp_md5_password (a sensitive Terraform variable).",
   parse: (value) => oneOf(["true", "false"])(value) === "true",
@@ -252,6 +288,7 @@ const METAL_BGP_MD5_ENABLED: SettingSpec<boolean> = {
 const METAL_MANAGE_PROJECT_BGP: SettingSpec<boolean> = {
   name: "METAL_MANAGE_PROJECT_BGP",
   default: "false",
+  emptyMeansDefault: false,
   description:
     "true: the app adopts the existing project METAL_PROJECT_ID (a Terraform import block; Terraform >= 1.5) and enables its local BGP with METAL_BGP_ASN and the password if METAL_BGP_MD5_ENABLED. The project is never deleted, and its BGP config cannot be removed afterwards. false: local BGP must already be enabled; the plan checks it (docs/bgp-fabric.md).",
   parse: (value) => oneOf(["true", "false"], " (true lets the app enable the project's local BGP; false only checks it)")(value) === "true",
@@ -260,6 +297,7 @@ const METAL_MANAGE_PROJECT_BGP: SettingSpec<boolean> = {
 const LOCAL_SERVICE_ROUTES: SettingSpec<number> = {
   name: "LOCAL_SERVICE_ROUTES",
   default: "4",
+  emptyMeansDefault: false,
   description:
     "How many externalTrafficPolicy: Local Service addresses one node may announce as /128s. Metal accepts 10 prefixes per server; pod blocks and the two Service ranges take 4, so at most 6 (docs/bgp-fabric.md).",
   parse(value) {
@@ -277,7 +315,8 @@ const LOCAL_SERVICE_ROUTES: SettingSpec<number> = {
 const METAL_PROJECT_SSH_KEY_IDS: SettingSpec<string[]> = {
   name: "METAL_PROJECT_SSH_KEY_IDS",
   default: "",
-  description: "Comma-separated project SSH key UUIDs for the `core` user. Empty: Metal installs the project's keys. SSH is closed by the host policy unless ADMIN_ALLOWED_PREFIXES opens it.",
+  emptyMeansDefault: true,
+  description: "Comma-separated project SSH key UUIDs for the `core` user. Empty or unset: Metal installs the project's keys. SSH is closed by the host policy unless ADMIN_ALLOWED_PREFIXES opens it.",
   parse(value) {
     const ids = list(value);
     const bad = ids.filter((id) => !UUID.test(id));
@@ -309,26 +348,60 @@ function ipv6Prefixes(value: string): Ipv6Cidr[] {
   return prefixes;
 }
 
+/**
+ * The shortest source prefix a list may hold without an acknowledgement. Anything
+ * shorter opens the port to the whole Internet (::/0) or a large part of it: IANA
+ * allocates /12s to the regional registries, which allocate /32s or /29s to ISPs, and a
+ * site gets a /48 or /56. No operator's own network needs a prefix shorter than /16.
+ */
+export const MIN_SOURCE_PREFIX_LENGTH = 16;
+
 const API_ALLOWED_PREFIXES: SettingSpec<Ipv6Cidr[]> = {
   name: "API_ALLOWED_PREFIXES",
   default: "",
+  emptyMeansDefault: true,
   description:
-    "Comma-separated IPv6 prefixes allowed to reach the Kubernetes API server from outside the cluster (e.g. your office or CI). Empty: only nodes and pods reach it (docs/security.md).",
+    `Comma-separated IPv6 prefixes allowed to reach the Kubernetes API server from outside the cluster (e.g. your office or CI). Empty or unset: only nodes and pods reach it (docs/security.md). ::/0 or a prefix shorter than /${MIN_SOURCE_PREFIX_LENGTH} also needs API_ALLOWED_INTERNET_WIDE=true.`,
   parse: ipv6Prefixes,
 };
 
 const ADMIN_ALLOWED_PREFIXES: SettingSpec<Ipv6Cidr[]> = {
   name: "ADMIN_ALLOWED_PREFIXES",
   default: "",
+  emptyMeansDefault: true,
   description:
-    "Comma-separated IPv6 prefixes allowed to reach SSH (port 22) on every node, also through Calico's failsafe rules. Empty: SSH is closed; use Metal's out-of-band console (docs/security.md).",
+    `Comma-separated IPv6 prefixes allowed to reach SSH (port 22) on every node, also through Calico's failsafe rules. Empty or unset: SSH is closed; use Metal's out-of-band console (docs/security.md). ::/0 or a prefix shorter than /${MIN_SOURCE_PREFIX_LENGTH} also needs ADMIN_ALLOWED_INTERNET_WIDE=true.`,
   parse: ipv6Prefixes,
 };
+
+/** A source-prefix list and the acknowledgement it needs before it may open its port Internet-wide. */
+interface SourcePrefixList {
+  readonly prefixes: SettingSpec<Ipv6Cidr[]>;
+  /** What the list opens, for descriptions and messages. */
+  readonly opens: string;
+  readonly internetWide: SettingSpec<boolean>;
+}
+
+function sourcePrefixList(prefixes: SettingSpec<Ipv6Cidr[]>, acknowledgement: string, opens: string): SourcePrefixList {
+  const internetWide: SettingSpec<boolean> = {
+    name: acknowledgement,
+    default: "false",
+    emptyMeansDefault: false,
+    description: `true acknowledges that ${prefixes.name} holds ::/0 or a prefix shorter than /${MIN_SOURCE_PREFIX_LENGTH}, which opens ${opens} to the whole Internet or a large part of it. It opens nothing by itself. false: such a prefix stops synth.`,
+    parse: (value) => oneOf(["true", "false"])(value) === "true",
+  };
+  return { prefixes, opens, internetWide };
+}
+
+const API_SOURCES = sourcePrefixList(API_ALLOWED_PREFIXES, "API_ALLOWED_INTERNET_WIDE", "the Kubernetes API server");
+const ADMIN_SOURCES = sourcePrefixList(ADMIN_ALLOWED_PREFIXES, "ADMIN_ALLOWED_INTERNET_WIDE", "SSH (port 22) on every node");
 
 const TF_CLOUD_ORGANIZATION: SettingSpec<string> = {
   name: "TF_CLOUD_ORGANIZATION",
   default: "",
-  description: "Terraform Cloud organization. Set it to keep state in Terraform Cloud (one workspace per stack); unset, state is local.",
+  emptyMeansDefault: true,
+  description:
+    "Terraform Cloud organization. Set it to keep state in Terraform Cloud (one workspace per stack). Empty or unset: state is local.",
   parse(value) {
     if (value !== "" && !/^[A-Za-z0-9_-]+$/.test(value)) throw new Invalid("must be a Terraform Cloud organization name (letters, digits, - and _)");
     return value;
@@ -338,7 +411,9 @@ const TF_CLOUD_ORGANIZATION: SettingSpec<string> = {
 const TF_WORKSPACE_PREFIX: SettingSpec<string> = {
   name: "TF_WORKSPACE_PREFIX",
   default: "",
-  description: "Prefix of the Terraform Cloud workspace names; each stack's workspace is <prefix><stack>.",
+  emptyMeansDefault: true,
+  description:
+    "Prefix of the Terraform Cloud workspace names; each stack's workspace is <prefix><stack>. Empty or unset: the workspace is named after the stack. Needs TF_CLOUD_ORGANIZATION.",
   parse(value) {
     if (!/^[A-Za-z0-9_-]*$/.test(value)) throw new Invalid("may only hold letters, digits, - and _");
     return value;
@@ -348,7 +423,8 @@ const TF_WORKSPACE_PREFIX: SettingSpec<string> = {
 const TF_CLOUD_HOSTNAME: SettingSpec<string> = {
   name: "TF_CLOUD_HOSTNAME",
   default: "app.terraform.io",
-  description: "Terraform Cloud or Enterprise hostname.",
+  emptyMeansDefault: false,
+  description: "Terraform Cloud or Enterprise hostname. Anything but the default needs TF_CLOUD_ORGANIZATION.",
   parse(value) {
     if (!/^[a-z0-9.-]+$/.test(value)) throw new Invalid("must be a hostname such as app.terraform.io");
     return value;
@@ -374,11 +450,24 @@ export const SETTINGS: readonly SettingDoc[] = [
   LOCAL_SERVICE_ROUTES,
   METAL_PROJECT_SSH_KEY_IDS,
   API_ALLOWED_PREFIXES,
+  API_SOURCES.internetWide,
   ADMIN_ALLOWED_PREFIXES,
+  ADMIN_SOURCES.internetWide,
   TF_CLOUD_ORGANIZATION,
   TF_WORKSPACE_PREFIX,
   TF_CLOUD_HOSTNAME,
 ];
+
+/** The problem when `list` holds Internet-wide prefixes without its acknowledgement, else undefined. */
+function internetWideProblem(list: SourcePrefixList, value: string, prefixes: readonly Ipv6Cidr[] | undefined, acknowledged: boolean | undefined): string | undefined {
+  const wide = (prefixes ?? []).filter((p) => p.length < MIN_SOURCE_PREFIX_LENGTH);
+  if (wide.length === 0 || acknowledged === true) return undefined;
+  return (
+    `${list.prefixes.name}=${value} is not valid: ${andList(wide.map(String))} ${wide.length === 1 ? "opens" : "open"} ${list.opens} to the whole Internet or a large part of it ` +
+    `(a prefix shorter than /${MIN_SOURCE_PREFIX_LENGTH} is far wider than any one organization's network). ` +
+    `If that is what you want, acknowledge it with ${list.internetWide.name}=true; otherwise list only your own prefixes, e.g. 2001:db8:1234::/48`
+  );
+}
 
 /**
  * Reads and validates every setting from `env`. Throws SettingsError listing all
@@ -386,14 +475,20 @@ export const SETTINGS: readonly SettingDoc[] = [
  */
 export function loadSettings(env: Env): ClusterSettings {
   const problems: string[] = [];
+  /** The value as given, trimmed; undefined when the variable is not set. */
+  const given = (spec: SettingDoc) => env[spec.name]?.trim();
   function read<T>(spec: SettingSpec<T>): T {
-    const raw = env[spec.name];
-    const value = raw === undefined || raw.trim() === "" ? spec.default : raw.trim();
+    const value = given(spec);
+    if (value === "" && !spec.emptyMeansDefault) {
+      problems.push(`${spec.name}= is not valid: the variable is set but empty; set a value, or unset it to use the default ${spec.default}`);
+      return undefined as unknown as T;
+    }
+    const effective = value === undefined || value === "" ? spec.default : value;
     try {
-      return spec.parse(value);
+      return spec.parse(effective);
     } catch (err) {
       if (!(err instanceof Invalid)) throw err;
-      problems.push(`${spec.name}=${value} is not valid: ${err.message}`);
+      problems.push(`${spec.name}=${effective} is not valid: ${err.message}`);
       return undefined as unknown as T;
     }
   }
@@ -417,9 +512,23 @@ export function loadSettings(env: Env): ClusterSettings {
     apiAllowedPrefixes: read(API_ALLOWED_PREFIXES),
     adminAllowedPrefixes: read(ADMIN_ALLOWED_PREFIXES),
   };
+  for (const [list, prefixes] of [[API_SOURCES, settings.apiAllowedPrefixes], [ADMIN_SOURCES, settings.adminAllowedPrefixes]] as const) {
+    const problem = internetWideProblem(list, given(list.prefixes) ?? "", prefixes, read(list.internetWide));
+    if (problem !== undefined) problems.push(problem);
+  }
   const organization = read(TF_CLOUD_ORGANIZATION);
   const workspacePrefix = read(TF_WORKSPACE_PREFIX);
   const hostname = read(TF_CLOUD_HOSTNAME);
+  // The other Terraform Cloud settings only shape the `cloud` block, which needs the organization.
+  if (!given(TF_CLOUD_ORGANIZATION)) {
+    const missing = "needs TF_CLOUD_ORGANIZATION, which is not set";
+    if (workspacePrefix) {
+      problems.push(`TF_WORKSPACE_PREFIX=${workspacePrefix} is not valid: it names Terraform Cloud workspaces and ${missing}; set TF_CLOUD_ORGANIZATION to keep state in Terraform Cloud, or unset TF_WORKSPACE_PREFIX to keep it local`);
+    }
+    if (hostname !== undefined && hostname !== TF_CLOUD_HOSTNAME.default) {
+      problems.push(`TF_CLOUD_HOSTNAME=${hostname} is not valid: it selects a Terraform Enterprise host and ${missing}; set TF_CLOUD_ORGANIZATION to keep state there, or unset TF_CLOUD_HOSTNAME to keep it local`);
+    }
+  }
   if (problems.length > 0) throw new SettingsError(problems);
   return {
     ...settings,
