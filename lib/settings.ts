@@ -5,9 +5,10 @@
  * `loadSettings` validates them all and reports every problem at once, each naming
  * the setting, the value and what would be valid. Constructs never read process.env.
  *
- * It also stops on mistakes that would otherwise pass silently: a setting exported
- * empty, a source prefix that opens a port to the whole Internet without an
- * acknowledgement, and a Terraform Cloud setting without the organization it needs.
+ * It also stops on mistakes that would otherwise pass silently: a variable that looks
+ * like a misspelled setting (WORKERS_COUNT, METAL_METR0), a setting exported empty, a
+ * source prefix that opens a port to the whole Internet without an acknowledgement, and
+ * a Terraform Cloud setting without the organization it needs.
  *
  * Secrets are not settings: METAL_AUTH_TOKEN is read by the provider itself, and the
  * optional BGP password travels as a sensitive Terraform variable (TF_VAR_...), so
@@ -17,6 +18,7 @@ import { AddressPlan, AddressPlanError, Ipv6Cidr, planAddresses } from "./addres
 import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "./versions";
 import { POD_BLOCK_PREFIX_LENGTH } from "./calico";
 import { PrefixBudgetError, checkPrefixBudget } from "./prefix-budget";
+import { distance } from "fastest-levenshtein";
 
 export type ControlPlaneCount = 1 | 3 | 5;
 export type FlatcarChannel = "stable" | "beta" | "alpha" | "lts";
@@ -458,6 +460,134 @@ export const SETTINGS: readonly SettingDoc[] = [
   TF_CLOUD_HOSTNAME,
 ];
 
+/**
+ * Name prefixes the settings use, so that an unknown variable starting with one of them
+ * (METAL_PLAN, CLUSTER_IPV6_PREFIX) is taken for a mistake even when no setting is close
+ * in spelling. Chosen so that common variables of other tools never start with one:
+ * NODE_ (NODE_PLAN's) is not here because Node.js reads NODE_OPTIONS, NODE_PATH and
+ * more; TF_ is not here because Terraform reads dozens of TF_ variables. The other tools'
+ * variables that do start with one of these are in NOT_SETTINGS.
+ */
+export const SETTING_PREFIXES: readonly string[] = [
+  "METAL_",
+  "CLUSTER_",
+  "CONTROL_PLANE_",
+  "WORKER_",
+  "FLATCAR_",
+  "KUBERNETES_",
+  "LOCAL_SERVICE_",
+  "API_ALLOWED_",
+  "ADMIN_ALLOWED_",
+  "TF_CLOUD_",
+  "TF_WORKSPACE_",
+];
+
+/** A variable of another tool that an operator's shell may hold next to the settings. */
+export interface NotSetting {
+  /** The exact name, or a prefix written with a trailing `*` (TF_VAR_*). */
+  readonly name: string;
+  /** Who reads it: why it is legitimate. */
+  readonly readBy: string;
+}
+
+/**
+ * Variables that are not settings but start like one or are read next to them: the typo
+ * check never reports them, whatever their spelling distance to a setting. Add a tool's
+ * variable here when it trips the check (the check's message says so).
+ */
+export const NOT_SETTINGS: readonly NotSetting[] = [
+  { name: "METAL_AUTH_TOKEN", readBy: "the equinix/metal provider and the metal CLI: the API token (a secret)" },
+  { name: "METAL_ORGANIZATION_ID", readBy: "the metal CLI (`metal env` exports it)" },
+  { name: "METAL_CONFIG", readBy: "the metal CLI: its configuration file" },
+  // Terraform CLI ("Environment Variables" in the Terraform CLI documentation).
+  { name: "TF_VAR_*", readBy: "Terraform: input variables (TF_VAR_metal_bgp_md5_password is a secret)" },
+  { name: "TF_TOKEN_*", readBy: "Terraform: API tokens per host (secrets)" },
+  { name: "TF_CLOUD_PROJECT", readBy: "Terraform: the cloud block's project" },
+  { name: "TF_WORKSPACE", readBy: "Terraform: the selected workspace" },
+  { name: "TF_CLI_CONFIG_FILE", readBy: "Terraform: the CLI configuration file" },
+  { name: "TF_CLI_ARGS*", readBy: "Terraform: extra command-line arguments" },
+  { name: "TF_LOG*", readBy: "Terraform: logging (TF_LOG, TF_LOG_PATH, TF_LOG_CORE, TF_LOG_PROVIDER)" },
+  { name: "TF_INPUT", readBy: "Terraform: interactive prompts" },
+  { name: "TF_IN_AUTOMATION", readBy: "Terraform: shorter output in automation" },
+  { name: "TF_DATA_DIR", readBy: "Terraform: the working directory's data" },
+  { name: "TF_PLUGIN_CACHE_*", readBy: "Terraform: the provider plugin cache" },
+  { name: "TF_REGISTRY_*", readBy: "Terraform: registry timeouts and retries" },
+  { name: "TF_IGNORE", readBy: "Terraform: .terraformignore tracing" },
+  { name: "TF_STATE_PERSIST_INTERVAL", readBy: "Terraform: state snapshots during apply" },
+  { name: "TF_APPEND_USER_AGENT", readBy: "Terraform: the User-Agent header" },
+  { name: "CDKTF_*", readBy: "the cdktf CLI and library (CDKTF_OUTDIR, CDKTF_LOG_LEVEL, ...)" },
+  { name: "JSII_*", readBy: "the jsii runtime under cdktf" },
+  { name: "CHECKPOINT_DISABLE", readBy: "HashiCorp tools: no update checks (.envrc sets it)" },
+  { name: "KUBECONFIG", readBy: "kubectl and other Kubernetes clients" },
+  // Every pod's environment holds the `kubernetes` Service's links (CI running in Kubernetes).
+  { name: "KUBERNETES_SERVICE_*", readBy: "Kubernetes: the API Service's address in every pod" },
+  { name: "KUBERNETES_PORT*", readBy: "Kubernetes: the API Service's address in every pod (Docker link style)" },
+];
+
+function isNotSetting(name: string): boolean {
+  return NOT_SETTINGS.some((n) => (n.name.endsWith("*") ? name.startsWith(n.name.slice(0, -1)) : name === n.name));
+}
+
+/**
+ * How far a variable's name may be from a setting's and still be taken for a typo of it:
+ * one edit for short names (NODE_PATH, two edits from NODE_PLAN, is Node's), about one
+ * in five characters for longer ones, at most three.
+ */
+function typoDistance(settingName: string): number {
+  return Math.min(3, Math.max(1, Math.floor(settingName.length / 5)));
+}
+
+/**
+ * How good a suggestion `known` is for the misspelled `upper` (lower is better): the edit
+ * distance, but 1 for a name cut short (TF_CLOUD_ORG) or one whose words `known` all has
+ * (CLUSTER_BLOCK, METAL_ASN); on a tie, a name with the same setting prefix wins, then
+ * the smaller edit distance, then the first listed.
+ */
+function suggestionRank(upper: string, known: string, prefix: string | undefined): number {
+  const edits = distance(upper, known);
+  const words = new Set(known.split("_"));
+  const partOf = known.startsWith(upper) || upper.split("_").every((w) => words.has(w));
+  return (Math.min(edits, partOf ? 1 : edits) * 2 + (prefix !== undefined && known.startsWith(prefix) ? 0 : 1)) * 1000 + edits;
+}
+
+/** A variable in the environment that looks like a setting but is none. */
+export interface MisspelledSetting {
+  /** The variable's name (never its value: it may be a secret). */
+  readonly name: string;
+  /** The known name closest to it: a setting, or a NOT_SETTINGS name with its prefix. */
+  readonly suggestion: string;
+  /** The setting prefix it starts with, when that (not its spelling) gave it away. */
+  readonly prefix?: string;
+}
+
+/**
+ * The variables of `env` that look like misspelled settings: close in spelling to a
+ * setting (case aside), or starting with a SETTING_PREFIXES prefix. Settings themselves
+ * and NOT_SETTINGS are never reported. Sorted by name.
+ */
+export function findMisspelledSettings(env: Env): MisspelledSetting[] {
+  const settingNames = SETTINGS.map((s) => s.name);
+  const knownNames = [...settingNames, ...NOT_SETTINGS.map((n) => n.name).filter((n) => !n.endsWith("*"))];
+  const found: MisspelledSetting[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (env[name] === undefined || settingNames.includes(name) || isNotSetting(name)) continue;
+    const upper = name.toUpperCase();
+    const closeToSetting = settingNames.some((s) => distance(upper, s) <= typoDistance(s));
+    const prefix = SETTING_PREFIXES.find((p) => name.startsWith(p));
+    if (!closeToSetting && prefix === undefined) continue;
+    const suggestion = knownNames.reduce((best, known) => (suggestionRank(upper, known, prefix) < suggestionRank(upper, best, prefix) ? known : best));
+    found.push(closeToSetting ? { name, suggestion } : { name, suggestion, prefix });
+  }
+  return found;
+}
+
+/** The problem a misspelled setting is reported as: its name and the suggestion, never its value. */
+function misspellingProblem(m: MisspelledSetting): string {
+  const family = SETTINGS.map((s) => s.name).filter((n) => m.prefix !== undefined && n.startsWith(m.prefix));
+  const why = m.prefix === undefined ? "" : `, though it starts like the ${m.prefix} settings (${family.join(", ")})`;
+  return `${m.name} is not a setting${why}: did you mean ${m.suggestion}? Rename or unset the variable; if another tool reads it, add it to NOT_SETTINGS in lib/settings.ts.`;
+}
+
 /** The problem when `list` holds Internet-wide prefixes without its acknowledgement, else undefined. */
 function internetWideProblem(list: SourcePrefixList, value: string, prefixes: readonly Ipv6Cidr[] | undefined, acknowledged: boolean | undefined): string | undefined {
   const wide = (prefixes ?? []).filter((p) => p.length < MIN_SOURCE_PREFIX_LENGTH);
@@ -471,10 +601,12 @@ function internetWideProblem(list: SourcePrefixList, value: string, prefixes: re
 
 /**
  * Reads and validates every setting from `env`. Throws SettingsError listing all
- * problems, each as `NAME=value is not valid: <what is valid>`.
+ * problems: each variable that looks like a misspelled setting (`NAME is not a setting:
+ * did you mean ...`, never with its value), then each bad value as
+ * `NAME=value is not valid: <what is valid>`.
  */
 export function loadSettings(env: Env): ClusterSettings {
-  const problems: string[] = [];
+  const problems: string[] = findMisspelledSettings(env).map(misspellingProblem);
   /** The value as given, trimmed; undefined when the variable is not set. */
   const given = (spec: SettingDoc) => env[spec.name]?.trim();
   function read<T>(spec: SettingSpec<T>): T {
