@@ -12,6 +12,7 @@ import { ProviderSchema, checkBody } from "./support/metal-schema";
 import { settingsProblems } from "./support/settings";
 import { TerraformJson, onlyStack, synthesize } from "./support/synth";
 import { loadSettings } from "../lib/settings";
+import { terraformBinary } from "../rehearsal/tools";
 
 const PROVIDER = "registry.terraform.io/equinix/metal";
 const metalSchema: ProviderSchema = JSON.parse(
@@ -174,13 +175,14 @@ describe("METAL_MANAGE_PROJECT_BGP=true: the existing project is adopted and its
 // The real terraform: conditions evaluated against stand-ins, import and prevent_destroy
 // exercised on a builtin terraform_data stand-in (no provider download needed).
 
-const hasTerraform = spawnSync("terraform", ["version"], { encoding: "utf8" }).status === 0;
-if (!hasTerraform) console.warn("SKIPPED metal-project-bgp terraform checks: no terraform binary on PATH");
+const terraformPath = terraformBinary();
+const hasTerraform = fs.existsSync(terraformPath);
+if (!hasTerraform) console.warn(`SKIPPED metal-project-bgp terraform checks: the pinned terraform is not built (${terraformPath}); run \`npm run tools -- terraform\` (.ci/run does)`);
 const describeWithTerraform = hasTerraform ? describe : describe.skip;
 const TF_ENV = { ...process.env, TF_CLI_CONFIG_FILE: "/dev/null", CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1" };
 
 function terraform(dir: string, args: string[], input?: string) {
-  return spawnSync("terraform", args, { cwd: dir, input, encoding: "utf8", env: TF_ENV, timeout: 120_000 });
+  return spawnSync(terraformPath, args, { cwd: dir, input, encoding: "utf8", env: TF_ENV, timeout: 120_000 });
 }
 
 /** Evaluates each condition with `self` = `value` and the password variable = `password`. */

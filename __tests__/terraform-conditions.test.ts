@@ -7,18 +7,19 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { terraformBinary } from "../rehearsal/tools";
 import { onlyStack, synthesize } from "./support/synth";
 
-const terraform = spawnSync("terraform", ["version"], { encoding: "utf8" });
-const hasTerraform = terraform.status === 0;
-if (!hasTerraform) console.warn("SKIPPED terraform-conditions: no terraform binary on PATH (the conditions are then only checked as text in synth.test.ts)");
+const terraform = terraformBinary();
+const hasTerraform = fs.existsSync(terraform);
+if (!hasTerraform) console.warn(`SKIPPED terraform-conditions: the pinned terraform is not built (${terraform}); run \`npm run tools -- terraform\` (.ci/run does)`);
 const describeWithTerraform = hasTerraform ? describe : describe.skip;
 
 /** Evaluates `expressions` (Terraform syntax, `self` as `local.self`) with `self` bound to `value`. */
 function evaluate(self: unknown, expressions: string[]): string[] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-conditions-"));
   fs.writeFileSync(path.join(dir, "main.tf.json"), JSON.stringify({ locals: { self } }));
-  const result = spawnSync("terraform", ["console"], {
+  const result = spawnSync(terraform, ["console"], {
     cwd: dir,
     // The console prints only the value of the last line it reads: ask for one list.
     input: `jsonencode([${expressions.join(", ")}])\n`,

@@ -1,0 +1,199 @@
+/**
+ * `npm run rehearse`: what `cdktf deploy` would do, with the real Terraform and the
+ * real providers, on this machine, before a real deploy (docs/rehearsal.md).
+ *
+ *   synth -> terraform init (local mirror) -> validate -> plan -> apply -> outputs
+ *         -> a second plan (must change nothing) -> destroy
+ *
+ * Settings come from the environment exactly as for a deploy. What the rehearsal
+ * cannot apply (the Metal resources: no equinix/metal provider can be built here) and
+ * a Terraform Cloud backend swapped for a local state file are said in the summary.
+ *
+ *   npm run rehearse [-- --keep DIR]   keep the working directory (state, plans) in DIR, skip destroy
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { RehearsalRoot, rehearsalRoot } from "./offline-stack";
+import { PlanJson, Terraform, plannedActions } from "./terraform";
+import { buildMissing } from "./tools";
+
+const PROJECT_DIR = path.resolve(__dirname, "..");
+
+/** Runs the app (main.ts) with `env` into `outdir`, as `cdktf synth` does; returns the stack names. */
+export function synthesize(env: NodeJS.ProcessEnv, outdir: string): string[] {
+  fs.mkdirSync(path.dirname(outdir), { recursive: true });
+  const result = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "main.ts"], {
+    cwd: PROJECT_DIR,
+    env: { ...env, CDKTF_OUTDIR: outdir, CHECKPOINT_DISABLE: "1" },
+    encoding: "utf8",
+  });
+  if (result.status !== 0) throw new Error(`synth failed:\n${(result.stderr || result.stdout).trim()}`);
+  const manifest = JSON.parse(fs.readFileSync(path.join(outdir, "manifest.json"), "utf8")) as { stacks: Record<string, { synthesizedStackPath: string }> };
+  return Object.keys(manifest.stacks);
+}
+
+export function readStack(outdir: string, stack: string): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(path.join(outdir, "stacks", stack, "cdk.tf.json"), "utf8"));
+}
+
+export interface StepTiming {
+  readonly step: string;
+  readonly milliseconds: number;
+}
+
+/** One stack's rehearsal in its own working directory; each step is a real Terraform command. */
+export class StackRehearsal {
+  readonly terraform: Terraform;
+  readonly timings: StepTiming[] = [];
+  root: RehearsalRoot;
+
+  constructor(
+    readonly stack: string,
+    synthesized: Record<string, unknown>,
+    readonly dir: string,
+    env: NodeJS.ProcessEnv = process.env,
+    private readonly progress: (line: string) => void = () => undefined,
+  ) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.root = this.write(synthesized);
+    this.terraform = new Terraform(dir, env);
+  }
+
+  /** Replaces the root module with a new synth of the same stack (e.g. more workers). */
+  write(synthesized: Record<string, unknown>): RehearsalRoot {
+    this.root = rehearsalRoot(synthesized, "terraform.tfstate");
+    fs.writeFileSync(path.join(this.dir, "main.tf.json"), `${JSON.stringify(this.root.root, null, 2)}\n`);
+    return this.root;
+  }
+
+  private step<T>(name: string, run: () => T): T {
+    this.progress(`  ${this.stack}: ${name} ...`);
+    const started = Date.now();
+    const value = run();
+    const milliseconds = Date.now() - started;
+    this.timings.push({ step: name, milliseconds });
+    this.progress(`  ${this.stack}: ${name} done in ${(milliseconds / 1000).toFixed(1)} s`);
+    return value;
+  }
+
+  init(): void {
+    this.step("init", () => this.terraform.must(["init", "-input=false", "-no-color"]));
+  }
+
+  validate(): void {
+    this.step("validate", () => this.terraform.must(["validate", "-no-color"]));
+  }
+
+  /** Plans into `file`; returns the plan as JSON and Terraform's human-readable output. */
+  plan(file = "rehearsal.tfplan"): { plan: PlanJson; text: string } {
+    return this.step(`plan (${file})`, () => {
+      const text = this.terraform.must(["plan", "-input=false", "-no-color", `-out=${file}`]).stdout;
+      return { plan: this.terraform.json<PlanJson>(["show", "-json", file]), text };
+    });
+  }
+
+  apply(file = "rehearsal.tfplan"): string {
+    return this.step("apply", () => this.terraform.must(["apply", "-input=false", "-no-color", file]).stdout);
+  }
+
+  /** Every output with its value, sensitive ones included (terraform output -json). */
+  outputs(): Record<string, { value: unknown; sensitive: boolean }> {
+    return this.terraform.json(["output", "-json"]);
+  }
+
+  /** `plan -detailed-exitcode`: 0 = no changes, 2 = changes. */
+  changesPlanned(): boolean {
+    return this.step("second plan", () => {
+      const result = this.terraform.run(["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+      if (result.status !== 0 && result.status !== 2) throw new Error(`terraform plan failed:\n${result.stderr}`);
+      return result.status === 2;
+    });
+  }
+
+  destroy(): void {
+    this.step("destroy", () => this.terraform.must(["destroy", "-auto-approve", "-input=false", "-no-color"]));
+  }
+
+  /** Resource addresses in the state (terraform state list). */
+  stateResources(): string[] {
+    const result = this.terraform.run(["state", "list"]);
+    return result.status === 0 ? result.stdout.split("\n").filter(Boolean) : [];
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}
+
+function describeCreated(plan: PlanJson): string {
+  return Object.entries(plannedActions(plan))
+    .map(([type, actions]) => `${Object.values(actions).reduce((a, b) => a + b, 0)} ${type}`)
+    .join(", ");
+}
+
+/** The whole rehearsal for every stack the app synthesizes; returns the exit status. */
+export function rehearse(env: NodeJS.ProcessEnv, keepDir?: string): number {
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const started = Date.now();
+  buildMissing(["terraform"]);
+  const work = keepDir ? path.resolve(keepDir) : fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-rehearsal-"));
+  fs.mkdirSync(work, { recursive: true });
+  const rows: string[][] = [["stack", "created", "plan", "apply", "second plan", "destroy"]];
+  const notes = new Set<string>();
+  try {
+    say("rehearse: synthesizing with the settings of this environment ...");
+    const outdir = path.join(work, "cdktf.out");
+    const stacks = synthesize(env, outdir);
+    for (const stack of stacks) {
+      const r = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, "stacks", stack), env, say);
+      r.root.leftOut.forEach((l) => notes.add(`not applied (no equinix/metal provider can be built here): ${l}`));
+      if (r.root.replacedBackend) notes.add(`${stack}: backend ${r.root.replacedBackend} replaced by a local state file for the rehearsal`);
+      r.init();
+      r.validate();
+      const { plan } = r.plan();
+      r.apply();
+      const outputs = r.outputs();
+      const leftovers = Object.entries(outputs).filter(([, o]) => JSON.stringify(o.value).includes("${"));
+      if (leftovers.length > 0) throw new Error(`outputs still hold Terraform templates: ${leftovers.map(([k]) => k).join(", ")}`);
+      const changes = r.changesPlanned();
+      if (!keepDir) r.destroy();
+      const remaining = keepDir ? [] : r.stateResources();
+      const t = (name: string) => seconds(r.timings.find((x) => x.step.startsWith(name))?.milliseconds ?? 0);
+      rows.push([stack, describeCreated(plan), t("plan"), t("apply"), changes ? "CHANGES (bad)" : "no changes", keepDir ? "kept" : remaining.length ? `${remaining.length} left (bad)` : t("destroy")]);
+      if (changes || remaining.length) {
+        say(table(rows));
+        return 1;
+      }
+    }
+  } finally {
+    if (!keepDir) fs.rmSync(work, { recursive: true, force: true });
+  }
+  say("");
+  say(table(rows));
+  for (const n of notes) say(`note: ${n}`);
+  say(`rehearse: done in ${seconds(Date.now() - started)}${keepDir ? `; working directory kept in ${work}` : ""}`);
+  return 0;
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const keepAt = args.indexOf("--keep");
+  const keepDir = keepAt >= 0 ? args[keepAt + 1] : undefined;
+  if (keepAt >= 0 && !keepDir) {
+    console.error("rehearse: --keep needs a directory");
+    process.exit(2);
+  }
+  try {
+    process.exit(rehearse(process.env, keepDir));
+  } catch (err) {
+    console.error(`rehearse: ${(err as Error).message}`);
+    process.exit(1);
+  }
+}

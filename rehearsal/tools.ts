@@ -1,0 +1,321 @@
+/**
+ * The real programs the rehearsal runs, built from Go modules and cached outside the
+ * repository by name and version, so a warm run costs seconds and nothing built is
+ * ever committed.
+ *
+ *   npm run tools [-- GROUP...]  build what is missing (groups: terraform, kubernetes;
+ *                                default both), print each build's time
+ *   npm run tools -- --list      print what is cached where, build nothing
+ *
+ * Versions follow what the app uses: the tls and random providers at the versions the
+ * @cdktf/provider-* packages were generated from, Kubernetes at the default
+ * KUBERNETES_VERSION, etcd at the version that kubeadm of that release deploys.
+ * The providers' code is upstream's, unmodified; `go` verifies every module against
+ * go.sum or the pinned module hash below.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
+
+/** Where builds are cached: V6FABRIC_TOOLS_CACHE, else ~/.cache/v6fabric-tools. */
+export function toolsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.V6FABRIC_TOOLS_CACHE) return path.resolve(env.V6FABRIC_TOOLS_CACHE);
+  const cacheHome = env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
+  return path.join(cacheHome, "v6fabric-tools");
+}
+
+/**
+ * Terraform core 1.5.7: the last release under the MPL-2.0 (later ones are BSL), and
+ * what `cdktf` 0.21 supports. OpenTofu would serve too, but cdktf names `terraform`
+ * and the Terraform Cloud backend is Terraform's.
+ */
+export const TERRAFORM_VERSION = "1.5.7";
+
+/** A Terraform provider built from its upstream Go module at the commit of its release tag. */
+export interface ProviderBuild {
+  /** Registry namespace and type, e.g. hashicorp/tls. */
+  readonly source: string;
+  readonly version: string;
+  /** Go module path (the upstream go.mod's), and the pseudo-version of the tag's commit. */
+  readonly module: string;
+  readonly moduleVersion: string;
+  /** The tag's commit, for the record. */
+  readonly commit: string;
+  /**
+   * Module hash (go.sum h1:) for modules the public checksum database does not list
+   * (their path moved); go then skips the database and we check this hash instead.
+   */
+  readonly pinnedModuleHash?: string;
+}
+
+/**
+ * The module paths have no /v4 or /v3 suffix, so the proxy serves the tagged commits
+ * only as pseudo-versions (docs/rehearsal.md). equinix/metal 3.3.0 is missing: the
+ * Go module proxy here refuses github.com/equinix/terraform-provider-metal at every
+ * version and commit (403 "This module version is not available"), see docs/rehearsal.md.
+ */
+export const PROVIDERS: readonly ProviderBuild[] = [
+  {
+    source: "hashicorp/tls",
+    version: "4.1.0", // @cdktf/provider-tls 11.0.1
+    module: "github.com/hashicorp/terraform-provider-tls",
+    moduleVersion: "v1.2.1-0.20250423195406-eefba144662d",
+    commit: "eefba144662d715aa78a1ec051d88037b141826c",
+  },
+  {
+    source: "hashicorp/random",
+    version: "3.7.2", // @cdktf/provider-random 12.0.1
+    module: "github.com/terraform-providers/terraform-provider-random",
+    moduleVersion: "v1.3.2-0.20250422105519-bc2ddb552b46",
+    commit: "bc2ddb552b4676d16997987a9bf2875c7b98d342",
+    pinnedModuleHash: "h1:xKgqtuIoGzvqpCXcHvLrftZm4h9XusvFIa2OBdAkI4g=",
+  },
+];
+
+/** The filesystem mirror `terraform init` installs providers from (provider_installation). */
+export function providerMirrorDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolsCacheDir(env), "terraform-providers");
+}
+
+/** Where one provider binary sits in the mirror (Terraform's unpacked layout). */
+export function providerBinaryPath(p: ProviderBuild, env: NodeJS.ProcessEnv = process.env): string {
+  const [namespace, type] = p.source.split("/");
+  return path.join(providerMirrorDir(env), "registry.terraform.io", namespace, type, p.version, "linux_amd64", `terraform-provider-${type}_v${p.version}`);
+}
+
+export function terraformBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolsCacheDir(env), `terraform-${TERRAFORM_VERSION}`, "terraform");
+}
+
+/**
+ * Kubernetes binaries for the control-plane rehearsal. k8s.io/kubernetes replaces its
+ * staging modules with folders of its own repository, so `go install` cannot build it:
+ * a wrapper module requires it and replaces each staging module with its release.
+ */
+export const KUBERNETES_COMMANDS = ["kubeadm", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet"] as const;
+export type KubernetesCommand = (typeof KUBERNETES_COMMANDS)[number];
+
+export function kubernetesBinary(command: KubernetesCommand, version = DEFAULT_KUBERNETES_VERSION, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolsCacheDir(env), `kubernetes-${version}`, command);
+}
+
+/** etcd as kubeadm 1.36 deploys it (cmd/kubeadm/app/constants: DefaultEtcdVersion 3.6.8-0). */
+export const ETCD_VERSION = "3.6.8";
+
+export function etcdBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolsCacheDir(env), `etcd-${ETCD_VERSION}`, "etcd");
+}
+
+/** One cached build: a folder named <name>-<version> holding its outputs and a stamp. */
+interface Build {
+  readonly name: string;
+  readonly version: string;
+  readonly outputs: readonly string[];
+  /** Groups builds so a caller can ask only for what it runs. */
+  readonly group: ToolGroup;
+  build(work: string): void;
+}
+
+export type ToolGroup = "terraform" | "kubernetes";
+
+const STAMP = ".built";
+
+function goEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  // Static binaries: they run inside node namespaces with their own mount tables.
+  return { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-buildvcs=false -trimpath", ...extra };
+}
+
+function run(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
+  const result = spawnSync(command, args, { cwd: options.cwd, env: options.env ?? process.env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+  if (result.status !== 0) {
+    const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-30).join("\n");
+    throw new Error(`${command} ${args.join(" ")} failed (exit ${result.status ?? result.signal}):\n${output}`);
+  }
+  return result.stdout;
+}
+
+function goInstall(pkg: string, bin: string, env: NodeJS.ProcessEnv = goEnv()): void {
+  run("go", ["install", pkg], { env: { ...env, GOBIN: bin } });
+}
+
+/** Downloads a module without the checksum database and checks its hash against ours. */
+function verifiedDownload(module: string, version: string, hash: string): NodeJS.ProcessEnv {
+  const env = goEnv({ GONOSUMDB: module });
+  const info = JSON.parse(run("go", ["mod", "download", "-json", `${module}@${version}`], { env })) as { Sum?: string; Error?: string };
+  if (info.Sum !== hash) throw new Error(`${module}@${version}: module hash ${info.Sum ?? info.Error} is not the pinned ${hash}`);
+  return env;
+}
+
+function providerBuild(p: ProviderBuild): Build {
+  const type = p.source.split("/")[1];
+  return {
+    name: `terraform-provider-${type}`,
+    version: p.version,
+    outputs: [providerBinaryPath(p)],
+    group: "terraform",
+    build(work) {
+      const env = p.pinnedModuleHash ? verifiedDownload(p.module, p.moduleVersion, p.pinnedModuleHash) : goEnv();
+      goInstall(`${p.module}@${p.moduleVersion}`, work, env);
+      const target = providerBinaryPath(p);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.renameSync(path.join(work, path.basename(p.module)), target);
+    },
+  };
+}
+
+function kubernetesBuild(version: string): Build {
+  const staging = `v0.${version.split(".").slice(1).join(".")}`;
+  return {
+    name: "kubernetes",
+    version,
+    outputs: KUBERNETES_COMMANDS.map((c) => kubernetesBinary(c, version)),
+    group: "kubernetes",
+    build(work) {
+      const modDir = JSON.parse(run("go", ["mod", "download", "-json", `k8s.io/kubernetes@v${version}`], { env: goEnv() })).Dir as string;
+      // Every `k8s.io/x => ./staging/src/k8s.io/x` replace becomes `k8s.io/x => k8s.io/x v0.y.z`.
+      const stagingModules = [...fs.readFileSync(path.join(modDir, "go.mod"), "utf8").matchAll(/^\s*(k8s\.io\/[\w.-]+) => \.\/staging\//gm)].map((m) => m[1]);
+      if (stagingModules.length < 30) throw new Error(`k8s.io/kubernetes@v${version}: found only ${stagingModules.length} staging replaces in go.mod`);
+      const goVersion = /^go (\S+)$/m.exec(fs.readFileSync(path.join(modDir, "go.mod"), "utf8"))?.[1] ?? "1.26";
+      fs.writeFileSync(
+        path.join(work, "go.mod"),
+        [`module v6fabric.local/kubernetes-tools`, ``, `go ${goVersion}`, ``, `require k8s.io/kubernetes v${version}`, ``, ...stagingModules.map((m) => `replace ${m} => ${m} ${staging}`), ``].join("\n"),
+      );
+      fs.writeFileSync(
+        path.join(work, "tools.go"),
+        `//go:build tools\n\npackage tools\n\nimport (\n${KUBERNETES_COMMANDS.map((c) => `\t_ "k8s.io/kubernetes/cmd/${c}"`).join("\n")}\n)\n`,
+      );
+      run("go", ["mod", "tidy"], { cwd: work, env: goEnv() });
+      const [major, minor] = version.split(".");
+      const versionPackage = "k8s.io/component-base/version";
+      // Without these, kubeadm reports a placeholder version and refuses the config.
+      const ldflags = [
+        "-s -w",
+        `-X ${versionPackage}.gitVersion=v${version}`,
+        `-X ${versionPackage}.gitMajor=${major}`,
+        `-X ${versionPackage}.gitMinor=${minor}`,
+        `-X ${versionPackage}.gitTreeState=clean`,
+      ].join(" ");
+      for (const command of KUBERNETES_COMMANDS) {
+        const started = Date.now();
+        run("go", ["build", "-ldflags", ldflags, "-o", path.join(work, "out", command), `k8s.io/kubernetes/cmd/${command}`], { cwd: work, env: goEnv() });
+        log(`  ${command} ${seconds(Date.now() - started)}`);
+      }
+      const target = path.dirname(kubernetesBinary("kubeadm", version));
+      fs.mkdirSync(target, { recursive: true });
+      for (const command of KUBERNETES_COMMANDS) fs.renameSync(path.join(work, "out", command), path.join(target, command));
+    },
+  };
+}
+
+function etcdBuild(): Build {
+  return {
+    name: "etcd",
+    version: ETCD_VERSION,
+    outputs: [etcdBinary()],
+    group: "kubernetes",
+    build(work) {
+      // etcd's server module replaces its sibling modules with relative folders; a
+      // wrapper requires each sibling at the same release instead.
+      const v = `v${ETCD_VERSION}`;
+      const siblings = ["api/v3", "client/pkg/v3", "client/v3", "pkg/v3", "server/v3"].map((m) => `go.etcd.io/etcd/${m}`);
+      fs.writeFileSync(path.join(work, "go.mod"), [`module v6fabric.local/etcd-tools`, ``, `go 1.24.0`, ``, ...siblings.map((m) => `require ${m} ${v}`), ``].join("\n"));
+      fs.writeFileSync(path.join(work, "tools.go"), `//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n`);
+      run("go", ["mod", "tidy"], { cwd: work, env: goEnv() });
+      const ldflags = `-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=${v}`;
+      run("go", ["build", "-ldflags", ldflags, "-o", path.join(work, "etcd"), "go.etcd.io/etcd/server/v3"], { cwd: work, env: goEnv() });
+      fs.mkdirSync(path.dirname(etcdBinary()), { recursive: true });
+      fs.renameSync(path.join(work, "etcd"), etcdBinary());
+    },
+  };
+}
+
+function builds(): Build[] {
+  return [
+    {
+      name: "terraform",
+      version: TERRAFORM_VERSION,
+      outputs: [terraformBinary()],
+      group: "terraform",
+      build(work) {
+        goInstall(`github.com/hashicorp/terraform@v${TERRAFORM_VERSION}`, work);
+        fs.mkdirSync(path.dirname(terraformBinary()), { recursive: true });
+        fs.renameSync(path.join(work, "terraform"), terraformBinary());
+      },
+    },
+    ...PROVIDERS.map(providerBuild),
+    kubernetesBuild(DEFAULT_KUBERNETES_VERSION),
+    etcdBuild(),
+  ];
+}
+
+function stampPath(b: Build): string {
+  return path.join(toolsCacheDir(), `${b.name}-${b.version}${STAMP}`);
+}
+
+function isBuilt(b: Build): boolean {
+  return fs.existsSync(stampPath(b)) && b.outputs.every((o) => fs.existsSync(o));
+}
+
+/** Whether every tool of `groups` is in the cache (for tests that skip loudly otherwise). */
+export function toolsPresent(groups: readonly ToolGroup[]): boolean {
+  return builds()
+    .filter((b) => groups.includes(b.group))
+    .every(isBuilt);
+}
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Builds what is missing in `groups`, one at a time (two cores: go parallelizes each build itself). */
+export function buildMissing(groups: readonly ToolGroup[]): void {
+  const cache = toolsCacheDir();
+  fs.mkdirSync(cache, { recursive: true });
+  const started = Date.now();
+  for (const b of builds().filter((x) => groups.includes(x.group))) {
+    if (isBuilt(b)) {
+      log(`tools: ${b.name} ${b.version} cached (${fs.readFileSync(stampPath(b), "utf8").trim()})`);
+      continue;
+    }
+    log(`tools: building ${b.name} ${b.version} ...`);
+    const t0 = Date.now();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), `v6fabric-build-${b.name}-`));
+    try {
+      b.build(work);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+    const took = seconds(Date.now() - t0);
+    fs.writeFileSync(stampPath(b), `built in ${took} on ${new Date().toISOString()}\n`);
+    log(`tools: built ${b.name} ${b.version} in ${took}`);
+  }
+  log(`tools: ready in ${cache} (${seconds(Date.now() - started)})`);
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const known: readonly ToolGroup[] = ["terraform", "kubernetes"];
+  const asked = args.filter((a) => !a.startsWith("--"));
+  const unknown = asked.filter((a) => !(known as readonly string[]).includes(a));
+  if (unknown.length > 0) {
+    console.error(`tools: unknown group ${unknown.join(", ")}: use ${known.join(", ")}`);
+    process.exit(2);
+  }
+  const groups = asked.length > 0 ? (asked as ToolGroup[]) : known;
+  if (args.includes("--list")) {
+    for (const b of builds()) log(`${isBuilt(b) ? "cached " : "missing"} ${b.name} ${b.version}: ${b.outputs.join(", ")}`);
+  } else {
+    try {
+      buildMissing(groups);
+    } catch (err) {
+      console.error(`tools: ${(err as Error).message}`);
+      process.exit(1);
+    }
+  }
+}
