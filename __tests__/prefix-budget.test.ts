@@ -67,7 +67,6 @@ describe("the per-node budget (Metal accepts 10 prefixes per server)", () => {
 
 describe("LOCAL_SERVICE_ROUTES is enforced when settings load (synth time)", () => {
   test.each([
-    ["", 4],
     ["0", 0],
     ["6", 6],
   ])("LOCAL_SERVICE_ROUTES=%p -> %i", (value, expected) => {
@@ -79,6 +78,7 @@ describe("LOCAL_SERVICE_ROUTES is enforced when settings load (synth time)", () 
     ["100", /LOCAL_SERVICE_ROUTES=100 is not valid: .*at most 6/],
     ["-1", /LOCAL_SERVICE_ROUTES=-1 is not valid: must be a whole number/],
     ["four", /LOCAL_SERVICE_ROUTES=four is not valid: must be a whole number/],
+    ["", /LOCAL_SERVICE_ROUTES= is not valid: the variable is set but empty; set a value, or unset it to use the default 4/],
   ])("LOCAL_SERVICE_ROUTES=%s is refused", (value, message) => {
     expect(() => loadSettings({ LOCAL_SERVICE_ROUTES: value })).toThrow(SettingsError);
     expect(() => loadSettings({ LOCAL_SERVICE_ROUTES: value })).toThrow(message);
