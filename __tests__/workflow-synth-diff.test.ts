@@ -1,31 +1,47 @@
 /**
  * `npm run synth-diff -- <base> <head>`: the diff of the synthesized Terraform the
  * pull-request workflow publishes. Real synths for the WORKER_COUNT case; small
- * handmade trees for user data, secrets and truncation.
+ * handmade trees for user data, secrets, truncation and trees that are not a synth.
+ * Every directory a test makes is removed in afterAll.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { diffOutdirs, diffStacks, renderDiff } from "../scripts/synth-diff";
-import { TerraformJson } from "../scripts/synthesized";
-import { synthesize } from "./support/synth";
+import { SynthesizedTreeError, TerraformJson } from "../scripts/synthesized";
+import { Synthesized, synthesize } from "./support/synth";
+import { writeSynthesizedTree } from "./support/synthesized-tree";
 
 const root = path.resolve(__dirname, "..");
 
-/** Writes `stacks` as a cdktf.out tree and returns its directory. */
-function tree(stacks: Record<string, unknown>): string {
+const scratch: string[] = [];
+afterAll(() => {
+  for (const dir of scratch) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "synth-diff-"));
-  for (const [name, json] of Object.entries(stacks)) {
-    fs.mkdirSync(path.join(dir, "stacks", name), { recursive: true });
-    fs.writeFileSync(path.join(dir, "stacks", name, "cdk.tf.json"), JSON.stringify(json, null, 2));
-  }
+  scratch.push(dir);
+  return dir;
+}
+
+function synth(env: Record<string, string>): Synthesized {
+  const s = synthesize(env);
+  scratch.push(s.outdir);
+  return s;
+}
+
+/** `stacks` as the cdktf.out of a complete synth (or, with `manifest: false`, of one that stopped early), removed in afterAll. */
+function tree(stacks: Record<string, unknown>, options: { manifest: boolean } = { manifest: true }): string {
+  const dir = writeSynthesizedTree(stacks, options);
+  scratch.push(dir);
   return dir;
 }
 
 describe("raising WORKER_COUNT from 2 to 4", () => {
-  const base = synthesize({ WORKER_COUNT: "2" });
-  const head = synthesize({ WORKER_COUNT: "4" });
+  const base = synth({ WORKER_COUNT: "2" });
+  const head = synth({ WORKER_COUNT: "4" });
   const diff = diffOutdirs(base.outdir, head.outdir);
   const headDevices = Object.entries(Object.values(head.stacks)[0].resource!.metal_device);
   const baseDevices = Object.keys(Object.values(base.stacks)[0].resource!.metal_device);
@@ -113,12 +129,44 @@ describe("user data, secrets and outputs (handmade trees)", () => {
     expect(everything).toContain("${coalesce(var.kubeadm_bootstrap_token");
   });
 
-  test("identical trees: no change; a missing base: everything added; a removed device is called out", () => {
+  test("identical trees: no change; an explicit empty base: everything added, and said so; a removed device is called out", () => {
     expect(renderDiff(diffStacks({ s: base as unknown as TerraformJson }, { s: base as unknown as TerraformJson }))).toContain("No change to the synthesized Terraform.");
-    const fromNothing = diffOutdirs(path.join(os.tmpdir(), "does-not-exist-synth-diff"), tree({ s: head }));
+    const fromNothing = diffOutdirs(undefined, tree({ s: head }));
     expect(fromNothing.stacksAdded).toEqual(["s"]);
-    expect(fromNothing.changes.every((c) => c.action === "added")).toBe(true);
+    expect(fromNothing.changes.map((c) => [c.address, c.action])).toEqual([
+      ["metal_device.cp", "added"],
+      ["output.admin_kubeconfig", "added"],
+      ["variable.md5", "added"],
+    ]);
+    expect(renderDiff(fromNothing)).toContain("> ⚠️ The base did not synthesize: the head is compared against an empty base, so everything shows as added.");
+    expect(renderDiff(diffOutdirs(tree({ s: base }), tree({ s: head })))).not.toContain("empty base");
     expect(renderDiff(diffStacks({ s: base as unknown as TerraformJson }, {}))).toContain("⚠️ Removes 1 device(s): `metal_device.cp`");
+  });
+
+  test.each([
+    ["a directory that does not exist (a typo)", () => path.join(tempDir(), "typo"), "no such directory"],
+    ["an empty directory", () => tempDir(), "no manifest.json"],
+    ["a synth that stopped before manifest.json (a failed validation)", () => tree({ s: head }, { manifest: false }), "no manifest.json"],
+    ["a manifest.json whose stack file is missing", () => {
+      const dir = tree({ s: head });
+      fs.rmSync(path.join(dir, "stacks", "s", "cdk.tf.json"));
+      return dir;
+    }, "manifest.json lists stack s but"],
+  ])("refuses %s on either side, naming the path and what it expected", (_label, makeDir, problem) => {
+    const bad = makeDir();
+    const good = tree({ s: head });
+    for (const [b, h] of [[bad, good], [good, bad]]) {
+      expect(() => diffOutdirs(b, h)).toThrow(SynthesizedTreeError);
+      expect(() => diffOutdirs(b, h)).toThrow(`${bad}: ${problem}`);
+      expect(() => diffOutdirs(b, h)).toThrow("Expected a cdktf.out directory from a complete synth: manifest.json (cdktf writes it last) and stacks/<name>/cdk.tf.json for each stack it lists");
+    }
+    expect(() => diffOutdirs(undefined, bad)).toThrow(SynthesizedTreeError);
+  });
+
+  test("a file marked gzip that is not gzip data shows as a note instead of stopping the diff", () => {
+    const userData = JSON.stringify({ ignition: { version: "3.3.0" }, storage: { files: [{ path: "/etc/x.conf", contents: { source: "data:;base64,bm90IGd6aXA=", compression: "gzip" } }] } });
+    const diff = diffStacks({}, { s: { resource: { metal_device: { x: { hostname: "x", user_data: userData } } } } });
+    expect(diff.changes[0].sections.find((s) => s.name === "file /etc/x.conf")?.after).toBe("(marked gzip but not gzip data)");
   });
 
   test("a long diff is cut at whole resources, keeping code fences balanced", () => {
@@ -142,4 +190,20 @@ test("`npm run synth-diff -- <base> <head>` prints the Markdown; wrong arguments
   const usage = spawnSync("npm", ["run", "--silent", "synth-diff", "--", a], { cwd: root, encoding: "utf8", timeout: 120_000 });
   expect(usage.status).toBe(2);
   expect(usage.stderr).toContain("usage: npm run synth-diff");
+});
+
+test("`npm run synth-diff -- <base> <typo>` fails naming the path; `--empty-base <head>` is the explicit way to diff against nothing", () => {
+  const a = tree({ s: { resource: { metal_device: { w: { hostname: "a" } } } } });
+  const typo = path.join(path.dirname(a), "typo-that-does-not-exist");
+  const missing = spawnSync("npm", ["run", "--silent", "synth-diff", "--", a, typo], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  expect(missing.status).toBe(1);
+  expect(missing.stdout).toBe("");
+  expect(missing.stderr).toContain(`synth-diff: ${typo}: no such directory. Expected a cdktf.out directory from a complete synth: manifest.json (cdktf writes it last) and stacks/<name>/cdk.tf.json`);
+  const empty = spawnSync("npm", ["run", "--silent", "synth-diff", "--", "--empty-base", a], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  expect(empty.status).toBe(0);
+  expect(empty.stdout).toContain("compared against an empty base");
+  expect(empty.stdout).toContain("| s | `metal_device.w` | added |");
+  const both = spawnSync("npm", ["run", "--silent", "synth-diff", "--", "--empty-base", a, a], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  expect(both.status).toBe(2);
+  expect(both.stderr).toContain("npm run synth-diff -- --empty-base <head-outdir>");
 });

@@ -3,15 +3,18 @@
  * synthesized Terraform, as Markdown for a pull request. Compares the two trees per
  * stack and per Terraform address (normalized JSON: keys sorted, cdktf metadata
  * dropped), and shows device user data as the Ignition files and units it writes, so
- * a reviewer sees which file on which node changes. A missing base (first PR, a base
- * that does not synthesize) counts as empty.
+ * a reviewer sees which file on which node changes.
+ *
+ * Each tree must be a complete synth (scripts/synthesized.ts): a missing or half-written
+ * tree is an error, never "everything removed". A base that does not synthesize is
+ * compared as empty only when asked: `npm run synth-diff -- --empty-base <head-outdir>`.
  *
  * Secrets never appear: the synthesized JSON holds only Terraform references, sensitive
  * outputs and variable defaults are masked, and `redactSecrets` masks anything shaped
  * like a key or token.
  */
 import { structuredPatch } from "diff";
-import { Json, JsonObject, TerraformJson, decodeUserData, readSynthesized, redactSecrets } from "./synthesized";
+import { Json, JsonObject, SynthesizedTreeError, TerraformJson, decodeUserData, readSynthesized, redactSecrets } from "./synthesized";
 
 /** One reviewable part of a Terraform object: its attributes, or one file/unit of its user data. */
 export type Sections = Record<string, string>;
@@ -30,6 +33,8 @@ export interface SynthDiff {
   readonly changes: readonly AddressChange[];
   readonly stacksAdded: readonly string[];
   readonly stacksRemoved: readonly string[];
+  /** True when the head was compared against an empty base on purpose (`--empty-base`). */
+  readonly emptyBase?: boolean;
 }
 
 function sortKeys(value: Json): Json {
@@ -121,8 +126,14 @@ export function diffStacks(base: Record<string, TerraformJson>, head: Record<str
   };
 }
 
-export function diffOutdirs(baseOutdir: string, headOutdir: string): SynthDiff {
-  return diffStacks(readSynthesized(baseOutdir), readSynthesized(headOutdir));
+/**
+ * Compares two complete synths; throws SynthesizedTreeError for a tree that is not one.
+ * `baseOutdir` undefined compares the head against an empty base (`--empty-base`).
+ */
+export function diffOutdirs(baseOutdir: string | undefined, headOutdir: string): SynthDiff {
+  const head = readSynthesized(headOutdir);
+  if (baseOutdir === undefined) return { ...diffStacks({}, head), emptyBase: true };
+  return diffStacks(readSynthesized(baseOutdir), head);
 }
 
 function unifiedDiff(name: string, before = "", after = "", context = 3): string {
@@ -149,6 +160,7 @@ export interface RenderOptions {
 export function renderDiff(diff: SynthDiff, options: RenderOptions = {}): string {
   const maxChars = options.maxChars ?? 60000;
   const out: string[] = ["## Synthesized Terraform diff", ""];
+  if (diff.emptyBase) out.push("> ⚠️ The base did not synthesize: the head is compared against an empty base, so everything shows as added.", "");
   if (diff.changes.length === 0) {
     out.push("No change to the synthesized Terraform.");
     return out.join("\n") + "\n";
@@ -192,18 +204,33 @@ export function renderDiff(diff: SynthDiff, options: RenderOptions = {}): string
   return markdown;
 }
 
+const USAGE = [
+  "usage: npm run synth-diff -- <base-outdir> <head-outdir> [--max-chars N]",
+  "       npm run synth-diff -- --empty-base <head-outdir> [--max-chars N]   (the base did not synthesize)",
+  "each outdir a cdktf.out directory from a complete synth",
+].join("\n");
+
 function main(argv: string[]): void {
   const dirs: string[] = [];
   let maxChars: number | undefined;
+  let emptyBase = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--max-chars") maxChars = Number(argv[++i]);
+    else if (argv[i] === "--empty-base") emptyBase = true;
     else dirs.push(argv[i]);
   }
-  if (dirs.length !== 2 || (maxChars !== undefined && !(maxChars > 0))) {
-    process.stderr.write("usage: npm run synth-diff -- <base-outdir> <head-outdir> [--max-chars N]   (each outdir a cdktf.out directory)\n");
+  if (dirs.length !== (emptyBase ? 1 : 2) || (maxChars !== undefined && !(maxChars > 0))) {
+    process.stderr.write(`${USAGE}\n`);
     process.exit(2);
   }
-  process.stdout.write(renderDiff(diffOutdirs(dirs[0], dirs[1]), { maxChars }));
+  try {
+    const diff = emptyBase ? diffOutdirs(undefined, dirs[0]) : diffOutdirs(dirs[0], dirs[1]);
+    process.stdout.write(renderDiff(diff, { maxChars }));
+  } catch (err) {
+    if (!(err instanceof SynthesizedTreeError)) throw err;
+    process.stderr.write(`synth-diff: ${err.message}\n`);
+    process.exit(1);
+  }
 }
 
 if (require.main === module) main(process.argv.slice(2));

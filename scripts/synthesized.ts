@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as crypto from "node:crypto";
+import { AnnotationMetadataEntryType, Manifest } from "cdktf";
 import YAML from "yaml";
 import { parseTerraformTemplate } from "../lib/terraform-template";
 
@@ -27,14 +28,47 @@ export interface TerraformJson {
   readonly locals?: JsonObject;
 }
 
-/** Stack name -> parsed cdk.tf.json, for `<outdir>/stacks/<stack>/cdk.tf.json`. A missing outdir has no stacks. */
+/** Why a directory is not the output of a complete synth. */
+export class SynthesizedTreeError extends Error {}
+
+/** What a synthesized tree must hold, for the messages. */
+export const SYNTHESIZED_TREE = `a cdktf.out directory from a complete synth: ${Manifest.fileName} (cdktf writes it last) and ${Manifest.stacksFolder}/<name>/cdk.tf.json for each stack it lists`;
+
+/**
+ * Stack name -> parsed cdk.tf.json of the complete synth in `outdir`
+ * (`<outdir>/stacks/<stack>/cdk.tf.json`). cdktf writes manifest.json after every stack
+ * and every validation, and main.ts removes it and the stacks before it synthesizes, so
+ * a tree without it is a synth that failed or never ran. A stack with an error
+ * annotation did not synthesize either (`cdktf synth` fails on it). Throws
+ * SynthesizedTreeError naming the path and what was expected, never returns no stacks.
+ */
 export function readSynthesized(outdir: string): Record<string, TerraformJson> {
-  const stacksDir = path.join(outdir, "stacks");
+  const fail = (problem: string): never => {
+    throw new SynthesizedTreeError(`${outdir}: ${problem}. Expected ${SYNTHESIZED_TREE}; run \`npm run synth\` first.`);
+  };
+  if (!fs.existsSync(outdir)) fail("no such directory");
+  if (!fs.statSync(outdir).isDirectory()) fail("not a directory");
+  const manifestFile = path.join(outdir, Manifest.fileName);
+  if (!fs.existsSync(manifestFile)) fail(`no ${Manifest.fileName}, so no complete synth: the last one failed, or none ran`);
+  let manifest: { stacks?: Record<string, { annotations?: { level?: string; message?: string }[] }> };
+  try {
+    manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8"));
+  } catch {
+    return fail(`${Manifest.fileName} is not JSON`);
+  }
+  const names = Object.keys(manifest.stacks ?? {}).sort();
+  if (names.length === 0) fail(`${Manifest.fileName} lists no stack`);
   const stacks: Record<string, TerraformJson> = {};
-  if (!fs.existsSync(stacksDir)) return stacks;
-  for (const name of fs.readdirSync(stacksDir).sort()) {
-    const file = path.join(stacksDir, name, "cdk.tf.json");
-    if (fs.existsSync(file)) stacks[name] = JSON.parse(fs.readFileSync(file, "utf8"));
+  for (const name of names) {
+    const errors = (manifest.stacks![name].annotations ?? []).filter((a) => a.level === AnnotationMetadataEntryType.ERROR);
+    if (errors.length > 0) fail(`stack ${name} did not synthesize: ${errors.map((e) => e.message).join("; ")}`);
+    const file = path.join(outdir, Manifest.stacksFolder, name, "cdk.tf.json");
+    if (!fs.existsSync(file)) fail(`${Manifest.fileName} lists stack ${name} but ${file} is missing`);
+    try {
+      stacks[name] = JSON.parse(fs.readFileSync(file, "utf8"));
+    } catch {
+      fail(`${file} is not JSON`);
+    }
   }
   return stacks;
 }
@@ -156,7 +190,14 @@ function decodeDataUrl(masked: Masked, source: string, compression: string | und
     // A base64 payload with a reference inside is produced at apply time (e.g. base64encode(pem)).
     if (expressions.length > 0) return { expressions, note: `contents set at apply time from ${expressions.map((e) => `\${${e}}`).join(", ")}` };
     let bytes = Buffer.from(payload, "base64");
-    if (compression === "gzip") bytes = zlib.gunzipSync(bytes);
+    if (compression === "gzip") {
+      try {
+        bytes = zlib.gunzipSync(bytes);
+      } catch {
+        // Ignition would refuse it too; one bad file must not stop the report or the diff.
+        return { expressions, note: "marked gzip but not gzip data" };
+      }
+    }
     return bytesToText(bytes, expressions);
   }
   if (compression === "gzip") return { expressions, note: "gzip-compressed percent-encoded data" };
