@@ -132,6 +132,30 @@ describe("pr.yml", () => {
     expect(all.findIndex((s) => s === base)).toBeLessThan(all.findIndex((s) => s.run?.includes("synth-diff")));
   });
 
+  test("a base that does not synthesize is diffed with an explicit --empty-base, never as a missing directory", () => {
+    const base = all.find((s) => s.run?.includes("git worktree add"))!;
+    expect(base.id).toBe("base");
+    expect(base["continue-on-error" as keyof Step]).toBe(true);
+    const diffs = all.filter((s) => s.run?.includes("synth-diff"));
+    expect(diffs.map((s) => [s.if, commands(s.run!)])).toEqual([
+      [
+        "steps.base.outcome == 'success'",
+        [
+          'npm run --silent synth-diff -- "$RUNNER_TEMP/base/cdktf.out" cdktf.out --max-chars 900000 > "$RUNNER_TEMP/diff-summary.md"',
+          'npm run --silent synth-diff -- "$RUNNER_TEMP/base/cdktf.out" cdktf.out --max-chars 40000 > "$RUNNER_TEMP/diff-comment.md"',
+        ],
+      ],
+      [
+        "steps.base.outcome != 'success'",
+        [
+          'npm run --silent synth-diff -- --empty-base cdktf.out --max-chars 900000 > "$RUNNER_TEMP/diff-summary.md"',
+          'npm run --silent synth-diff -- --empty-base cdktf.out --max-chars 40000 > "$RUNNER_TEMP/diff-comment.md"',
+        ],
+      ],
+    ]);
+    for (const diff of diffs) expect(all.indexOf(base)).toBeLessThan(all.indexOf(diff));
+  });
+
   test("publishes the report and the diff as the job summary", () => {
     const summary = all.find((s) => s.run?.includes("$GITHUB_STEP_SUMMARY"))!;
     expect(summary.run).toContain('"$RUNNER_TEMP/report.md"');
