@@ -1,7 +1,15 @@
 /**
- * `npm run report`: the Markdown summary of the synthesized cluster. Node list,
- * prefixes and peers are checked against the synthesized JSON, decoded here with
- * this test's own reading of Ignition (not the report's).
+ * `npm run report`: the Markdown summary of the synthesized cluster.
+ *
+ * - A hand-written stack with known content (fixtures/report/stack.ts): every table's
+ *   rows, literally.
+ * - The default example, synthesized: the init node carries the Calico documents, and
+ *   the report states the peers and prefixes they configure, literally.
+ * - Real synths of two sizes: nodes, prefixes and peers against the synthesized JSON,
+ *   decoded here with this test's own reading of Ignition (not the report's).
+ * - A failed synth after a good one leaves nothing the report accepts.
+ *
+ * Every directory a test makes is removed in afterAll.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -11,10 +19,32 @@ import * as zlib from "node:zlib";
 import YAML from "yaml";
 import { planAddresses } from "../lib/address-plan";
 import { buildReport, renderReport, reportFromOutdir } from "../scripts/report";
-import { TerraformJson as ReportTerraformJson } from "../scripts/synthesized";
-import { TerraformJson, synthesize } from "./support/synth";
+import { SynthesizedTreeError, TerraformJson as ReportTerraformJson } from "../scripts/synthesized";
+import { REPORT_FIXTURE_STACK } from "./fixtures/report/stack";
+import { Synthesized, TerraformJson, synthesize } from "./support/synth";
+import { writeSynthesizedTree } from "./support/synthesized-tree";
 
 const root = path.resolve(__dirname, "..");
+
+/** The host-endpoint selector as the policies write it (lib/policies.ts HOST_SELECTOR), spelled out. */
+const HOST_ENDPOINTS = "projectcalico.org/created-by == 'calico-kube-controllers' && !has(projectcalico.org/namespace)";
+
+const scratch: string[] = [];
+afterAll(() => {
+  for (const dir of scratch) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function synth(env: Record<string, string> = {}): Synthesized {
+  const s = synthesize(env);
+  scratch.push(s.outdir);
+  return s;
+}
+
+function tree(stacks: Record<string, unknown>): string {
+  const dir = writeSynthesizedTree(stacks);
+  scratch.push(dir);
+  return dir;
+}
 
 /** Rows (cells) of the first Markdown table after `heading`. */
 function tableAfter(markdown: string, heading: string): string[][] {
@@ -36,14 +66,14 @@ function tableAfter(markdown: string, heading: string): string[][] {
 const unquote = (cell: string) => cell.replace(/^`|`$/g, "");
 
 /**
- * Replaces each Terraform interpolation `${...}` (not the `$${` escape) with "TFREF", so the
- * rest parses as JSON: interpolations may hold quotes until Terraform renders them.
+ * Replaces each Terraform interpolation `${...}` (not the `$${` escape) with `replacement(i)`,
+ * so the rest parses as JSON: interpolations may hold quotes until Terraform renders them.
  */
-function withoutInterpolations(text: string): string {
+function replaceInterpolations(text: string, replacement: (expression: string) => string, keepEscapes = false): string {
   let out = "";
   for (let i = 0; i < text.length; i++) {
     if (text.startsWith("$${", i)) {
-      out += "${";
+      out += keepEscapes ? "$${" : "${";
       i += 2;
     } else if (text.startsWith("${", i)) {
       let depth = 0;
@@ -52,11 +82,22 @@ function withoutInterpolations(text: string): string {
         if (text[j] === "{") depth++;
         if (text[j] === "}" && --depth === 0) break;
       }
-      out += "TFREF";
+      out += replacement(text.slice(i, j + 1));
       i = j;
     } else out += text[i];
   }
   return out;
+}
+
+const withoutInterpolations = (text: string) => replaceInterpolations(text, () => "TFREF");
+
+/** `userData` (Ignition JSON with Terraform interpolations) after `edit`, interpolations and escapes kept. */
+function editUserData(userData: string, edit: (config: any) => void): string {
+  const expressions: string[] = [];
+  const masked = replaceInterpolations(userData, (e) => `TFEXPR${expressions.push(e) - 1}END`, true);
+  const config = JSON.parse(masked);
+  edit(config);
+  return JSON.stringify(config).replace(/TFEXPR(\d+)END/g, (_m, i: string) => expressions[Number(i)]);
 }
 
 /** Kubernetes documents in a device's user data, decoded independently of scripts/synthesized.ts. */
@@ -95,10 +136,10 @@ describe.each([
   ["the default example", {}],
   ["CONTROL_PLANE_COUNT=3 WORKER_COUNT=5", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }],
 ])("report of %s", (_label, env) => {
-  const synth = synthesize(env);
-  const [stackName] = Object.keys(synth.stacks);
-  const stack = synth.stacks[stackName];
-  const report = reportFromOutdir(synth.outdir);
+  const synthesized = synth(env);
+  const [stackName] = Object.keys(synthesized.stacks);
+  const stack = synthesized.stacks[stackName];
+  const report = reportFromOutdir(synthesized.outdir);
   const devices = Object.values(stack.resource?.metal_device ?? {});
   const docs = allDocuments(stack);
 
@@ -136,21 +177,19 @@ describe.each([
       .filter((d) => d.kind === "IPPool" && !d.spec?.disabled && !d.spec?.disableBGPExport && (!d.spec?.allowedUses || d.spec.allowedUses.includes("Workload")))
       .map((d) => d.spec.cidr);
     const bgp = docs.find((d) => d.kind === "BGPConfiguration");
-    const ranges = ["serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs"].flatMap((k) => (bgp?.spec?.[k] ?? []).map((e: any) => e.cidr));
-    if (bgp || pools.length > 0) {
-      expect(reported).toEqual([...new Set([...pools, ...ranges])].sort());
-      // Every range the address plan routes is exported to at least one peer, unless filtered on purpose.
-      for (const row of rows.filter((r) => r[1] === `/${unquote(r[0]).split("/")[1]}`)) expect(row[4]).not.toContain("none");
-    } else {
-      // Calico (issue 5) not in the stack yet: the report shows the plan and says so.
-      expect(report).toContain("Calico BGPPeer documents (issue 5");
-      expect(rows.every((r) => r[2].includes("planned"))).toBe(true);
-    }
+    expect(pools).toEqual(["2001:db8:0:ab10::/64"]);
+    expect(bgp).toBeDefined();
+    const ranges = ["serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs"].flatMap((k) => (bgp.spec[k] ?? []).map((e: any) => e.cidr));
+    expect(reported).toEqual([...new Set([...pools, ...ranges])].sort());
+    // Every range the address plan routes is exported to at least one peer.
+    for (const row of rows) expect(row[4]).toBe("metal-router-fc00-e, metal-router-fc00-f");
+    expect(report).not.toContain("## Not found in the synthesized stacks");
   });
 
   test("peers are the BGPPeers in the stack, and every node peers with the ones that select it", () => {
     const peerDocs = docs.filter((d) => d.kind === "BGPPeer");
-    const rows = tableAfter(report, "### Peers").length ? tableAfter(report, "### Peers") : [];
+    expect(peerDocs.map((p) => p.metadata.name).sort()).toEqual(["metal-router-fc00-e", "metal-router-fc00-f"]);
+    const rows = tableAfter(report, "### Peers");
     const expected = peerDocs.map((p) => String(p.spec.peerIP).replace(/^\[(.*)\](:\d+)?$/, "$1")).sort();
     expect(rows.map((r) => unquote(r[1])).sort()).toEqual(expected);
     for (const p of peerDocs) {
@@ -163,7 +202,6 @@ describe.each([
       const address = String(p.spec.peerIP).replace(/^\[(.*)\](:\d+)?$/, "$1");
       for (const row of perNode) expect(row[2]).toContain(address);
     }
-    if (peerDocs.length === 0) expect(report).toContain("No BGP peers found");
   });
 
   test("has a Mermaid diagram with every node and peer", () => {
@@ -179,13 +217,37 @@ describe.each([
     for (const line of diagram.split("\n").filter((l) => /\[/.test(l))) expect(line).toMatch(/\["[^"]*"\]/);
   });
 
-  test("shows the pinned versions and the local state file", () => {
+  test("shows the pinned versions, Kubernetes once, and the local state file", () => {
     const rows = tableAfter(report, "## Pinned versions");
     const summary = stack.output!.fabric_summary.value;
     expect(rows).toContainEqual(["Flatcar", "`flatcar_stable`", "metal_device.operating_system"]);
-    expect(rows.find((r) => r[0] === "Kubernetes")?.[1]).toBe(`\`${summary.versions.kubernetes}\``);
+    // fabric_summary and kubeadm's ClusterConfiguration agree: one row naming both.
+    expect(rows.filter((r) => r[0].includes("Kubernetes"))).toEqual([["Kubernetes", `\`${summary.versions.kubernetes}\``, "fabric_summary (lib/versions.ts), kubeadm ClusterConfiguration"]]);
     expect(rows.find((r) => r[0] === "Calico")?.[1]).toBe(`\`${summary.versions.calico}\``);
     expect(report).toContain(`local file \`terraform.${stackName}.tfstate\``);
+  });
+
+  test("shows no boot placeholder: the init node's API address is named for what it is", () => {
+    expect(report).not.toMatch(/__[A-Z0-9_]+__/);
+    expect(tableAfter(report, "## API endpoints and outputs")).toContainEqual(["init node API", "`(the node's public IPv6, filled in at boot) port 443`", "InitConfiguration localAPIEndpoint"]);
+  });
+
+  test("names the host-endpoint selector once, not in every row", () => {
+    expect(report.split(HOST_ENDPOINTS).length - 1).toBe(1);
+    expect(report).toContain(`"all nodes" are Calico's automatic host endpoints, one per node: selector \`${HOST_ENDPOINTS}\`.`);
+    const rows = [...tableAfter(report, "## Open to the Internet"), ...tableAfter(report, "<details><summary>Allow rules that only admit the cluster</summary>")];
+    expect(rows).toContainEqual(["GlobalNetworkPolicy v6fabric-host-ingress", "all nodes", "TCP", "10250", "nodes with `has(node-role.kubernetes.io/control-plane)`", "cluster"]);
+  });
+
+  test("lists Calico's failsafe DHCPv4 client port, open to any IPv4 source, as open to the Internet", () => {
+    expect(tableAfter(report, "## Open to the Internet")).toContainEqual([
+      "FelixConfiguration default: failsafe port, open whatever the policies say",
+      "all nodes",
+      "UDP",
+      "68",
+      "0.0.0.0/0",
+      "**Internet**",
+    ]);
   });
 
   test("prints no secret: no private key, no bootstrap-token-shaped value, no sensitive output value", () => {
@@ -320,13 +382,233 @@ describe("report of a stack with Calico, kubeadm and policy documents (fixture)"
   });
 });
 
-test("`npm run report -- <outdir>` prints the report and writes <outdir>/report.md", () => {
-  const synth = synthesize();
-  const result = spawnSync("npm", ["run", "--silent", "report", "--", synth.outdir], { cwd: root, encoding: "utf8", timeout: 120_000 });
+describe("report of a hand-written stack with known content (fixtures/report/stack.ts)", () => {
+  const outdir = tree({ t: REPORT_FIXTURE_STACK });
+  const markdown = reportFromOutdir(outdir);
+  const HOST_CP = "nodes with `(has(node-role.kubernetes.io/control-plane) \\|\\| kubernetes.io/hostname starts with 't-cp-')`";
+  const FAILSAFE = "FelixConfiguration default: failsafe port, open whatever the policies say";
+
+  test("title, stacks and state", () => {
+    expect(markdown.split("\n")[0]).toBe("# Cluster report: t");
+    expect(markdown).toContain("- State of `t`: local file `terraform.t.tfstate`");
+  });
+
+  test("nodes", () => {
+    expect(tableAfter(markdown, "## Nodes")).toEqual([
+      ["t-cp-1", "control-plane", "m3.small.x86", "am", "flatcar_beta", "ipv6", "`metal_device.cp1`"],
+      ["t-worker-01", "worker", "m3.small.x86", "am", "flatcar_beta", "ipv6", "`metal_device.w1`"],
+    ]);
+  });
+
+  test("address plan", () => {
+    expect(tableAfter(markdown, "## Address plan")).toEqual([
+      ["Project block", "`2001:db8:1:c00::/56`", "CLUSTER_IPV6_BLOCK"],
+      ["Node addresses", "`2001:db8:1:c00::/60`", "Metal assigns each device a /127 here; not announced"],
+      ["Pods", "`2001:db8:1:c10::/64`", "kubeadm podSubnet, Calico IPPool"],
+      ["Service ClusterIPs", "`2001:db8:1:c20::/108`", "`kubernetes` Service 2001:db8:1:c20::1, cluster DNS 2001:db8:1:c20::a"],
+      ["Service external / LoadBalancer IPs", "`2001:db8:1:c30::/112`", "Calico serviceExternalIPs / serviceLoadBalancerIPs"],
+    ]);
+  });
+
+  test("BGP: local ASN, peers, announced prefixes and what each node announces", () => {
+    expect(markdown).toContain("Local ASN: 65001.");
+    expect(tableAfter(markdown, "### Peers")).toEqual([
+      ["metal-router-fc00-e", "`fc00::e`", "65530", "all nodes (2)", "no"],
+      ["metal-router-fc00-f", "`fc00::f`", "65530", "all nodes (2)", "no"],
+    ]);
+    const both = "metal-router-fc00-e, metal-router-fc00-f";
+    expect(tableAfter(markdown, "### Announced prefixes")).toEqual([
+      ["`2001:db8:1:c10::/64`", "/120", "pod addresses: each /120 block a node holds (IPPool pods-ipv6)", "each node, its own blocks", both],
+      ["`2001:db8:1:c20::/108`", "/108", "Service ClusterIPs", "every node (ECMP at the routers)", both],
+      ["`2001:db8:1:c30::/112`", "/112", "Service external IPs and Service LoadBalancer IPs", "every node (ECMP at the routers)", both],
+      ["`2001:db8:1:c30::/112`", "/128", "/128 of a Service with `externalTrafficPolicy: Local` in Service external IPs", "only nodes with a ready local endpoint", both],
+    ]);
+    const announces = "`/120s in 2001:db8:1:c10::/64`, `2001:db8:1:c20::/108`, `2001:db8:1:c30::/112`, `/128s in 2001:db8:1:c30::/112`";
+    expect(tableAfter(markdown, "### Per node")).toEqual([
+      ["t-cp-1", announces, "fc00::e (AS 65530), fc00::f (AS 65530)"],
+      ["t-worker-01", announces, "fc00::e (AS 65530), fc00::f (AS 65530)"],
+    ]);
+  });
+
+  test("API endpoints: outputs, kubeadm's endpoint and SANs, the init node's address named, not its boot placeholder", () => {
+    expect(tableAfter(markdown, "## API endpoints and outputs")).toEqual([
+      ["output `admin_kubeconfig`", "`(sensitive)`", "admin kubeconfig (`terraform output -raw admin_kubeconfig` in stack t)"],
+      ["output `api_server_url`", "`https://[2001:db8:1:c20::1]:443`", "Kubernetes API URL"],
+      ["kubeadm controlPlaneEndpoint", "`[2001:db8:1:c20::1]:443`", "what kubelets and joining nodes use"],
+      ["API server certificate SANs", "`2001:db8:1:c20::1, kubernetes`", ""],
+      ["init node API", "`(the node's public IPv6, filled in at boot) port 443`", "InitConfiguration localAPIEndpoint"],
+      ["`kubernetes` Service", "`https://[2001:db8:1:c20::1]:443`", "ClusterIP, reachable where the Service range is routed"],
+    ]);
+    expect(markdown).not.toContain("__NODE_IPV6__");
+  });
+
+  test("open to the Internet: the failsafe ports with the policies' allow rules, the host-endpoint selector named once", () => {
+    expect(markdown).toContain("2 allow rule(s) admit any source on the Internet, 1 admit named prefixes outside the cluster; 5 more only admit the cluster (below).");
+    expect(markdown).toContain(`"all nodes" are Calico's automatic host endpoints, one per node: selector \`${HOST_ENDPOINTS}\`. "nodes with \`X\`" are those that also match X.`);
+    expect(markdown.split(HOST_ENDPOINTS).length - 1).toBe(1);
+    expect(tableAfter(markdown, "## Open to the Internet")).toEqual([
+      [FAILSAFE, "all nodes", "TCP", "22", "2001:db8:ff::/48", "outside prefixes"],
+      [FAILSAFE, "all nodes", "UDP", "68", "0.0.0.0/0", "**Internet**"],
+      ["GlobalNetworkPolicy t-host-ingress", "all nodes", "ICMPv6 type 128, 135", "all", "anywhere", "**Internet**"],
+    ]);
+    expect(tableAfter(markdown, "<details><summary>Allow rules that only admit the cluster</summary>")).toEqual([
+      [FAILSAFE, "all nodes", "TCP", "443", "2001:db8:1:c10::/64", "cluster"],
+      [FAILSAFE, "all nodes", "TCP", "179", "fc00::e/128", "cluster"],
+      ["GlobalNetworkPolicy t-host-ingress", "all nodes", "TCP", "179", "fc00::e/128, fc00::f/128", "cluster"],
+      ["GlobalNetworkPolicy t-host-ingress", "all nodes", "TCP", "10250", "nodes with `has(node-role.kubernetes.io/control-plane)`", "cluster"],
+      ["GlobalNetworkPolicy t-control-plane-ingress", HOST_CP, "TCP", "2379, 2380", "nodes with `has(node-role.kubernetes.io/control-plane)`", "cluster"],
+    ]);
+  });
+
+  test("pinned versions (Kubernetes once) and downloads", () => {
+    expect(tableAfter(markdown, "## Pinned versions")).toEqual([
+      ["Flatcar", "`flatcar_beta`", "metal_device.operating_system"],
+      ["Kubernetes", "`1.35.2`", "fabric_summary (lib/versions.ts), kubeadm ClusterConfiguration"],
+      ["Calico", "`v3.31.0`", "fabric_summary (lib/versions.ts)"],
+      ["Tigera operator", "`quay.io/tigera/operator:v1.40.0`", "fabric_summary (lib/versions.ts)"],
+    ]);
+    expect(tableAfter(markdown, "Downloads at first boot (Ignition checks each hash):")).toEqual([
+      ["https://dl.k8s.io/release/v1.35.2/bin/linux/amd64/kubeadm", "`sha256-0011223344556…`", "2"],
+    ]);
+  });
+
+  test("nothing is missing and no placeholder or secret shows", () => {
+    expect(markdown).not.toContain("## Not found in the synthesized stacks");
+    expect(markdown).not.toMatch(/__[A-Z0-9_]+__/);
+    expect(markdown).not.toContain("local.admin_kubeconfig");
+  });
+
+  test("a kubeadm Kubernetes version that differs from fabric_summary gets its own flagged row", () => {
+    const stack = JSON.parse(JSON.stringify(REPORT_FIXTURE_STACK));
+    stack.output.fabric_summary.value.versions.kubernetes = "1.35.3";
+    const rows = tableAfter(renderReport(buildReport({ t: stack })), "## Pinned versions");
+    expect(rows.filter((r) => r[0].includes("Kubernetes"))).toEqual([
+      ["Kubernetes", "`1.35.3`", "fabric_summary (lib/versions.ts)"],
+      ["⚠ Kubernetes", "`v1.35.2`", "kubeadm ClusterConfiguration, differs from fabric_summary"],
+    ]);
+  });
+});
+
+/** Files under /etc/kubernetes/addons in a device's user data, decoded by this test. */
+function addonFiles(userData: string): string[] {
+  const config = JSON.parse(withoutInterpolations(userData));
+  return (config.storage?.files ?? []).map((f: any) => f.path as string).filter((p: string) => p.startsWith("/etc/kubernetes/addons/"));
+}
+
+/** The Calico (and security) documents a stack's init node carries, and the report's BGP rows, must be the default example's. */
+function expectInitNodeCarriesCalico(stack: TerraformJson, report: string): void {
+  const devices = Object.values(stack.resource?.metal_device ?? {});
+  const init = devices.filter((d) => documentsInUserData(d.user_data).some((doc) => doc.kind === "InitConfiguration"));
+  expect(init.map((d) => d.hostname)).toEqual(["v6fabric-cp-1"]);
+  expect(addonFiles(init[0].user_data)).toEqual([
+    "/etc/kubernetes/addons/calico/00-tigera-operator.yaml",
+    "/etc/kubernetes/addons/calico/10-installation.yaml",
+    "/etc/kubernetes/addons/calico/20-bgp.yaml",
+    "/etc/kubernetes/addons/calico/30-ippools.yaml",
+    "/etc/kubernetes/addons/security/40-felix-failsafe-ports.yaml",
+    "/etc/kubernetes/addons/security/41-host-policies.yaml",
+    "/etc/kubernetes/addons/security/42-auto-host-endpoints.yaml",
+  ]);
+  const calicoKinds = ["Installation", "BGPConfiguration", "BGPFilter", "BGPPeer", "IPPool", "FelixConfiguration", "KubeControllersConfiguration"];
+  const carried = documentsInUserData(init[0].user_data)
+    .filter((d) => calicoKinds.includes(d.kind))
+    .map((d) => `${d.kind} ${d.metadata.name}`)
+    .sort();
+  expect(carried).toEqual([
+    "BGPConfiguration default",
+    "BGPFilter metal-export",
+    "BGPPeer metal-router-fc00-e",
+    "BGPPeer metal-router-fc00-f",
+    "FelixConfiguration default",
+    "IPPool loadbalancer-ipv6",
+    "IPPool pods-ipv6",
+    "Installation default",
+    "KubeControllersConfiguration default",
+  ]);
+  // Only the init node applies add-ons: the other nodes carry none.
+  for (const d of devices.filter((x) => x !== init[0])) expect([d.hostname, addonFiles(d.user_data)]).toEqual([d.hostname, []]);
+  expect(tableAfter(report, "### Peers")).toEqual([
+    ["metal-router-fc00-e", "`fc00::e`", "65530", "all nodes (3)", "no"],
+    ["metal-router-fc00-f", "`fc00::f`", "65530", "all nodes (3)", "no"],
+  ]);
+  const both = "metal-router-fc00-e, metal-router-fc00-f";
+  expect(tableAfter(report, "### Announced prefixes")).toEqual([
+    ["`2001:db8:0:ab10::/64`", "/120", "pod addresses: each /120 block a node holds (IPPool pods-ipv6)", "each node, its own blocks", both],
+    ["`2001:db8:0:ab20::/108`", "/108", "Service ClusterIPs", "every node (ECMP at the routers)", both],
+    ["`2001:db8:0:ab30::/112`", "/112", "Service external IPs and Service LoadBalancer IPs", "every node (ECMP at the routers)", both],
+    ["`2001:db8:0:ab30::/112`", "/128", "/128 of a Service with `externalTrafficPolicy: Local` in Service external IPs", "only nodes with a ready local endpoint", both],
+  ]);
+  expect(report).toContain("Local ASN: 65000.");
+}
+
+describe("the default example: the init node carries Calico's documents, and the report states what they configure", () => {
+  const synthesized = synth();
+  const stack = onlyStackOf(synthesized);
+  const report = reportFromOutdir(synthesized.outdir);
+
+  test("v6fabric-cp-1 carries the Calico and security add-ons; the report's peers and prefixes are the Metal routers and the plan's ranges", () => {
+    expectInitNodeCarriesCalico(stack, report);
+  });
+
+  test("the check above fails when the init node's Calico files are gone (the report alone would only list them as not found)", () => {
+    const stripped: TerraformJson = JSON.parse(JSON.stringify(stack));
+    for (const device of Object.values(stripped.resource!.metal_device)) {
+      device.user_data = editUserData(device.user_data, (config) => {
+        config.storage.files = config.storage.files.filter((f: any) => !String(f.path).startsWith("/etc/kubernetes/addons/calico/"));
+      });
+    }
+    const strippedReport = renderReport(buildReport({ v6fabric: stripped as unknown as ReportTerraformJson }));
+    expect(strippedReport).toContain("## Not found in the synthesized stacks");
+    expect(() => expectInitNodeCarriesCalico(stripped, strippedReport)).toThrow();
+  });
+});
+
+function onlyStackOf(s: Synthesized): TerraformJson {
+  const names = Object.keys(s.stacks);
+  expect(names).toEqual(["v6fabric"]);
+  return s.stacks[names[0]];
+}
+
+test("`npm run report -- <outdir>` prints the report and writes <outdir>/report.md; a directory without a synth is refused", () => {
+  const synthesized = synth();
+  const result = spawnSync("npm", ["run", "--silent", "report", "--", synthesized.outdir], { cwd: root, encoding: "utf8", timeout: 120_000 });
   expect(result.status).toBe(0);
   expect(result.stdout).toContain("# Cluster report: v6fabric");
-  expect(fs.readFileSync(path.join(synth.outdir, "report.md"), "utf8")).toBe(result.stdout);
-  const missing = spawnSync("npm", ["run", "--silent", "report", "--", fs.mkdtempSync(path.join(os.tmpdir(), "empty-"))], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  expect(fs.readFileSync(path.join(synthesized.outdir, "report.md"), "utf8")).toBe(result.stdout);
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), "report-empty-"));
+  scratch.push(empty);
+  const missing = spawnSync("npm", ["run", "--silent", "report", "--", empty], { cwd: root, encoding: "utf8", timeout: 120_000 });
   expect(missing.status).toBe(1);
+  expect(missing.stdout).toBe("");
+  expect(missing.stderr).toContain(`${empty}: no manifest.json`);
+  expect(missing.stderr).toContain("stacks/<name>/cdk.tf.json");
   expect(missing.stderr).toContain("run `npm run synth` first");
+});
+
+test("a synth with a bad setting after a good one leaves nothing the report accepts, and keeps the Terraform state", () => {
+  // The good synth: a complete tree, with local state and a report beside it, as after a deploy.
+  const outdir = synth().outdir;
+  const state = path.join(outdir, "stacks", "v6fabric", "terraform.v6fabric.tfstate");
+  fs.writeFileSync(state, '{"version": 4}\n');
+  fs.writeFileSync(path.join(outdir, "report.md"), "# Cluster report: v6fabric\n");
+  expect(() => reportFromOutdir(outdir)).not.toThrow();
+
+  // The bad one, run as `cdktf synth` runs the app: cdktf.json's command, with CDKTF_OUTDIR.
+  const app: string = JSON.parse(fs.readFileSync(path.join(root, "cdktf.json"), "utf8")).app;
+  const bad = spawnSync(app, {
+    shell: true,
+    cwd: root,
+    env: { ...process.env, CDKTF_OUTDIR: outdir, CONTROL_PLANE_COUNT: "2" },
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  expect(bad.status).not.toBe(0);
+  expect(bad.stdout + bad.stderr).toContain("CONTROL_PLANE_COUNT=2 is not valid");
+
+  expect(fs.existsSync(path.join(outdir, "manifest.json"))).toBe(false);
+  expect(fs.existsSync(path.join(outdir, "stacks", "v6fabric", "cdk.tf.json"))).toBe(false);
+  expect(fs.existsSync(path.join(outdir, "report.md"))).toBe(false);
+  expect(fs.readFileSync(state, "utf8")).toBe('{"version": 4}\n');
+  expect(() => reportFromOutdir(outdir)).toThrow(SynthesizedTreeError);
+  expect(() => reportFromOutdir(outdir)).toThrow(`${outdir}: no manifest.json`);
 });

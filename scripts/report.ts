@@ -2,18 +2,24 @@
  * `npm run report [-- <outdir>] [--out <file>]`: a Markdown summary of the synthesized
  * cluster for operators and reviewers. Reads only `<outdir>/stacks/*\/cdk.tf.json`
  * (default `cdktf.out`), including the documents inside the nodes' Ignition user data,
- * and writes the report to stdout and to `<outdir>/report.md`.
+ * and writes the report to stdout and to `<outdir>/report.md`. It refuses a tree that is
+ * not a complete synth (no manifest.json: the last synth failed), so it never describes
+ * a cluster that was not synthesized.
  *
  * Facts come from where a deploy takes them: devices and BGP sessions from the
  * resources, the address plan and versions from the `fabric_summary` output
  * (lib/fabric-summary.ts), peers and announcements from the Calico documents, API
- * endpoints from the outputs and the kubeadm ClusterConfiguration, exposure from the
- * Calico policies. Whatever is absent is listed under "Not found" instead of guessed.
+ * endpoints from the outputs and the kubeadm ClusterConfiguration, exposure from Felix's
+ * failsafe ports and the Calico policies. Boot placeholders (lib/boot-values.ts) are
+ * shown as what the node fills in. Whatever is absent is listed under "Not found"
+ * instead of guessed.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Ipv6Cidr } from "../lib/address-plan";
+import { BOOT_VALUES, BootValue } from "../lib/boot-values";
 import { FABRIC_SUMMARY_OUTPUT, FabricSummary } from "../lib/fabric-summary";
+import { HOST_SELECTOR } from "../lib/policies";
 import {
   Json,
   JsonObject,
@@ -104,6 +110,7 @@ export type Exposure = "internet" | "outside prefixes" | "cluster";
 
 export interface ExposureRule {
   readonly policy: string;
+  /** Markdown: "all nodes", "nodes with `<selector>`" or the selector in backticks, and "(to ...)". */
   readonly appliesTo: string;
   /** Protocols, one rule each, merged when everything else is the same (ICMPv6 types). */
   readonly protocol: string;
@@ -125,7 +132,6 @@ export interface ClusterReport {
   readonly endpoints: readonly { readonly name: string; readonly value: string; readonly note: string }[];
   readonly exposure: readonly ExposureRule[];
   readonly exposedServices: readonly string[];
-  readonly failsafePorts: readonly string[];
   readonly versions: readonly { readonly component: string; readonly version: string; readonly source: string }[];
   readonly downloads: readonly { readonly url: string; readonly hash: string; readonly nodes: number }[];
   /** What the report looked for and did not find, with the part of the project that provides it. */
@@ -207,20 +213,37 @@ function netKind(net: string, block: string | undefined): "anywhere" | "loopback
   return "outside";
 }
 
+/** How the report names the nodes' automatic host endpoints (HOST_SELECTOR), explained once above the exposure table. */
+const ALL_NODES = "all nodes";
+
+/**
+ * A Calico selector as Markdown. The host-endpoint selector every host policy starts
+ * with (lib/policies.ts HOST_SELECTOR) is named once instead of repeated in every row:
+ * `HOST_SELECTOR` is "all nodes", `HOST_SELECTOR && X` is "nodes with `X`".
+ */
+function selectorText(selector: string): string {
+  const s = selector.trim();
+  if (s === HOST_SELECTOR) return ALL_NODES;
+  if (s.startsWith(`${HOST_SELECTOR} && `)) return `nodes with \`${s.slice(HOST_SELECTOR.length + 4)}\``;
+  return `selector \`${s}\``;
+}
+
 function describeSource(source: JsonObject, block: string | undefined): { from: string; exposure: Exposure } {
   const nets = arr(source.nets).map(String);
-  const parts: string[] = [];
-  if (nets.length > 0) parts.push(nets.join(", "));
-  for (const key of ["selector", "namespaceSelector"]) if (str(source[key])) parts.push(`${key} ${str(source[key])}`);
-  if (source.serviceAccounts) parts.push("service accounts");
-  if (arr(source.notNets).length > 0) parts.push(`not ${arr(source.notNets).map(String).join(", ")}`);
-  if (str(source.notSelector)) parts.push(`not selector ${str(source.notSelector)}`);
+  const included: string[] = [];
+  if (nets.length > 0) included.push(nets.join(", "));
+  if (str(source.selector)) included.push(selectorText(str(source.selector)!));
+  if (str(source.namespaceSelector)) included.push(`namespaces \`${str(source.namespaceSelector)}\``);
+  if (source.serviceAccounts) included.push("service accounts");
+  const excluded: string[] = [];
+  if (arr(source.notNets).length > 0) excluded.push(arr(source.notNets).map(String).join(", "));
+  if (str(source.notSelector)) excluded.push(selectorText(str(source.notSelector)!));
   // Outside sources are admitted unless the rule names its sources positively: notNets and
   // notSelector only carve the cluster out of "anywhere".
-  const positive = nets.length > 0 || Boolean(str(source.selector) || str(source.namespaceSelector) || source.serviceAccounts);
+  const positive = included.length > 0;
   const kinds = nets.map((n) => netKind(n, block));
   const exposure: Exposure = !positive || kinds.includes("anywhere") ? "internet" : kinds.includes("outside") ? "outside prefixes" : "cluster";
-  const from = parts.length === 0 ? "anywhere" : positive ? parts.join("; ") : `anywhere except ${parts.join("; ")}`;
+  const from = positive ? [...included, ...excluded.map((e) => `not ${e}`)].join("; ") : excluded.length > 0 ? `anywhere except ${excluded.join("; ")}` : "anywhere";
   return { from, exposure };
 }
 
@@ -232,6 +255,21 @@ function ruleProtocol(rule: JsonObject): string {
 
 function exposureOf(docs: readonly KubernetesDocument[], block: string | undefined): ExposureRule[] {
   const rules: ExposureRule[] = [];
+  // Felix's failsafe ports come first: every host endpoint accepts them before any policy.
+  for (const felix of ofKind(docs, "FelixConfiguration")) {
+    for (const port of arr(obj(felix.body.spec).failsafeInboundHostPorts).map(obj)) {
+      // Calico's defaults: protocol tcp, and no net means any source.
+      const source = describeSource(str(port.net) ? { nets: [str(port.net)!] } : {}, block);
+      rules.push({
+        policy: `FelixConfiguration ${felix.name ?? "?"}: failsafe port, open whatever the policies say`,
+        appliesTo: ALL_NODES,
+        protocol: str(port.protocol) ?? "TCP",
+        ports: str(port.port) ?? "?",
+        from: source.from,
+        exposure: source.exposure,
+      });
+    }
+  }
   for (const doc of docs) {
     const spec = obj(doc.body.spec);
     if (doc.apiVersion.includes("projectcalico.org") && (doc.kind === "GlobalNetworkPolicy" || doc.kind === "NetworkPolicy")) {
@@ -243,12 +281,12 @@ function exposureOf(docs: readonly KubernetesDocument[], block: string | undefin
         const destination = obj(rule.destination);
         const ports = arr(destination.ports).map(String);
         const destNets = arr(destination.nets).map(String);
-        const to = [...destNets, ...(str(destination.selector) ? [`selector ${str(destination.selector)}`] : [])];
+        const to = [...destNets, ...(str(destination.selector) ? [selectorText(str(destination.selector)!)] : [])];
         // Traffic to loopback never comes from outside the node (RFC 4291 2.5.3).
         const loopbackOnly = destNets.length > 0 && destNets.every((n) => netKind(n, block) === "loopback");
         rules.push({
           policy: `${doc.kind} ${doc.namespace ? `${doc.namespace}/` : ""}${doc.name ?? "?"}${spec.preDNAT === true ? " (preDNAT)" : spec.applyOnForward === true ? " (forwarded traffic)" : ""}`,
-          appliesTo: (str(spec.selector) ?? "all()") + (to.length > 0 ? ` (to ${to.join(", ")})` : ""),
+          appliesTo: selectorText(str(spec.selector) ?? "all()") + (to.length > 0 ? ` (to ${to.join(", ")})` : ""),
           protocol: ruleProtocol(rule),
           ports: ports.length > 0 ? ports.join(", ") : "all",
           from: source.from,
@@ -264,7 +302,7 @@ function exposureOf(docs: readonly KubernetesDocument[], block: string | undefin
         const ports = arr(rule.ports).map(obj);
         rules.push({
           policy: `NetworkPolicy ${doc.namespace ?? "default"}/${doc.name ?? "?"}`,
-          appliesTo: JSON.stringify(obj(spec.podSelector)),
+          appliesTo: `pods \`${JSON.stringify(obj(spec.podSelector))}\``,
           protocol: ports.map((p) => str(p.protocol) ?? "TCP").join(", ") || "any",
           ports: ports.map((p) => str(p.port) ?? "all").join(", ") || "all",
           from: peers.length === 0 ? "anywhere" : blocks.join(", ") || "selected pods/namespaces",
@@ -477,22 +515,21 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
       const labels = obj(obj(d.body.metadata).labels);
       return `Service ${d.namespace ?? "default"}/${d.name}: ${str(spec.type) ?? "ClusterIP"} ports ${ports.join(", ")}, externalTrafficPolicy ${str(spec.externalTrafficPolicy) ?? "Cluster"}${Object.keys(labels).length ? `, labels ${JSON.stringify(labels)}` : ""}`;
     });
-  const failsafePorts = ofKind(docs, "FelixConfiguration").flatMap((f) =>
-    arr(obj(f.body.spec).failsafeInboundHostPorts).map((p) => {
-      const port = obj(p);
-      return `${str(port.protocol) ?? "tcp"}/${str(port.port)}${str(port.net) ? ` from ${str(port.net)}` : ""}`;
-    }),
-  );
 
   // Versions.
   const versions: { component: string; version: string; source: string }[] = [];
   for (const os of [...new Set(nodes.map((n) => n.operatingSystem))]) versions.push({ component: "Flatcar", version: os, source: "metal_device.operating_system" });
+  // One Kubernetes row when fabric_summary and kubeadm agree (kubeadm writes a leading v); a second, flagged, when not.
+  const kubeadmVersion = clusterConfig ? str(clusterConfig.body.kubernetesVersion) : undefined;
+  const sameKubernetes = summary !== undefined && kubeadmVersion !== undefined && kubeadmVersion.replace(/^v/, "") === summary.versions.kubernetes.replace(/^v/, "");
   if (summary) {
-    versions.push({ component: "Kubernetes", version: summary.versions.kubernetes, source: "fabric_summary (lib/versions.ts)" });
+    versions.push({ component: "Kubernetes", version: summary.versions.kubernetes, source: `fabric_summary (lib/versions.ts)${sameKubernetes ? ", kubeadm ClusterConfiguration" : ""}` });
     versions.push({ component: "Calico", version: summary.versions.calico, source: "fabric_summary (lib/versions.ts)" });
     versions.push({ component: "Tigera operator", version: summary.versions.calicoOperatorImage, source: "fabric_summary (lib/versions.ts)" });
   }
-  if (clusterConfig && str(clusterConfig.body.kubernetesVersion)) versions.push({ component: "Kubernetes", version: str(clusterConfig.body.kubernetesVersion)!, source: "kubeadm ClusterConfiguration" });
+  if (kubeadmVersion !== undefined && !sameKubernetes) {
+    versions.push({ component: summary ? "⚠ Kubernetes" : "Kubernetes", version: kubeadmVersion, source: `kubeadm ClusterConfiguration${summary ? ", differs from fabric_summary" : ""}` });
+  }
   const downloadCount = new Map<string, { hash: string; nodes: number }>();
   for (const d of devices) {
     if (!d.userData || !("ignition" in d.userData)) continue;
@@ -517,7 +554,6 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
     endpoints,
     exposure,
     exposedServices,
-    failsafePorts,
     versions,
     downloads,
     notFound,
@@ -526,6 +562,19 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
 
 // ---------------------------------------------------------------------------------
 // Markdown
+
+/** What each boot placeholder (lib/boot-values.ts) stands for: a reader sees the value's meaning, not the token. */
+const BOOT_VALUE_TEXT: Readonly<Record<BootValue, string>> = {
+  nodeIpv6: "(the node's public IPv6, filled in at boot)",
+  nodePrivateIpv4: "(the node's private IPv4, filled in at boot)",
+  bootstrapToken: "(the bootstrap token, filled in at boot)",
+};
+
+function withBootValuesNamed(text: string): string {
+  let out = text;
+  for (const key of Object.keys(BOOT_VALUES) as BootValue[]) out = out.split(BOOT_VALUES[key]).join(BOOT_VALUE_TEXT[key]);
+  return out;
+}
 
 const cell = (s: string | number | undefined) => String(s ?? "").replace(/\|/g, "\\|").replace(/\n/g, " ");
 function table(head: string[], rows: (string | number | undefined)[][]): string {
@@ -628,15 +677,17 @@ export function renderReport(report: ClusterReport): string {
         `${report.exposure.length - open.length} more only admit the cluster (below).`,
       "",
     );
+    if (report.exposure.some((r) => `${r.appliesTo} ${r.from}`.includes(ALL_NODES) || `${r.appliesTo} ${r.from}`.includes("nodes with `"))) {
+      out.push(`"${ALL_NODES}" are Calico's automatic host endpoints, one per node: selector \`${HOST_SELECTOR}\`. "nodes with \`X\`" are those that also match X.`, "");
+    }
     const rows = (list: readonly ExposureRule[]) =>
-      list.map((r) => [r.policy, `\`${r.appliesTo}\``, r.protocol, r.ports, r.from, r.exposure === "internet" ? "**Internet**" : r.exposure]);
+      list.map((r) => [r.policy, r.appliesTo, r.protocol, r.ports, r.from, r.exposure === "internet" ? "**Internet**" : r.exposure]);
     const head = ["Policy", "Applies to", "Protocol", "Ports", "From", "Admits"];
     if (open.length) out.push(table(head, rows(open)));
     const inside = report.exposure.filter((r) => r.exposure === "cluster");
     if (inside.length) out.push("", "<details><summary>Allow rules that only admit the cluster</summary>", "", table(head, rows(inside)), "", "</details>");
   }
   if (report.exposedServices.length) out.push("", "Services with external addresses:", "", ...report.exposedServices.map((x) => `- ${x}`));
-  if (report.failsafePorts.length) out.push("", `Calico failsafe host ports (open whatever the policies say): ${report.failsafePorts.join(", ")}`);
   out.push("", "## Pinned versions", "");
   out.push(table(["Component", "Version", "Source"], report.versions.map((v) => [v.component, `\`${v.version}\``, v.source])));
   if (report.downloads.length) {
@@ -644,14 +695,12 @@ export function renderReport(report: ClusterReport): string {
     out.push(table(["URL", "Hash", "Nodes"], report.downloads.map((d) => [d.url, `\`${d.hash.slice(0, 20)}…\``, d.nodes])));
   }
   if (report.notFound.length) out.push("", "## Not found in the synthesized stacks", "", ...report.notFound.map((n) => `- ${n}`));
-  return redactSecrets(out.join("\n")) + "\n";
+  return withBootValuesNamed(redactSecrets(out.join("\n"))) + "\n";
 }
 
-/** The report for `<outdir>` (cdktf.out layout). */
+/** The report for `<outdir>`, a complete synth (throws SynthesizedTreeError otherwise). */
 export function reportFromOutdir(outdir: string): string {
-  const stacks = readSynthesized(outdir);
-  if (Object.keys(stacks).length === 0) throw new Error(`no synthesized stacks in ${outdir}/stacks: run \`npm run synth\` first`);
-  return renderReport(buildReport(stacks));
+  return renderReport(buildReport(readSynthesized(outdir)));
 }
 
 function main(argv: string[]): void {
