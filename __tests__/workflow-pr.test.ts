@@ -51,7 +51,11 @@ function commands(run: string): string[] {
 }
 
 test("package.json has the scripts a Terraform user expects, each calling what it says", () => {
-  expect(scripts.synth).toMatch(/\bcdktf synth\b/);
+  // synth runs the app that cdktf.json names, without the CLI (synth-commands.test.ts
+  // checks both write the same bytes).
+  const app = JSON.parse(fs.readFileSync(path.join(root, "cdktf.json"), "utf8")).app as string;
+  expect(scripts.synth).toBe(`CHECKPOINT_DISABLE=1 ${app}`);
+  expect(app).toMatch(/\bmain\.ts$/);
   expect(scripts.diff).toMatch(/\bcdktf diff\b/);
   expect(scripts.deploy).toMatch(/\bcdktf deploy '\*'/);
   expect(scripts.destroy).toMatch(/\bcdktf destroy '\*'/);
