@@ -95,12 +95,17 @@ describe.each(workflowFiles)("%s", (file) => {
         }
       }
     }
-    if (file === "pr.yml") expect([...new Set(called)].sort()).toEqual(["report", "synth", "synth-diff"]);
+    if (file === "pr.yml") expect([...new Set(called)].sort()).toEqual(["report", "synth", "synth-diff", "tools"]);
   });
 
-  test("actions are pinned to a release, and no ${{ }} expression is pasted into a shell script", () => {
+  test("actions are pinned by commit with the release named beside it, and no ${{ }} expression is pasted into a shell script", () => {
+    const text = fs.readFileSync(path.join(workflowsDir, file), "utf8");
     for (const step of all) {
-      if (step.uses) expect(step.uses).toMatch(/^[\w-]+\/[\w-]+@(v\d+(\.\d+)*|[0-9a-f]{40})$/);
+      // A tag can be moved; a commit cannot. The comment says which release it is.
+      if (step.uses) {
+        expect(step.uses).toMatch(/^[\w-]+\/[\w-]+@[0-9a-f]{40}$/);
+        expect(text).toMatch(new RegExp(`uses: ${step.uses.replace(/[/.]/g, "\\$&")} # v\\d+\\.\\d+\\.\\d+\\n`));
+      }
       // Untrusted values (branch names, titles) would become shell code: pass them through env.
       if (step.run) expect([step.name, step.run.includes("${{")]).toEqual([step.name, false]);
     }
@@ -115,6 +120,29 @@ describe("pr.yml", () => {
   test("runs on pull requests with a token that may comment and nothing more", () => {
     expect(Object.keys(workflow.on)).toEqual(["pull_request"]);
     expect(workflow.permissions).toEqual({ contents: "read", "pull-requests": "write" });
+  });
+
+  test("runs on a Node LTS line that is still supported, in Debian bookworm like .ci/run", () => {
+    // End of life of each LTS line (nodejs.org release schedule); odd lines are never LTS.
+    const endOfLife: Record<string, string> = { "20": "2026-04-30", "22": "2027-04-30", "24": "2028-04-30", "26": "2029-04-30" };
+    const image = String(workflow.jobs.review.container);
+    const major = /^node:(\d+)-bookworm$/.exec(image)?.[1];
+    expect([image, major && major in endOfLife]).toEqual([image, true]);
+    expect(new Date(endOfLife[major!]).getTime()).toBeGreaterThan(Date.now());
+  });
+
+  test("builds the rehearsal tools with Go into a cache keyed by their pins, before the tests", () => {
+    const index = (pred: (s: Step) => boolean) => all.findIndex(pred);
+    const setupGo = all.find((s) => s.uses?.startsWith("actions/setup-go@"))!;
+    expect(setupGo.with).toEqual({ "go-version": "1.26", cache: false });
+    const cache = all.find((s) => s.uses?.startsWith("actions/cache@"))!;
+    expect(String(cache.with?.path).split("\n").filter(Boolean)).toEqual(["~/.cache/v6fabric-tools", "~/go/pkg/mod", "~/.cache/go-build"]);
+    expect(cache.with?.key).toBe("rehearsal-tools-${{ hashFiles('rehearsal/tools.ts', 'lib/versions.ts') }}");
+    const tools = index((s) => s.run === "npm run tools -- terraform");
+    expect(index((s) => s === setupGo)).toBeLessThan(tools);
+    expect(index((s) => s === cache)).toBeLessThan(tools);
+    expect(tools).toBeLessThan(index((s) => s.run === "npm test"));
+    expect(fs.readFileSync(path.join(root, ".ci", "run"), "utf8")).toMatch(/^npm run tools -- terraform$/m);
   });
 
   test("installs the system packages of .ci/run, then npm ci, then the tests, before synthesizing", () => {
