@@ -191,10 +191,11 @@ describe("the real ignition binary writes the password manifest the node will ap
   }
   test("applies cleanly; the Secret on disk holds the password", () => {
     const userData = initDevice(withPassword).user_data.split(`\${${PASSWORD_EXPRESSION}}`).join(resolve(PASSWORD_EXPRESSION));
-    const dir = tempDir("v6fabric-calico-apply-");
+    const dir = tempDir("calico-apply");
     const config = path.join(dir, "init.ign");
     fs.writeFileSync(config, resolveTerraformRefs(userData).text);
-    const result = spawnSync("bash", [referencePath("tools", "ignition-apply-check.sh"), "--keep", config], { encoding: "utf8", timeout: 300_000 });
+    // --workdir: the check's scratch dir goes inside ours, not into a fixed /tmp.
+    const result = spawnSync("bash", [referencePath("tools", "ignition-apply-check.sh"), "--keep", `--workdir=${dir}`, config], { encoding: "utf8", timeout: 300_000 });
     const output = `${result.stdout}${result.stderr}`;
     const scratch = /scratch dir kept: (\S+)/.exec(output)?.[1];
     try {

@@ -67,7 +67,7 @@ describe("ignition-apply-check: every role applies and its units verify", () => 
     expect(remote.length).toBeGreaterThanOrEqual(3);
     for (const f of remote) expect({ path: f.path, hash: f.contents?.verification?.hash }).toEqual({ path: f.path, hash: expect.stringMatching(/^sha(256|512)-[0-9a-f]+$/) });
 
-    const dir = tempDir("v6fabric-apply-");
+    const dir = tempDir("apply");
     const file = path.join(dir, `${role}.ign`);
     fs.writeFileSync(file, JSON.stringify(config));
     const work = path.join(dir, "work");

@@ -15,7 +15,7 @@ const config = JSON.parse(JSON.stringify(renderNodeIgnition(fixtureInput("init")
 
 /** Writes the shipped script `name` to a temp dir and returns its path. */
 function script(name: string): string {
-  const dir = tempDir("v6fabric-script-");
+  const dir = tempDir("script");
   const p = path.join(dir, name);
   fs.writeFileSync(p, fileText(config, `${NODE_PATHS.scriptDir}/${name}`), { mode: 0o755 });
   return p;
@@ -51,7 +51,7 @@ const SAMPLE_TOKEN_FILE = `${SAMPLE_BOOT_VALUES.bootstrapToken}\n`;
 describe("render-boot-values", () => {
   /** The template tree as Ignition writes it, fake metadata, and a token file holding `token` (none when null). */
   function setup(metadata: string[], token: string | null = SAMPLE_TOKEN_FILE) {
-    const dir = tempDir("v6fabric-boot-values-");
+    const dir = tempDir("boot-values");
     const tokenFile = path.join(dir, "bootstrap-token");
     if (token !== null) fs.writeFileSync(tokenFile, token, { mode: 0o600 });
     const templates = path.join(dir, "templates");
@@ -134,7 +134,7 @@ describe("render-boot-values", () => {
 
 describeWithTools(["jq"], "bgp-peer-routes", () => {
   function setup(neighbours: unknown[]) {
-    const dir = tempDir("v6fabric-bgp-");
+    const dir = tempDir("bgp");
     const log = path.join(dir, "log");
     const json = path.join(dir, "metadata.json");
     fs.writeFileSync(json, JSON.stringify({ hostname: "x", bgp_neighbors: neighbours }));
@@ -169,7 +169,7 @@ describeWithTools(["jq"], "bgp-peer-routes", () => {
 
 describe("kubeadm-bootstrap", () => {
   function setup(kubeadmBody = "") {
-    const dir = tempDir("v6fabric-kubeadm-");
+    const dir = tempDir("kubeadm");
     const log = path.join(dir, "log");
     const kubernetesDir = path.join(dir, "etc-kubernetes");
     const hooks = path.join(dir, "hooks");
@@ -246,7 +246,7 @@ describe("kubeadm-bootstrap", () => {
 
 describe("apply-addons", () => {
   function setup(failures: number, attempts = 5) {
-    const dir = tempDir("v6fabric-addons-");
+    const dir = tempDir("addons");
     const log = path.join(dir, "log");
     const counter = path.join(dir, "count");
     fs.writeFileSync(counter, "0");

@@ -64,7 +64,7 @@ function scenario(name: string): Device[] {
  * references filled in with placeholders); returns the rendered root.
  */
 function renderOnNode(config: IgnConfig): string {
-  const dir = tempDir("v6fabric-node-");
+  const dir = tempDir("node");
   const tokenFile = path.join(dir, "bootstrap-token");
   fs.writeFileSync(tokenFile, fileText(config, NODE_PATHS.bootstrapTokenFile), { mode: 0o600 });
   const templates = path.join(dir, "templates");

@@ -13,6 +13,7 @@ import { loadSettings } from "../lib/settings";
 import { Endpoint, PolicyModel } from "./support/calico-policy-eval";
 import { IgnitionFileOut, fileText, ignitionFiles } from "./support/calico-userdata";
 import { calicoErrors, parseManifest } from "./support/calico-validate";
+import { tempDir } from "./support/ignition";
 
 import { TerraformJson, onlyStack, synthesize } from "./support/synth";
 
@@ -112,7 +113,7 @@ describe("the security manifests in the user data validate strictly", () => {
 describe("bad prefixes stop synth", () => {
   const root = path.resolve(__dirname, "..");
   test("ADMIN_ALLOWED_PREFIXES=not-a-cidr and an IPv4 API_ALLOWED_PREFIXES: exit 1, both named, no stack trace", () => {
-    const outdir = path.join(require("node:os").tmpdir(), `policies-cli-test-${process.pid}`);
+    const outdir = path.join(tempDir("policies-cli"), "cdktf.out");
     const result = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "main.ts"], {
       cwd: root,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", CDKTF_OUTDIR: outdir, ADMIN_ALLOWED_PREFIXES: "not-a-cidr", API_ALLOWED_PREFIXES: "192.0.2.0/24" },

@@ -24,7 +24,7 @@ function realPems(): [string, string][] {
     out.push([PUB, publicKey.export({ type: "spki", format: "pem" }).toString()]);
   }
   if (hasCommand("openssl")) {
-    const dir = tempDir("v6fabric-pem-");
+    const dir = tempDir("pem");
     for (let i = 0; i < 3; i++) {
       const cert = path.join(dir, `ca${i}.crt`);
       const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path.join(dir, `ca${i}.key`), "-subj", "/CN=kubernetes", "-days", "3650", "-out", cert]);

@@ -33,13 +33,17 @@ function bootRole(hostname: string): string {
 export function renderUserDataSizeTable(): string {
   const rows: string[] = [];
   for (const [label, env] of SIZE_EXAMPLES) {
-    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "doc-sizes-"));
     const settings = loadSettings(env);
-    const app = new App({ outdir });
-    new ClusterStack(app, settings.clusterName, settings);
-    app.synth();
-    const stack = JSON.parse(fs.readFileSync(path.join(outdir, "stacks", settings.clusterName, "cdk.tf.json"), "utf8"));
-    fs.rmSync(outdir, { recursive: true, force: true });
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-doc-sizes-"));
+    let stack: any;
+    try {
+      const app = new App({ outdir });
+      new ClusterStack(app, settings.clusterName, settings);
+      app.synth();
+      stack = JSON.parse(fs.readFileSync(path.join(outdir, "stacks", settings.clusterName, "cdk.tf.json"), "utf8"));
+    } finally {
+      fs.rmSync(outdir, { recursive: true, force: true });
+    }
     const seen = new Set<string>();
     for (const device of Object.values<any>(stack.resource.metal_device)) {
       const role = bootRole(device.hostname);

@@ -110,13 +110,32 @@ export function describeWithTools(tools: readonly string[], name: string, body: 
   describe.skip(`${name} [SKIPPED: missing ${missing.join(", ")}]`, body);
 }
 
-export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+/** Every temp folder tempDir made in this test file, removed after its last test. */
+const madeTempDirs: string[] = [];
+
+/** Removes every folder tempDir has made in this test file so far. */
+export function removeTempDirs(): void {
+  for (const dir of madeTempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+// Registered when a test file first imports this module (top level, where jest allows hooks).
+if (typeof afterAll === "function") afterAll(removeTempDirs);
+
+/**
+ * A new folder in the temp folder, named `v6fabric-test-<what>-XXXXXX` so a leftover
+ * says which test made it, and removed after the test file's last test (the jest
+ * teardown fails the run if any test folder is left: support/temp-root.js).
+ */
+export function tempDir(what: string): string {
+  const name = what.replace(/^v6fabric-/, "").replace(/-?$/, "-");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `v6fabric-test-${name}`));
+  madeTempDirs.push(dir);
+  return dir;
 }
 
 /** Runs ignition-validate on `json`; returns its combined output and exit status. */
 export function ignitionValidate(json: string): { status: number; output: string } {
-  const dir = tempDir("ign-validate-");
+  const dir = tempDir("ign-validate");
   const f = path.join(dir, "config.ign");
   fs.writeFileSync(f, json);
   const result = spawnSync("ignition-validate", [f], { encoding: "utf8" });

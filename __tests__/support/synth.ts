@@ -27,9 +27,20 @@ export interface Synthesized {
   readonly outdir: string;
 }
 
+/** Output folders of this test file's synths, removed after its last test. */
+const outdirs: string[] = [];
+// Registered when a test file first imports this module (top level, where jest allows hooks).
+if (typeof afterAll === "function") {
+  afterAll(() => {
+    for (const dir of outdirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+/** Synthesizes into a new temp folder (`v6fabric-test-synth-*`), which is removed after the test file's last test. */
 export function synthesize(env: Record<string, string> = {}): Synthesized {
   const settings = loadSettings(env);
-  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "cdktf-test-"));
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-test-synth-"));
+  outdirs.push(outdir);
   const app = new App({ outdir, skipValidation: false });
   new ClusterStack(app, settings.clusterName, settings);
   app.synth();
