@@ -92,10 +92,26 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   python3: "python3-yaml",
 };
 
-/** How to get the missing tools, for skip messages: `apt-get install <packages>`. */
+/** The Debian packages .ci/run installs (its apt_packages list, read from the script itself). */
+function ciPackages(): Set<string> {
+  try {
+    const script = fs.readFileSync(path.join(__dirname, "..", "..", ".ci", "run"), "utf8");
+    return new Set((/^apt_packages=\(([^)]*)\)/m.exec(script)?.[1] ?? "").split(/\s+/).filter(Boolean));
+  } catch {
+    return new Set();
+  }
+}
+
+/** How to get the missing tools, for skip messages: `apt-get install <packages>`, and whether CI has them. */
 export function installHint(missing: readonly string[]): string {
   const packages = [...new Set(missing.map((t) => DEBIAN_PACKAGE[t] ?? t))];
-  return `install with: apt-get install ${packages.join(" ")} (or run .ci/run --system-packages-only as root; CI always has them)`;
+  const ci = ciPackages();
+  const notInCi = packages.filter((p) => !ci.has(p));
+  const where =
+    notInCi.length === 0
+      ? "or run .ci/run --system-packages-only as root; CI always has them"
+      : `.ci/run does not install ${notInCi.join(", ")}: add it to apt_packages there so CI runs this check`;
+  return `install with: apt-get install ${packages.join(" ")} (${where})`;
 }
 
 /** `describe` when the tools exist, else a loudly skipped block that says how to install them. */
