@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { planAddresses } from "../lib/address-plan";
 import { SETTINGS } from "../lib/settings";
 import { USER_DATA_BUDGET_BYTES } from "../lib/user-data-size";
-import { DOC_TABLES, withDocTables } from "../scripts/doc-tables";
+import { DOC_TABLES, sizeTablesAgree, withDocTables } from "../scripts/doc-tables";
 
 const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
 
@@ -20,9 +20,30 @@ test("withDocTables replaces what is between the markers, and only that", () => 
 });
 
 test("the README reports user data size per role, every one within the budget", () => {
-  const rows = [...readme.matchAll(/^\| [^|]+ \| (init|control-plane join|worker join)[^|]* \| (\d+) \| (\d+) \|/gm)];
+  const rows = [...readme.matchAll(/^\| [^|]+ \| (init|control-plane join|worker join)[^|]* \| (\d+\.\d) KiB \| (\d+\.\d) KiB \| (\d+) % \|/gm)];
   expect(rows.map((r) => r[1]).sort()).toEqual(["control-plane join", "init", "init", "worker join", "worker join"]);
-  for (const r of rows) expect(Number(r[3])).toBeLessThan(USER_DATA_BUDGET_BYTES);
+  for (const r of rows) expect(Number(r[3]) * 1024).toBeLessThan(USER_DATA_BUDGET_BYTES);
+});
+
+test("the size table does not change with the zlib build: sizes agree within the tolerance, rows must match", () => {
+  const table = [
+    "| Example | Role | Synthesized | Applied (est.) | Of the 32 KiB budget |",
+    "|---|---|---|---|---|",
+    "| default | init (first control plane) | 23.7 KiB | 29.2 KiB | 91 % |",
+    "| default | worker join | 12.8 KiB | 13.6 KiB | 43 % |",
+  ].join("\n");
+  // Another zlib: a few hundred bytes either way.
+  expect(sizeTablesAgree(table, table.replace("29.2 KiB | 91 %", "29.6 KiB | 92 %").replace("12.8 KiB", "12.5 KiB"))).toBe(true);
+  // A real change: 2 KiB more, a row gone, a row renamed.
+  expect(sizeTablesAgree(table, table.replace("29.2 KiB | 91 %", "31.2 KiB | 98 %"))).toBe(false);
+  expect(sizeTablesAgree(table, table.split("\n").slice(0, 3).join("\n"))).toBe(false);
+  expect(sizeTablesAgree(table, table.replace("worker join", "control-plane join"))).toBe(false);
+  // withDocTables keeps the README's table when it agrees, and rewrites it when it does not.
+  const nudged = readme.replace(/(\| init \(first control plane\) \| )(\d+\.\d)( KiB)/, (_m, a, kib, b) => `${a}${(Number(kib) + 0.3).toFixed(1)}${b}`);
+  expect(nudged).not.toBe(readme);
+  expect(withDocTables(nudged)).toBe(nudged);
+  const stale = readme.replace(/(\| init \(first control plane\) \| )(\d+\.\d)( KiB)/, (_m, a, kib, b) => `${a}${(Number(kib) + 3).toFixed(1)}${b}`);
+  expect(withDocTables(stale)).toBe(readme);
 });
 
 test("the README address plan table matches the plan for the default block", () => {

@@ -12,6 +12,20 @@ import { parseTerraformTemplate } from "./terraform-template";
 export const USER_DATA_BUDGET_BYTES = 32 * 1024;
 
 /**
+ * How far the size of one node's user data may move with another zlib build. Most
+ * files in it are gzip'd at synth (Ignition `compression: gzip`), and deflate's output
+ * is not fixed across zlib versions and forks (Node bundles its own). Documented sizes
+ * are compared within this much (scripts/doc-tables.ts), and the budget check in the
+ * tests keeps this much room, so neither depends on the machine's zlib.
+ */
+export const ZLIB_SIZE_TOLERANCE_BYTES = 1024;
+
+/** Bytes as KiB with one decimal, as the README prints them. */
+export function formatKiB(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/**
  * Size a PEM secret is assumed to have at apply time. The control plane makes ECDSA
  * P-256 keys: a CA certificate is about 660 bytes, a key 227. The estimate takes
  * 1 KiB per certificate and 512 bytes per key, so it errs on the large side.
