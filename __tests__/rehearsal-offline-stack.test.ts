@@ -68,3 +68,18 @@ test("a reference to a Metal attribute the rehearsal cannot stand for stops it, 
 test("a stack without the fabric summary is refused", () => {
   expect(() => rehearsalRoot({ terraform: {} }, "s")).toThrow("no fabric_summary output");
 });
+
+describe("declaredDifferences (the add-on read-back of the control-plane rehearsal)", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { declaredDifferences } = require("../rehearsal/control-plane") as typeof import("../rehearsal/control-plane");
+  test("defaults the server adds are fine; a changed or missing declared value is reported with its path", () => {
+    expect(declaredDifferences({ spec: { a: 1, l: [{ x: "y" }] } }, { spec: { a: 1, b: 2, l: [{ x: "y", z: 0 }] } })).toEqual([]);
+    expect(declaredDifferences({ spec: { a: 1 } }, { spec: { a: 2 } })).toEqual([".spec.a: declared 1, live 2"]);
+    expect(declaredDifferences({ spec: { l: [1, 2] } }, { spec: { l: [1] } })).toEqual([".spec.l: declared [1,2], live [1]"]);
+    expect(declaredDifferences({ spec: { a: "x" } }, { spec: {} })).toEqual([".spec.a: declared \"x\", live undefined"]);
+  });
+  test("an empty list or string the server omits is not a difference, an empty object still must exist", () => {
+    expect(declaredDifferences({ a: [], b: "" }, {})).toEqual([]);
+    expect(declaredDifferences({ a: {} }, {})).toEqual([".a: declared an object, live undefined"]);
+  });
+});

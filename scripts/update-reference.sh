@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Refreshes reference/ from the workplace's shared folder (the schemas derived from
-# upstream sources and the Ignition apply check), then records their checksums.
+# upstream sources, the Ignition apply check and Calico's release manifests), then
+# records their checksums.
 #
 #   scripts/update-reference.sh [SHARED_DIR]    (default: ../shared beside the project)
 #   scripts/update-reference.sh --check [SHARED_DIR]
@@ -20,7 +21,7 @@ if [ ! -d "$shared/schemas" ] || [ ! -f "$shared/tools/ignition-apply-check.sh" 
 fi
 
 # What the tests need, relative to both trees.
-items=(schemas/metal schemas/kubeadm schemas/calico tools/ignition-apply-check.sh)
+items=(schemas/metal schemas/kubeadm schemas/calico tools/ignition-apply-check.sh upstream/calico-v3.32.0)
 
 if [ $check = 1 ]; then
   status=0
@@ -37,5 +38,5 @@ for item in "${items[@]}"; do
   cp -r "$shared/$item" "reference/$item"
 done
 chmod -R u+w reference
-(cd reference && find schemas tools -type f | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
+(cd reference && find schemas tools upstream -type f | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
 echo "update-reference: copied ${items[*]} from $shared; reference/SHA256SUMS updated"

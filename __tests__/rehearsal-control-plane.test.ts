@@ -1,0 +1,174 @@
+/**
+ * The control-plane rehearsal (rung L5b) for the first control plane: real Terraform
+ * applies the stack, the real ignition binary writes the node from the user data in
+ * the state, and the node's own units run kubeadm init and the add-ons with the real
+ * kubeadm, etcd, kube-apiserver, controller manager, scheduler and kubectl 1.36.3.
+ * What stands in for the kubelet, and why, is in rehearsal/control-plane.ts and
+ * docs/rehearsal.md. Expected values are the design's (docs/control-plane.md,
+ * docs/address-plan.md) for the default settings, written out here.
+ */
+import { X509Certificate } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import YAML from "yaml";
+import { InitNodeBoot, addonDocuments, afterburnMetadata, applyIgnition, bootInitNode, declaredDifferences, installBinaries, installDownloads } from "../rehearsal/control-plane";
+import { Fabric, RehearsalNode, nodeSupport } from "../rehearsal/nodes";
+import { StackRehearsal, readStack, synthesize } from "../rehearsal/rehearse";
+import { toolsPresent } from "../rehearsal/tools";
+import { hasCommand, installHint } from "./support/ignition";
+
+const support = nodeSupport();
+const tools = toolsPresent(["terraform", "kubernetes"]);
+const ignitionTools = ["ignition-validate", "jq", "systemd-analyze"].filter((t) => !hasCommand(t));
+const why = !support.ok ? support.why : !tools ? "the pinned Terraform and Kubernetes builds are missing: run `npm run tools` (.ci/run does)" : ignitionTools.length ? installHint(ignitionTools) : "";
+if (why) console.warn(`SKIPPED control-plane rehearsal: ${why}`);
+const describeRehearsal = why ? describe.skip : describe;
+
+const API = "https://[2001:db8:0:ab20::1]:443"; // the kubernetes ClusterIP (zone 2, ::1), port 443
+const INIT_IPV6 = "2001:db8:0:ab00::1"; // the first /127 Metal gives in the block's first /64
+const ADMIN = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"];
+
+describeRehearsal("control-plane rehearsal: the first control plane forms from its applied user data", () => {
+  let work: string;
+  let terraform: StackRehearsal;
+  let fabric: Fabric | undefined;
+  let node: RehearsalNode;
+  let boot: InitNodeBoot;
+  let caPem: string;
+  let userData: string;
+  let missingDownloads: string[];
+
+  beforeAll(async () => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-cp-rehearsal-"));
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+    const outdir = path.join(work, "cdktf.out");
+    const [stack] = synthesize(env, outdir);
+    terraform = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, "terraform"), env);
+    terraform.init();
+    terraform.plan();
+    terraform.apply();
+    const outputs = terraform.outputs();
+    caPem = outputs.cluster_ca_certificate.value as string;
+    const device = terraform.root.devices.find((d) => d.hostname === "v6fabric-cp-1")!;
+    userData = outputs[device.userDataOutput].value as string;
+    const { root } = applyIgnition(userData, path.join(work, "nodes", device.hostname));
+    installBinaries(root);
+    missingDownloads = installDownloads(root, userData);
+    const addresses = { ipv6: device.publicIpv6, ipv6Gateway: device.publicIpv6Gateway, privateIpv4: "10.66.0.1", privateIpv4Gateway: "10.66.0.0" };
+    fs.mkdirSync(path.join(root, "run", "metadata"), { recursive: true });
+    fs.writeFileSync(path.join(root, "run", "metadata", "flatcar"), afterburnMetadata(device.hostname, addresses));
+    fabric = new Fabric(work);
+    node = fabric.addNode(device.hostname, root, addresses);
+    boot = await bootInitNode(node, path.join(work, "logs"));
+    console.log(`rehearsal figure: first control plane, kubeadm init done after ${(boot.kubeadmDoneMs / 1000).toFixed(1)} s, add-ons after ${(boot.addonsDoneMs / 1000).toFixed(1)} s`);
+  }, 900_000);
+
+  afterAll(() => {
+    boot?.pods.stop();
+    fabric?.destroy();
+    try {
+      terraform?.destroy();
+    } finally {
+      if (work) fs.rmSync(work, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  const logTail = (runs: { output: string }[]) => runs.map((r) => r.output).join("\n").split("\n").slice(-40).join("\n");
+
+  test("only the Kubernetes downloads are replaced by local builds; the Calico manifest is the pinned upstream file", () => {
+    expect(missingDownloads).toEqual([
+      "https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubeadm",
+      "https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubelet",
+      "https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubectl",
+    ]);
+    expect(node.exec(["kubeadm", "version", "-o", "short"]).stdout.trim()).toBe("v1.36.3");
+  });
+
+  test("the boot-values unit renders kubeadm.yaml with the node's address from the metadata", () => {
+    expect([boot.bootValues.at(-1)?.status, logTail(boot.bootValues)]).toEqual([0, expect.stringContaining(`node IPv6 ${INIT_IPV6}`)]);
+    const config = fs.readFileSync(node.hostPath("/etc/kubernetes/kubeadm.yaml"), "utf8");
+    expect(config).not.toContain("__NODE_IPV6__");
+    const init = YAML.parseAllDocuments(config).map((d) => d.toJS()).find((d) => d.kind === "InitConfiguration");
+    expect(init.localAPIEndpoint).toEqual({ advertiseAddress: INIT_IPV6, bindPort: 443 });
+  });
+
+  test("kubeadm init exits 0 on its first attempt, through the unit's own script", () => {
+    expect([boot.kubeadm.length, boot.kubeadm[0].status, logTail(boot.kubeadm)]).toEqual([1, 0, expect.stringContaining("kubeadm-bootstrap: kubeadm init succeeded")]);
+    expect(fs.existsSync(node.hostPath("/var/lib/v6fabric/kubeadm.done"))).toBe(true);
+  });
+
+  test("etcd and the control-plane components run from kubeadm's manifests, with the design's flags", () => {
+    expect(boot.pods.started.sort()).toEqual(["etcd.yaml:etcd", "kube-apiserver.yaml:kube-apiserver", "kube-controller-manager.yaml:kube-controller-manager", "kube-scheduler.yaml:kube-scheduler"]);
+    const apiserver = YAML.parse(fs.readFileSync(node.hostPath("/etc/kubernetes/manifests/kube-apiserver.yaml"), "utf8")).spec.containers[0].command as string[];
+    expect(apiserver).toEqual(
+      expect.arrayContaining([`--advertise-address=${INIT_IPV6}`, "--secure-port=443", "--bind-address=::", "--service-cluster-ip-range=2001:db8:0:ab20::/108"]),
+    );
+    const kcm = YAML.parse(fs.readFileSync(node.hostPath("/etc/kubernetes/manifests/kube-controller-manager.yaml"), "utf8")).spec.containers[0].command as string[];
+    expect(kcm).toEqual(expect.arrayContaining(["--allocate-node-cidrs=false"]));
+  });
+
+  test("/readyz answers at the endpoint every node is configured with: the ClusterIP on lo, port 443", () => {
+    expect(node.exec(["ip", "-6", "addr", "show", "dev", "lo"]).stdout).toContain("2001:db8:0:ab20::1/128");
+    const adminConf = YAML.parse(fs.readFileSync(node.hostPath("/etc/kubernetes/admin.conf"), "utf8"));
+    expect(adminConf.clusters[0].cluster.server).toBe(API);
+    const ready = node.exec([...ADMIN, "get", "--raw", "/readyz?verbose"]);
+    expect([ready.status, ready.stdout]).toEqual([0, expect.stringContaining("readyz check passed")]);
+    expect(ready.stdout).toContain("[+]etcd ok");
+  });
+
+  test("the API server's certificate is signed by the CA Terraform made, for the ClusterIP and the node", () => {
+    const ca = new X509Certificate(caPem);
+    const served = new X509Certificate(fs.readFileSync(node.hostPath("/etc/kubernetes/pki/apiserver.crt")));
+    expect(served.verify(ca.publicKey)).toBe(true);
+    expect(served.subjectAltName).toContain("IP Address:2001:DB8:0:AB20:0:0:0:1");
+    expect(served.subjectAltName).toContain(`IP Address:2001:DB8:0:AB00:0:0:0:1`);
+    expect(new X509Certificate(fs.readFileSync(node.hostPath("/etc/kubernetes/pki/ca.crt"))).fingerprint256).toBe(ca.fingerprint256);
+  });
+
+  test("kubeadm stored the design's networking and created the join token from the token file", () => {
+    const cm = JSON.parse(node.exec([...ADMIN, "-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "json"]).stdout);
+    const cluster = YAML.parse(cm.data.ClusterConfiguration);
+    expect(cluster.networking).toEqual({ dnsDomain: "cluster.local", podSubnet: "2001:db8:0:ab10::/64", serviceSubnet: "2001:db8:0:ab20::/108" });
+    expect(cluster.controlPlaneEndpoint).toBe("[2001:db8:0:ab20::1]:443");
+    const token = fs.readFileSync(node.hostPath("/etc/kubernetes/bootstrap-token"), "utf8").trim();
+    const secret = node.exec([...ADMIN, "-n", "kube-system", "get", "secret", `bootstrap-token-${token.split(".")[0]}`, "-o", "json"]);
+    expect(secret.status).toBe(0);
+    expect(Buffer.from(JSON.parse(secret.stdout).data["token-secret"], "base64").toString()).toBe(token.split(".")[1]);
+  });
+
+  test("the add-ons apply with the real kubectl after the Calico v3.32.0 CRDs, and read back as declared", () => {
+    expect([boot.crds.status, boot.crds.output.includes("bgpconfigurations.crd.projectcalico.org serverside-applied")]).toEqual([0, true]);
+    expect([boot.addons.at(-1)?.status, logTail(boot.addons)]).toEqual([0, expect.stringContaining("apply-addons: all add-ons applied")]);
+    const docs = addonDocuments(node);
+    const kinds = new Set(docs.map((d) => d.doc.kind));
+    for (const kind of ["Installation", "BGPConfiguration", "BGPPeer", "BGPFilter", "IPPool", "FelixConfiguration", "GlobalNetworkPolicy", "KubeControllersConfiguration", "Deployment"]) expect(kinds).toContain(kind);
+    const problems: string[] = [];
+    for (const { manifest, doc } of docs) {
+      const group = String(doc.apiVersion).includes("/") ? `.${String(doc.apiVersion).split("/")[0]}` : "";
+      const ns = doc.metadata.namespace ? ["-n", doc.metadata.namespace] : [];
+      const live = node.exec([...ADMIN, "get", `${doc.kind}${group}`, doc.metadata.name, ...ns, "-o", "json"]);
+      if (live.status !== 0) {
+        problems.push(`${manifest} ${doc.kind}/${doc.metadata.name}: ${live.stderr.trim()}`);
+        continue;
+      }
+      const liveObject = JSON.parse(live.stdout);
+      const declared = { ...doc, metadata: { name: doc.metadata.name, labels: doc.metadata.labels, annotations: doc.metadata.annotations } };
+      if (!declared.metadata.labels) delete declared.metadata.labels;
+      if (!declared.metadata.annotations) delete declared.metadata.annotations;
+      problems.push(...declaredDifferences(declared, liveObject).map((d) => `${manifest} ${doc.kind}/${doc.metadata.name}${d}`));
+    }
+    expect(problems).toEqual([]);
+  });
+
+  test("the API server validates the add-ons strictly: a misspelled field is refused, not dropped", () => {
+    const bad = "/etc/v6fabric-rehearsal/misspelled.yaml";
+    fs.writeFileSync(
+      node.hostPath(bad),
+      YAML.stringify({ apiVersion: "crd.projectcalico.org/v1", kind: "BGPPeer", metadata: { name: "misspelled" }, spec: { peerIP: "fc00::e", asNumbr: 65530 } }),
+    );
+    const result = node.exec([...ADMIN, "apply", "--server-side", "-f", bad]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain(".spec.asNumbr: field not declared in schema");
+  });
+});

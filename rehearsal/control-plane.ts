@@ -1,0 +1,257 @@
+/**
+ * The control-plane rehearsal (rung L5b): the real kubeadm, etcd, kube-apiserver,
+ * kube-controller-manager, kube-scheduler and kubectl of KUBERNETES_VERSION, built from
+ * Go modules, form the cluster from the user data that the Terraform rehearsal applied.
+ *
+ *   1. Terraform applies the stack (rehearse.ts); each device's user data is read back
+ *      from the real state.
+ *   2. Each node becomes namespaces (nodes.ts) whose root the real `ignition` binary
+ *      wrote from that user data; the metadata afterburn would write is written where
+ *      Flatcar has it; the Kubernetes binaries replace the downloads Ignition skipped.
+ *   3. The node's own units run in their systemd order, by their own ExecStart lines
+ *      (units.ts): boot values, kubeadm, add-ons.
+ *
+ * What stands in for what, and why (docs/rehearsal.md):
+ * - The kubelet cannot run as rendered: its KubeletConfiguration says
+ *   `cgroupDriver: systemd`, which needs systemd as PID 1, and these machines' PID 1 is
+ *   the sandbox's process manager; there is no container runtime either. So the
+ *   rehearsal runs each static pod kubeadm writes as a process with the pod's own
+ *   command line (StaticPods below), and kubeadm skips the phases that wait for a
+ *   kubelet: wait-control-plane and mark-control-plane (which patches the Node object
+ *   a kubelet would have registered). Every other phase runs.
+ * - Calico's operator and pods need images that cannot be built here; its CRDs are
+ *   loaded from reference/upstream/calico-v3.32.0 so the add-ons meet the real schema.
+ */
+import { ChildProcess, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import YAML from "yaml";
+import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
+import { NodeAddresses, RehearsalNode } from "./nodes";
+import { KUBERNETES_COMMANDS, etcdBinary, kubernetesBinary } from "./tools";
+import { UnitRun, runUnit } from "./units";
+
+// Kubernetes objects as parsed YAML/JSON.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+const PROJECT_DIR = path.resolve(__dirname, "..");
+export const CALICO_CRDS = path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.0", "operator-crds.yaml");
+const IGNITION_APPLY = path.join(PROJECT_DIR, "reference", "tools", "ignition-apply-check.sh");
+
+/** kubeadm phases that wait for, or act on, a running kubelet. */
+export const PHASES_WITHOUT_KUBELET = ["wait-control-plane", "mark-control-plane"] as const;
+
+/**
+ * Applies `userData` with the real ignition binary (through the reference apply check,
+ * which also validates it and verifies the units it writes) into a fresh root under
+ * `nodeDir`; returns that root. Remote sources (the pinned Kubernetes downloads) are
+ * skipped: the rehearsal puts its own builds in their place.
+ */
+export function applyIgnition(userData: string, nodeDir: string): { root: string; log: string } {
+  fs.mkdirSync(nodeDir, { recursive: true });
+  const config = path.join(nodeDir, "user-data.ign");
+  fs.writeFileSync(config, userData, { mode: 0o600 });
+  const result = spawnSync("bash", [IGNITION_APPLY, "--keep", `--workdir=${nodeDir}`, config], { encoding: "utf8", timeout: 300_000 });
+  const log = `${result.stdout}${result.stderr}`;
+  fs.writeFileSync(path.join(nodeDir, "ignition-apply.log"), log);
+  const scratch = fs.readdirSync(nodeDir).find((d) => d.startsWith("ign-check."));
+  if (result.status !== 0 || !scratch) throw new Error(`ignition apply failed (exit ${result.status}):\n${log.split("\n").slice(-30).join("\n")}`);
+  return { root: path.join(nodeDir, scratch, "root"), log };
+}
+
+/** What afterburn (coreos-metadata.service) writes on Metal: /run/metadata/flatcar. */
+export function afterburnMetadata(hostname: string, a: NodeAddresses): string {
+  return [
+    `COREOS_PACKET_HOSTNAME=${hostname}`,
+    `COREOS_PACKET_IPV6_PUBLIC_0=${a.ipv6}`,
+    `COREOS_PACKET_IPV6_PUBLIC_GATEWAY_0=${a.ipv6Gateway}`,
+    `COREOS_PACKET_IPV4_PRIVATE_0=${a.privateIpv4}`,
+    `COREOS_PACKET_IPV4_PRIVATE_GATEWAY_0=${a.privateIpv4Gateway}`,
+    "",
+  ].join("\n");
+}
+
+/** The upstream files the rehearsal has for a node's downloads, by URL. */
+export const LOCAL_DOWNLOADS: Readonly<Record<string, string>> = {
+  "https://raw.githubusercontent.com/projectcalico/calico/v3.32.0/manifests/tigera-operator.yaml": path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.0", "tigera-operator.yaml"),
+};
+
+/**
+ * Writes the downloads Ignition skipped (the apply check runs offline) from local
+ * copies, each checked against the verification hash in the user data exactly as
+ * Ignition checks it. Returns the URLs that have no local copy.
+ */
+export function installDownloads(root: string, userData: string, local: Readonly<Record<string, string>> = LOCAL_DOWNLOADS): string[] {
+  const config = JSON.parse(userData) as { storage?: { files?: { path: string; mode?: number; contents?: { source?: string; verification?: { hash?: string } } }[] } };
+  const missing: string[] = [];
+  for (const f of config.storage?.files ?? []) {
+    const source = f.contents?.source ?? "";
+    if (!/^https?:/.test(source)) continue;
+    const copy = local[source];
+    if (!copy) {
+      missing.push(source);
+      continue;
+    }
+    const bytes = fs.readFileSync(copy);
+    const [algorithm, expected] = (f.contents?.verification?.hash ?? "").split("-");
+    const actual = createHash(algorithm).update(bytes).digest("hex");
+    if (actual !== expected) throw new Error(`${source}: the local copy ${copy} has ${algorithm} ${actual}, the user data pins ${expected}`);
+    const target = path.join(root, f.path);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, bytes, { mode: f.mode ?? 0o644 });
+  }
+  return missing;
+}
+
+/** Puts the rehearsal's Kubernetes and etcd builds where the node expects its binaries (/opt/bin). */
+export function installBinaries(root: string, version = DEFAULT_KUBERNETES_VERSION): void {
+  const bin = path.join(root, "opt", "bin");
+  fs.mkdirSync(bin, { recursive: true });
+  for (const command of KUBERNETES_COMMANDS) fs.copyFileSync(kubernetesBinary(command, version), path.join(bin, command));
+  fs.copyFileSync(etcdBinary(), path.join(bin, "etcd"));
+  for (const f of fs.readdirSync(bin)) fs.chmodSync(path.join(bin, f), 0o755);
+}
+
+/**
+ * Stands in for the kubelet's static pods only: runs each container of each manifest
+ * in the node's manifest folder as a process with the container's own command and
+ * arguments (kubeadm's control-plane pods are hostNetwork and mount host paths, so the
+ * node's namespaces are their world), restarts it when it exits or the manifest
+ * changes. No images, probes or cgroups.
+ */
+export class StaticPods {
+  private readonly running = new Map<string, { mtimeMs: number; processes: ChildProcess[] }>();
+  private timer?: NodeJS.Timeout;
+  readonly started: string[] = [];
+
+  constructor(
+    private readonly node: RehearsalNode,
+    private readonly logDir: string,
+  ) {
+    fs.mkdirSync(logDir, { recursive: true });
+  }
+
+  start(intervalMs = 500): void {
+    this.timer = setInterval(() => this.sync(), intervalMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    for (const pod of this.running.values()) for (const p of pod.processes) kill(p);
+    this.running.clear();
+  }
+
+  private sync(): void {
+    const dir = this.node.hostPath("/etc/kubernetes/manifests");
+    if (!fs.existsSync(dir)) return;
+    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
+      const full = path.join(dir, file);
+      const mtimeMs = fs.statSync(full).mtimeMs;
+      const current = this.running.get(file);
+      const exited = current?.processes.some((p) => p.exitCode !== null || p.signalCode !== null);
+      if (current && current.mtimeMs === mtimeMs && !exited) continue;
+      if (current) for (const p of current.processes) kill(p);
+      const pod = YAML.parse(fs.readFileSync(full, "utf8")) as { spec: { containers: { name: string; command?: string[]; args?: string[] }[] } };
+      const processes = pod.spec.containers.map((c) => {
+        const argv = [...(c.command ?? []), ...(c.args ?? [])];
+        this.started.push(`${file}:${c.name}`);
+        return this.node.start(argv, path.join(this.logDir, `${c.name}.log`));
+      });
+      this.running.set(file, { mtimeMs, processes });
+    }
+  }
+}
+
+function kill(p: ChildProcess): void {
+  if (p.pid && p.exitCode === null) {
+    try {
+      process.kill(-p.pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+}
+
+/** Writes a kubeadm wrapper into the node that skips the kubelet phases and keeps the preflight report. */
+export function installKubeadmWrapper(root: string): string {
+  const wrapper = "/opt/v6fabric-rehearsal/kubeadm";
+  const host = path.join(root, wrapper);
+  fs.mkdirSync(path.dirname(host), { recursive: true });
+  fs.writeFileSync(
+    host,
+    [
+      "#!/bin/bash",
+      "# Rehearsal only: no kubelet runs here (rehearsal/control-plane.ts), so the phases that",
+      "# wait for one are skipped, and preflight findings are reported instead of fatal.",
+      `exec /opt/bin/kubeadm "$@" --skip-phases=${PHASES_WITHOUT_KUBELET.join(",")} --ignore-preflight-errors=all`,
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  return wrapper;
+}
+
+export interface InitNodeBoot {
+  readonly bootValues: UnitRun[];
+  readonly kubeadm: UnitRun[];
+  readonly crds: { status: number; output: string };
+  readonly addons: UnitRun[];
+  readonly pods: StaticPods;
+  /** Milliseconds from the first unit to kubeadm init done, and to the add-ons done. */
+  readonly kubeadmDoneMs: number;
+  readonly addonsDoneMs: number;
+}
+
+/**
+ * The init node's first boot, in its units' systemd order: boot values, kubeadm (init),
+ * then the Calico CRDs (what the operator would create) and the add-ons unit. The
+ * add-ons unit retries every 5 s instead of 10 s and 6 times instead of 60, so a
+ * failure shows within half a minute.
+ */
+export async function bootInitNode(node: RehearsalNode, logDir: string): Promise<InitNodeBoot> {
+  fs.mkdirSync(logDir, { recursive: true });
+  const logFile = path.join(logDir, "units.log");
+  const started = Date.now();
+  const pods = new StaticPods(node, path.join(logDir, "pods"));
+  pods.start();
+  const kubeadm = installKubeadmWrapper(node.root);
+  const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
+  const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm } });
+  const kubeadmDoneMs = Date.now() - started;
+  const crdsTarget = "/etc/v6fabric-rehearsal/calico-crds.yaml";
+  fs.mkdirSync(path.dirname(node.hostPath(crdsTarget)), { recursive: true });
+  fs.copyFileSync(CALICO_CRDS, node.hostPath(crdsTarget));
+  const crdResult = node.exec(["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "apply", "--server-side", "-f", crdsTarget], { timeoutMs: 300_000 });
+  const addons = await runUnit(node, "v6fabric-addons.service", { logFile, extraEnv: { V6FABRIC_APPLY_ATTEMPTS: "6", V6FABRIC_APPLY_DELAY: "5" } });
+  return { bootValues, kubeadm: kubeadmRuns, crds: { status: crdResult.status, output: crdResult.stdout + crdResult.stderr }, addons, pods, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
+}
+
+/** Every document of the add-on manifests the node's list names, as the node has them. */
+export function addonDocuments(node: RehearsalNode): { manifest: string; doc: Record<string, any> }[] {
+  const list = fs.readFileSync(node.hostPath("/etc/v6fabric/addons.list"), "utf8").split("\n").filter(Boolean);
+  return list.flatMap((manifest) =>
+    YAML.parseAllDocuments(fs.readFileSync(node.hostPath(manifest), "utf8"))
+      .map((d) => d.toJS())
+      .filter((doc) => doc && doc.kind)
+      .map((doc) => ({ manifest, doc })),
+  );
+}
+
+/**
+ * Where `declared` differs from `live`: declared fields missing or different. Extra live
+ * fields are fine (defaults), and so is a declared empty list or string that the API
+ * server leaves out (Kubernetes types omit empty values).
+ */
+export function declaredDifferences(declared: unknown, live: unknown, at = ""): string[] {
+  if (live === undefined && (declared === "" || (Array.isArray(declared) && declared.length === 0))) return [];
+  if (Array.isArray(declared)) {
+    if (!Array.isArray(live) || live.length !== declared.length) return [`${at}: declared ${JSON.stringify(declared)}, live ${JSON.stringify(live)}`];
+    return declared.flatMap((d, i) => declaredDifferences(d, live[i], `${at}[${i}]`));
+  }
+  if (declared && typeof declared === "object") {
+    if (!live || typeof live !== "object") return [`${at}: declared an object, live ${JSON.stringify(live)}`];
+    return Object.entries(declared).flatMap(([k, v]) => declaredDifferences(v, (live as Record<string, unknown>)[k], `${at}.${k}`));
+  }
+  return declared === live ? [] : [`${at}: declared ${JSON.stringify(declared)}, live ${JSON.stringify(live)}`];
+}

@@ -1,0 +1,189 @@
+/**
+ * Rehearsal nodes: each device becomes a network namespace holding the addresses the
+ * device would get, plus a mount namespace in which /etc, /opt, /var/lib and /run are
+ * overlays of the host's with the node's own root on top. The node's root is what the
+ * real `ignition` binary wrote from the device's user data, so the node's processes see
+ * the files Ignition wrote where a Flatcar node has them, and every change they make
+ * lands in the node's root, where tests read it.
+ *
+ * Needs root, iproute2, util-linux (unshare, nsenter) and an overlay-capable kernel.
+ * Everything made here is recorded and removed by `Fabric.destroy()`, also after a
+ * failure: processes, mounts, namespaces, links and folders.
+ */
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+/** Folders of the host that a node sees as overlays with its own root on top. */
+const OVERLAID = ["/etc", "/opt", "/var/lib", "/run"] as const;
+
+export interface NodeAddresses {
+  /** The public IPv6 /127 Metal gives the device: address and gateway. */
+  readonly ipv6: string;
+  readonly ipv6Gateway: string;
+  /** The private IPv4 /31: address and gateway. */
+  readonly privateIpv4: string;
+  readonly privateIpv4Gateway: string;
+}
+
+function sh(command: string, args: readonly string[], input?: string): string {
+  const result = spawnSync(command, [...args], { encoding: "utf8", input });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (${result.status ?? result.signal}): ${(result.stderr || result.stdout).trim()}`);
+  return result.stdout;
+}
+
+function trySh(command: string, args: readonly string[]): void {
+  spawnSync(command, [...args], { encoding: "utf8" });
+}
+
+/** A short, unique prefix for this run's namespaces and links (interface names are limited to 15 bytes). */
+function runId(): string {
+  return `v6r${(process.pid % 100000).toString(36)}${Date.now().toString(36).slice(-3)}`;
+}
+
+export class RehearsalNode {
+  readonly netns: string;
+  readonly mountNs: string;
+  private readonly processes: ChildProcess[] = [];
+
+  constructor(
+    readonly fabric: Fabric,
+    readonly hostname: string,
+    readonly index: number,
+    /** The node's root: what Ignition wrote, and the upper layer of each overlay. */
+    readonly root: string,
+    readonly addresses: NodeAddresses,
+  ) {
+    this.netns = `${fabric.id}-n${index}`;
+    this.mountNs = path.join(fabric.nsDir, `${this.netns}.mnt`);
+  }
+
+  /** Command-line prefix that runs a program inside this node's namespaces. */
+  enterArgs(): string[] {
+    return ["nsenter", `--net=/run/netns/${this.netns}`, `--mount=${this.mountNs}`, "--"];
+  }
+
+  /** Runs a command in the node and waits; returns its exit status and output. */
+  exec(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}) {
+    const [cmd, ...rest] = [...this.enterArgs(), ...argv];
+    const result = spawnSync(cmd, rest, { env: options.env ?? { PATH: "/opt/bin:/usr/sbin:/usr/bin:/sbin:/bin" }, encoding: "utf8", timeout: options.timeoutMs, input: options.input, maxBuffer: 64 * 1024 * 1024 });
+    return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "", signal: result.signal };
+  }
+
+  /** Starts a long-running process in the node; it is killed by destroy(). Output goes to `logFile`. */
+  start(argv: readonly string[], logFile: string, env: NodeJS.ProcessEnv = { PATH: "/opt/bin:/usr/sbin:/usr/bin:/sbin:/bin" }): ChildProcess {
+    const out = fs.openSync(logFile, "a");
+    const [cmd, ...rest] = [...this.enterArgs(), ...argv];
+    const child = spawn(cmd, rest, { env, stdio: ["ignore", out, out], detached: true });
+    fs.closeSync(out);
+    this.processes.push(child);
+    return child;
+  }
+
+  /** Path on the host of a path as the node sees it (only below the overlaid folders). */
+  hostPath(nodePath: string): string {
+    return path.join(this.root, nodePath);
+  }
+
+  stopProcesses(): void {
+    for (const p of this.processes) {
+      if (p.pid && p.exitCode === null) {
+        try {
+          process.kill(-p.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }
+    // Anything else started in the namespace (children that left the process group).
+    const pids = spawnSync("ip", ["netns", "pids", this.netns], { encoding: "utf8" }).stdout?.split("\n").filter(Boolean) ?? [];
+    for (const pid of pids) trySh("kill", ["-9", pid]);
+  }
+}
+
+/**
+ * The nodes and the "metro" that joins them: a hub namespace whose bridge holds every
+ * device's gateway addresses and forwards between them, as Metal's routers would for
+ * the node addresses. It routes nothing else: no Service range, no pod range.
+ */
+export class Fabric {
+  readonly id = runId();
+  readonly nodes: RehearsalNode[] = [];
+  readonly hub: string;
+  readonly nsDir: string;
+  private destroyed = false;
+
+  constructor(readonly workDir: string) {
+    this.hub = `${this.id}-hub`;
+    this.nsDir = path.join(workDir, "ns");
+    fs.mkdirSync(this.nsDir, { recursive: true });
+    // A private mount point for the mount namespace handles (as `ip netns` does for its own).
+    sh("mount", ["--bind", this.nsDir, this.nsDir]);
+    sh("mount", ["--make-private", this.nsDir]);
+    sh("ip", ["netns", "add", this.hub]);
+    this.inHub(["ip", "link", "set", "lo", "up"]);
+    this.inHub(["ip", "link", "add", "metro", "type", "bridge"]);
+    this.inHub(["ip", "link", "set", "metro", "up"]);
+    this.inHub(["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+    this.inHub(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+  }
+
+  private inHub(argv: readonly string[]): void {
+    sh("ip", ["netns", "exec", this.hub, ...argv]);
+  }
+
+  addNode(hostname: string, root: string, addresses: NodeAddresses): RehearsalNode {
+    const node = new RehearsalNode(this, hostname, this.nodes.length, root, addresses);
+    this.nodes.push(node);
+    const hostSide = `${node.netns}h`;
+    sh("ip", ["netns", "add", node.netns]);
+    sh("ip", ["link", "add", hostSide, "type", "veth", "peer", "name", "eth0", "netns", node.netns]);
+    sh("ip", ["link", "set", hostSide, "netns", this.hub]);
+    this.inHub(["ip", "link", "set", hostSide, "master", "metro", "up"]);
+    this.inHub(["ip", "-6", "addr", "add", `${addresses.ipv6Gateway}/127`, "dev", "metro", "nodad"]);
+    this.inHub(["ip", "-4", "addr", "add", `${addresses.privateIpv4Gateway}/31`, "dev", "metro"]);
+    const inNode = (argv: string[]) => sh("ip", ["netns", "exec", node.netns, ...argv]);
+    inNode(["ip", "link", "set", "lo", "up"]);
+    inNode(["ip", "-6", "addr", "add", `${addresses.ipv6}/127`, "dev", "eth0", "nodad"]);
+    inNode(["ip", "-4", "addr", "add", `${addresses.privateIpv4}/31`, "dev", "eth0"]);
+    inNode(["ip", "link", "set", "eth0", "up"]);
+    inNode(["ip", "-6", "route", "add", "default", "via", addresses.ipv6Gateway]);
+    inNode(["ip", "-4", "route", "add", "default", "via", addresses.privateIpv4Gateway]);
+
+    // The node's mount namespace, kept alive by a bind mount on its handle file.
+    fs.writeFileSync(node.mountNs, "");
+    sh("unshare", [`--mount=${node.mountNs}`, "--propagation", "private", "true"]);
+    const work = path.join(this.workDir, "overlay-work", node.netns);
+    for (const dir of OVERLAID) {
+      const upper = path.join(root, dir);
+      const workdir = path.join(work, dir);
+      fs.mkdirSync(upper, { recursive: true });
+      fs.mkdirSync(workdir, { recursive: true });
+      sh("nsenter", [`--mount=${node.mountNs}`, "--", "mount", "-t", "overlay", "overlay", "-o", `lowerdir=${dir},upperdir=${upper},workdir=${workdir}`, dir]);
+    }
+    return node;
+  }
+
+  /** Removes every process, mount, namespace and link this fabric made. Safe to call twice. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const node of this.nodes) node.stopProcesses();
+    for (const node of this.nodes) {
+      trySh("umount", ["-l", node.mountNs]);
+      trySh("ip", ["netns", "del", node.netns]);
+    }
+    trySh("ip", ["netns", "del", this.hub]);
+    trySh("umount", ["-l", this.nsDir]);
+  }
+}
+
+/** Whether this machine can host rehearsal nodes, and if not, why. */
+export function nodeSupport(): { ok: true } | { ok: false; why: string } {
+  if (typeof process.getuid !== "function" || process.getuid() !== 0) return { ok: false, why: "not root (namespaces and mounts need root; CI runs as root)" };
+  for (const tool of ["ip", "nsenter", "unshare", "mount"]) {
+    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return { ok: false, why: `${tool} is missing (apt-get install iproute2 util-linux)` };
+  }
+  if (!fs.readFileSync("/proc/filesystems", "utf8").includes("overlay")) return { ok: false, why: "the kernel has no overlay filesystem" };
+  return { ok: true };
+}

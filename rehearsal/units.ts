@@ -1,0 +1,110 @@
+/**
+ * Runs a node's own systemd units the way systemd would start them on first boot:
+ * the unit file and its drop-ins as Ignition wrote them into the node's root, their
+ * `Environment=` lines, their `ConditionPathExists=`, and their `ExecStart=` command,
+ * nothing else. The rehearsal decides only the order (the units' own After= order)
+ * and how often a failed unit is retried.
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { RehearsalNode } from "./nodes";
+
+export interface UnitFile {
+  readonly name: string;
+  readonly environment: Readonly<Record<string, string>>;
+  readonly execStart: readonly string[];
+  /** ConditionPathExists= values, `!` kept. */
+  readonly conditions: readonly string[];
+}
+
+/** Splits systemd's `KEY=value "KEY2=value 2"` assignment lists. */
+function assignments(text: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const match of text.matchAll(/"([^"]*)"|(\S+)/g)) {
+    const word = match[1] ?? match[2];
+    const eq = word.indexOf("=");
+    if (eq > 0) out.push([word.slice(0, eq), word.slice(eq + 1)]);
+  }
+  return out;
+}
+
+/** Reads `name` and its drop-ins from the node's root (later settings win, as in systemd). */
+export function readUnit(root: string, name: string): UnitFile {
+  const dir = path.join(root, "etc", "systemd", "system");
+  const main = path.join(dir, name);
+  if (!fs.existsSync(main)) throw new Error(`${name} is not in ${dir}: did Ignition write it?`);
+  const dropinDir = `${main}.d`;
+  const texts = [fs.readFileSync(main, "utf8")];
+  if (fs.existsSync(dropinDir)) for (const f of fs.readdirSync(dropinDir).filter((f) => f.endsWith(".conf")).sort()) texts.push(fs.readFileSync(path.join(dropinDir, f), "utf8"));
+  const environment: Record<string, string> = {};
+  let execStart: string[] = [];
+  const conditions: string[] = [];
+  for (const text of texts) {
+    let section = "";
+    for (const raw of text.split("\n")) {
+      const line = raw.trim();
+      if (line.startsWith("[")) section = line;
+      if (line.startsWith("#") || !line.includes("=")) continue;
+      const key = line.slice(0, line.indexOf("="));
+      const value = line.slice(line.indexOf("=") + 1);
+      if (section === "[Service]" && key === "Environment") for (const [k, v] of assignments(value)) environment[k] = v;
+      if (section === "[Service]" && key === "ExecStart" && value !== "") execStart = value.split(/\s+/);
+      if (section === "[Unit]" && key === "ConditionPathExists") conditions.push(value);
+    }
+  }
+  if (execStart.length === 0) throw new Error(`${name} has no ExecStart=`);
+  return { name, environment, execStart, conditions };
+}
+
+export interface UnitRun {
+  readonly unit: string;
+  readonly attempt: number;
+  readonly status: number;
+  readonly output: string;
+  readonly skipped?: string;
+  readonly milliseconds: number;
+}
+
+/** Whether the unit's conditions hold in the node (paths as the node sees them). */
+export function conditionsHold(node: RehearsalNode, unit: UnitFile): string | undefined {
+  for (const condition of unit.conditions) {
+    const negate = condition.startsWith("!");
+    const p = negate ? condition.slice(1) : condition;
+    const exists = node.exec(["test", "-e", p]).status === 0;
+    if (exists === negate) return `ConditionPathExists=${condition} is false`;
+  }
+  return undefined;
+}
+
+/** Starts the unit's ExecStart in the node with the unit's environment; resolves when it exits. */
+export function runUnitOnce(node: RehearsalNode, unit: UnitFile, extraEnv: Record<string, string>, logFile: string, attempt: number): Promise<UnitRun> {
+  const started = Date.now();
+  const skipped = conditionsHold(node, unit);
+  if (skipped) return Promise.resolve({ unit: unit.name, attempt, status: 0, output: "", skipped, milliseconds: 0 });
+  const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...unit.environment, ...extraEnv };
+  const [cmd, ...args] = [...node.enterArgs(), ...unit.execStart];
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    child.on("close", (code, signal) => {
+      fs.appendFileSync(logFile, `----- ${unit.name} attempt ${attempt}: exit ${code ?? signal}\n${output}\n`);
+      resolve({ unit: unit.name, attempt, status: code ?? -1, output, milliseconds: Date.now() - started });
+    });
+  });
+}
+
+/** Runs the unit until it succeeds (Restart=on-failure), at most `attempts` times. */
+export async function runUnit(node: RehearsalNode, name: string, options: { extraEnv?: Record<string, string>; attempts?: number; retryDelayMs?: number; logFile: string }): Promise<UnitRun[]> {
+  const unit = readUnit(node.root, name);
+  const runs: UnitRun[] = [];
+  for (let attempt = 1; attempt <= (options.attempts ?? 1); attempt++) {
+    const run = await runUnitOnce(node, unit, options.extraEnv ?? {}, options.logFile, attempt);
+    runs.push(run);
+    if (run.status === 0) break;
+    await new Promise((r) => setTimeout(r, options.retryDelayMs ?? 2000));
+  }
+  return runs;
+}
