@@ -8,6 +8,13 @@
 # --force-conflicts: these objects are declared here; when a controller created a
 # default first (kube-controllers writes its `default` configuration at start-up),
 # our values win instead of the apply failing on the conflict forever.
+#
+# Calico's crd.projectcalico.org/v1 CRDs declare some lists of objects as sets
+# (BGPConfiguration serviceClusterIPs, serviceExternalIPs, serviceLoadBalancerIPs),
+# which server-side apply cannot merge: the API server answers "associative list
+# without keys has an element that's a map type" (seen in the control-plane
+# rehearsal with Kubernetes 1.36 and the Calico v3.32.0 CRDs). A manifest refused for
+# that reason is applied client-side instead; its values are still ours alone.
 set -euo pipefail
 
 list=${ADDON_LIST:-@ADDON_LIST@}
@@ -26,10 +33,25 @@ if [ ! -e "$kubeconfig" ]; then
 	exit 1
 fi
 
+apply_manifest() {
+	local output
+	if output=$("$kubectl" --kubeconfig "$kubeconfig" apply --server-side --force-conflicts --field-manager=v6fabric-addons -f "$1" 2>&1); then
+		printf '%s\n' "$output"
+		return 0
+	fi
+	printf '%s\n' "$output" >&2
+	if grep -q "associative list without keys" <<<"$output"; then
+		echo "apply-addons: $1: server-side apply cannot merge Calico's set-typed lists; applying it client-side"
+		"$kubectl" --kubeconfig "$kubeconfig" apply --field-manager=v6fabric-addons -f "$1"
+		return
+	fi
+	return 1
+}
+
 while IFS= read -r manifest || [ -n "$manifest" ]; do
 	[ -n "$manifest" ] || continue
 	attempt=1
-	until "$kubectl" --kubeconfig "$kubeconfig" apply --server-side --force-conflicts --field-manager=v6fabric-addons -f "$manifest"; do
+	until apply_manifest "$manifest"; do
 		if [ "$attempt" -ge "$attempts" ]; then
 			echo "apply-addons: $manifest still fails after $attempts attempts" >&2
 			exit 1
