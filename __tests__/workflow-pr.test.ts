@@ -138,11 +138,11 @@ describe("pr.yml", () => {
     const cache = all.find((s) => s.uses?.startsWith("actions/cache@"))!;
     expect(String(cache.with?.path).split("\n").filter(Boolean)).toEqual(["~/.cache/v6fabric-tools", "~/go/pkg/mod", "~/.cache/go-build"]);
     expect(cache.with?.key).toBe("rehearsal-tools-${{ hashFiles('rehearsal/tools.ts', 'lib/versions.ts') }}");
-    const tools = index((s) => s.run === "npm run tools -- terraform");
+    const tools = index((s) => s.run === "npm run tools");
     expect(index((s) => s === setupGo)).toBeLessThan(tools);
     expect(index((s) => s === cache)).toBeLessThan(tools);
     expect(tools).toBeLessThan(index((s) => s.run === "npm test"));
-    expect(fs.readFileSync(path.join(root, ".ci", "run"), "utf8")).toMatch(/^npm run tools -- terraform$/m);
+    expect(fs.readFileSync(path.join(root, ".ci", "run"), "utf8")).toMatch(/^npm run tools$/m);
   });
 
   test("installs the system packages of .ci/run, then npm ci, then the tests, before synthesizing", () => {
