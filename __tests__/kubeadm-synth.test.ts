@@ -13,8 +13,7 @@ import { NODE_PATHS } from "../ignition";
 import { tempDir } from "./support/ignition";
 import { planAddresses } from "../lib/address-plan";
 import { parseTerraformTemplate } from "../lib/terraform-template";
-import { CONTROL_PLANE_PKI_FILES, DISCOVERY_CA_PATH, DISCOVERY_KUBECONFIG_PATH, KUBEADM_CONFIG_PATH } from "../lib/kubeadm";
-import { LOCAL_API_ADDRESS_UNIT } from "../ignition/local-api-address";
+import { DISCOVERY_CA_PATH, DISCOVERY_KUBECONFIG_PATH, KUBEADM_CONFIG_PATH } from "../lib/kubeadm";
 import { parseYaml11Documents, validateKubeadmFile } from "./support/kubeadm-validate";
 
 import { Synthesized, TerraformJson, onlyStack, synthesize } from "./support/synth";
@@ -202,11 +201,11 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
     test("every join carries a CA check: discovery kubeconfig naming the cluster CA file, which holds the cluster CA", () => {
       for (const { node, docs } of configs.filter((c) => c.docs[0].kind === "JoinConfiguration")) {
         const [join] = docs;
-        expect(join.discovery.file.kubeConfigPath).toBe(DISCOVERY_KUBECONFIG_PATH);
+        expect(join.discovery.file.kubeConfigPath).toBe("/etc/kubernetes/discovery/kubeconfig");
         expect(join.discovery.tlsBootstrapToken).toBe(SAMPLE_TOKEN);
         expect(join.discovery.bootstrapToken).toBeUndefined();
         const [kubeconfig] = parseYaml11Documents(node.text(DISCOVERY_KUBECONFIG_PATH));
-        expect(kubeconfig.clusters[0].cluster).toEqual({ server: API_URL, "certificate-authority": DISCOVERY_CA_PATH });
+        expect(kubeconfig.clusters[0].cluster).toEqual({ server: API_URL, "certificate-authority": "/etc/kubernetes/discovery/ca.crt" });
         expect(node.files.get(DISCOVERY_CA_PATH)?.contents).toEqual({
           source: expect.stringMatching(/^data:;base64,\$\{base64gzip\(tls_self_signed_cert\.control-plane_cluster-ca_cert_[0-9A-F]+\.cert_pem\)\}$/),
           compression: "gzip",
@@ -256,7 +255,17 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
   });
 
   test("control planes get exactly the CA and service-account files kubeadm needs to join without a certificate key", () => {
-    const expected = Object.values(CONTROL_PLANE_PKI_FILES).sort();
+    // kubeadm's names for them (which CA goes where: kubeadm-literal.test.ts).
+    const expected = [
+      "/etc/kubernetes/pki/ca.crt",
+      "/etc/kubernetes/pki/ca.key",
+      "/etc/kubernetes/pki/etcd/ca.crt",
+      "/etc/kubernetes/pki/etcd/ca.key",
+      "/etc/kubernetes/pki/front-proxy-ca.crt",
+      "/etc/kubernetes/pki/front-proxy-ca.key",
+      "/etc/kubernetes/pki/sa.key",
+      "/etc/kubernetes/pki/sa.pub",
+    ];
     for (const node of controlPlanes) {
       const pki = [...node.files.keys()].filter((p) => p.startsWith("/etc/kubernetes/pki/")).sort();
       expect(pki).toEqual(expected);
@@ -266,7 +275,7 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
         expect(f.contents.source).toMatch(/^data:;base64,\$\{base64gzip\(tls_(private_key|self_signed_cert)\.[\w-]+\.(private_key_pem|public_key_pem|cert_pem)\)\}$/);
         expect(f.contents.compression).toBe("gzip");
       }
-      expect(node.files.get(CONTROL_PLANE_PKI_FILES.clusterCaCert)!.contents.source).toBe(nodes[nodes.length - 1].files.get(DISCOVERY_CA_PATH)!.contents.source);
+      expect(node.files.get("/etc/kubernetes/pki/ca.crt")!.contents.source).toBe(nodes[nodes.length - 1].files.get(DISCOVERY_CA_PATH)!.contents.source);
     }
     for (const node of workers) {
       expect([...node.files.keys()].filter((p) => p.startsWith("/etc/kubernetes/pki"))).toEqual([]);
@@ -277,7 +286,7 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
   test("the ClusterIP goes on lo of control planes at the right moment, never on workers", () => {
     const add = `ip -6 address replace ${plan.kubernetesServiceIp}/128 dev lo preferred_lft 0`;
     for (const node of nodes) {
-      const unit = node.units.find((u) => u.name === LOCAL_API_ADDRESS_UNIT);
+      const unit = node.units.find((u) => u.name === "kubernetes-api-local-address.service");
       if (role(node) === "worker") {
         expect(unit).toBeUndefined();
         expect(`${hook(node, "before-kubeadm")}${hook(node, "after-kubeadm")}`).not.toContain(plan.kubernetesServiceIp);

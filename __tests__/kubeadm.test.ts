@@ -9,11 +9,7 @@ import { controlPlaneBootstrapSteps } from "../ignition/local-api-address";
 import { planAddresses } from "../lib/address-plan";
 import { BOOT_VALUES, SAMPLE_BOOT_VALUES, withSampleBootValues } from "../lib/boot-values";
 import {
-  API_SERVER_PORT,
-  DISCOVERY_CA_PATH,
-  DISCOVERY_KUBECONFIG_PATH,
   KubeadmNodeInput,
-  VOLUME_PLUGIN_DIR,
   renderAdminKubeconfig,
   renderDiscoveryKubeconfig,
   renderKubeadmConfig,
@@ -124,6 +120,12 @@ describe("kubeadm config validates strictly against reference/schemas/kubeadm", 
     );
   });
 
+  test("without a resolv.conf or a proxy mode, the renderer's defaults: systemd-resolved's full list (not the 127.0.0.53 stub), iptables", () => {
+    const docs = byKind(validateKubeadmFile(asOnNode(renderKubeadmConfig(input("init")))));
+    expect(docs.KubeletConfiguration.resolvConf).toBe("/run/systemd/resolve/resolv.conf");
+    expect(docs.KubeProxyConfiguration.mode).toBe("iptables");
+  });
+
   test("with kube-proxy in nftables mode and another resolv.conf the file still validates", () => {
     const text = renderKubeadmConfig(input("init", BLOCKS[1], { proxyMode: "nftables", resolvConf: "/etc/kubernetes/resolv.conf" }));
     const docs = byKind(validateKubeadmFile(asOnNode(text)));
@@ -156,8 +158,8 @@ describe("IPv6-only settings", () => {
 
   test("kubelet node-ip and the advertise address are the node's IPv6 placeholder, filled in at boot", () => {
     const raw = parseYaml11Documents(renderKubeadmConfig(input("init")));
-    expect(args(raw[0].nodeRegistration.kubeletExtraArgs)["node-ip"]).toBe(BOOT_VALUES.nodeIpv6);
-    expect(raw[0].localAPIEndpoint.advertiseAddress).toBe(BOOT_VALUES.nodeIpv6);
+    expect(args(raw[0].nodeRegistration.kubeletExtraArgs)["node-ip"]).toBe("__NODE_IPV6__");
+    expect(raw[0].localAPIEndpoint.advertiseAddress).toBe("__NODE_IPV6__");
   });
 
   test("bind addresses are IPv6", () => {
@@ -171,10 +173,9 @@ describe("IPv6-only settings", () => {
     const cm = args(docs.ClusterConfiguration.controllerManager.extraArgs);
     // kubeadm skips its node-mask check only for exactly the string "false".
     expect(cm["allocate-node-cidrs"]).toBe("false");
-    expect(cm["flex-volume-plugin-dir"]).toBe(VOLUME_PLUGIN_DIR);
-    expect(docs.KubeletConfiguration.volumePluginDir).toBe(VOLUME_PLUGIN_DIR);
-    expect(VOLUME_PLUGIN_DIR.startsWith("/usr/")).toBe(false);
-    expect(VOLUME_PLUGIN_DIR.endsWith("/")).toBe(true);
+    // Writable on Flatcar (not under /usr), Typhoon's directory, with the trailing "/" Calico's flexVolumePath needs.
+    expect(cm["flex-volume-plugin-dir"]).toBe("/var/lib/kubelet/volumeplugins/");
+    expect(docs.KubeletConfiguration.volumePluginDir).toBe("/var/lib/kubelet/volumeplugins/");
   });
 
   test("systemd cgroups, containerd socket, configurable cluster domain", () => {
@@ -210,17 +211,17 @@ describe.each(["control-plane", "worker"] as const)("a %s join checks the cluste
   const [join] = parseYaml11Documents(text);
 
   test("discovery through a kubeconfig that names the CA, plus the TLS bootstrap token", () => {
-    expect(join.discovery).toEqual({ file: { kubeConfigPath: DISCOVERY_KUBECONFIG_PATH }, tlsBootstrapToken: CDKTF_TOKEN });
+    expect(join.discovery).toEqual({ file: { kubeConfigPath: "/etc/kubernetes/discovery/kubeconfig" }, tlsBootstrapToken: CDKTF_TOKEN });
     expect(join.discovery.bootstrapToken).toBeUndefined();
     const kubeconfig = parseYaml11Documents(renderDiscoveryKubeconfig(planAddresses(BLOCKS[0]), "v6fabric"))[0];
-    expect(kubeconfig.clusters[0].cluster).toEqual({ server: "https://[2001:db8:0:ab20::1]:443", "certificate-authority": DISCOVERY_CA_PATH });
+    expect(kubeconfig.clusters[0].cluster).toEqual({ server: "https://[2001:db8:0:ab20::1]:443", "certificate-authority": "/etc/kubernetes/discovery/ca.crt" });
     expect(kubeconfig.users[0].user).toEqual({});
     expect(text).not.toContain(SKIP_CA_FIELD);
   });
 
   test(role === "control-plane" ? "joins the control plane on 443, with no certificate key" : "is not a control plane", () => {
     if (role === "control-plane") {
-      expect(join.controlPlane).toEqual({ localAPIEndpoint: { advertiseAddress: BOOT_VALUES.nodeIpv6, bindPort: API_SERVER_PORT } });
+      expect(join.controlPlane).toEqual({ localAPIEndpoint: { advertiseAddress: "__NODE_IPV6__", bindPort: 443 } });
     } else {
       expect(join.controlPlane).toBeUndefined();
     }
