@@ -93,6 +93,190 @@ describe("the init node carries the Calico manifests and applies them in order",
   });
 });
 
+/**
+ * The Calico documents the init node applies with the default settings, written out by
+ * hand from docs/bgp-fabric.md and docs/facts.md (not computed by lib/calico.ts), and
+ * compared whole: any field set to another valid value fails here although the schemas
+ * still accept it. Comments say why a value is what it is.
+ */
+const INSTALLATION_YAML = `
+apiVersion: operator.tigera.io/v1
+kind: Installation
+metadata:
+  name: default
+spec:
+  variant: Calico
+  cni:
+    type: Calico
+    ipam:
+      type: Calico
+  # Writable on Flatcar and the kubelet's volumePluginDir; ends in "/" because the
+  # operator appends "nodeagent~uds".
+  flexVolumePath: /var/lib/kubelet/volumeplugins/
+  calicoNetwork:
+    bgp: Enabled
+    # kube-proxy runs in iptables mode to match.
+    linuxDataplane: Iptables
+    # The kubelet's node-ip, the public IPv6: the only address the routers accept a session from.
+    nodeAddressAutodetectionV6:
+      kubernetes: NodeInternalIP
+    # Only for the BGP router ID: Metal's private management range. No IPv4 pool exists.
+    nodeAddressAutodetectionV4:
+      cidrs:
+        - 10.0.0.0/8
+    # The operator creates no pool; ours follow (30-ippools.yaml).
+    ipPools: []
+`;
+
+const BGP_YAML = `
+apiVersion: crd.projectcalico.org/v1
+kind: BGPConfiguration
+metadata:
+  name: default
+spec:
+  # The routers send nothing back: traffic between nodes goes up to them.
+  nodeToNodeMeshEnabled: false
+  # METAL_BGP_ASN's default: Metal's customer ASN for local BGP.
+  asNumber: 65000
+  # Zone 2, the whole /108 from every node (ECMP at the routers).
+  serviceClusterIPs:
+    - cidr: "2001:db8:0:ab20::/108"
+  # Zone 3, external and LoadBalancer addresses: one range, one route.
+  serviceExternalIPs:
+    - cidr: "2001:db8:0:ab30::/112"
+  serviceLoadBalancerIPs:
+    - cidr: "2001:db8:0:ab30::/112"
+  # Disabled would announce a /128 per Service from every node, far over max_prefix.
+  serviceLoadBalancerAggregation: Enabled
+---
+apiVersion: crd.projectcalico.org/v1
+kind: BGPFilter
+metadata:
+  name: metal-export
+spec:
+  # First match decides; every accept is exact (docs/bgp-fabric.md, the export table).
+  exportV6:
+    - action: Accept
+      matchOperator: In
+      cidr: "2001:db8:0:ab10::/64"
+      prefixLength:
+        min: 120
+        max: 120
+    - action: Reject
+      matchOperator: In
+      cidr: "2001:db8:0:ab10::/64"
+    - action: Accept
+      matchOperator: Equal
+      cidr: "2001:db8:0:ab20::/108"
+    - action: Reject
+      matchOperator: In
+      cidr: "2001:db8:0:ab20::/108"
+    - action: Accept
+      matchOperator: Equal
+      cidr: "2001:db8:0:ab30::/112"
+    - action: Accept
+      matchOperator: In
+      cidr: "2001:db8:0:ab30::/112"
+      prefixLength:
+        min: 128
+        max: 128
+    - action: Reject
+  importV6:
+    - action: Reject
+---
+# One global peer per Metal router: every node, so nodes added later peer by themselves.
+apiVersion: crd.projectcalico.org/v1
+kind: BGPPeer
+metadata:
+  name: metal-router-fc00-e
+spec:
+  nodeSelector: all()
+  # The routers' IPv6 address on every server (docs/facts.md).
+  peerIP: "fc00::e"
+  # Metal's router ASN (docs/facts.md).
+  asNumber: 65530
+  # The routers accept the session only from the server's own address (customer_ip).
+  sourceAddress: UseNodeIP
+  filters:
+    - metal-export
+---
+apiVersion: crd.projectcalico.org/v1
+kind: BGPPeer
+metadata:
+  name: metal-router-fc00-f
+spec:
+  nodeSelector: all()
+  peerIP: "fc00::f"
+  asNumber: 65530
+  sourceAddress: UseNodeIP
+  filters:
+    - metal-export
+`;
+
+/** Both pools: /120 blocks (one per node for 110 pods), flat routed, no NAT (docs/bgp-fabric.md, "IP pools"). */
+const IPPOOLS_YAML = `
+apiVersion: crd.projectcalico.org/v1
+kind: IPPool
+metadata:
+  name: pods-ipv6
+spec:
+  # Zone 1 = kubeadm's podSubnet.
+  cidr: "2001:db8:0:ab10::/64"
+  blockSize: 120
+  ipipMode: Never
+  vxlanMode: Never
+  natOutgoing: false
+  nodeSelector: all()
+  allowedUses:
+    - Workload
+  disableBGPExport: false
+  assignmentMode: Automatic
+---
+apiVersion: crd.projectcalico.org/v1
+kind: IPPool
+metadata:
+  name: loadbalancer-ipv6
+spec:
+  # Zone 3: Calico's LoadBalancer IPAM assigns Service addresses from it.
+  cidr: "2001:db8:0:ab30::/112"
+  blockSize: 120
+  ipipMode: Never
+  vxlanMode: Never
+  natOutgoing: false
+  nodeSelector: all()
+  allowedUses:
+    - LoadBalancer
+  disableBGPExport: false
+  assignmentMode: Automatic
+`;
+
+describe("the Calico documents of the default settings, field by field", () => {
+  const byPath = (stack: TerraformJson) => new Map(calicoFiles(initDevice(stack)).map((f) => [f.path, f]));
+  const docs = (stack: TerraformJson, file: string) => parseManifest(fileText(byPath(stack).get(`/etc/kubernetes/addons/calico/${file}`)!));
+
+  test.each([
+    ["10-installation.yaml", INSTALLATION_YAML],
+    ["20-bgp.yaml", BGP_YAML],
+    ["30-ippools.yaml", IPPOOLS_YAML],
+  ])("%s", (file, yaml) => {
+    expect(docs(plain, file)).toEqual(parseManifest(yaml));
+  });
+
+  test("the operator manifest: Calico v3.32.0's own, from the Calico repository, SHA-512 pinned, mode 0644", () => {
+    const operator = byPath(plain).get("/etc/kubernetes/addons/calico/00-tigera-operator.yaml")!;
+    expect(operator).toMatchObject({ source: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.0/manifests/tigera-operator.yaml", mode: 0o644 });
+    expect(operator.hash).toMatch(/^sha512-[0-9a-f]{128}$/);
+  });
+
+  test("with METAL_BGP_MD5_ENABLED=true the peers read the password from metal-bgp-password/password; nothing else changes", () => {
+    const peers = docs(withPassword, "20-bgp.yaml");
+    const expected = parseManifest(BGP_YAML).map((d) =>
+      d.kind === "BGPPeer" ? { ...d, spec: { ...d.spec, password: { secretKeyRef: { name: "metal-bgp-password", key: "password" } } } } : d,
+    );
+    expect(peers).toEqual(expected);
+  });
+});
+
 describe("the synthesized Calico documents validate strictly", () => {
   test.each([
     ["default", plain],

@@ -8,7 +8,6 @@ import {
   bgpPasswordManifestPrefix,
   calicoAddonManifests,
 } from "../lib/calico";
-import { VOLUME_PLUGIN_DIR } from "../lib/kubeadm";
 import { CALICO } from "../lib/versions";
 
 import { calicoErrors, parseManifest } from "./support/calico-validate";
@@ -106,7 +105,8 @@ describe("what the manifests say", () => {
     expect(network.nodeAddressAutodetectionV4).toEqual({ cidrs: ["10.0.0.0/8"] });
     const hashed = byKind(docsOf(calicoAddonManifests({ ...base, routerIdSource: "hash" })), "Installation")[0];
     expect(hashed.spec.calicoNetwork.nodeAddressAutodetectionV4).toBeUndefined();
-    expect(installation.spec.flexVolumePath).toBe(VOLUME_PLUGIN_DIR);
+    // The kubelet's volumePluginDir (docs/control-plane.md, "FlexVolume directory").
+    expect(installation.spec.flexVolumePath).toBe("/var/lib/kubelet/volumeplugins/");
   });
 
   test("peers are global: every node, no per-hostname object", () => {
