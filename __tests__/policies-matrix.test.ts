@@ -7,6 +7,8 @@ import { Ipv6Cidr, planAddresses } from "../lib/address-plan";
 import { SecurityInput, securityAddonManifests } from "../lib/policies";
 import { Endpoint, ModelOptions, Packet, PolicyModel, Verdict } from "./support/calico-policy-eval";
 import { parseManifest } from "./support/calico-validate";
+import { fileText, ignitionFiles } from "./support/calico-userdata";
+import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 
 // The default block, zones by hand: zone 0 nodes (/60), zone 1 pods, zone 2 Services, zone 3 external.
 const plan = planAddresses("2001:db8:0:ab00::/56");
@@ -30,6 +32,22 @@ const endpoints: Endpoint[] = [
   { name: "db2", kind: "pod", node: "worker2", addresses: ["2001:db8:0:ab10::31"], labels: { "projectcalico.org/namespace": "default", app: "db" } },
   // A pod that copies a control plane's labels, hoping to pass as one.
   { name: "impostor", kind: "pod", node: "worker2", addresses: ["2001:db8:0:ab10::40"], labels: { "projectcalico.org/namespace": "evil", ...KC, [CP]: "" } },
+  // The same on a control plane (tolerating the taint) and on the init node, with every
+  // label of a control plane's host endpoint, hostname included.
+  {
+    name: "impostor-cp",
+    kind: "pod",
+    node: "cp2",
+    addresses: ["2001:db8:0:ab10::41"],
+    labels: { "projectcalico.org/namespace": "evil", ...KC, "kubernetes.io/hostname": "v6fabric-cp-2", [CP]: "" },
+  },
+  {
+    name: "impostor-init",
+    kind: "pod",
+    node: "cp1",
+    addresses: ["2001:db8:0:ab10::42"],
+    labels: { "projectcalico.org/namespace": "evil", ...KC, "kubernetes.io/hostname": "v6fabric-cp-1", [CP]: "" },
+  },
 ];
 
 const INTERNET = "2001:db8:ffff::1";
@@ -48,6 +66,16 @@ function model(overrides: Partial<SecurityInput> = {}, options: ModelOptions = {
 
 const closed = model();
 const open = model({ adminAllowedPrefixes: [Ipv6Cidr.parse("2001:db8:aa::/48")], apiAllowedPrefixes: [Ipv6Cidr.parse("2001:db8:bb::/48")] });
+
+/** The model built from what a deploy sends: the security manifests decoded from the synthesized init node's user data. */
+function synthesizedModel(env: Record<string, string>): PolicyModel {
+  const [[, init]] = resourcesOf(onlyStack(synthesize(env)), "metal_device").filter(([, d]) => d.hostname === "v6fabric-cp-1");
+  const docs = ignitionFiles(init.user_data, () => "abcdef.0123456789abcdef")
+    .filter((f) => f.path.startsWith("/etc/kubernetes/addons/security/"))
+    .flatMap((f) => parseManifest(fileText(f)));
+  expect(docs.length).toBeGreaterThan(0);
+  return new PolicyModel(docs, endpoints);
+}
 
 const addr = (name: string) => closed.endpoint(name).addresses[0];
 const tcp = (src: string, dst: string, port: number): Packet => ({ src, dst, protocol: "TCP", port });
@@ -126,6 +154,16 @@ describe("node ports: who may reach what", () => {
     expect(toHost(open, from, host, port)).toBe(openVerdict);
   });
 
+  // The same rows on the documents the init node really carries, settings as a user sets them.
+  describe("as synthesized: the init node's user data, with the default settings and with ADMIN_ and API_ALLOWED_PREFIXES", () => {
+    const closedSynth = synthesizedModel({});
+    const openSynth = synthesizedModel({ ADMIN_ALLOWED_PREFIXES: "2001:db8:aa::/48", API_ALLOWED_PREFIXES: "2001:db8:bb::/48" });
+    test.each(hostPorts)("%s (%s → %s:%d): %s by default, %s with admin and API prefixes", (_what, from, host, port, closedVerdict, openVerdict) => {
+      expect(toHost(closedSynth, from, host, port)).toBe(closedVerdict);
+      expect(toHost(openSynth, from, host, port)).toBe(openVerdict);
+    });
+  });
+
   test.each([
     [1, "allow"],
     [2, "allow"], // packet too big: path MTU discovery
@@ -166,6 +204,66 @@ describe("node ports: who may reach what", () => {
     const cp1 = closed.endpoint("cp1");
     expect(closed.hook("input", cp1, { src: "::1", dst: "::1", protocol: "TCP", port: 2379 })).toBe("allow");
     expect(closed.hook("input", cp1, { src: "127.0.0.1", dst: "127.0.0.1", protocol: "TCP", port: 10259 })).toBe("allow");
+  });
+});
+
+/**
+ * A pod is never a node, whatever labels it carries: every node selector of the policies
+ * requires !has(projectcalico.org/namespace), a label every workload endpoint has. Rows
+ * for impostors on a control plane and on the init node, to another node's etcd,
+ * kubelet and API server, in all four models: with the automatic all-interfaces host
+ * endpoints the forward policy of the pod's own node already drops pod traffic to
+ * another node's etcd or kubelet; with host endpoints on the uplink only (the named
+ * reading) that drop is missing and the namespace clause is what keeps the impostor
+ * out. Without the clause the named-model rows fail.
+ */
+describe("a pod with a control plane's labels passes for no node", () => {
+  const withPrefixes = { adminAllowedPrefixes: [Ipv6Cidr.parse("2001:db8:aa::/48")], apiAllowedPrefixes: [Ipv6Cidr.parse("2001:db8:bb::/48")] };
+  const models: [string, PolicyModel][] = [
+    ["closed, all-interfaces host endpoints", closed],
+    ["open, all-interfaces host endpoints", open],
+    ["closed, uplink-only host endpoints", model({}, { hepInterfaces: "named" })],
+    ["open, uplink-only host endpoints", model(withPrefixes, { hepInterfaces: "named" })],
+  ];
+  // [what, pod, target host, TCP port, verdict]
+  const rows: [string, string, string, number, Verdict][] = [
+    ["impostor on a control plane → another control plane's etcd client port", "impostor-cp", "cp1", 2379, "deny"],
+    ["impostor on a control plane → another control plane's etcd peer port", "impostor-cp", "cp1", 2380, "deny"],
+    ["impostor on a control plane → a control plane still joining, etcd", "impostor-cp", "cp3-joining", 2379, "deny"],
+    ["impostor on a control plane → a worker's kubelet", "impostor-cp", "worker1", 10250, "deny"],
+    ["impostor on a control plane → another control plane's kubelet", "impostor-cp", "cp1", 10250, "deny"],
+    ["impostor on the init node → a control plane's etcd client port", "impostor-init", "cp2", 2379, "deny"],
+    ["impostor on the init node → a control plane's etcd peer port", "impostor-init", "cp2", 2380, "deny"],
+    ["impostor on the init node → a worker's kubelet", "impostor-init", "worker1", 10250, "deny"],
+    ["impostor on the init node → a control plane's kubelet", "impostor-init", "cp2", 10250, "deny"],
+    ["impostor on a worker → a control plane's etcd", "impostor", "cp1", 2379, "deny"],
+    ["impostor on a worker → a worker's kubelet", "impostor", "worker1", 10250, "deny"],
+    // The API server listens on 443 (docs/control-plane.md): pods are API clients like any pod.
+    ["impostor on a control plane → another control plane's API server (pods may)", "impostor-cp", "cp1", 443, "allow"],
+    ["impostor on the init node → a control plane's API server (pods may)", "impostor-init", "cp2", 443, "allow"],
+    // 6443, kubeadm's default port, is not used; Calico's default failsafe list would open it.
+    ["impostor on a control plane → 6443 of another control plane", "impostor-cp", "cp1", 6443, "deny"],
+    ["impostor on the init node → 6443 of a control plane", "impostor-init", "cp2", 6443, "deny"],
+  ];
+  describe.each(models)("%s", (_label, m) => {
+    test.each(rows)("%s (%s → %s:%d): %s", (_what, pod, host, port, verdict) => {
+      expect(m.fromPod(pod, { dst: addr(host), protocol: "TCP", port })).toBe(verdict);
+    });
+  });
+
+  // Residual risk (docs/security.md): a pod's packets to its own node pass Felix's
+  // DefaultEndpointToHostAction (ACCEPT, set by the operator) and never meet host policy,
+  // so labels play no part there; control planes are tainted against ordinary pods.
+  test.each([
+    ["impostor on the init node → its own node's etcd", "impostor-init", "cp1", 2379],
+    ["impostor on a control plane → its own node's kubelet", "impostor-cp", "cp2", 10250],
+    ["ordinary pod → its own node's kubelet", "db", "worker1", 10250],
+  ])("%s (%s → %s:%d): allowed by DefaultEndpointToHostAction, not by any policy", (_what, pod, host, port) => {
+    for (const [, m] of models) expect(m.fromPod(pod, { dst: addr(host), protocol: "TCP", port })).toBe("allow");
+    const dropping = new PolicyModel(securityAddonManifests({ plan, clusterName: "v6fabric", apiAllowedPrefixes: [], adminAllowedPrefixes: [] }).flatMap((x) => parseManifest(x.yaml)), endpoints, {
+      endpointToHostAction: "DROP",
+    });
+    expect(dropping.fromPod(pod, { dst: addr(host), protocol: "TCP", port })).toBe("deny");
   });
 });
 

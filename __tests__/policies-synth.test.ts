@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { NODE_PATHS } from "../ignition";
 import { Ipv6Cidr } from "../lib/address-plan";
 import { CALICO_ADDON_DIR } from "../lib/calico";
-import { SECURITY_ADDON_DIR, securityAddonManifests } from "../lib/policies";
+import { SECURITY_ADDON_DIR } from "../lib/policies";
 import { loadSettings } from "../lib/settings";
 import { Endpoint, PolicyModel } from "./support/calico-policy-eval";
 import { IgnitionFileOut, fileText, ignitionFiles } from "./support/calico-userdata";
@@ -45,25 +45,35 @@ function securityDocs(stack: TerraformJson): Record<string, any>[] {
 }
 
 describe("the init node carries the security manifests", () => {
-  test("exactly the rendered files, applied after every Calico manifest and in their own order", () => {
-    for (const [stack, env] of [[closed, {}], [open, OPEN_ENV]] as const) {
-      const settings = loadSettings(env);
-      const expected = securityAddonManifests({
-        plan: settings.addressPlan,
-        clusterName: settings.clusterName,
-        apiAllowedPrefixes: settings.apiAllowedPrefixes,
-        adminAllowedPrefixes: settings.adminAllowedPrefixes,
-      });
+  test("three files, 0644, applied after every Calico manifest and in their own order: failsafe ports, policies, host endpoints last", () => {
+    // What the documents say is checked by the port matrix run on these very files
+    // (policies-matrix.test.ts, "as synthesized"), not by comparing them with the renderer.
+    const expected = [
+      "/etc/kubernetes/addons/security/40-felix-failsafe-ports.yaml",
+      "/etc/kubernetes/addons/security/41-host-policies.yaml",
+      "/etc/kubernetes/addons/security/42-auto-host-endpoints.yaml",
+    ];
+    for (const stack of [closed, open]) {
       const files = initFiles(stack).filter((f) => f.path.startsWith(`${SECURITY_ADDON_DIR}/`));
-      expect(files.map((f) => [f.path, fileText(f), f.mode])).toEqual(expected.map((m) => [m.path, m.yaml, 0o644]));
+      expect(files.map((f) => [f.path, f.mode])).toEqual(expected.map((p) => [p, 0o644]));
+      expect(files.map((f) => parseManifest(fileText(f)).map((d) => d.kind))).toEqual([
+        ["FelixConfiguration"],
+        ["GlobalNetworkPolicy", "GlobalNetworkPolicy", "GlobalNetworkPolicy", "GlobalNetworkPolicy", "GlobalNetworkPolicy"],
+        ["KubeControllersConfiguration"],
+      ]);
       const list = initFiles(stack).find((f) => f.path === NODE_PATHS.addonList);
       const listed = fileText(list!).split("\n").filter((l) => l !== "");
       const firstSecurity = listed.findIndex((l) => l.startsWith(`${SECURITY_ADDON_DIR}/`));
       const lastCalico = listed.map((l) => l.startsWith(`${CALICO_ADDON_DIR}/`)).lastIndexOf(true);
       expect(lastCalico).toBeGreaterThanOrEqual(0);
       expect(firstSecurity).toBeGreaterThan(lastCalico);
-      expect(listed.slice(firstSecurity)).toEqual(expected.map((m) => m.path));
+      expect(listed.slice(firstSecurity)).toEqual(expected);
     }
+  });
+
+  test("automatic host endpoints are on, for every interface of every node", () => {
+    const [kcc] = securityDocs(closed).filter((d) => d.kind === "KubeControllersConfiguration");
+    expect(kcc.spec.controllers.node.hostEndpoint).toEqual({ autoCreate: "Enabled", createDefaultHostEndpoint: "Enabled" });
   });
 
   test("no other node carries them: nodes added later need nothing", () => {

@@ -30,6 +30,11 @@
  * on the all-interfaces HEP"). `hepInterfaces: "named"` models a host endpoint on the
  * uplink only, where pod traffic meets just the Egress side on the way out and just the
  * Ingress side on the way in.
+ * A pod's packet to its own node never meets host endpoint policy: felix sends what
+ * arrives from a workload interface to cali-wl-to-host (rules/static.go filterInputChain,
+ * a goto), which applies the pod's own egress policy and then DefaultEndpointToHostAction,
+ * ACCEPT as tigera/operator sets it (render/node.go); docs/security.md lists this as a
+ * residual risk.
  * Not modelled: conntrack (every packet here starts a connection), workload policies
  * (none are rendered; the namespace profile allows), tiers other than default.
  */
@@ -175,6 +180,13 @@ export interface ModelOptions {
    * @default "all"
    */
   readonly hepInterfaces?: "all" | "named";
+  /**
+   * Felix's DefaultEndpointToHostAction: the verdict on a pod's packet to its own node
+   * (after the pod's own egress policy, which allows here). "ACCEPT" is what
+   * tigera/operator configures; Calico's own default without the operator is "DROP".
+   * @default "ACCEPT"
+   */
+  readonly endpointToHostAction?: "ACCEPT" | "DROP";
 }
 
 type FailsafeEntry = { protocol: string; port: number; net?: string };
@@ -186,6 +198,7 @@ export class PolicyModel {
   private readonly failsafe: FailsafeEntry[];
   private readonly failsafeOut: FailsafeEntry[];
   private readonly allInterfaces: boolean;
+  private readonly endpointToHost: Verdict;
 
   constructor(
     docs: readonly Doc[],
@@ -193,6 +206,7 @@ export class PolicyModel {
     options: ModelOptions = {},
   ) {
     this.allInterfaces = (options.hepInterfaces ?? "all") === "all";
+    this.endpointToHost = (options.endpointToHostAction ?? "ACCEPT") === "ACCEPT" ? "allow" : "deny";
     this.policies = docs.filter((d) => d.kind === "GlobalNetworkPolicy");
     const felix = docs.find((d) => d.kind === "FelixConfiguration" && d.metadata.name === "default");
     // Calico's documented default when the field is unset.
@@ -349,8 +363,8 @@ export class PolicyModel {
     const after: Packet = dnat ? { ...sent, dst: dnat.to, port: dnat.port ?? sent.port } : sent;
     const targetPod = this.podOwning(after.dst);
     const targetHost = this.hostOwning(after.dst);
-    // To its own node: INPUT there, not forwarded.
-    if (targetHost?.name === node.name) return this.arrive(node.name, after);
+    // To its own node: INPUT from a workload interface, cali-wl-to-host, never host endpoint policy.
+    if (targetHost?.name === node.name) return this.endpointToHost;
     const local = targetPod?.node === node.name;
     if (this.forward(node, after, { fromLocalPod: true, toLocalPod: local }) === "deny") return "deny";
     if (targetPod) {
