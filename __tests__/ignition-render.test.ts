@@ -32,7 +32,7 @@ function applied(input: NodeIgnitionInput): IgnConfig {
 
 describe("composition: one base for every node, role parts added", () => {
   const configs = Object.fromEntries(ROLES.map((r) => [r, render(fixtureInput(r))])) as Record<BootRole, IgnConfig>;
-  const basePaths = ["/etc/hostname", "/opt/bin/kubeadm", "/opt/bin/kubelet", "/opt/bin/kubectl", NODE_PATHS.kubeletResolvConf, "/etc/flatcar/update.conf"];
+  const basePaths = ["/etc/hostname", "/opt/bin/kubeadm", "/opt/bin/kubelet", "/opt/bin/kubectl", "/etc/kubernetes/resolv.conf", "/etc/flatcar/update.conf"];
 
   it.each(ROLES)("%s has the base files and units", (role) => {
     const paths = files(configs[role]).map((f) => f.path);
@@ -157,10 +157,13 @@ describe("what every node gets", () => {
 
   it("Kubernetes binaries from dl.k8s.io into /opt/bin, each with the pinned hash", () => {
     const release = KUBERNETES_RELEASES[DEFAULT_KUBERNETES_VERSION];
+    expect(DEFAULT_KUBERNETES_VERSION).toBe("1.36.3");
     for (const name of ["kubeadm", "kubelet", "kubectl"] as const) {
       const f = file(config, `/opt/bin/${name}`);
       expect(f.mode).toBe(0o755);
-      expect(f.contents).toEqual({ source: `https://dl.k8s.io/release/v${DEFAULT_KUBERNETES_VERSION}/bin/linux/amd64/${name}`, verification: { hash: release[name].hash } });
+      // The hash is the pin itself (lib/versions.ts); Ignition checks it against the download on the node.
+      expect(f.contents).toEqual({ source: `https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/${name}`, verification: { hash: release[name].hash } });
+      expect(release[name].hash).toMatch(/^sha256-[0-9a-f]{64}$/);
     }
   });
 

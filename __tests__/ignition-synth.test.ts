@@ -184,6 +184,109 @@ describe.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
   });
 });
 
+/**
+ * Every file and unit each role's Ignition writes, stated here rather than built from
+ * ignition/parts.ts's NODE_PATHS: the paths are a contract with the boot scripts,
+ * kubeadm and Flatcar (docs/flatcar-boot.md, docs/control-plane.md), and a changed path or
+ * mode must fail a test, not follow the constant silently. "remote" marks a download.
+ */
+describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WORKER_COUNT=5)", () => {
+  const base: [string, number][] = [
+    ["/etc/hostname", 0o644],
+    ["/opt/bin/kubeadm", 0o755],
+    ["/opt/bin/kubelet", 0o755],
+    ["/opt/bin/kubectl", 0o755],
+    ["/etc/modules-load.d/v6fabric-kubernetes.conf", 0o644],
+    ["/etc/sysctl.d/80-v6fabric-kubernetes.conf", 0o644],
+    ["/etc/kubernetes/resolv.conf", 0o644],
+    ["/etc/flatcar/update.conf", 0o644],
+    ["/etc/v6fabric/README", 0o644],
+    ["/opt/v6fabric/bin/render-boot-values", 0o755],
+    ["/opt/v6fabric/bin/bgp-peer-routes", 0o755],
+    ["/opt/v6fabric/bin/kubeadm-bootstrap", 0o755],
+  ];
+  const kubeadm: [string, number][] = [
+    // A template with boot placeholders, holding the token once rendered: 0600.
+    ["/etc/v6fabric/templates/etc/kubernetes/kubeadm.yaml", 0o600],
+    ["/etc/kubernetes/bootstrap-token", 0o600],
+  ];
+  const pki: [string, number][] = [
+    ["/etc/kubernetes/pki/ca.crt", 0o644],
+    ["/etc/kubernetes/pki/ca.key", 0o600],
+    ["/etc/kubernetes/pki/front-proxy-ca.crt", 0o644],
+    ["/etc/kubernetes/pki/front-proxy-ca.key", 0o600],
+    ["/etc/kubernetes/pki/etcd/ca.crt", 0o644],
+    ["/etc/kubernetes/pki/etcd/ca.key", 0o600],
+    ["/etc/kubernetes/pki/sa.key", 0o600],
+    ["/etc/kubernetes/pki/sa.pub", 0o644],
+  ];
+  const discovery: [string, number][] = [
+    ["/etc/kubernetes/discovery/ca.crt", 0o644],
+    ["/etc/kubernetes/discovery/kubeconfig", 0o644],
+  ];
+  const expectedFiles: Record<BootRole, [string, number][]> = {
+    init: [
+      ...base,
+      ["/opt/v6fabric/bin/apply-addons", 0o755],
+      ["/etc/v6fabric/addons.list", 0o644],
+      ...kubeadm,
+      ...pki,
+      ["/etc/kubernetes/addons/calico/00-tigera-operator.yaml", 0o644],
+      ["/etc/kubernetes/addons/calico/10-installation.yaml", 0o644],
+      ["/etc/kubernetes/addons/calico/20-bgp.yaml", 0o644],
+      ["/etc/kubernetes/addons/calico/30-ippools.yaml", 0o644],
+      ["/etc/kubernetes/addons/security/40-felix-failsafe-ports.yaml", 0o644],
+      ["/etc/kubernetes/addons/security/41-host-policies.yaml", 0o644],
+      ["/etc/kubernetes/addons/security/42-auto-host-endpoints.yaml", 0o644],
+      // Puts the kubernetes ClusterIP on lo before kubeadm init (docs/control-plane.md).
+      ["/etc/v6fabric/hooks/before-kubeadm", 0o755],
+    ],
+    "control-plane": [
+      ...base,
+      ...kubeadm,
+      ...pki,
+      ...discovery,
+      // Takes the ClusterIP off lo before the join and puts it back after it.
+      ["/etc/v6fabric/hooks/before-kubeadm", 0o755],
+      ["/etc/v6fabric/hooks/after-kubeadm", 0o755],
+    ],
+    worker: [...base, ...kubeadm, ...discovery],
+  };
+  const baseUnits = [
+    "containerd.service enabled",
+    "kubelet.service enabled",
+    // Updates never reboot the whole cluster at once (README, "Updates").
+    "locksmithd.service masked",
+    "v6fabric-boot-values.service enabled",
+    "v6fabric-bgp-peer-routes.service enabled",
+    "v6fabric-kubeadm.service enabled",
+  ];
+  const expectedUnits: Record<BootRole, string[]> = {
+    init: [...baseUnits, "v6fabric-addons.service enabled", "kubernetes-api-local-address.service enabled"],
+    "control-plane": [...baseUnits, "kubernetes-api-local-address.service enabled"],
+    worker: baseUnits,
+  };
+  const remote = ["/opt/bin/kubeadm", "/opt/bin/kubelet", "/opt/bin/kubectl", "/etc/kubernetes/addons/calico/00-tigera-operator.yaml"];
+
+  it.each(["init", "control-plane", "worker"] as BootRole[])("%s", (role) => {
+    for (const d of scenario("CONTROL_PLANE_COUNT=3 WORKER_COUNT=5").filter((x) => x.role === role)) {
+      expect(files(d.config).map((f) => [f.path, f.mode])).toEqual(expectedFiles[role]);
+      expect(files(d.config).filter((f) => !f.contents?.source.startsWith("data:")).map((f) => f.path)).toEqual(remote.filter((p) => expectedFiles[role].some(([q]) => q === p)));
+      expect((d.config.systemd?.units ?? []).map((u) => `${u.name} ${u.mask ? "masked" : u.enabled ? "enabled" : "not enabled"}`)).toEqual(expectedUnits[role]);
+    }
+  });
+
+  it("the kubelet's resolv.conf: public IPv6 resolvers only (Google, Cloudflare), Metal's are IPv4-only", () => {
+    for (const d of scenario("default example")) {
+      expect(fileText(d.config, "/etc/kubernetes/resolv.conf").split("\n").filter((l) => l.startsWith("nameserver "))).toEqual([
+        "nameserver 2001:4860:4860::8888",
+        "nameserver 2606:4700:4700::1111",
+        "nameserver 2001:4860:4860::8844",
+      ]);
+    }
+  });
+});
+
 describe("size does not grow with the number of nodes", () => {
   it("each role's user data has the same size (modulo hostname length) in both examples", () => {
     const size = (d: Device) => d.appliedBytes - 2 * d.hostname.length;
