@@ -11,7 +11,6 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { BOOT_VALUES, SAMPLE_BOOT_VALUES } from "../lib/boot-values";
 import { NODE_PATHS } from "../ignition";
 import { tempDir } from "./support/ignition";
-import { planAddresses } from "../lib/address-plan";
 import { parseTerraformTemplate } from "../lib/terraform-template";
 import { DISCOVERY_CA_PATH, DISCOVERY_KUBECONFIG_PATH, KUBEADM_CONFIG_PATH } from "../lib/kubeadm";
 import { parseYaml11Documents, validateKubeadmFile } from "./support/kubeadm-validate";
@@ -165,7 +164,8 @@ function filesUnder(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
-const plan = planAddresses("2001:db8:0:ab00::/56");
+/** The kubernetes Service ClusterIP of the default block: the first address of zone 2 (README, "Address plan"). */
+const API_IP = "2001:db8:0:ab20::1";
 const API_URL = "https://[2001:db8:0:ab20::1]:443";
 
 describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
@@ -217,7 +217,7 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
     test("SANs cover every endpoint: the API URL's host, the controlPlaneEndpoint host; advertise addresses are the nodes' own", () => {
       const cluster = configs[0].docs.find((d) => d.kind === "ClusterConfiguration")!;
       const apiHost = new URL(stack.output!.api_server_url.value).hostname.replace(/^\[|\]$/g, "");
-      expect(apiHost).toBe(plan.kubernetesServiceIp);
+      expect(apiHost).toBe(API_IP);
       expect(cluster.apiServer.certSANs).toEqual(expect.arrayContaining([apiHost, "kubernetes.default.svc.cluster.local"]));
       expect(cluster.controlPlaneEndpoint).toBe(`[${apiHost}]:443`);
       // kubeadm always adds the advertise address to the SANs; the direct URLs use the same address.
@@ -284,12 +284,12 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
   });
 
   test("the ClusterIP goes on lo of control planes at the right moment, never on workers", () => {
-    const add = `ip -6 address replace ${plan.kubernetesServiceIp}/128 dev lo preferred_lft 0`;
+    const add = `ip -6 address replace ${API_IP}/128 dev lo preferred_lft 0`;
     for (const node of nodes) {
       const unit = node.units.find((u) => u.name === "kubernetes-api-local-address.service");
       if (role(node) === "worker") {
         expect(unit).toBeUndefined();
-        expect(`${hook(node, "before-kubeadm")}${hook(node, "after-kubeadm")}`).not.toContain(plan.kubernetesServiceIp);
+        expect(`${hook(node, "before-kubeadm")}${hook(node, "after-kubeadm")}`).not.toContain(API_IP);
         continue;
       }
       expect(unit?.enabled).not.toBe(false);
@@ -297,7 +297,7 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
       if (role(node) === "init") {
         expect(hook(node, "before-kubeadm")).toContain(add);
       } else {
-        expect(hook(node, "before-kubeadm")).toContain(`ip -6 address del ${plan.kubernetesServiceIp}/128 dev lo`);
+        expect(hook(node, "before-kubeadm")).toContain(`ip -6 address del ${API_IP}/128 dev lo`);
         expect(hook(node, "after-kubeadm")).toContain(add);
       }
     }
