@@ -13,7 +13,7 @@ import { removeTempDirs, tempDir } from "./support/ignition";
 const runDir = process.env.V6FABRIC_TEST_TMPDIR;
 
 test("jest's globalSetup gave this worker its run folder as the temp folder", () => {
-  expect(runDir).toMatch(/\/v6fabric-jest-[^/]+$/);
+  expect(runDir).toMatch(/\/v6fabric-jest-\d+-[^/]+$/);
   expect(os.tmpdir()).toBe(runDir);
   expect(fs.statSync(runDir!).isDirectory()).toBe(true);
 });
@@ -49,7 +49,7 @@ test("the teardown's check fails on a leftover, warns on a known one, and catche
   expect(closeRunDir(clean, parent, new Set(listTestEntries(parent)))).toEqual({ problems: [], warnings: [] });
   expect(fs.existsSync(clean)).toBe(false);
 
-  const leaky = run(["v6fabric-test-node-abc123", "cli-test-42"]);
+  const leaky = run(["v6fabric-test-node-abc123", "cli-test-42", "v8-compile-cache-0"]);
   const result = closeRunDir(leaky, parent, new Set());
   expect(result.problems).toEqual([expect.stringContaining("left 1 entry in their temp folder (removed now): v6fabric-test-node-abc123")]);
   expect(result.warnings).toEqual([expect.stringMatching(/^temp folders left by __tests__\/cli\.test\.ts .*: cli-test-42$/)]);
@@ -59,4 +59,14 @@ test("the teardown's check fails on a leftover, warns on a known one, and catche
   fs.mkdirSync(path.join(parent, "v6fabric-test-synth-xyz987"));
   fs.mkdirSync(path.join(parent, "v6fabric-rehearsal-unrelated")); // a script's folder, not the tests'
   expect(closeRunDir(run([]), parent, before).problems).toEqual([expect.stringContaining("ignored TMPDIR: v6fabric-test-synth-xyz987")]);
+});
+
+test("a run folder whose jest process is gone (killed before its teardown) is removed by the next run; a live one is kept", () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { removeFoldersOfDeadRuns } = require("./support/temp-root");
+  const parent = tempDir("dead-runs");
+  const dead = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).stdout.trim(); // a pid that has exited
+  for (const name of [`v6fabric-jest-${dead}-abc123`, `v6fabric-jest-${process.pid}-def456`, "v6fabric-jest-nopid", "other"]) fs.mkdirSync(path.join(parent, name));
+  removeFoldersOfDeadRuns(parent);
+  expect(fs.readdirSync(parent).sort()).toEqual(["other", `v6fabric-jest-${process.pid}-def456`, "v6fabric-jest-nopid"].sort());
 });

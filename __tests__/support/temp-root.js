@@ -30,9 +30,22 @@ const KNOWN_LEAKS = [
   { prefix: "direnv-home-", file: "__tests__/envrc.test.ts (envThroughDirenv's HOME)" },
 ];
 
+/**
+ * Caches that programs the tests start keep in the temp folder on purpose, for the next
+ * run. Inside the run folder they are harmless and go with it: not a test's leftover.
+ */
+const TOOL_CACHES = [
+  // ts-node (the tests run main.ts with it) compiles through v8-compile-cache-lib, which
+  // keeps v8-compile-cache-<uid> in os.tmpdir().
+  /^v8-compile-cache(-\d+)?$/,
+];
+
 function globalSetup() {
   const parent = os.tmpdir();
-  const runDir = fs.mkdtempSync(path.join(parent, RUN_PREFIX));
+  removeFoldersOfDeadRuns(parent);
+  // The pid in the name lets a later run remove the folder of a run that was killed
+  // before its teardown (a timeout, Ctrl-C).
+  const runDir = fs.mkdtempSync(path.join(parent, `${RUN_PREFIX}${process.pid}-`));
   process.env.V6FABRIC_TEST_TMP_PARENT = parent;
   process.env.V6FABRIC_TEST_TMPDIR = runDir;
   process.env.V6FABRIC_TEST_TMPDIR_WAS = process.env.TMPDIR ?? "";
@@ -75,7 +88,7 @@ function closeRunDir(runDir, parent, before) {
     const names = known.filter((name) => name.startsWith(k.prefix));
     if (names.length > 0) warnings.push(`temp folders left by ${k.file}, removed by the teardown: ${names.join(", ")}`);
   }
-  const unknown = left.filter((name) => !known.includes(name));
+  const unknown = left.filter((name) => !known.includes(name) && !TOOL_CACHES.some((re) => re.test(name)));
   const outside = listTestEntries(parent).filter((name) => !before.has(name));
   const problems = [];
   if (unknown.length > 0) {
@@ -87,6 +100,30 @@ function closeRunDir(runDir, parent, before) {
   return { problems, warnings };
 }
 
+/** Removes run folders whose jest process is gone (killed before its teardown). */
+function removeFoldersOfDeadRuns(parent) {
+  let names = [];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${RUN_PREFIX}(\\d+)-`).exec(name);
+    if (!m || isAlive(Number(m[1]))) continue;
+    fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === "EPERM";
+  }
+}
+
 /** Entries of `dir` that only the tests make (not other runs' folders, not the scripts'). */
 function listTestEntries(dir) {
   try {
@@ -96,4 +133,4 @@ function listTestEntries(dir) {
   }
 }
 
-module.exports = { RUN_PREFIX, TEST_PREFIX, KNOWN_LEAKS, globalSetup, globalTeardown, closeRunDir, listTestEntries };
+module.exports = { RUN_PREFIX, TEST_PREFIX, KNOWN_LEAKS, TOOL_CACHES, globalSetup, globalTeardown, closeRunDir, listTestEntries, removeFoldersOfDeadRuns };
