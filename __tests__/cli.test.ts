@@ -6,12 +6,16 @@ const root = path.resolve(__dirname, "..");
 /** Runs main.ts the way `cdktf synth` does, with only the given settings. */
 function runApp(env: Record<string, string>) {
   const outdir = path.join(require("node:os").tmpdir(), `cli-test-${process.pid}`);
-  return spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "main.ts"], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", CDKTF_OUTDIR: outdir, ...env },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
+  try {
+    return spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", "main.ts"], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", CDKTF_OUTDIR: outdir, ...env },
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+  } finally {
+    require("node:fs").rmSync(outdir, { recursive: true, force: true });
+  }
 }
 
 test("bad settings stop synth with every problem named and no stack trace", () => {

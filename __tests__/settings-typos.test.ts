@@ -3,6 +3,7 @@
  * variables of other tools that share a shell with the settings never do.
  */
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { NOT_SETTINGS, SETTINGS, SETTING_PREFIXES, SettingsError, findMisspelledSettings, loadSettings } from "../lib/settings";
@@ -187,6 +188,7 @@ test("main.ts stops on a typo in the real environment, without the value of any 
     encoding: "utf8",
     timeout: 120_000,
   });
+  fs.rmSync(outdir, { recursive: true, force: true });
   expect(result.status).toBe(1);
   expect(result.stderr).toContain(`WORKERS_COUNT is not a setting: did you mean WORKER_COUNT? ${TAIL}`);
   expect(result.stderr).not.toContain("METAL_AUTH_TOKEN");

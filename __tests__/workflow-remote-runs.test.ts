@@ -111,6 +111,7 @@ function synthMain(env: Record<string, string>): Record<string, TerraformJson> {
   for (const name of fs.readdirSync(path.join(outdir, "stacks"))) {
     stacks[name] = JSON.parse(fs.readFileSync(path.join(outdir, "stacks", name, "cdk.tf.json"), "utf8"));
   }
+  fs.rmSync(outdir, { recursive: true, force: true });
   return stacks;
 }
 

@@ -22,13 +22,7 @@ const TEST_PREFIX = "v6fabric-test-";
  * teardown with a warning instead of failing the run. Each entry names the file to fix;
  * delete the entry once that file removes its folder in afterAll or finally.
  */
-const KNOWN_LEAKS = [
-  { prefix: "cli-test-", file: "__tests__/cli.test.ts (CDKTF_OUTDIR of runApp)" },
-  { prefix: "settings-typos-test-", file: "__tests__/settings-typos.test.ts (CDKTF_OUTDIR of the main.ts run)" },
-  { prefix: "tfc-main-", file: "__tests__/workflow-remote-runs.test.ts (synthMain's outdir)" },
-  { prefix: "envrc-test-", file: "__tests__/envrc.test.ts (checkoutWith)" },
-  { prefix: "direnv-home-", file: "__tests__/envrc.test.ts (envThroughDirenv's HOME)" },
-];
+const KNOWN_LEAKS = [];
 
 /**
  * Caches that programs the tests start keep in the temp folder on purpose, for the next
