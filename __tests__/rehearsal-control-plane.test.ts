@@ -12,9 +12,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { InitNodeBoot, addonDocuments, afterburnMetadata, applyIgnition, bootInitNode, declaredDifferences, installBinaries, installDownloads } from "../rehearsal/control-plane";
-import { Fabric, RehearsalNode, nodeSupport } from "../rehearsal/nodes";
-import { StackRehearsal, readStack, synthesize } from "../rehearsal/rehearse";
+import { PreparedCluster } from "../rehearsal/cluster";
+import { InitNodeBoot, addonDocuments, bootInitNode, declaredDifferences } from "../rehearsal/control-plane";
+import { RehearsalNode, nodeSupport } from "../rehearsal/nodes";
 import { toolsPresent } from "../rehearsal/tools";
 import { hasCommand, installHint } from "./support/ignition";
 
@@ -31,44 +31,27 @@ const ADMIN = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"];
 
 describeRehearsal("control-plane rehearsal: the first control plane forms from its applied user data", () => {
   let work: string;
-  let terraform: StackRehearsal;
-  let fabric: Fabric | undefined;
+  let cluster: PreparedCluster | undefined;
   let node: RehearsalNode;
   let boot: InitNodeBoot;
   let caPem: string;
-  let userData: string;
-  let missingDownloads: string[];
+  let missingDownloads: readonly string[];
 
   beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-cp-rehearsal-"));
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME };
-    const outdir = path.join(work, "cdktf.out");
-    const [stack] = synthesize(env, outdir);
-    terraform = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, "terraform"), env);
-    terraform.init();
-    terraform.plan();
-    terraform.apply();
-    const outputs = terraform.outputs();
-    caPem = outputs.cluster_ca_certificate.value as string;
-    const device = terraform.root.devices.find((d) => d.hostname === "v6fabric-cp-1")!;
-    userData = outputs[device.userDataOutput].value as string;
-    const { root } = applyIgnition(userData, path.join(work, "nodes", device.hostname));
-    installBinaries(root);
-    missingDownloads = installDownloads(root, userData);
-    const addresses = { ipv6: device.publicIpv6, ipv6Gateway: device.publicIpv6Gateway, privateIpv4: "10.66.0.1", privateIpv4Gateway: "10.66.0.0" };
-    fs.mkdirSync(path.join(root, "run", "metadata"), { recursive: true });
-    fs.writeFileSync(path.join(root, "run", "metadata", "flatcar"), afterburnMetadata(device.hostname, addresses));
-    fabric = new Fabric(work);
-    node = fabric.addNode(device.hostname, root, addresses);
+    cluster = PreparedCluster.prepare(work, { PATH: process.env.PATH, HOME: process.env.HOME });
+    caPem = cluster.outputs.cluster_ca_certificate.value as string;
+    const init = cluster.nodes.find((n) => n.role === "init")!;
+    node = init.node;
+    missingDownloads = init.missingDownloads;
     boot = await bootInitNode(node, path.join(work, "logs"));
     console.log(`rehearsal figure: first control plane, kubeadm init done after ${(boot.kubeadmDoneMs / 1000).toFixed(1)} s, add-ons after ${(boot.addonsDoneMs / 1000).toFixed(1)} s`);
   }, 900_000);
 
   afterAll(() => {
     boot?.pods.stop();
-    fabric?.destroy();
     try {
-      terraform?.destroy();
+      cluster?.destroy();
     } finally {
       if (work) fs.rmSync(work, { recursive: true, force: true });
     }

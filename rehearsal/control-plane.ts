@@ -39,8 +39,12 @@ const PROJECT_DIR = path.resolve(__dirname, "..");
 export const CALICO_CRDS = path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.0", "operator-crds.yaml");
 const IGNITION_APPLY = path.join(PROJECT_DIR, "reference", "tools", "ignition-apply-check.sh");
 
-/** kubeadm phases that wait for, or act on, a running kubelet. */
-export const PHASES_WITHOUT_KUBELET = ["wait-control-plane", "mark-control-plane"] as const;
+/** kubeadm phases that wait for, or act on, a running kubelet, per command. */
+export const PHASES_WITHOUT_KUBELET = {
+  init: ["wait-control-plane", "mark-control-plane"],
+  // kubelet-start still runs: it writes the kubelet's config and bootstrap kubeconfig.
+  join: ["kubelet-wait-bootstrap", "control-plane-join/mark-control-plane", "wait-control-plane"],
+} as const;
 
 /**
  * Applies `userData` with the real ignition binary (through the reference apply check,
@@ -118,12 +122,17 @@ export function installBinaries(root: string, version = DEFAULT_KUBERNETES_VERSI
  * in the node's manifest folder as a process with the container's own command and
  * arguments (kubeadm's control-plane pods are hostNetwork and mount host paths, so the
  * node's namespaces are their world), restarts it when it exits or the manifest
- * changes. No images, probes or cgroups.
+ * changes, and publishes the pod's mirror Pod in the API once the node has an admin
+ * kubeconfig, as the kubelet does: a joining control plane's kubeadm finds the etcd
+ * members through the etcd mirror Pods' annotations. No images, probes, cgroups or
+ * Node object.
  */
 export class StaticPods {
-  private readonly running = new Map<string, { mtimeMs: number; processes: ChildProcess[] }>();
+  private readonly running = new Map<string, { mtimeMs: number; processes: ChildProcess[]; mirrored: boolean; lastTry: number }>();
   private timer?: NodeJS.Timeout;
   readonly started: string[] = [];
+  /** Manifests not to start until released (fault injection: a member that never comes up). */
+  readonly held = new Set<string>();
 
   constructor(
     private readonly node: RehearsalNode,
@@ -144,8 +153,15 @@ export class StaticPods {
 
   private sync(): void {
     const dir = this.node.hostPath("/etc/kubernetes/manifests");
-    if (!fs.existsSync(dir)) return;
-    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".yaml")) : [];
+    // A removed manifest (kubeadm reset) stops its pod, as the kubelet would.
+    for (const [file, pod] of this.running) {
+      if (files.includes(file)) continue;
+      for (const p of pod.processes) kill(p);
+      this.running.delete(file);
+    }
+    for (const file of files) {
+      if (this.held.has(file)) continue;
       const full = path.join(dir, file);
       const mtimeMs = fs.statSync(full).mtimeMs;
       const current = this.running.get(file);
@@ -158,8 +174,34 @@ export class StaticPods {
         this.started.push(`${file}:${c.name}`);
         return this.node.start(argv, path.join(this.logDir, `${c.name}.log`));
       });
-      this.running.set(file, { mtimeMs, processes });
+      this.running.set(file, { mtimeMs, processes, mirrored: false, lastTry: 0 });
     }
+    for (const [file, pod] of this.running) {
+      if (pod.mirrored || Date.now() - pod.lastTry < 2000 || !fs.existsSync(this.node.hostPath("/etc/kubernetes/admin.conf"))) continue;
+      pod.lastTry = Date.now();
+      pod.mirrored = this.mirror(path.join(dir, file));
+    }
+  }
+
+  /** Creates or updates the mirror Pod of one static pod manifest; false while the API does not answer. */
+  private mirror(manifest: string): boolean {
+    const pod = YAML.parse(fs.readFileSync(manifest, "utf8"));
+    const mirror = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name: `${pod.metadata.name}-${this.node.hostname}`,
+        namespace: pod.metadata.namespace ?? "kube-system",
+        labels: pod.metadata.labels,
+        annotations: { ...pod.metadata.annotations, "kubernetes.io/config.mirror": "rehearsal", "kubernetes.io/config.source": "file" },
+      },
+      spec: { ...pod.spec, nodeName: this.node.hostname },
+    };
+    const result = this.node.exec(["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "--request-timeout=5s", "apply", "--server-side", "--force-conflicts", "--field-manager=rehearsal-static-pods", "-f", "-"], {
+      input: JSON.stringify(mirror),
+      timeoutMs: 15_000,
+    });
+    return result.status === 0;
   }
 }
 
@@ -184,7 +226,12 @@ export function installKubeadmWrapper(root: string): string {
       "#!/bin/bash",
       "# Rehearsal only: no kubelet runs here (rehearsal/control-plane.ts), so the phases that",
       "# wait for one are skipped, and preflight findings are reported instead of fatal.",
-      `exec /opt/bin/kubeadm "$@" --skip-phases=${PHASES_WITHOUT_KUBELET.join(",")} --ignore-preflight-errors=all`,
+      'case "$1" in',
+      `init) skip=${PHASES_WITHOUT_KUBELET.init.join(",")} ;;`,
+      `join) skip=${PHASES_WITHOUT_KUBELET.join.join(",")} ;;`,
+      '*) exec /opt/bin/kubeadm "$@" ;;',
+      "esac",
+      'exec /opt/bin/kubeadm "$@" --skip-phases="$skip" --ignore-preflight-errors=all',
       "",
     ].join("\n"),
     { mode: 0o755 },
@@ -225,6 +272,52 @@ export async function bootInitNode(node: RehearsalNode, logDir: string): Promise
   const crdResult = node.exec(["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "apply", "--server-side", "-f", crdsTarget], { timeoutMs: 300_000 });
   const addons = await runUnit(node, "v6fabric-addons.service", { logFile, extraEnv: { V6FABRIC_APPLY_ATTEMPTS: "6", V6FABRIC_APPLY_DELAY: "5" } });
   return { bootValues, kubeadm: kubeadmRuns, crds: { status: crdResult.status, output: crdResult.stdout + crdResult.stderr }, addons, pods, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
+}
+
+export interface JoinNodeBoot {
+  readonly bootValues: UnitRun[];
+  readonly kubeadm: UnitRun[];
+  readonly pods: StaticPods;
+  readonly milliseconds: number;
+}
+
+/**
+ * A joining node's first boot: boot values, then the kubeadm unit (join), retried as
+ * systemd would (Restart=on-failure) up to `attempts` times, `retryDelayMs` apart.
+ */
+export async function bootJoinNode(
+  node: RehearsalNode,
+  logDir: string,
+  options: { attempts?: number; retryDelayMs?: number; holdManifests?: readonly string[] } = {},
+): Promise<JoinNodeBoot> {
+  fs.mkdirSync(logDir, { recursive: true });
+  const logFile = path.join(logDir, "units.log");
+  const started = Date.now();
+  const pods = new StaticPods(node, path.join(logDir, "pods"));
+  for (const manifest of options.holdManifests ?? []) pods.held.add(manifest);
+  pods.start();
+  const kubeadm = installKubeadmWrapper(node.root);
+  const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
+  const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm }, attempts: options.attempts ?? 1, retryDelayMs: options.retryDelayMs });
+  return { bootValues, kubeadm: kubeadmRuns, pods, milliseconds: Date.now() - started };
+}
+
+export interface EtcdMember {
+  readonly name: string;
+  readonly isLearner: boolean;
+  readonly peerURLs: readonly string[];
+}
+
+/** etcd's member list, asked on the node with kubeadm's health-check client certificate. */
+export function etcdMembers(node: RehearsalNode): EtcdMember[] {
+  const pki = "/etc/kubernetes/pki/etcd";
+  const result = node.exec(
+    ["curl", "-sS", "--max-time", "5", "--cacert", `${pki}/ca.crt`, "--cert", `${pki}/healthcheck-client.crt`, "--key", `${pki}/healthcheck-client.key`, "-X", "POST", "-d", "{}", "https://[::1]:2379/v3/cluster/member/list"],
+    { timeoutMs: 10_000 },
+  );
+  if (result.status !== 0) throw new Error(`etcd member list on ${node.hostname} failed: ${result.stderr.trim()}`);
+  const members = (JSON.parse(result.stdout).members ?? []) as { name?: string; isLearner?: boolean; peerURLs?: string[] }[];
+  return members.map((m) => ({ name: m.name ?? "", isLearner: m.isLearner === true, peerURLs: m.peerURLs ?? [] }));
 }
 
 /** Every document of the add-on manifests the node's list names, as the node has them. */

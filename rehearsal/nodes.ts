@@ -1,6 +1,6 @@
 /**
  * Rehearsal nodes: each device becomes a network namespace holding the addresses the
- * device would get, plus a mount namespace in which /etc, /opt, /var/lib and /run are
+ * device would get, a UTS namespace with its hostname, and a mount namespace in which /etc, /opt, /var/lib and /run are
  * overlays of the host's with the node's own root on top. The node's root is what the
  * real `ignition` binary wrote from the device's user data, so the node's processes see
  * the files Ignition wrote where a Flatcar node has them, and every change they make
@@ -44,6 +44,7 @@ function runId(): string {
 export class RehearsalNode {
   readonly netns: string;
   readonly mountNs: string;
+  readonly utsNs: string;
   private readonly processes: ChildProcess[] = [];
 
   constructor(
@@ -56,11 +57,12 @@ export class RehearsalNode {
   ) {
     this.netns = `${fabric.id}-n${index}`;
     this.mountNs = path.join(fabric.nsDir, `${this.netns}.mnt`);
+    this.utsNs = path.join(fabric.nsDir, `${this.netns}.uts`);
   }
 
   /** Command-line prefix that runs a program inside this node's namespaces. */
   enterArgs(): string[] {
-    return ["nsenter", `--net=/run/netns/${this.netns}`, `--mount=${this.mountNs}`, "--"];
+    return ["nsenter", `--net=/run/netns/${this.netns}`, `--mount=${this.mountNs}`, `--uts=${this.utsNs}`, "--"];
   }
 
   /** Runs a command in the node and waits; returns its exit status and output. */
@@ -85,6 +87,31 @@ export class RehearsalNode {
     return path.join(this.root, nodePath);
   }
 
+  /** Kills this node's processes whose command line matches `pattern` (other nodes share the PID namespace); returns how many. */
+  killMatching(pattern: RegExp, signal: NodeJS.Signals = "SIGKILL"): number {
+    let killed = 0;
+    for (const pid of this.pids()) {
+      let cmdline = "";
+      try {
+        cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
+      } catch {
+        continue;
+      }
+      if (!pattern.test(cmdline)) continue;
+      try {
+        process.kill(Number(pid), signal);
+        killed++;
+      } catch {
+        // gone
+      }
+    }
+    return killed;
+  }
+
+  private pids(): string[] {
+    return spawnSync("ip", ["netns", "pids", this.netns], { encoding: "utf8" }).stdout?.split("\n").filter(Boolean) ?? [];
+  }
+
   stopProcesses(): void {
     for (const p of this.processes) {
       if (p.pid && p.exitCode === null) {
@@ -96,8 +123,7 @@ export class RehearsalNode {
       }
     }
     // Anything else started in the namespace (children that left the process group).
-    const pids = spawnSync("ip", ["netns", "pids", this.netns], { encoding: "utf8" }).stdout?.split("\n").filter(Boolean) ?? [];
-    for (const pid of pids) trySh("kill", ["-9", pid]);
+    for (const pid of this.pids()) trySh("kill", ["-9", pid]);
   }
 }
 
@@ -106,6 +132,44 @@ export class RehearsalNode {
  * device's gateway addresses and forwards between them, as Metal's routers would for
  * the node addresses. It routes nothing else: no Service range, no pod range.
  */
+/** Where each live fabric records itself, so a later run can remove what a killed one left. */
+const REGISTRY = "/run/v6fabric-rehearsal";
+
+interface RegistryEntry {
+  readonly pid: number;
+  readonly nsDir: string;
+  readonly namespaces: string[];
+  readonly handles: string[];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes the namespaces, processes and mounts of fabrics whose process is gone (killed by a timeout, say). */
+export function reapStaleFabrics(): string[] {
+  if (!fs.existsSync(REGISTRY)) return [];
+  const reaped: string[] = [];
+  for (const file of fs.readdirSync(REGISTRY)) {
+    const entry = JSON.parse(fs.readFileSync(path.join(REGISTRY, file), "utf8")) as RegistryEntry;
+    if (alive(entry.pid)) continue;
+    for (const ns of entry.namespaces) {
+      for (const pid of spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).stdout?.split("\n").filter(Boolean) ?? []) trySh("kill", ["-9", pid]);
+    }
+    for (const handle of entry.handles) trySh("umount", ["-l", handle]);
+    for (const ns of entry.namespaces) trySh("ip", ["netns", "del", ns]);
+    trySh("umount", ["-l", entry.nsDir]);
+    fs.rmSync(path.join(REGISTRY, file), { force: true });
+    reaped.push(file);
+  }
+  return reaped;
+}
+
 export class Fabric {
   readonly id = runId();
   readonly nodes: RehearsalNode[] = [];
@@ -114,18 +178,33 @@ export class Fabric {
   private destroyed = false;
 
   constructor(readonly workDir: string) {
+    reapStaleFabrics();
     this.hub = `${this.id}-hub`;
     this.nsDir = path.join(workDir, "ns");
     fs.mkdirSync(this.nsDir, { recursive: true });
+    this.register();
     // A private mount point for the mount namespace handles (as `ip netns` does for its own).
     sh("mount", ["--bind", this.nsDir, this.nsDir]);
     sh("mount", ["--make-private", this.nsDir]);
     sh("ip", ["netns", "add", this.hub]);
+    this.register();
     this.inHub(["ip", "link", "set", "lo", "up"]);
     this.inHub(["ip", "link", "add", "metro", "type", "bridge"]);
     this.inHub(["ip", "link", "set", "metro", "up"]);
     this.inHub(["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
     this.inHub(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+  }
+
+  /** Records what exists so far, for reapStaleFabrics() should this process die. */
+  private register(): void {
+    fs.mkdirSync(REGISTRY, { recursive: true });
+    const entry: RegistryEntry = {
+      pid: process.pid,
+      nsDir: this.nsDir,
+      namespaces: [this.hub, ...this.nodes.map((n) => n.netns)],
+      handles: this.nodes.flatMap((n) => [n.mountNs, n.utsNs]),
+    };
+    fs.writeFileSync(path.join(REGISTRY, `${this.id}.json`), JSON.stringify(entry));
   }
 
   private inHub(argv: readonly string[]): void {
@@ -137,6 +216,7 @@ export class Fabric {
     this.nodes.push(node);
     const hostSide = `${node.netns}h`;
     sh("ip", ["netns", "add", node.netns]);
+    this.register();
     sh("ip", ["link", "add", hostSide, "type", "veth", "peer", "name", "eth0", "netns", node.netns]);
     sh("ip", ["link", "set", hostSide, "netns", this.hub]);
     this.inHub(["ip", "link", "set", hostSide, "master", "metro", "up"]);
@@ -150,9 +230,12 @@ export class Fabric {
     inNode(["ip", "-6", "route", "add", "default", "via", addresses.ipv6Gateway]);
     inNode(["ip", "-4", "route", "add", "default", "via", addresses.privateIpv4Gateway]);
 
-    // The node's mount namespace, kept alive by a bind mount on its handle file.
+    // The node's mount and UTS namespaces, kept alive by bind mounts on their handle
+    // files; the hostname is the device's, as Flatcar sets it from /etc/hostname.
     fs.writeFileSync(node.mountNs, "");
     sh("unshare", [`--mount=${node.mountNs}`, "--propagation", "private", "true"]);
+    fs.writeFileSync(node.utsNs, "");
+    sh("unshare", [`--uts=${node.utsNs}`, "hostname", hostname]);
     const work = path.join(this.workDir, "overlay-work", node.netns);
     for (const dir of OVERLAID) {
       const upper = path.join(root, dir);
@@ -164,6 +247,15 @@ export class Fabric {
     return node;
   }
 
+  /**
+   * Routes `prefix` from the metro to `nodes`, as Metal's routers do for a prefix those
+   * nodes announce over BGP (ECMP when several do).
+   */
+  routeAnnounced(prefix: string, nodes: readonly RehearsalNode[]): void {
+    const nexthops = nodes.flatMap((n) => ["nexthop", "via", n.addresses.ipv6]);
+    sh("ip", ["netns", "exec", this.hub, "ip", "-6", "route", "replace", prefix, ...nexthops]);
+  }
+
   /** Removes every process, mount, namespace and link this fabric made. Safe to call twice. */
   destroy(): void {
     if (this.destroyed) return;
@@ -171,10 +263,12 @@ export class Fabric {
     for (const node of this.nodes) node.stopProcesses();
     for (const node of this.nodes) {
       trySh("umount", ["-l", node.mountNs]);
+      trySh("umount", ["-l", node.utsNs]);
       trySh("ip", ["netns", "del", node.netns]);
     }
     trySh("ip", ["netns", "del", this.hub]);
     trySh("umount", ["-l", this.nsDir]);
+    fs.rmSync(path.join(REGISTRY, `${this.id}.json`), { force: true });
   }
 }
 

@@ -9,7 +9,9 @@
  * cannot apply (the Metal resources: no equinix/metal provider can be built here) and
  * a Terraform Cloud backend swapped for a local state file are said in the summary.
  *
- *   npm run rehearse [-- --keep DIR]   keep the working directory (state, plans) in DIR, skip destroy
+ *   npm run rehearse [-- --keep DIR]    keep the working directory (state, plans) in DIR, skip destroy
+ *   npm run rehearse -- --control-plane  then form the cluster with the real kubeadm, etcd and
+ *                                        API server in namespaces (rehearsal/cluster.ts; root)
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -190,10 +192,20 @@ if (require.main === module) {
     console.error("rehearse: --keep needs a directory");
     process.exit(2);
   }
-  try {
-    process.exit(rehearse(process.env, keepDir));
-  } catch (err) {
-    console.error(`rehearse: ${(err as Error).message}`);
-    process.exit(1);
-  }
+  const run = async (): Promise<number> => {
+    if (!args.includes("--control-plane")) return rehearse(process.env, keepDir);
+    const { nodeSupport } = await import("./nodes");
+    const support = nodeSupport();
+    if (!support.ok) throw new Error(`the control-plane rehearsal cannot run here: ${support.why}`);
+    buildMissing(["terraform", "kubernetes"]);
+    const { rehearseControlPlane } = await import("./cluster");
+    return rehearseControlPlane(process.env);
+  };
+  run().then(
+    (status) => process.exit(status),
+    (err) => {
+      console.error(`rehearse: ${(err as Error).message}`);
+      process.exit(1);
+    },
+  );
 }

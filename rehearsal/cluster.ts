@@ -1,0 +1,137 @@
+/**
+ * A whole rehearsal cluster: the Terraform rehearsal applies the stack, then every
+ * device becomes a node (nodes.ts) written by the real ignition binary from its user
+ * data in the state, with the metadata afterburn would write and the rehearsal's
+ * Kubernetes builds. control-plane.ts boots them.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterburnMetadata, applyIgnition, installBinaries, installDownloads } from "./control-plane";
+import { Fabric, NodeAddresses, RehearsalNode } from "./nodes";
+import { StackRehearsal, readStack, synthesize } from "./rehearse";
+
+export type NodeRole = "init" | "control-plane" | "worker";
+
+export interface ClusterNode {
+  readonly node: RehearsalNode;
+  readonly role: NodeRole;
+  /** Downloads in the user data the rehearsal has no copy of (the Kubernetes binaries it builds itself). */
+  readonly missingDownloads: readonly string[];
+}
+
+export class PreparedCluster {
+  readonly nodes: ClusterNode[] = [];
+  fabric?: Fabric;
+
+  private constructor(
+    readonly work: string,
+    readonly terraform: StackRehearsal,
+    readonly outputs: Record<string, { value: unknown; sensitive: boolean }>,
+  ) {}
+
+  /** Synthesizes with `env`, applies with Terraform, and makes one node per device. */
+  static prepare(work: string, env: NodeJS.ProcessEnv): PreparedCluster {
+    const outdir = path.join(work, "cdktf.out");
+    const [stack] = synthesize(env, outdir);
+    const terraform = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, "terraform"), env);
+    terraform.init();
+    terraform.plan();
+    terraform.apply();
+    const cluster = new PreparedCluster(work, terraform, terraform.outputs());
+    try {
+      cluster.fabric = new Fabric(work);
+      terraform.root.devices.forEach((device, i) => {
+        const userData = cluster.outputs[device.userDataOutput].value as string;
+        const { root } = applyIgnition(userData, path.join(work, "nodes", device.hostname));
+        installBinaries(root);
+        const missingDownloads = installDownloads(root, userData);
+        // Metal's private IPv4 /31s, from a range of the rehearsal's own.
+        const addresses: NodeAddresses = {
+          ipv6: device.publicIpv6,
+          ipv6Gateway: device.publicIpv6Gateway,
+          privateIpv4: `10.66.${Math.floor((2 * i) / 256)}.${(2 * i + 1) % 256}`,
+          privateIpv4Gateway: `10.66.${Math.floor((2 * i) / 256)}.${(2 * i) % 256}`,
+        };
+        fs.mkdirSync(path.join(root, "run", "metadata"), { recursive: true });
+        fs.writeFileSync(path.join(root, "run", "metadata", "flatcar"), afterburnMetadata(device.hostname, addresses));
+        const role: NodeRole = device.tags.includes("k8s-role-worker") ? "worker" : /-cp-1$/.test(device.hostname) ? "init" : "control-plane";
+        cluster.nodes.push({ node: cluster.fabric!.addNode(device.hostname, root, addresses), role, missingDownloads });
+      });
+    } catch (err) {
+      cluster.destroy();
+      throw err;
+    }
+    return cluster;
+  }
+
+  byName(hostname: string): RehearsalNode {
+    const found = this.nodes.find((n) => n.node.hostname === hostname);
+    if (!found) throw new Error(`no node ${hostname} in the rehearsal`);
+    return found.node;
+  }
+
+  ofRole(role: NodeRole): RehearsalNode[] {
+    return this.nodes.filter((n) => n.role === role).map((n) => n.node);
+  }
+
+  /** Removes the nodes and destroys what Terraform applied. Safe to call twice. */
+  destroy(): void {
+    try {
+      this.fabric?.destroy();
+    } finally {
+      this.terraform.destroy();
+    }
+  }
+}
+
+/**
+ * `npm run rehearse -- --control-plane`: the whole cluster of the environment's
+ * settings forms in namespaces on this machine, then everything is removed. Prints a
+ * line per node and etcd's members; returns the exit status.
+ */
+export async function rehearseControlPlane(env: NodeJS.ProcessEnv): Promise<number> {
+  // Imported here: control-plane.ts imports this module's neighbours, not the other way round.
+  const { bootInitNode, bootJoinNode, etcdMembers } = await import("./control-plane");
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const os = await import("node:os");
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-rehearsal-cp-"));
+  const started = Date.now();
+  let cluster: PreparedCluster | undefined;
+  const stops: (() => void)[] = [];
+  const rows: string[][] = [["node", "role", "kubeadm", "add-ons", "done after"]];
+  let failed = false;
+  try {
+    say("rehearse: Terraform apply and node roots ...");
+    cluster = PreparedCluster.prepare(work, env);
+    const init = cluster.ofRole("init")[0];
+    // The Service range reaches the init node, as Metal's routers would send it there (docs/rehearsal.md).
+    cluster.fabric!.routeAnnounced((cluster.outputs.fabric_summary.value as { addressPlan: { serviceCidr: string } }).addressPlan.serviceCidr, [init]);
+    say(`rehearse: ${init.hostname}: kubeadm init ...`);
+    const boot = await bootInitNode(init, path.join(work, "logs", init.hostname));
+    stops.push(() => boot.pods.stop());
+    const status = (runs: { status: number }[]) => (runs.at(-1)?.status === 0 ? "ok" : `FAILED (exit ${runs.at(-1)?.status})`);
+    rows.push([init.hostname, "init", status(boot.kubeadm), status(boot.addons), `${((Date.now() - started) / 1000).toFixed(1)} s`]);
+    failed ||= rows.at(-1)!.some((c) => c.startsWith("FAILED"));
+    for (const role of ["control-plane", "worker"] as const) {
+      for (const node of cluster.ofRole(role)) {
+        say(`rehearse: ${node.hostname}: kubeadm join ...`);
+        const join = await bootJoinNode(node, path.join(work, "logs", node.hostname));
+        stops.push(() => join.pods.stop());
+        rows.push([node.hostname, role, status(join.kubeadm), "", `${((Date.now() - started) / 1000).toFixed(1)} s`]);
+        failed ||= rows.at(-1)![2].startsWith("FAILED");
+      }
+    }
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    say("");
+    for (const r of rows) say(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+    say(`etcd members: ${etcdMembers(init).map((m) => `${m.name || "(unstarted)"}${m.isLearner ? " (learner)" : ""}`).join(", ")}`);
+    say("note: no kubelet runs here (docs/rehearsal.md): static pods run as processes, no Node object is registered");
+    if (failed) say(`rehearse: logs of each node's units are in ${work}/logs (kept because something failed)`);
+  } finally {
+    for (const stop of stops) stop();
+    cluster?.destroy();
+    if (!failed) fs.rmSync(work, { recursive: true, force: true });
+  }
+  say(`rehearse: control plane ${failed ? "FAILED" : "formed"} in ${((Date.now() - started) / 1000).toFixed(1)} s; namespaces and processes removed`);
+  return failed ? 1 : 0;
+}
