@@ -139,3 +139,14 @@ describe("source prefixes that open a port to the whole Internet need an acknowl
     expect(settingsProblems({ API_ALLOWED_INTERNET_WIDE: "yes" })).toEqual(["API_ALLOWED_INTERNET_WIDE=yes is not valid: must be one of true, false"]);
   });
 });
+
+describe("Flatcar channel and Kubernetes release must agree on containerd", () => {
+  test("FLATCAR_CHANNEL=lts with Kubernetes 1.36 is refused, naming both settings and the reason", () => {
+    expect(settingsProblems({ FLATCAR_CHANNEL: "lts" })).toEqual([
+      "FLATCAR_CHANNEL=lts is not valid with KUBERNETES_VERSION=1.36.3: Flatcar lts ships containerd 1.x, and Kubernetes 1.35 was the last release to support it; use FLATCAR_CHANNEL=stable, beta or alpha (containerd 2)",
+    ]);
+  });
+  test.each(["stable", "beta", "alpha"])("FLATCAR_CHANNEL=%s (containerd 2) is fine with 1.36", (channel) => {
+    expect(settingsProblems({ FLATCAR_CHANNEL: channel })).toEqual([]);
+  });
+});

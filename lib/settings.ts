@@ -15,7 +15,7 @@
  * neither can end up in cdktf.out/.
  */
 import { AddressPlan, AddressPlanError, Ipv6Cidr, planAddresses } from "./address-plan";
-import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "./versions";
+import { DEFAULT_KUBERNETES_VERSION, FLATCAR_CONTAINERD_MAJOR, KUBERNETES_RELEASES, LAST_KUBERNETES_MINOR_WITH_CONTAINERD_1 } from "./versions";
 import { POD_BLOCK_PREFIX_LENGTH } from "./calico";
 import { PrefixBudgetError, checkPrefixBudget } from "./prefix-budget";
 import { distance } from "fastest-levenshtein";
@@ -229,7 +229,7 @@ const FLATCAR_CHANNEL: SettingSpec<FlatcarChannel> = {
   name: "FLATCAR_CHANNEL",
   default: "stable",
   emptyMeansDefault: false,
-  description: "Flatcar release channel the devices are installed from (operating system flatcar_<channel>).",
+  description: "Flatcar release channel the devices are installed from (operating system flatcar_<channel>). lts ships containerd 1.x, which Kubernetes 1.36 no longer supports, so it is refused with it.",
   parse: oneOf<FlatcarChannel>(["stable", "beta", "alpha", "lts"]),
 };
 
@@ -599,6 +599,17 @@ function internetWideProblem(list: SourcePrefixList, value: string, prefixes: re
   );
 }
 
+/** A Flatcar channel whose containerd the Kubernetes release no longer supports. */
+function containerRuntimeProblem(channel: FlatcarChannel | undefined, kubernetesVersion: string | undefined): string | undefined {
+  if (channel === undefined || kubernetesVersion === undefined) return undefined;
+  const minor = Number(kubernetesVersion.split(".")[1]);
+  if (FLATCAR_CONTAINERD_MAJOR[channel] >= 2 || minor <= LAST_KUBERNETES_MINOR_WITH_CONTAINERD_1) return undefined;
+  return (
+    `FLATCAR_CHANNEL=${channel} is not valid with KUBERNETES_VERSION=${kubernetesVersion}: Flatcar ${channel} ships containerd 1.x, ` +
+    `and Kubernetes 1.${LAST_KUBERNETES_MINOR_WITH_CONTAINERD_1} was the last release to support it; use FLATCAR_CHANNEL=stable, beta or alpha (containerd 2)`
+  );
+}
+
 /**
  * Reads and validates every setting from `env`. Throws SettingsError listing all
  * problems: each variable that looks like a misspelled setting (`NAME is not a setting:
@@ -644,6 +655,8 @@ export function loadSettings(env: Env): ClusterSettings {
     apiAllowedPrefixes: read(API_ALLOWED_PREFIXES),
     adminAllowedPrefixes: read(ADMIN_ALLOWED_PREFIXES),
   };
+  const runtimeProblem = containerRuntimeProblem(settings.flatcarChannel, settings.kubernetesVersion);
+  if (runtimeProblem !== undefined) problems.push(runtimeProblem);
   for (const [list, prefixes] of [[API_SOURCES, settings.apiAllowedPrefixes], [ADMIN_SOURCES, settings.adminAllowedPrefixes]] as const) {
     const problem = internetWideProblem(list, given(list.prefixes) ?? "", prefixes, read(list.internetWide));
     if (problem !== undefined) problems.push(problem);

@@ -64,3 +64,11 @@ export const CALICO = {
     hash: "sha512-33d3ccbe002455209168dfef0176872bae32c6675c8dcc943fe9cacfbebdd521f4b2828f8866cdb6a89fade8ff0a6ffbe8262becd6cc93a4c1c897b010fae2f8",
   } satisfies PinnedDownload,
 } as const;
+
+/**
+ * containerd's major version in each Flatcar channel the app installs from (LTS 4230
+ * ships containerd 1.7, stable 4593 ships 2.1; docs/facts.md), and the last Kubernetes
+ * minor release that supports containerd 1.x (1.35, per its release notes).
+ */
+export const FLATCAR_CONTAINERD_MAJOR: Readonly<Record<"stable" | "beta" | "alpha" | "lts", number>> = { stable: 2, beta: 2, alpha: 2, lts: 1 };
+export const LAST_KUBERNETES_MINOR_WITH_CONTAINERD_1 = 35;
