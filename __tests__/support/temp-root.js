@@ -18,13 +18,6 @@ const RUN_PREFIX = "v6fabric-jest-";
 const TEST_PREFIX = "v6fabric-test-";
 
 /**
- * Leftovers of test files this change could not edit (other owners), removed by the
- * teardown with a warning instead of failing the run. Each entry names the file to fix;
- * delete the entry once that file removes its folder in afterAll or finally.
- */
-const KNOWN_LEAKS = [];
-
-/**
  * Caches that programs the tests start keep in the temp folder on purpose, for the next
  * run. Inside the run folder they are harmless and go with it: not a test's leftover.
  */
@@ -59,15 +52,13 @@ function globalTeardown() {
     if (process.env.V6FABRIC_TEST_TMPDIR_WAS) process.env.TMPDIR = process.env.V6FABRIC_TEST_TMPDIR_WAS;
     else delete process.env.TMPDIR;
   }
-  // eslint-disable-next-line no-console
-  for (const warning of result.warnings) console.warn(warning);
   if (result.problems.length > 0) throw new Error(result.problems.join("\n"));
 }
 
 /**
- * Lists what is left in `runDir`, removes it, and says what is wrong: leftovers (other
- * than KNOWN_LEAKS, which are warnings), and test folders that appeared in `parent`
- * itself since `before` (a tool that ignored TMPDIR).
+ * Lists what is left in `runDir`, removes it, and says what is wrong: leftovers (tool
+ * caches aside), and test folders that appeared in `parent` itself since `before` (a
+ * tool that ignored TMPDIR).
  */
 function closeRunDir(runDir, parent, before) {
   let left = [];
@@ -76,13 +67,7 @@ function closeRunDir(runDir, parent, before) {
   } finally {
     fs.rmSync(runDir, { recursive: true, force: true });
   }
-  const warnings = [];
-  const known = left.filter((name) => KNOWN_LEAKS.some((k) => name.startsWith(k.prefix)));
-  for (const k of KNOWN_LEAKS) {
-    const names = known.filter((name) => name.startsWith(k.prefix));
-    if (names.length > 0) warnings.push(`temp folders left by ${k.file}, removed by the teardown: ${names.join(", ")}`);
-  }
-  const unknown = left.filter((name) => !known.includes(name) && !TOOL_CACHES.some((re) => re.test(name)));
+  const unknown = left.filter((name) => !TOOL_CACHES.some((re) => re.test(name)));
   const outside = listTestEntries(parent).filter((name) => !before.has(name));
   const problems = [];
   if (unknown.length > 0) {
@@ -91,7 +76,7 @@ function closeRunDir(runDir, parent, before) {
     );
   }
   if (outside.length > 0) problems.push(`test temp folders appeared in ${parent} itself, so something ignored TMPDIR: ${outside.join(", ")}`);
-  return { problems, warnings };
+  return { problems };
 }
 
 /** Removes run folders whose jest process is gone (killed before its teardown). */
@@ -127,4 +112,4 @@ function listTestEntries(dir) {
   }
 }
 
-module.exports = { RUN_PREFIX, TEST_PREFIX, KNOWN_LEAKS, TOOL_CACHES, globalSetup, globalTeardown, closeRunDir, listTestEntries, removeFoldersOfDeadRuns };
+module.exports = { RUN_PREFIX, TEST_PREFIX, TOOL_CACHES, globalSetup, globalTeardown, closeRunDir, listTestEntries, removeFoldersOfDeadRuns };
