@@ -125,7 +125,10 @@ describe("pr.yml", () => {
   test("runs on a Node LTS line that is still supported, in Debian bookworm like .ci/run", () => {
     // End of life of each LTS line (nodejs.org release schedule); odd lines are never LTS.
     const endOfLife: Record<string, string> = { "20": "2026-04-30", "22": "2027-04-30", "24": "2028-04-30", "26": "2029-04-30" };
-    const image = String(workflow.jobs.review.container);
+    const container = workflow.jobs.review.container;
+    const image = String(container.image);
+    // The control-plane rehearsal needs namespaces and an overlay-capable temp folder.
+    expect(container.options).toBe("--privileged --tmpfs /tmp:exec");
     const major = /^node:(\d+)-bookworm$/.exec(image)?.[1];
     expect([image, major && major in endOfLife]).toEqual([image, true]);
     expect(new Date(endOfLife[major!]).getTime()).toBeGreaterThan(Date.now());

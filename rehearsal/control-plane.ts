@@ -112,9 +112,18 @@ export function installDownloads(root: string, userData: string, local: Readonly
 export function installBinaries(root: string, version = DEFAULT_KUBERNETES_VERSION): void {
   const bin = path.join(root, "opt", "bin");
   fs.mkdirSync(bin, { recursive: true });
-  for (const command of KUBERNETES_COMMANDS) fs.copyFileSync(kubernetesBinary(command, version), path.join(bin, command));
-  fs.copyFileSync(etcdBinary(), path.join(bin, "etcd"));
-  for (const f of fs.readdirSync(bin)) fs.chmodSync(path.join(bin, f), 0o755);
+  const place = (from: string, name: string) => {
+    const to = path.join(bin, name);
+    fs.rmSync(to, { force: true }); // Ignition wrote an empty stand-in for the skipped download
+    try {
+      fs.linkSync(from, to); // same filesystem: no copy of half a gigabyte per node
+    } catch {
+      fs.copyFileSync(from, to);
+      fs.chmodSync(to, 0o755);
+    }
+  };
+  for (const command of KUBERNETES_COMMANDS) place(kubernetesBinary(command, version), command);
+  place(etcdBinary(), "etcd");
 }
 
 /**

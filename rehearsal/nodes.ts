@@ -12,6 +12,7 @@
  */
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 /** Folders of the host that a node sees as overlays with its own root on top. */
@@ -278,6 +279,18 @@ export function nodeSupport(): { ok: true } | { ok: false; why: string } {
   for (const tool of ["ip", "nsenter", "unshare", "mount"]) {
     if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return { ok: false, why: `${tool} is missing (apt-get install iproute2 util-linux)` };
   }
-  if (!fs.readFileSync("/proc/filesystems", "utf8").includes("overlay")) return { ok: false, why: "the kernel has no overlay filesystem" };
+  // Root is not enough in a container without CAP_SYS_ADMIN, and an overlay cannot have
+  // its upper layer on another overlay (a container's root): try both where nodes live.
+  const probe = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-node-probe-"));
+  try {
+    for (const d of ["lower", "upper", "work", "merged"]) fs.mkdirSync(path.join(probe, d));
+    const script = `mount -t overlay overlay -o lowerdir=${probe}/lower,upperdir=${probe}/upper,workdir=${probe}/work ${probe}/merged && touch ${probe}/merged/x`;
+    const result = spawnSync("unshare", ["--mount", "--net", "--uts", "--propagation", "private", "sh", "-c", script], { encoding: "utf8" });
+    if (result.status !== 0) {
+      return { ok: false, why: `namespaces or an overlay mount in ${os.tmpdir()} are not allowed here (${(result.stderr || "").trim()}); a container needs --privileged and a temp folder that is not itself an overlay` };
+    }
+  } finally {
+    fs.rmSync(probe, { recursive: true, force: true });
+  }
   return { ok: true };
 }
