@@ -49,7 +49,7 @@ test("the teardown's check fails on every leftover but tool caches, and catches 
   expect(closeRunDir(clean, parent, new Set(listTestEntries(parent)))).toEqual({ problems: [] });
   expect(fs.existsSync(clean)).toBe(false);
 
-  const leaky = run(["v6fabric-test-node-abc123", "cli-test-42", "v8-compile-cache-0"]);
+  const leaky = run(["v6fabric-test-node-abc123", "cli-test-42", "v8-compile-cache-0", "jest_0"]);
   const result = closeRunDir(leaky, parent, new Set());
   expect(result.problems).toEqual([expect.stringContaining("left 2 entries in their temp folder (removed now): cli-test-42, v6fabric-test-node-abc123")]);
   expect(fs.existsSync(leaky)).toBe(false);

@@ -25,6 +25,9 @@ const TOOL_CACHES = [
   // ts-node (the tests run main.ts with it) compiles through v8-compile-cache-lib, which
   // keeps v8-compile-cache-<uid> in os.tmpdir().
   /^v8-compile-cache(-\d+)?$/,
+  // jest keeps its transform cache in os.tmpdir()/jest_<uid>: the nested `npm test` of
+  // the standalone-clone test inherits this run's TMPDIR and writes it here.
+  /^jest_\w+$/,
 ];
 
 function globalSetup() {
