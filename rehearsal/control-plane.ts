@@ -131,7 +131,7 @@ export function installBinaries(root: string, version = DEFAULT_KUBERNETES_VERSI
  * in the node's manifest folder as a process with the container's own command and
  * arguments (kubeadm's control-plane pods are hostNetwork and mount host paths, so the
  * node's namespaces are their world), restarts it when it exits or the manifest
- * changes, and publishes the pod's mirror Pod in the API once the node has an admin
+ * changes, and keeps the pod's mirror Pod in the API once the node has an admin
  * kubeconfig, as the kubelet does: a joining control plane's kubeadm finds the etcd
  * members through the etcd mirror Pods' annotations. No images, probes, cgroups or
  * Node object.
@@ -185,8 +185,10 @@ export class StaticPods {
       });
       this.running.set(file, { mtimeMs, processes, mirrored: false, lastTry: 0 });
     }
+    // Mirror Pods are published again every 10 s, as the kubelet keeps them: with no Node
+    // object, the controller manager's pod garbage collector deletes them as orphans.
     for (const [file, pod] of this.running) {
-      if (pod.mirrored || Date.now() - pod.lastTry < 2000 || !fs.existsSync(this.node.hostPath("/etc/kubernetes/admin.conf"))) continue;
+      if (Date.now() - pod.lastTry < (pod.mirrored ? 10_000 : 2000) || !fs.existsSync(this.node.hostPath("/etc/kubernetes/admin.conf"))) continue;
       pod.lastTry = Date.now();
       pod.mirrored = this.mirror(path.join(dir, file));
     }
@@ -312,21 +314,34 @@ export async function bootJoinNode(
 }
 
 export interface EtcdMember {
+  /** etcd's member ID (a uint64, as the JSON gateway writes it: a decimal string). */
+  readonly id: string;
   readonly name: string;
   readonly isLearner: boolean;
   readonly peerURLs: readonly string[];
 }
 
-/** etcd's member list, asked on the node with kubeadm's health-check client certificate. */
-export function etcdMembers(node: RehearsalNode): EtcdMember[] {
+/** Calls etcd's JSON gateway on the node with kubeadm's health-check client certificate. */
+function etcdApi(node: RehearsalNode, call: string, body: Record<string, unknown>): Record<string, any> {
   const pki = "/etc/kubernetes/pki/etcd";
   const result = node.exec(
-    ["curl", "-sS", "--max-time", "5", "--cacert", `${pki}/ca.crt`, "--cert", `${pki}/healthcheck-client.crt`, "--key", `${pki}/healthcheck-client.key`, "-X", "POST", "-d", "{}", "https://[::1]:2379/v3/cluster/member/list"],
+    ["curl", "-sS", "--max-time", "5", "--cacert", `${pki}/ca.crt`, "--cert", `${pki}/healthcheck-client.crt`, "--key", `${pki}/healthcheck-client.key`, "-X", "POST", "-d", JSON.stringify(body), `https://[::1]:2379/v3/${call}`],
     { timeoutMs: 10_000 },
   );
-  if (result.status !== 0) throw new Error(`etcd member list on ${node.hostname} failed: ${result.stderr.trim()}`);
-  const members = (JSON.parse(result.stdout).members ?? []) as { name?: string; isLearner?: boolean; peerURLs?: string[] }[];
-  return members.map((m) => ({ name: m.name ?? "", isLearner: m.isLearner === true, peerURLs: m.peerURLs ?? [] }));
+  if (result.status !== 0) throw new Error(`etcd ${call} on ${node.hostname} failed: ${result.stderr.trim()}`);
+  return JSON.parse(result.stdout);
+}
+
+/** etcd's member list, asked on the node. */
+export function etcdMembers(node: RehearsalNode): EtcdMember[] {
+  const members = (etcdApi(node, "cluster/member/list", {}).members ?? []) as { ID?: string; name?: string; isLearner?: boolean; peerURLs?: string[] }[];
+  return members.map((m) => ({ id: String(m.ID ?? ""), name: m.name ?? "", isLearner: m.isLearner === true, peerURLs: m.peerURLs ?? [] }));
+}
+
+/** Removes a member by ID, as an operator would with `etcdctl member remove`. */
+export function etcdRemoveMember(node: RehearsalNode, id: string): void {
+  const answer = etcdApi(node, "cluster/member/remove", { ID: id });
+  if (answer.error || answer.code) throw new Error(`etcd member remove ${id} failed: ${JSON.stringify(answer)}`);
 }
 
 /** Every document of the add-on manifests the node's list names, as the node has them. */
