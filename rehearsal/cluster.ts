@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterburnMetadata, applyIgnition, installBinaries, installDownloads } from "./control-plane";
+import { seconds, table } from "./format";
 import { Fabric, NodeAddresses, RehearsalNode } from "./nodes";
 import { StackRehearsal, readStack, synthesize } from "./rehearse";
 
@@ -110,20 +111,19 @@ export async function rehearseControlPlane(env: NodeJS.ProcessEnv): Promise<numb
     const boot = await bootInitNode(init, path.join(work, "logs", init.hostname));
     stops.push(() => boot.pods.stop());
     const status = (runs: { status: number }[]) => (runs.at(-1)?.status === 0 ? "ok" : `FAILED (exit ${runs.at(-1)?.status})`);
-    rows.push([init.hostname, "init", status(boot.kubeadm), status(boot.addons), `${((Date.now() - started) / 1000).toFixed(1)} s`]);
+    rows.push([init.hostname, "init", status(boot.kubeadm), status(boot.addons), seconds(Date.now() - started)]);
     failed ||= rows.at(-1)!.some((c) => c.startsWith("FAILED"));
     for (const role of ["control-plane", "worker"] as const) {
       for (const node of cluster.ofRole(role)) {
         say(`rehearse: ${node.hostname}: kubeadm join ...`);
         const join = await bootJoinNode(node, path.join(work, "logs", node.hostname));
         stops.push(() => join.pods.stop());
-        rows.push([node.hostname, role, status(join.kubeadm), "", `${((Date.now() - started) / 1000).toFixed(1)} s`]);
+        rows.push([node.hostname, role, status(join.kubeadm), "", seconds(Date.now() - started)]);
         failed ||= rows.at(-1)![2].startsWith("FAILED");
       }
     }
-    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     say("");
-    for (const r of rows) say(r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+    say(table(rows));
     say(`etcd members: ${etcdMembers(init).map((m) => `${m.name || "(unstarted)"}${m.isLearner ? " (learner)" : ""}`).join(", ")}`);
     say("note: no kubelet runs here (docs/rehearsal.md): static pods run as processes, no Node object is registered");
     if (failed) say(`rehearse: logs of each node's units are in ${work}/logs (kept because something failed)`);
@@ -132,6 +132,6 @@ export async function rehearseControlPlane(env: NodeJS.ProcessEnv): Promise<numb
     cluster?.destroy();
     if (!failed) fs.rmSync(work, { recursive: true, force: true });
   }
-  say(`rehearse: control plane ${failed ? "FAILED" : "formed"} in ${((Date.now() - started) / 1000).toFixed(1)} s; namespaces and processes removed`);
+  say(`rehearse: control plane ${failed ? "FAILED" : "formed"} in ${seconds(Date.now() - started)}; namespaces and processes removed`);
   return failed ? 1 : 0;
 }

@@ -17,6 +17,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { seconds, table } from "./format";
 import { RehearsalRoot, rehearsalRoot } from "./offline-stack";
 import { PlanJson, Terraform, plannedActions } from "./terraform";
 import { buildMissing } from "./tools";
@@ -76,7 +77,7 @@ export class StackRehearsal {
     const value = run();
     const milliseconds = Date.now() - started;
     this.timings.push({ step: name, milliseconds });
-    this.progress(`  ${this.stack}: ${name} done in ${(milliseconds / 1000).toFixed(1)} s`);
+    this.progress(`  ${this.stack}: ${name} done in ${seconds(milliseconds)}`);
     return value;
   }
 
@@ -123,15 +124,6 @@ export class StackRehearsal {
     const result = this.terraform.run(["state", "list"]);
     return result.status === 0 ? result.stdout.split("\n").filter(Boolean) : [];
   }
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }
 
 function describeCreated(plan: PlanJson): string {

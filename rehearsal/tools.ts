@@ -18,6 +18,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
+import { seconds } from "./format";
 
 /** Where builds are cached: V6FABRIC_TOOLS_CACHE, else ~/.cache/v6fabric-tools. */
 export function toolsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -267,10 +268,6 @@ export function toolsPresent(groups: readonly ToolGroup[]): boolean {
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** Builds what is missing in `groups`, one at a time (two cores: go parallelizes each build itself). */

@@ -14,6 +14,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { table } from "../rehearsal/format";
 
 const PROJECT = path.resolve(__dirname, "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -68,8 +69,7 @@ function main(): void {
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()}\n`);
+  process.stdout.write(`${table(rows)}\n`);
   process.stdout.write(`(${os.cpus().length} cores, ${RUNS} runs each, best shown first)\n`);
 }
 
