@@ -5,6 +5,10 @@
  *
  *   npm run tools [-- GROUP...]  build what is missing (groups: terraform, kubernetes;
  *                                default both), print each build's time
+ *
+ * The kubernetes group also holds containerd and the pause program, and the container
+ * images made from them (images.ts): the control-plane rehearsal runs the real kubelet
+ * on containerd with Debian's runc.
  *   npm run tools -- --list      print what is cached where, build nothing
  *
  * Versions follow what the app uses: the tls and random providers at the versions the
@@ -19,6 +23,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
 import { seconds } from "./format";
+import { rehearsalImages, writeImageArchive } from "./images";
 
 /** Where builds are cached: V6FABRIC_TOOLS_CACHE, else ~/.cache/v6fabric-tools. */
 export function toolsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -107,6 +112,52 @@ export const ETCD_VERSION = "3.6.8";
 
 export function etcdBinary(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(toolsCacheDir(env), `etcd-${ETCD_VERSION}`, "etcd");
+}
+
+/**
+ * containerd 2.x, as Flatcar stable ships (2.1 in 4593; docs/facts.md): the module's
+ * latest release. Kubernetes 1.36 supports containerd 2.x only.
+ */
+export const CONTAINERD_VERSION = "2.4.2";
+export const CONTAINERD_COMMANDS = ["containerd", "ctr", "containerd-shim-runc-v2"] as const;
+export type ContainerdCommand = (typeof CONTAINERD_COMMANDS)[number];
+
+export function containerdBinary(command: ContainerdCommand, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolsCacheDir(env), `containerd-${CONTAINERD_VERSION}`, command);
+}
+
+/**
+ * The pod sandbox's program (what registry.k8s.io/pause holds, upstream a C program):
+ * it only waits for SIGTERM or SIGINT. Its version is ours.
+ */
+export const PAUSE_VERSION = "1";
+const PAUSE_SOURCE = `// The pod sandbox's process: holds the pod's namespaces until told to stop.
+package main
+
+import (
+\t"os"
+\t"os/signal"
+\t"syscall"
+)
+
+func main() {
+\tstop := make(chan os.Signal, 1)
+\tsignal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+\t<-stop
+}
+`;
+
+export function pauseBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolsCacheDir(env), `pause-${PAUSE_VERSION}`, "pause");
+}
+
+/** The image archives (images.ts), keyed by everything they are made from. */
+export function imagesVersion(version = DEFAULT_KUBERNETES_VERSION): string {
+  return `${version}-etcd${ETCD_VERSION}-pause${PAUSE_VERSION}`;
+}
+
+export function imageArchiveDir(version = DEFAULT_KUBERNETES_VERSION, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolsCacheDir(env), `images-${imagesVersion(version)}`);
 }
 
 /** One cached build: a folder named <name>-<version> holding its outputs and a stamp. */
@@ -232,6 +283,53 @@ function etcdBuild(): Build {
   };
 }
 
+function containerdBuild(): Build {
+  return {
+    name: "containerd",
+    version: CONTAINERD_VERSION,
+    outputs: CONTAINERD_COMMANDS.map((c) => containerdBinary(c)),
+    group: "kubernetes",
+    build(work) {
+      // The module has no replace directives, so `go install` builds it as released.
+      const m = "github.com/containerd/containerd/v2";
+      const ldflags = `-s -w -X ${m}/version.Version=${CONTAINERD_VERSION} -X ${m}/version.Revision=v${CONTAINERD_VERSION} -X ${m}/version.Package=${m}`;
+      run("go", ["install", "-ldflags", ldflags, ...CONTAINERD_COMMANDS.map((c) => `${m}/cmd/${c}@v${CONTAINERD_VERSION}`)], { env: { ...goEnv(), GOBIN: work } });
+      fs.mkdirSync(path.dirname(containerdBinary("containerd")), { recursive: true });
+      for (const c of CONTAINERD_COMMANDS) fs.renameSync(path.join(work, c), containerdBinary(c));
+    },
+  };
+}
+
+function pauseBuild(): Build {
+  return {
+    name: "pause",
+    version: PAUSE_VERSION,
+    outputs: [pauseBinary()],
+    group: "kubernetes",
+    build(work) {
+      fs.writeFileSync(path.join(work, "go.mod"), "module v6fabric.local/pause\n\ngo 1.24\n");
+      fs.writeFileSync(path.join(work, "main.go"), PAUSE_SOURCE);
+      fs.mkdirSync(path.dirname(pauseBinary()), { recursive: true });
+      run("go", ["build", "-ldflags", "-s -w", "-o", pauseBinary(), "."], { cwd: work, env: goEnv() });
+    },
+  };
+}
+
+/** Made from the builds above, so it comes after them. */
+function imagesBuild(version: string): Build {
+  const images = rehearsalImages({ kubernetes: (c) => kubernetesBinary(c, version), etcd: etcdBinary(), pause: pauseBinary() }, version, ETCD_VERSION);
+  return {
+    name: "images",
+    version: imagesVersion(version),
+    outputs: images.map((i) => path.join(imageArchiveDir(version), i.archive)),
+    group: "kubernetes",
+    build() {
+      fs.mkdirSync(imageArchiveDir(version), { recursive: true });
+      for (const image of images) writeImageArchive(image, path.join(imageArchiveDir(version), image.archive));
+    },
+  };
+}
+
 function builds(): Build[] {
   return [
     {
@@ -248,6 +346,9 @@ function builds(): Build[] {
     ...PROVIDERS.map(providerBuild),
     kubernetesBuild(DEFAULT_KUBERNETES_VERSION),
     etcdBuild(),
+    containerdBuild(),
+    pauseBuild(),
+    imagesBuild(DEFAULT_KUBERNETES_VERSION),
   ];
 }
 

@@ -1,0 +1,153 @@
+/**
+ * Container images for the rehearsal, built on this machine from the rehearsal's own
+ * builds (tools.ts) and tagged with the names kubeadm uses, so containerd finds them
+ * and pulls nothing: one uncompressed layer holding the program, written as an OCI
+ * image layout in a tar archive that `ctr images import` reads.
+ *
+ * The static pods kubeadm writes name each program as their command (`etcd`,
+ * `kube-apiserver`, ...), so an image needs only that program on its PATH. The pause
+ * image holds the rehearsal's pause program (tools.ts), the sandbox containerd starts
+ * for every pod.
+ */
+import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+/** One image: its full reference and the programs it holds, by their path in the image. */
+export interface ImageSpec {
+  /** Full reference as kubeadm writes it, e.g. registry.k8s.io/kube-apiserver:v1.36.3. */
+  readonly reference: string;
+  /** Program path in the image (absolute) -> file on this machine. */
+  readonly files: Readonly<Record<string, string>>;
+  /** Entrypoint, for images whose users give no command (the pause image). */
+  readonly entrypoint?: readonly string[];
+}
+
+const PATH_IN_IMAGE = "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+function sha256File(file: string): { digest: string; size: number } {
+  const hash = createHash("sha256");
+  const fd = fs.openSync(file, "r");
+  const buffer = Buffer.alloc(8 * 1024 * 1024);
+  let size = 0;
+  try {
+    for (let n = fs.readSync(fd, buffer); n > 0; n = fs.readSync(fd, buffer)) {
+      hash.update(buffer.subarray(0, n));
+      size += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { digest: `sha256:${hash.digest("hex")}`, size };
+}
+
+function tar(args: readonly string[]): void {
+  const result = spawnSync("tar", [...args], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`tar ${args.join(" ")} failed: ${result.stderr.trim()}`);
+}
+
+/** Writes one blob into an OCI layout's blobs/sha256 and returns its descriptor. */
+function writeBlob(layout: string, mediaType: string, content: string | { file: string }): { mediaType: string; digest: string; size: number } {
+  const blobs = path.join(layout, "blobs", "sha256");
+  fs.mkdirSync(blobs, { recursive: true });
+  if (typeof content === "string") {
+    const digest = `sha256:${createHash("sha256").update(content).digest("hex")}`;
+    fs.writeFileSync(path.join(blobs, digest.slice(7)), content);
+    return { mediaType, digest, size: Buffer.byteLength(content) };
+  }
+  const { digest, size } = sha256File(content.file);
+  fs.renameSync(content.file, path.join(blobs, digest.slice(7)));
+  return { mediaType, digest, size };
+}
+
+/**
+ * Writes `spec` as an OCI image layout archive at `archive` (reproducible: fixed owner
+ * and time, sorted names). The index names the image by `io.containerd.image.name`
+ * (the full reference, which `ctr images import` keeps) and the OCI ref name (its tag).
+ */
+export function writeImageArchive(spec: ImageSpec, archive: string): void {
+  const work = fs.mkdtempSync(`${archive}.work-`);
+  try {
+    const rootfs = path.join(work, "rootfs");
+    for (const [inImage, source] of Object.entries(spec.files)) {
+      const target = path.join(rootfs, inImage);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.copyFileSync(source, target);
+      fs.chmodSync(target, 0o755);
+    }
+    const layerTar = path.join(work, "layer.tar");
+    tar(["--create", "--file", layerTar, "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-C", rootfs, "."]);
+    const layout = path.join(work, "layout");
+    const layer = writeBlob(layout, "application/vnd.oci.image.layer.v1.tar", { file: layerTar });
+    const config = writeBlob(
+      layout,
+      "application/vnd.oci.image.config.v1+json",
+      JSON.stringify({
+        architecture: "amd64",
+        os: "linux",
+        config: { Env: [`PATH=${PATH_IN_IMAGE}`], ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}) },
+        // Uncompressed: the layer's digest is its diff ID.
+        rootfs: { type: "layers", diff_ids: [layer.digest] },
+      }),
+    );
+    const manifest = writeBlob(layout, "application/vnd.oci.image.manifest.v1+json", JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config, layers: [layer] }));
+    const tag = spec.reference.slice(spec.reference.lastIndexOf(":") + 1);
+    fs.writeFileSync(path.join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+    fs.writeFileSync(
+      path.join(layout, "index.json"),
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [{ ...manifest, annotations: { "io.containerd.image.name": spec.reference, "org.opencontainers.image.ref.name": tag } }],
+      }),
+    );
+    tar(["--create", "--file", archive, "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-C", layout, "."]);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** An image the rehearsal builds, and the file name of its archive in the cache. */
+export interface RehearsalImage extends ImageSpec {
+  readonly archive: string;
+  /** Whether workers need it too (the sandbox and the kube-proxy DaemonSet), or only control planes. */
+  readonly onWorkers: boolean;
+}
+
+/** The programs the images are made from. */
+export interface ImageSources {
+  readonly kubernetes: (command: "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kube-proxy") => string;
+  readonly etcd: string;
+  readonly pause: string;
+}
+
+/**
+ * kubeadm's registry; the etcd tag carries kubeadm's `-0` image revision
+ * (cmd/kubeadm/app/constants: DefaultEtcdVersion "3.6.8-0").
+ */
+const REGISTRY = "registry.k8s.io";
+/** The sandbox image kubeadm 1.36 names (constants.PauseVersion); containerd is told to use it. */
+export const PAUSE_IMAGE = `${REGISTRY}/pause:3.10.2`;
+
+/**
+ * The images for kubeadm's static pods and its kube-proxy add-on, named as kubeadm
+ * names them (`kubeadm config images list`). CoreDNS is missing: its Deployment stays
+ * Pending anyway while no Node is Ready (no CNI here).
+ */
+export function rehearsalImages(from: ImageSources, kubernetesVersion: string, etcdVersion: string): RehearsalImage[] {
+  const component = (name: "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kube-proxy", onWorkers: boolean): RehearsalImage => ({
+    reference: `${REGISTRY}/${name}:v${kubernetesVersion}`,
+    files: { [`/usr/local/bin/${name}`]: from.kubernetes(name) },
+    archive: `${name}.tar`,
+    onWorkers,
+  });
+  return [
+    { reference: PAUSE_IMAGE, files: { "/pause": from.pause }, entrypoint: ["/pause"], archive: "pause.tar", onWorkers: true },
+    { reference: `${REGISTRY}/etcd:${etcdVersion}-0`, files: { "/usr/local/bin/etcd": from.etcd }, archive: "etcd.tar", onWorkers: false },
+    component("kube-apiserver", false),
+    component("kube-controller-manager", false),
+    component("kube-scheduler", false),
+    component("kube-proxy", true),
+  ];
+}
