@@ -2,11 +2,12 @@
  * The control-plane rehearsal (rung L5b) for the first control plane: real Terraform
  * applies the stack, the real ignition binary writes the node from the user data in
  * the state, and the node's own units run kubeadm init and the add-ons with the real
- * kubeadm, etcd, kube-apiserver, controller manager, scheduler and kubectl 1.36.3.
- * What stands in for the kubelet, and why, is in rehearsal/control-plane.ts and
- * docs/rehearsal.md. Expected values are the design's (docs/control-plane.md,
+ * kubeadm, kubelet, etcd, kube-apiserver, controller manager, scheduler and kubectl
+ * 1.36.3, on containerd 2.4 and Debian's runc. The kubelet's overrides for this
+ * machine, and why, are in rehearsal/kubelet.ts and docs/rehearsal.md. Expected values are the design's (docs/control-plane.md,
  * docs/address-plan.md) for the default settings, written out here.
  */
+import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -14,6 +15,7 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { PreparedCluster } from "../rehearsal/cluster";
 import { InitNodeBoot, addonDocuments, bootInitNode, declaredDifferences } from "../rehearsal/control-plane";
+import { NodeRuntime, kubeletSupport } from "../rehearsal/kubelet";
 import { RehearsalNode, nodeSupport } from "../rehearsal/nodes";
 import { toolsPresent } from "../rehearsal/tools";
 import { hasCommand, installHint } from "./support/ignition";
@@ -21,7 +23,16 @@ import { hasCommand, installHint } from "./support/ignition";
 const support = nodeSupport();
 const tools = toolsPresent(["terraform", "kubernetes"]);
 const ignitionTools = ["ignition-validate", "jq", "systemd-analyze"].filter((t) => !hasCommand(t));
-const why = !support.ok ? support.why : !tools ? "the pinned Terraform and Kubernetes builds are missing: run `npm run tools` (.ci/run does)" : ignitionTools.length ? installHint(ignitionTools) : "";
+const kubelet = kubeletSupport();
+const why = !support.ok
+  ? support.why
+  : !tools
+    ? "the pinned Terraform, Kubernetes and containerd builds are missing: run `npm run tools` (.ci/run does)"
+    : ignitionTools.length
+      ? installHint(ignitionTools)
+      : !kubelet.ok
+        ? kubelet.why
+        : "";
 if (why) console.warn(`SKIPPED control-plane rehearsal: ${why}`);
 const describeRehearsal = why ? describe.skip : describe;
 
@@ -49,7 +60,7 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
   }, 900_000);
 
   afterAll(() => {
-    boot?.pods.stop();
+    boot?.agent.stop();
     try {
       cluster?.destroy();
     } finally {
@@ -81,14 +92,48 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     expect(fs.existsSync(node.hostPath("/var/lib/v6fabric/kubeadm.done"))).toBe(true);
   });
 
-  test("etcd and the control-plane components run from kubeadm's manifests, with the design's flags", () => {
-    expect(boot.pods.started.sort()).toEqual(["etcd.yaml:etcd", "kube-apiserver.yaml:kube-apiserver", "kube-controller-manager.yaml:kube-controller-manager", "kube-scheduler.yaml:kube-scheduler"]);
+  test("etcd and the control-plane components run as containers of the real kubelet on containerd, from kubeadm's manifests", () => {
+    expect(boot.agent).toBeInstanceOf(NodeRuntime);
+    // The mirror Pods the kubelet publishes: each static pod Running, its container containerd's.
+    const pods = JSON.parse(node.exec([...ADMIN, "-n", "kube-system", "get", "pods", "-o", "json"]).stdout).items.filter((p: any) => p.spec.nodeName === "v6fabric-cp-1");
+    const summary = pods
+      .filter((p: any) => p.metadata.annotations?.["kubernetes.io/config.mirror"])
+      .map((p: any) => [p.metadata.name, p.status.phase, p.status.containerStatuses?.[0]?.containerID?.split("://")[0], p.status.containerStatuses?.[0]?.image])
+      .sort();
+    expect(summary).toEqual([
+      ["etcd-v6fabric-cp-1", "Running", "containerd", "registry.k8s.io/etcd:3.6.8-0"],
+      ["kube-apiserver-v6fabric-cp-1", "Running", "containerd", "registry.k8s.io/kube-apiserver:v1.36.3"],
+      ["kube-controller-manager-v6fabric-cp-1", "Running", "containerd", "registry.k8s.io/kube-controller-manager:v1.36.3"],
+      ["kube-scheduler-v6fabric-cp-1", "Running", "containerd", "registry.k8s.io/kube-scheduler:v1.36.3"],
+    ]);
+    // containerd's own view, through its CLI: one container per static pod, and a sandbox each.
+    const containers = node.exec(["/opt/v6fabric-rehearsal/bin/ctr", "-n", "k8s.io", "containers", "ls", "-q"]).stdout.trim().split("\n");
+    expect(containers.length).toBeGreaterThanOrEqual(8);
+    // The API server process is in the kubelet's pod cgroup (kubepods under the node's cgroupRoot), not the rehearsal's.
+    // (Other nodes and rehearsals share the PID namespace: look only in this node's network namespace.)
+    const pids = spawnSync("ip", ["netns", "pids", node.netns], { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
+    const apiserverPids = pids.filter((pid) => fs.existsSync(`/proc/${pid}/comm`) && fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "kube-apiserver");
+    expect(apiserverPids).toHaveLength(1);
+    expect(fs.readFileSync(`/proc/${apiserverPids[0]}/cgroup`, "utf8")).toContain(`:memory:/${node.netns}/kubepods/`);
     const apiserver = YAML.parse(fs.readFileSync(node.hostPath("/etc/kubernetes/manifests/kube-apiserver.yaml"), "utf8")).spec.containers[0].command as string[];
     expect(apiserver).toEqual(
       expect.arrayContaining([`--advertise-address=${INIT_IPV6}`, "--secure-port=443", "--bind-address=::", "--service-cluster-ip-range=2001:db8:0:ab20::/108"]),
     );
     const kcm = YAML.parse(fs.readFileSync(node.hostPath("/etc/kubernetes/manifests/kube-controller-manager.yaml"), "utf8")).spec.containers[0].command as string[];
     expect(kcm).toEqual(expect.arrayContaining(["--allocate-node-cidrs=false"]));
+  });
+
+  test("the kubelet registered the Node: NotReady without a CNI, marked as a control plane by kubeadm", () => {
+    const got = node.exec([...ADMIN, "get", "node", "v6fabric-cp-1", "-o", "json"]);
+    expect(got.status).toBe(0);
+    const n = JSON.parse(got.stdout);
+    const ready = n.status.conditions.find((c: any) => c.type === "Ready");
+    expect([ready.status, ready.message]).toEqual(["False", expect.stringContaining("NetworkPluginNotReady")]);
+    expect(n.status.nodeInfo).toMatchObject({ kubeletVersion: "v1.36.3", containerRuntimeVersion: "containerd://2.4.2" });
+    expect(n.status.addresses).toContainEqual({ type: "InternalIP", address: INIT_IPV6 });
+    // mark-control-plane ran: kubeadm's label and taint.
+    expect(Object.keys(n.metadata.labels)).toContain("node-role.kubernetes.io/control-plane");
+    expect(n.spec.taints).toContainEqual({ key: "node-role.kubernetes.io/control-plane", effect: "NoSchedule" });
   });
 
   test("/readyz answers at the endpoint every node is configured with: the ClusterIP on lo, port 443", () => {

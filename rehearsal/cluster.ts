@@ -109,15 +109,15 @@ export async function rehearseControlPlane(env: NodeJS.ProcessEnv): Promise<numb
     cluster.fabric!.routeAnnounced((cluster.outputs.fabric_summary.value as { addressPlan: { serviceCidr: string } }).addressPlan.serviceCidr, [init]);
     say(`rehearse: ${init.hostname}: kubeadm init ...`);
     const boot = await bootInitNode(init, path.join(work, "logs", init.hostname));
-    stops.push(() => boot.pods.stop());
+    stops.push(() => boot.agent.stop());
     const status = (runs: { status: number }[]) => (runs.at(-1)?.status === 0 ? "ok" : `FAILED (exit ${runs.at(-1)?.status})`);
     rows.push([init.hostname, "init", status(boot.kubeadm), status(boot.addons), seconds(Date.now() - started)]);
     failed ||= rows.at(-1)!.some((c) => c.startsWith("FAILED"));
     for (const role of ["control-plane", "worker"] as const) {
       for (const node of cluster.ofRole(role)) {
         say(`rehearse: ${node.hostname}: kubeadm join ...`);
-        const join = await bootJoinNode(node, path.join(work, "logs", node.hostname));
-        stops.push(() => join.pods.stop());
+        const join = await bootJoinNode(node, path.join(work, "logs", node.hostname), { role: role === "worker" ? "worker" : "control-plane" });
+        stops.push(() => join.agent.stop());
         rows.push([node.hostname, role, status(join.kubeadm), "", seconds(Date.now() - started)]);
         failed ||= rows.at(-1)![2].startsWith("FAILED");
       }
@@ -125,7 +125,8 @@ export async function rehearseControlPlane(env: NodeJS.ProcessEnv): Promise<numb
     say("");
     say(table(rows));
     say(`etcd members: ${etcdMembers(init).map((m) => `${m.name || "(unstarted)"}${m.isLearner ? " (learner)" : ""}`).join(", ")}`);
-    say("note: no kubelet runs here (docs/rehearsal.md): static pods run as processes, no Node object is registered");
+    const nodes = init.exec(["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "get", "nodes", "--no-headers"]).stdout.trim();
+    say(`Nodes (NotReady is expected: no CNI runs here, docs/rehearsal.md):\n${nodes}`);
     if (failed) say(`rehearse: logs of each node's units are in ${work}/logs (kept because something failed)`);
   } finally {
     for (const stop of stops) stop();

@@ -12,13 +12,12 @@
  *      (units.ts): boot values, kubeadm, add-ons.
  *
  * What stands in for what, and why (docs/rehearsal.md):
- * - The kubelet cannot run as rendered: its KubeletConfiguration says
- *   `cgroupDriver: systemd`, which needs systemd as PID 1, and these machines' PID 1 is
- *   the sandbox's process manager; there is no container runtime either. So the
- *   rehearsal runs each static pod kubeadm writes as a process with the pod's own
- *   command line (StaticPods below), and kubeadm skips the phases that wait for a
- *   kubelet: wait-control-plane and mark-control-plane (which patches the Node object
- *   a kubelet would have registered). Every other phase runs.
+ * - The kubelet runs for real on containerd and runc (kubelet.ts), with the smallest
+ *   overrides this machine needs (cgroup v1 with the cgroupfs driver, no
+ *   CAP_SYS_RESOURCE), so kubeadm runs every phase; its preflight check of cgroup v1
+ *   is skipped, as the check's own message asks. Only when the kubelet cannot run
+ *   here (kubeletSupport) does StaticPods below stand in for it, loudly: each static
+ *   pod's command runs as a process and kubeadm skips the phases that need a kubelet.
  * - Calico's operator and pods need images that cannot be built here; its CRDs are
  *   loaded from reference/upstream/calico-v3.32.0 so the add-ons meet the real schema.
  */
@@ -29,6 +28,7 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
 import { NodeAddresses, RehearsalNode } from "./nodes";
+import { NodeRuntime, REHEARSAL_DIR, kubeletSupport } from "./kubelet";
 import { KUBERNETES_COMMANDS, etcdBinary, kubernetesBinary } from "./tools";
 import { UnitRun, runUnit } from "./units";
 
@@ -39,7 +39,7 @@ const PROJECT_DIR = path.resolve(__dirname, "..");
 export const CALICO_CRDS = path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.0", "operator-crds.yaml");
 const IGNITION_APPLY = path.join(PROJECT_DIR, "reference", "tools", "ignition-apply-check.sh");
 
-/** kubeadm phases that wait for, or act on, a running kubelet, per command. */
+/** kubeadm phases that wait for, or act on, a running kubelet, per command: skipped only by the StaticPods fallback. */
 export const PHASES_WITHOUT_KUBELET = {
   init: ["wait-control-plane", "mark-control-plane"],
   // kubelet-start still runs: it writes the kubelet's config and bootstrap kubeconfig.
@@ -226,28 +226,70 @@ function kill(p: ChildProcess): void {
   }
 }
 
-/** Writes a kubeadm wrapper into the node that skips the kubelet phases and keeps the preflight report. */
-export function installKubeadmWrapper(root: string): string {
-  const wrapper = "/opt/v6fabric-rehearsal/kubeadm";
+/**
+ * Writes a kubeadm wrapper into the node. With the kubelet it only puts the stand-in
+ * systemctl on kubeadm's PATH and skips the cgroup v1 check (SystemVerification), as
+ * that check's message asks, and the image pull check (ImagePull: CoreDNS's image is
+ * not built here); in the StaticPods fallback it also skips the phases that
+ * need a kubelet and reports preflight findings instead of failing on them.
+ */
+export function installKubeadmWrapper(root: string, withKubelet = true): string {
+  const wrapper = `${REHEARSAL_DIR}/kubeadm`;
   const host = path.join(root, wrapper);
   fs.mkdirSync(path.dirname(host), { recursive: true });
-  fs.writeFileSync(
-    host,
-    [
-      "#!/bin/bash",
-      "# Rehearsal only: no kubelet runs here (rehearsal/control-plane.ts), so the phases that",
-      "# wait for one are skipped, and preflight findings are reported instead of fatal.",
-      'case "$1" in',
-      `init) skip=${PHASES_WITHOUT_KUBELET.init.join(",")} ;;`,
-      `join) skip=${PHASES_WITHOUT_KUBELET.join.join(",")} ;;`,
-      '*) exec /opt/bin/kubeadm "$@" ;;',
-      "esac",
-      'exec /opt/bin/kubeadm "$@" --skip-phases="$skip" --ignore-preflight-errors=all',
-      "",
-    ].join("\n"),
-    { mode: 0o755 },
-  );
+  const lines = withKubelet
+    ? [
+        "#!/bin/bash",
+        "# Rehearsal only (rehearsal/kubelet.ts): systemctl is the rehearsal's stand-in; this",
+        "# machine has cgroup v1 only, which kubeadm 1.36 accepts only with its check skipped;",
+        "# CoreDNS's image is not built here and nothing may be pulled.",
+        `export PATH=${REHEARSAL_DIR}/bin:$PATH`,
+        'case "$1" in',
+        'init | join) exec /opt/bin/kubeadm "$@" --ignore-preflight-errors=SystemVerification,ImagePull ;;',
+        '*) exec /opt/bin/kubeadm "$@" ;;',
+        "esac",
+        "",
+      ]
+    : [
+        "#!/bin/bash",
+        "# Rehearsal fallback: no kubelet runs here (rehearsal/control-plane.ts), so the phases that",
+        "# wait for one are skipped, and preflight findings are reported instead of fatal.",
+        'case "$1" in',
+        `init) skip=${PHASES_WITHOUT_KUBELET.init.join(",")} ;;`,
+        `join) skip=${PHASES_WITHOUT_KUBELET.join.join(",")} ;;`,
+        '*) exec /opt/bin/kubeadm "$@" ;;',
+        "esac",
+        'exec /opt/bin/kubeadm "$@" --skip-phases="$skip" --ignore-preflight-errors=all',
+        "",
+      ];
+  fs.writeFileSync(host, lines.join("\n"), { mode: 0o755 });
   return wrapper;
+}
+
+/** What runs a node's pods: the real kubelet on containerd, or the StaticPods fallback. */
+export type PodAgent = NodeRuntime | StaticPods;
+
+/**
+ * Starts the node's containerd and kubelet, or, when they cannot run here, the
+ * StaticPods fallback with the reason printed loudly.
+ */
+async function startAgent(node: RehearsalNode, role: "control-plane" | "worker", logDir: string, holdManifests: readonly string[] = []): Promise<PodAgent> {
+  const support = kubeletSupport();
+  if (support.ok) {
+    const runtime = new NodeRuntime(node, role, path.join(logDir, "runtime"));
+    try {
+      await runtime.start();
+    } catch (err) {
+      runtime.stop();
+      throw err;
+    }
+    return runtime;
+  }
+  process.stderr.write(`\nREHEARSAL FALLBACK on ${node.hostname}: the kubelet cannot run here (${support.why}); static pods run as plain processes and no Node object is registered\n\n`);
+  const pods = new StaticPods(node, path.join(logDir, "pods"));
+  for (const manifest of holdManifests) pods.held.add(manifest);
+  pods.start();
+  return pods;
 }
 
 export interface InitNodeBoot {
@@ -255,7 +297,7 @@ export interface InitNodeBoot {
   readonly kubeadm: UnitRun[];
   readonly crds: { status: number; output: string };
   readonly addons: UnitRun[];
-  readonly pods: StaticPods;
+  readonly agent: PodAgent;
   /** Milliseconds from the first unit to kubeadm init done, and to the add-ons done. */
   readonly kubeadmDoneMs: number;
   readonly addonsDoneMs: number;
@@ -271,9 +313,8 @@ export async function bootInitNode(node: RehearsalNode, logDir: string): Promise
   fs.mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, "units.log");
   const started = Date.now();
-  const pods = new StaticPods(node, path.join(logDir, "pods"));
-  pods.start();
-  const kubeadm = installKubeadmWrapper(node.root);
+  const agent = await startAgent(node, "control-plane", logDir);
+  const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
   const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
   const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm } });
   const kubeadmDoneMs = Date.now() - started;
@@ -282,13 +323,13 @@ export async function bootInitNode(node: RehearsalNode, logDir: string): Promise
   fs.copyFileSync(CALICO_CRDS, node.hostPath(crdsTarget));
   const crdResult = node.exec(["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "apply", "--server-side", "-f", crdsTarget], { timeoutMs: 300_000 });
   const addons = await runUnit(node, "v6fabric-addons.service", { logFile, extraEnv: { V6FABRIC_APPLY_ATTEMPTS: "6", V6FABRIC_APPLY_DELAY: "5" } });
-  return { bootValues, kubeadm: kubeadmRuns, crds: { status: crdResult.status, output: crdResult.stdout + crdResult.stderr }, addons, pods, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
+  return { bootValues, kubeadm: kubeadmRuns, crds: { status: crdResult.status, output: crdResult.stdout + crdResult.stderr }, addons, agent, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
 }
 
 export interface JoinNodeBoot {
   readonly bootValues: UnitRun[];
   readonly kubeadm: UnitRun[];
-  readonly pods: StaticPods;
+  readonly agent: PodAgent;
   readonly milliseconds: number;
 }
 
@@ -299,18 +340,17 @@ export interface JoinNodeBoot {
 export async function bootJoinNode(
   node: RehearsalNode,
   logDir: string,
-  options: { attempts?: number; retryDelayMs?: number; holdManifests?: readonly string[] } = {},
+  options: { role?: "control-plane" | "worker"; attempts?: number; retryDelayMs?: number; holdManifests?: readonly string[]; agent?: PodAgent } = {},
 ): Promise<JoinNodeBoot> {
   fs.mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, "units.log");
   const started = Date.now();
-  const pods = new StaticPods(node, path.join(logDir, "pods"));
-  for (const manifest of options.holdManifests ?? []) pods.held.add(manifest);
-  pods.start();
-  const kubeadm = installKubeadmWrapper(node.root);
+  // A node's second boot of the unit keeps its running agent (containerd, kubelet).
+  const agent = options.agent ?? (await startAgent(node, options.role ?? "control-plane", logDir, options.holdManifests));
+  const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
   const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
   const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm }, attempts: options.attempts ?? 1, retryDelayMs: options.retryDelayMs });
-  return { bootValues, kubeadm: kubeadmRuns, pods, milliseconds: Date.now() - started };
+  return { bootValues, kubeadm: kubeadmRuns, agent, milliseconds: Date.now() - started };
 }
 
 export interface EtcdMember {

@@ -83,6 +83,30 @@ export class RehearsalNode {
     return child;
   }
 
+  /**
+   * The cgroup (v1, every hierarchy) the node's kubelet uses as its cgroupRoot: the
+   * nodes share this machine's cgroup tree, and a kubelet removes pod cgroups it does
+   * not know under its root, so each node gets its own. Returns the cgroup path.
+   */
+  makeCgroupRoot(): string {
+    const name = `/${this.netns}`;
+    const dirs = cgroupV1Hierarchies().map((h) => path.join(h, name));
+    this.fabric.recordCgroups(dirs);
+    for (const dir of dirs) fs.mkdirSync(dir, { recursive: true });
+    return name;
+  }
+
+  /**
+   * Bind-mounts a host folder over `nodePath` in the node's mount namespace, e.g. a
+   * folder that must not be on an overlay (containerd's overlayfs snapshots under
+   * /var/lib/containerd: an overlay's upper layer cannot be on another overlay).
+   * The mount goes with the namespace.
+   */
+  bindMount(hostDir: string, nodePath: string): void {
+    fs.mkdirSync(hostDir, { recursive: true });
+    sh("nsenter", [`--mount=${this.mountNs}`, "--", "sh", "-c", 'mkdir -p "$1" && mount --bind "$2" "$1"', "sh", nodePath, hostDir]);
+  }
+
   /** Path on the host of a path as the node sees it (only below the overlaid folders). */
   hostPath(nodePath: string): string {
     return path.join(this.root, nodePath);
@@ -141,6 +165,40 @@ interface RegistryEntry {
   readonly nsDir: string;
   readonly namespaces: string[];
   readonly handles: string[];
+  /** cgroup v1 folders made for the nodes' kubelets (cgroupRoot), removed after their processes. */
+  readonly cgroups?: string[];
+}
+
+/** The cgroup v1 hierarchies mounted here, e.g. /sys/fs/cgroup/memory (cgroup2's is left out). */
+export function cgroupV1Hierarchies(): string[] {
+  return fs
+    .readFileSync("/proc/self/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" "))
+    .filter((f) => f[2] === "cgroup")
+    .map((f) => f[1]);
+}
+
+/** Removes a cgroup folder and its children, deepest first (a cgroup goes only when empty); true when gone. */
+export function removeCgroupTree(dir: string): boolean {
+  if (!fs.existsSync(dir)) return true;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) removeCgroupTree(path.join(dir, entry.name));
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    return false;
+  }
+  return true;
+}
+
+/** Removes cgroup trees, retrying while their last processes exit. */
+export function removeCgroups(dirs: readonly string[]): string[] {
+  let left = [...dirs];
+  for (let i = 0; i < 50 && left.length > 0; i++) {
+    left = left.filter((d) => !removeCgroupTree(d));
+    if (left.length > 0) spawnSync("sleep", ["0.1"]);
+  }
+  return left;
 }
 
 function alive(pid: number): boolean {
@@ -164,6 +222,7 @@ export function reapStaleFabrics(): string[] {
     }
     for (const handle of entry.handles) trySh("umount", ["-l", handle]);
     for (const ns of entry.namespaces) trySh("ip", ["netns", "del", ns]);
+    removeCgroups(entry.cgroups ?? []);
     trySh("umount", ["-l", entry.nsDir]);
     fs.rmSync(path.join(REGISTRY, file), { force: true });
     reaped.push(file);
@@ -176,6 +235,8 @@ export class Fabric {
   readonly nodes: RehearsalNode[] = [];
   readonly hub: string;
   readonly nsDir: string;
+  /** cgroup folders the nodes' kubelets use (RehearsalNode.makeCgroupRoot). */
+  readonly cgroups: string[] = [];
   private destroyed = false;
 
   constructor(readonly workDir: string) {
@@ -204,8 +265,15 @@ export class Fabric {
       nsDir: this.nsDir,
       namespaces: [this.hub, ...this.nodes.map((n) => n.netns)],
       handles: this.nodes.flatMap((n) => [n.mountNs, n.utsNs]),
+      cgroups: this.cgroups,
     };
     fs.writeFileSync(path.join(REGISTRY, `${this.id}.json`), JSON.stringify(entry));
+  }
+
+  /** Records cgroup folders to remove in destroy() (and by a later run's reaper). */
+  recordCgroups(dirs: readonly string[]): void {
+    this.cgroups.push(...dirs);
+    this.register();
   }
 
   private inHub(argv: readonly string[]): void {
@@ -269,6 +337,8 @@ export class Fabric {
     }
     trySh("ip", ["netns", "del", this.hub]);
     trySh("umount", ["-l", this.nsDir]);
+    const left = removeCgroups(this.cgroups);
+    if (left.length > 0) process.stderr.write(`rehearsal: cgroups still busy, left for the next run's reaper: ${left.join(", ")}\n`);
     fs.rmSync(path.join(REGISTRY, `${this.id}.json`), { force: true });
   }
 }

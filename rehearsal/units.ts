@@ -1,8 +1,8 @@
 /**
  * Runs a node's own systemd units the way systemd would start them on first boot:
  * the unit file and its drop-ins as Ignition wrote them into the node's root, their
- * `Environment=` lines, their `ConditionPathExists=`, and their `ExecStart=` command,
- * nothing else. The rehearsal decides only the order (the units' own After= order)
+ * `Environment=` and `EnvironmentFile=` lines, their `ConditionPathExists=`, and their
+ * `ExecStart=` command with its `$VARIABLE`s, nothing else. The rehearsal decides only the order (the units' own After= order)
  * and how often a failed unit is retried.
  */
 import { spawn } from "node:child_process";
@@ -16,6 +16,8 @@ export interface UnitFile {
   readonly execStart: readonly string[];
   /** ConditionPathExists= values, `!` kept. */
   readonly conditions: readonly string[];
+  /** EnvironmentFile= paths in order; `optional` for systemd's `-` prefix. */
+  readonly environmentFiles: readonly { readonly path: string; readonly optional: boolean }[];
 }
 
 /** Splits systemd's `KEY=value "KEY2=value 2"` assignment lists. */
@@ -40,6 +42,7 @@ export function readUnit(root: string, name: string): UnitFile {
   const environment: Record<string, string> = {};
   let execStart: string[] = [];
   const conditions: string[] = [];
+  const environmentFiles: { path: string; optional: boolean }[] = [];
   for (const text of texts) {
     let section = "";
     for (const raw of text.split("\n")) {
@@ -50,11 +53,55 @@ export function readUnit(root: string, name: string): UnitFile {
       const value = line.slice(line.indexOf("=") + 1);
       if (section === "[Service]" && key === "Environment") for (const [k, v] of assignments(value)) environment[k] = v;
       if (section === "[Service]" && key === "ExecStart" && value !== "") execStart = value.split(/\s+/);
+      if (section === "[Service]" && key === "EnvironmentFile") environmentFiles.push({ path: value.replace(/^-/, ""), optional: value.startsWith("-") });
       if (section === "[Unit]" && key === "ConditionPathExists") conditions.push(value);
     }
   }
   if (execStart.length === 0) throw new Error(`${name} has no ExecStart=`);
-  return { name, environment, execStart, conditions };
+  return { name, environment, execStart, conditions, environmentFiles };
+}
+
+/** Reads `KEY=value` lines as systemd's EnvironmentFile= does (one pair of quotes stripped). */
+export function parseEnvironmentFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";") || !line.includes("=")) continue;
+    const key = line.slice(0, line.indexOf("=")).trim();
+    const value = line.slice(line.indexOf("=") + 1).trim();
+    out[key] = /^(["']).*\1$/.test(value) ? value.slice(1, -1) : value;
+  }
+  return out;
+}
+
+/**
+ * The unit's environment as systemd builds it when the unit starts: Environment=,
+ * then each EnvironmentFile= read at that moment from the node (a missing optional
+ * one is skipped). Throws for a missing required file, as systemd refuses to start.
+ */
+export function unitEnvironment(node: RehearsalNode, unit: UnitFile): Record<string, string> {
+  const env: Record<string, string> = { ...unit.environment };
+  for (const file of unit.environmentFiles) {
+    const host = node.hostPath(file.path);
+    if (!fs.existsSync(host)) {
+      if (file.optional) continue;
+      throw new Error(`${unit.name}: EnvironmentFile=${file.path} is missing`);
+    }
+    Object.assign(env, parseEnvironmentFile(fs.readFileSync(host, "utf8")));
+  }
+  return env;
+}
+
+/**
+ * ExecStart= with systemd's variable expansion: a word that is exactly `$NAME` becomes
+ * the value's words (none when unset or empty); `${NAME}` inside a word is replaced as is.
+ */
+export function expandExecStart(execStart: readonly string[], env: Readonly<Record<string, string>>): string[] {
+  return execStart.flatMap((word) => {
+    const whole = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(word);
+    if (whole) return (env[whole[1]] ?? "").split(/\s+/).filter(Boolean);
+    return [word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => env[name] ?? "")];
+  });
 }
 
 export interface UnitRun {
