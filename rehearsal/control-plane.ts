@@ -1,7 +1,8 @@
 /**
- * The control-plane rehearsal (rung L5b): the real kubeadm, etcd, kube-apiserver,
- * kube-controller-manager, kube-scheduler and kubectl of KUBERNETES_VERSION, built from
- * Go modules, form the cluster from the user data that the Terraform rehearsal applied.
+ * The control-plane rehearsal (rung L5b): the real kubeadm, kubelet, etcd,
+ * kube-apiserver, kube-controller-manager, kube-scheduler and kubectl of
+ * KUBERNETES_VERSION and containerd, built from Go modules, form the cluster from the
+ * user data that the Terraform rehearsal applied.
  *
  *   1. Terraform applies the stack (rehearse.ts); each device's user data is read back
  *      from the real state.
@@ -127,7 +128,9 @@ export function installBinaries(root: string, version = DEFAULT_KUBERNETES_VERSI
 }
 
 /**
- * Stands in for the kubelet's static pods only: runs each container of each manifest
+ * The fallback for a machine where the kubelet cannot run (kubeletSupport), as the
+ * rehearsal ran before the kubelet did. Stands in for the kubelet's static pods only:
+ * runs each container of each manifest
  * in the node's manifest folder as a process with the container's own command and
  * arguments (kubeadm's control-plane pods are hostNetwork and mount host paths, so the
  * node's namespaces are their world), restarts it when it exits or the manifest
