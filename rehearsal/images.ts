@@ -24,6 +24,9 @@ export interface ImageSpec {
   readonly entrypoint?: readonly string[];
 }
 
+/** Raise when the archives this module writes change, so cached ones are made again. */
+export const IMAGE_FORMAT_VERSION = 1;
+
 const PATH_IN_IMAGE = "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 function sha256File(file: string): { digest: string; size: number } {

@@ -23,7 +23,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
 import { seconds } from "./format";
-import { rehearsalImages, writeImageArchive } from "./images";
+import { IMAGE_FORMAT_VERSION, rehearsalImages, writeImageArchive } from "./images";
 
 /** Where builds are cached: V6FABRIC_TOOLS_CACHE, else ~/.cache/v6fabric-tools. */
 export function toolsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -153,7 +153,7 @@ export function pauseBinary(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The image archives (images.ts), keyed by everything they are made from. */
 export function imagesVersion(version = DEFAULT_KUBERNETES_VERSION): string {
-  return `${version}-etcd${ETCD_VERSION}-pause${PAUSE_VERSION}`;
+  return `${version}-etcd${ETCD_VERSION}-pause${PAUSE_VERSION}-format${IMAGE_FORMAT_VERSION}`;
 }
 
 export function imageArchiveDir(version = DEFAULT_KUBERNETES_VERSION, env: NodeJS.ProcessEnv = process.env): string {
