@@ -10,8 +10,9 @@
  * a Terraform Cloud backend swapped for a local state file are said in the summary.
  *
  *   npm run rehearse [-- --keep DIR]    keep the working directory (state, plans) in DIR, skip destroy
- *   npm run rehearse -- --control-plane  then form the cluster with the real kubeadm, etcd and
- *                                        API server in namespaces (rehearsal/cluster.ts; root)
+ *   npm run rehearse -- --control-plane  then form the cluster with the real kubeadm, kubelet,
+ *                                        containerd, etcd and API server in namespaces
+ *                                        (rehearsal/cluster.ts; root)
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
