@@ -22,11 +22,12 @@ import { BOOT_VALUES } from "../lib/boot-values";
 import { KubernetesRelease, PinnedDownload } from "../lib/versions";
 import { composeConfig } from "./compose";
 import { base64Source, hasToken, textResource } from "./node-files";
-import { basePart, callerPart, DEFAULT_IPV6_RESOLVERS, EncodedNodeFile, filesPart, initPart, joinPart, NODE_PATHS } from "./parts";
+import { basePart, callerPart, DEFAULT_IPV6_RESOLVERS, EncodedNodeFile, filesPart, initPart, joinPart, nat64Part, Nat64PartInput, NODE_PATHS } from "./parts";
 import { escapeTerraformTemplate } from "./terraform-escape";
 import { IgnitionConfig } from "./types";
 
 export { DEFAULT_IPV6_RESOLVERS, NODE_PATHS, NODE_UNITS } from "./parts";
+export type { Nat64PartInput } from "./parts";
 
 /** What a node does at first boot: kubeadm init (the first control plane), join as control plane, join as worker. */
 export type BootRole = "init" | "control-plane" | "worker";
@@ -79,6 +80,11 @@ export interface NodeIgnitionInput {
    * @default - none
    */
   readonly units?: readonly NodeUnit[];
+  /**
+   * NAT64 for the node's pods: tayga, its config and the nftables ruleset (lib/nat64.ts).
+   * @default - no NAT64 (NAT64_ENABLED=false)
+   */
+  readonly nat64?: Nat64PartInput;
 }
 
 /** A systemd unit a caller adds to a node. */
@@ -170,6 +176,7 @@ export function renderNodeIgnition(input: NodeIgnitionInput): IgnitionConfig {
     input.role === "init" ? initPart(input.addonManifests ?? []) : joinPart(),
     filesPart([kubeadmConfig, ...input.files.map(encodeFile)]),
     callerPart(input.units ?? [], input.kubeadmHooks ?? {}),
+    ...(input.nat64 ? [nat64Part(input.nat64)] : []),
   );
 }
 

@@ -34,6 +34,12 @@ export const NODE_PATHS = {
   addonList: "/etc/v6fabric/addons.list",
   /** IPv6-only resolvers for the kubelet (`KubeletConfiguration.resolvConf`), hence for CoreDNS. */
   kubeletResolvConf: "/etc/kubernetes/resolv.conf",
+  /** The tayga Debian package as Ignition downloads it, and the binary the nat64 script unpacks from it. */
+  taygaDeb: "/opt/v6fabric/tayga.deb",
+  taygaBin: "/opt/bin/tayga",
+  taygaConfig: "/etc/v6fabric/tayga.conf",
+  /** The NAT64 nftables ruleset (lib/nat64.ts), loaded by the nat64 script. */
+  nat64Rules: "/etc/v6fabric/nat64.nft",
 } as const;
 
 /** Unit names other renderers may order against (e.g. a node-local API proxy `Before=` kubeadm). */
@@ -42,6 +48,7 @@ export const NODE_UNITS = {
   bgpPeerRoutes: "v6fabric-bgp-peer-routes.service",
   kubeadm: "v6fabric-kubeadm.service",
   addons: "v6fabric-addons.service",
+  nat64: "v6fabric-nat64.service",
 } as const;
 
 /**
@@ -74,8 +81,18 @@ function downloadedFile(path: string, mode: number, download: PinnedDownload): I
   return { path, mode, overwrite: true, contents: { source: download.url, verification: { hash: download.hash } } };
 }
 
-function script(name: string, values: Readonly<Record<string, string>> = {}): IgnitionFile {
-  return inlineFile(`${NODE_PATHS.scriptDir}/${name}`, 0o755, renderTemplate(`scripts/${name}.sh`, values));
+function script(name: string, values: Readonly<Record<string, string>> = {}, options: { stripComments?: boolean } = {}): IgnitionFile {
+  const text = renderTemplate(`scripts/${name}.sh`, values);
+  return inlineFile(`${NODE_PATHS.scriptDir}/${name}`, 0o755, options.stripComments ? withoutComments(text, `scripts/${name}.sh`) : text);
+}
+
+/**
+ * A script without its comment lines (the shebang stays), like unitText: the commented
+ * source is in the project, and every node pays for each byte of user data.
+ */
+function withoutComments(text: string, source: string): string {
+  const [shebang, ...rest] = text.split("\n");
+  return [shebang, `# From ignition/${source} (v6fabric; the reasons are commented there)`, ...rest.filter((line) => !/^\s*#/.test(line))].join("\n");
 }
 
 function unit(name: string, values: Readonly<Record<string, string>>): IgnitionUnit {
@@ -156,6 +173,42 @@ function resolvConf(resolvers: readonly string[]): string {
     ...resolvers.map((r) => `nameserver ${r}`),
     "",
   ].join("\n");
+}
+
+/** What a node needs to translate NAT64 for its pods (lib/nat64.ts renders the texts). */
+export interface Nat64PartInput {
+  /** The pinned tayga package (lib/versions.ts TAYGA). */
+  readonly taygaDeb: PinnedDownload;
+  /** tayga.conf text. */
+  readonly taygaConfig: string;
+  /** nftables ruleset text. */
+  readonly ruleset: string;
+  readonly prefix: string;
+  readonly pool: string;
+  readonly device: string;
+  readonly dataDir: string;
+}
+
+/** NAT64 on every node: tayga from its pinned package, its config, the ruleset, and the unit that runs them. */
+export function nat64Part(input: Nat64PartInput): IgnitionPart {
+  const paths = { TAYGA_BIN: NODE_PATHS.taygaBin, TAYGA_CONFIG: NODE_PATHS.taygaConfig };
+  return {
+    files: [
+      downloadedFile(NODE_PATHS.taygaDeb, 0o644, input.taygaDeb),
+      inlineFile(NODE_PATHS.taygaConfig, 0o644, input.taygaConfig),
+      inlineFile(NODE_PATHS.nat64Rules, 0o644, input.ruleset),
+      script("nat64", {
+        ...paths,
+        TAYGA_DEB: NODE_PATHS.taygaDeb,
+        NAT64_RULES: NODE_PATHS.nat64Rules,
+        DATA_DIR: input.dataDir,
+        DEVICE: input.device,
+        PREFIX: input.prefix,
+        POOL: input.pool,
+      }, { stripComments: true }),
+    ],
+    units: [unit(NODE_UNITS.nat64, { ...pick("SCRIPT_DIR"), ...paths })],
+  };
 }
 
 /** The kubeadm command of a role, as the kubeadm unit's drop-in. */
