@@ -10,6 +10,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { NAT64_BLOCKED_IPV4, NAT64_POOL, NAT64_PREFIX, nat64Form, nat64Ruleset, taygaConfig } from "../lib/nat64";
 import { TAYGA } from "../lib/versions";
+import { Address6 } from "ip-address";
+import { planAddresses } from "../lib/address-plan";
+import { bgpFilter } from "../lib/calico";
 import { describeWithTools, tempDir } from "./support/ignition";
 
 test.each([
@@ -68,6 +71,18 @@ test("the ruleset rejects every blocked range from the TUN device, masquerades t
 test("tayga is pinned by its Debian pool URL and SHA-256", () => {
   expect(TAYGA.deb.url).toBe(`https://deb.debian.org/debian/pool/main/t/tayga/tayga_${TAYGA.version}_amd64.deb`);
   expect(TAYGA.deb.hash).toMatch(/^sha256-[0-9a-f]{64}$/);
+});
+
+test("64:ff9b::/96 is a kernel route only: Calico's export filter never accepts it, whatever length BIRD learns it at", () => {
+  const filter = bgpFilter({ plan: planAddresses("2001:db8:0:ab00::/56"), asNumber: 65000 }) as { spec: { exportV6: { action: string; cidr?: string }[] } };
+  const prefix = new Address6(NAT64_PREFIX);
+  // No Accept rule's CIDR overlaps the prefix (either contains the other)...
+  for (const rule of filter.spec.exportV6.filter((r) => r.action === "Accept")) {
+    const cidr = new Address6(rule.cidr!);
+    expect({ rule, overlaps: prefix.isInSubnet(cidr) || cidr.isInSubnet(prefix) }).toEqual({ rule, overlaps: false });
+  }
+  // ...and the last rule rejects whatever no rule matched.
+  expect(filter.spec.exportV6.at(-1)).toEqual({ action: "Reject" });
 });
 
 const root = typeof process.getuid === "function" && process.getuid() === 0;
