@@ -17,19 +17,23 @@ device=@DEVICE@
 # A .deb is an ar archive: an 8-byte magic, then members with 60-byte headers (name
 # in bytes 0-15, size in 48-57), each padded to an even size. Flatcar has no ar, so
 # walk the headers with coreutils and unpack the binary from data.tar.xz with tar/xz.
+# `head | tail` rather than `tail | head`: the reader takes all its writer sends, so no
+# pipe ends early (SIGPIPE under pipefail).
 if [ ! -x "$tayga" ]; then
 	size=$(stat -c %s "$deb")
 	offset=8
+	mkdir -p "$(dirname "$tayga")"
 	while [ "$offset" -lt "$size" ]; do
-		header=$(tail -c +$((offset + 1)) "$deb" | head -c 60)
+		header=$(head -c $((offset + 60)) "$deb" | tail -c 60)
 		name=${header:0:16}
 		name=${name%% *}
 		length=${header:48:10}
 		length=${length// /}
 		offset=$((offset + 60))
 		if [ "${name%/}" = data.tar.xz ]; then
-			mkdir -p "$(dirname "$tayga")"
-			tail -c +$((offset + 1)) "$deb" | head -c "$length" | tar -xJO ./usr/sbin/tayga >"$tayga.new"
+			head -c $((offset + length)) "$deb" | tail -c "$length" >"$tayga.tar.xz"
+			tar -xJOf "$tayga.tar.xz" ./usr/sbin/tayga >"$tayga.new"
+			rm -f "$tayga.tar.xz"
 			chmod 0755 "$tayga.new"
 			mv "$tayga.new" "$tayga"
 			break
