@@ -87,7 +87,8 @@ test("64:ff9b::/96 is a kernel route only: Calico's export filter never accepts 
 
 const root = typeof process.getuid === "function" && process.getuid() === 0;
 if (!root) console.warn("SKIPPED nft ruleset check: not root (a scratch network namespace needs root; CI runs as root)");
-(root ? describeWithTools : describe.skip)(["nft", "ip"], "the real nft loads the ruleset", () => {
+const describeAsRoot = root ? describeWithTools : (_tools: readonly string[], name: string, body: () => void) => describe.skip(name, body);
+describeAsRoot(["nft", "ip"], "the real nft loads the ruleset", () => {
   test("twice in a row (the unit runs it before every start), leaving one table", () => {
     const dir = tempDir("nat64-nft");
     const file = path.join(dir, "nat64.nft");
