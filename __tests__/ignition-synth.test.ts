@@ -260,6 +260,8 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     "locksmithd.service masked",
     "v6fabric-boot-values.service enabled",
     "v6fabric-bgp-peer-routes.service enabled",
+    // Puts the peer routes back every minute.
+    "v6fabric-bgp-peer-routes.timer enabled",
     "v6fabric-kubeadm.service enabled",
   ];
   const expectedUnits: Record<BootRole, string[]> = {
