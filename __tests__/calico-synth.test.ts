@@ -51,6 +51,7 @@ describe("the init node carries the Calico manifests and applies them in order",
       `${CALICO_ADDON_DIR}/00-tigera-operator.yaml`,
       `${CALICO_ADDON_DIR}/10-installation.yaml`,
       `${CALICO_ADDON_DIR}/20-bgp.yaml`,
+      `${CALICO_ADDON_DIR}/25-local-service-admission.yaml`,
       `${CALICO_ADDON_DIR}/30-ippools.yaml`,
     ]);
     expect(files[0]).toMatchObject({ source: CALICO.operatorManifest.url, hash: CALICO.operatorManifest.hash });
@@ -154,33 +155,36 @@ kind: BGPFilter
 metadata:
   name: metal-export
 spec:
-  # First match decides; every accept is exact (docs/bgp-fabric.md, the export table).
+  # First match decides; no match leaves the route to Calico (docs/bgp-fabric.md, the export table).
   exportV6:
-    - action: Accept
+    # Nothing longer than a /120 block from the pod range.
+    - action: Reject
       matchOperator: In
       cidr: "2001:db8:0:ab10::/64"
       prefixLength:
-        min: 120
-        max: 120
-    - action: Reject
-      matchOperator: In
-      cidr: "2001:db8:0:ab10::/64"
-    - action: Accept
-      matchOperator: Equal
-      cidr: "2001:db8:0:ab20::/108"
+        min: 121
+        max: 128
+    # Nothing longer than the /108 from the Service range.
     - action: Reject
       matchOperator: In
       cidr: "2001:db8:0:ab20::/108"
-    - action: Accept
-      matchOperator: Equal
-      cidr: "2001:db8:0:ab30::/112"
+      prefixLength:
+        min: 109
+        max: 128
+    # Local /128s only from the Local pool (zone 3's second /113, first 4 addresses)...
     - action: Accept
       matchOperator: In
-      cidr: "2001:db8:0:ab30::/112"
+      cidr: "2001:db8:0:ab30::8000/126"
       prefixLength:
         min: 128
         max: 128
+    # ...and nothing else longer than the /112 from the external range.
     - action: Reject
+      matchOperator: In
+      cidr: "2001:db8:0:ab30::/112"
+      prefixLength:
+        min: 113
+        max: 128
   importV6:
     - action: Reject
 ---
@@ -213,8 +217,18 @@ spec:
     - metal-export
 `;
 
-/** Both pools: /120 blocks (one per node for 110 pods), flat routed, no NAT (docs/bgp-fabric.md, "IP pools"). */
+/** IPAM's caps, then the pools: flat routed, no NAT (docs/bgp-fabric.md, "IP pools" and "What holds at run time"). */
 const IPPOOLS_YAML = `
+apiVersion: crd.projectcalico.org/v1
+kind: IPAMConfig
+metadata:
+  name: default
+spec:
+  # No borrowed addresses; at most 2 blocks of /120 per node (110 pods, 1 spare).
+  strictAffinity: true
+  autoAllocateBlocks: true
+  maxBlocksPerHost: 2
+---
 apiVersion: crd.projectcalico.org/v1
 kind: IPPool
 metadata:
@@ -237,8 +251,8 @@ kind: IPPool
 metadata:
   name: loadbalancer-ipv6
 spec:
-  # Zone 3: Calico's LoadBalancer IPAM assigns Service addresses from it.
-  cidr: "2001:db8:0:ab30::/112"
+  # Zone 3's first half: Calico's LoadBalancer IPAM assigns Cluster Services' addresses from it.
+  cidr: "2001:db8:0:ab30::/113"
   blockSize: 120
   ipipMode: Never
   vxlanMode: Never
@@ -248,6 +262,23 @@ spec:
     - LoadBalancer
   disableBGPExport: false
   assignmentMode: Automatic
+---
+apiVersion: crd.projectcalico.org/v1
+kind: IPPool
+metadata:
+  name: local-services-ipv6
+spec:
+  # LOCAL_SERVICE_ROUTES=4 addresses at the start of zone 3's second half; only on request.
+  cidr: "2001:db8:0:ab30::8000/126"
+  blockSize: 126
+  ipipMode: Never
+  vxlanMode: Never
+  natOutgoing: false
+  nodeSelector: all()
+  allowedUses:
+    - LoadBalancer
+  disableBGPExport: false
+  assignmentMode: Manual
 `;
 
 describe("the Calico documents of the default settings, field by field", () => {
@@ -286,7 +317,7 @@ describe("the synthesized Calico documents validate strictly", () => {
       .filter((f) => f.source.startsWith("data:"))
       .flatMap((f) => parseManifest(fileText(f)));
     const calico = docs.filter((d) => /projectcalico\.org|operator\.tigera\.io/.test(d.apiVersion));
-    expect(calico.length).toBe(7);
+    expect(calico.length).toBe(9);
     expect(calico.flatMap(calicoErrors)).toEqual([]);
   });
 });
@@ -304,6 +335,20 @@ describe("peers cover nodes added by raising WORKER_COUNT", () => {
     for (const p of peers) {
       expect(p.spec.nodeSelector).toBe("all()");
       expect(p.spec.node).toBeUndefined();
+    }
+  });
+
+  test("every node routes to exactly the peers the BGPPeers name, and the host policy lets BGP in from exactly those", () => {
+    const docs = calicoFiles(initDevice(plain))
+      .filter((f) => f.source.startsWith("data:"))
+      .flatMap((f) => parseManifest(fileText(f)));
+    const peerIPs = docs.filter((d) => d.kind === "BGPPeer").map((d) => d.spec.peerIP).sort();
+    expect(peerIPs).toEqual(["fc00::e", "fc00::f"]);
+    for (const [name, device] of devices(plain)) {
+      const files = ignitionFiles(device.user_data, resolve);
+      const routes = fileText(files.find((f) => f.path === `${NODE_PATHS.scriptDir}/bgp-peer-routes`)!);
+      const configured = /^configured=\$\{V6FABRIC_BGP_PEERS:-(.*)\}$/m.exec(routes)?.[1];
+      expect([name, configured?.split(" ").sort()]).toEqual([name, peerIPs]);
     }
   });
 

@@ -1,4 +1,3 @@
-import { Address6 } from "ip-address";
 import { planAddresses } from "../lib/address-plan";
 import {
   AddonManifest,
@@ -37,8 +36,21 @@ describe("every Calico and operator document validates strictly", () => {
     ["ASN 64512, flexvolume None", { ...base, asNumber: 64512, flexVolumePath: "None" }],
   ])("%s", (_label, input) => {
     const docs = docsOf(calicoAddonManifests(input));
-    expect(docs.map((d) => d.kind).sort()).toEqual(["BGPConfiguration", "BGPFilter", "BGPPeer", "BGPPeer", "IPPool", "IPPool", "Installation"]);
-    expect(docs.flatMap(calicoErrors)).toEqual([]);
+    expect(docs.map((d) => d.kind).sort()).toEqual([
+      "BGPConfiguration",
+      "BGPFilter",
+      "BGPPeer",
+      "BGPPeer",
+      "IPAMConfig",
+      "IPPool",
+      "IPPool",
+      "IPPool",
+      "Installation",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
+    ]);
+    // The admission policy is Kubernetes' own: the control-plane rehearsal checks it with the real API server.
+    expect(docs.filter((d) => d.apiVersion !== "admissionregistration.k8s.io/v1").flatMap(calicoErrors)).toEqual([]);
   });
 
   test("the schemas reject what kubectl would (so the checks above can fail)", () => {
@@ -51,6 +63,9 @@ describe("every Calico and operator document validates strictly", () => {
     const peer = byKind(docsOf(calicoAddonManifests(base)), "BGPPeer")[0];
     expect(calicoErrors({ ...peer, spec: { ...peer.spec, multihop: true } })).not.toEqual([]);
     expect(calicoErrors({ ...peer, spec: { ...peer.spec, node: "v6fabric-worker-01" } })).not.toEqual([]); // node and nodeSelector
+    const ipam = byKind(docsOf(calicoAddonManifests(base)), "IPAMConfig")[0];
+    expect(calicoErrors({ ...ipam, spec: { ...ipam.spec, maxBlockPerHost: 2 } })).not.toEqual([]);
+    expect(calicoErrors({ ...ipam, spec: { maxBlocksPerHost: 2 } })).not.toEqual([]); // strictAffinity and autoAllocateBlocks are required
   });
 });
 
@@ -83,11 +98,17 @@ describe("what the manifests say", () => {
     expect(bgpConfig.spec.serviceLoadBalancerAggregation).toBe("Enabled");
   });
 
-  test("pools: pods = the pod range, LoadBalancer = the external range; no encapsulation, no NAT", () => {
+  test("pools: pods = the pod range; the external range's first half for Cluster Services, LOCAL_SERVICE_ROUTES addresses for Local ones; no encapsulation, no NAT", () => {
     expect(installation.spec.calicoNetwork.ipPools).toEqual([]);
-    const [pod, lb] = pools;
-    expect(pod.spec).toMatchObject({ cidr: POD, blockSize: 120, allowedUses: ["Workload"], nodeSelector: "all()" });
-    expect(lb.spec).toMatchObject({ cidr: EXTERNAL, allowedUses: ["LoadBalancer"], nodeSelector: "all()", disableBGPExport: false });
+    const [pod, lb, local] = pools;
+    expect(pod.spec).toMatchObject({ cidr: POD, blockSize: 120, allowedUses: ["Workload"], nodeSelector: "all()", assignmentMode: "Automatic" });
+    expect(lb.spec).toMatchObject({ cidr: "2001:db8:0:ab30::/113", allowedUses: ["LoadBalancer"], nodeSelector: "all()", disableBGPExport: false, assignmentMode: "Automatic" });
+    // Manual: Calico assigns from it only to Services that name it.
+    expect(local.metadata.name).toBe("local-services-ipv6");
+    expect(local.spec).toMatchObject({ cidr: "2001:db8:0:ab30::8000/126", blockSize: 126, allowedUses: ["LoadBalancer"], nodeSelector: "all()", assignmentMode: "Manual" });
+    const two = byKind(docsOf(calicoAddonManifests({ ...base, localServiceRoutes: 2 })), "IPPool");
+    expect(two[2].spec).toMatchObject({ cidr: "2001:db8:0:ab30::8000/127", blockSize: 127 });
+    expect(byKind(docsOf(calicoAddonManifests({ ...base, localServiceRoutes: 0 })), "IPPool").map((p) => p.metadata.name)).toEqual(["pods-ipv6", "loadbalancer-ipv6"]);
     for (const p of pools) {
       expect(p.spec.ipipMode).toBe("Never");
       expect(p.spec.vxlanMode).toBe("Never");
@@ -141,11 +162,18 @@ describe("what the manifests say", () => {
     expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name });
   });
 
-  test("apply order: operator, Installation, BGP before pools (mesh never on), password last", () => {
+  test("apply order: operator, Installation, BGP before pools (mesh never on), Local addresses policed and IPAM set before any pool, password last", () => {
     const kinds = calicoAddonManifests({ ...base, md5Password: true }).map((m) =>
       "yaml" in m ? [...new Set(parseManifest(m.yaml).map((d) => d.kind))].join("+") : "remote" in m ? "operator" : "password",
     );
-    expect(kinds).toEqual(["operator", "Installation", "BGPConfiguration+BGPFilter+BGPPeer", "IPPool", "password"]);
+    expect(kinds).toEqual([
+      "operator",
+      "Installation",
+      "BGPConfiguration+BGPFilter+BGPPeer",
+      "ValidatingAdmissionPolicy+ValidatingAdmissionPolicyBinding",
+      "IPAMConfig+IPPool",
+      "password",
+    ]);
   });
 
   test.each([
@@ -157,52 +185,6 @@ describe("what the manifests say", () => {
   ])("rejects %j", (extra, message) => {
     expect(() => calicoAddonManifests({ ...base, ...extra })).toThrow(CalicoConfigError);
     expect(() => calicoAddonManifests({ ...base, ...extra })).toThrow(message);
-  });
-});
-
-/**
- * BGPFilter semantics, evaluated the way confd renders them for BIRD (first match
- * decides; `In` = inside the CIDR at any length unless prefixLength narrows it).
- */
-function exportDecision(filter: any, route: string): string {
-  const r = new Address6(route);
-  for (const rule of filter.spec.exportV6) {
-    if (rule.cidr) {
-      const c = new Address6(rule.cidr);
-      const inside = r.subnetMask >= c.subnetMask && r.isInSubnet(c);
-      const min = Math.max(rule.prefixLength?.min ?? 0, c.subnetMask);
-      const max = Math.min(rule.prefixLength?.max ?? 128, 128);
-      const matches =
-        rule.matchOperator === "Equal" ? inside && r.subnetMask === c.subnetMask : inside && r.subnetMask >= min && r.subnetMask <= max;
-      if (!matches) continue;
-    }
-    return rule.action;
-  }
-  return "fall-through to Calico's default";
-}
-
-describe("the export filter keeps each node within its prefix budget", () => {
-  const filter = bgpFilter(base) as any;
-  test.each([
-    ["a pod block", "2001:db8:0:ab10::1:0/120", "Accept"],
-    ["another node's pod block", "2001:db8:0:ab10:ffff::ff00/120", "Accept"],
-    ["a pod's own /128 (learned from the kernel)", "2001:db8:0:ab10::1:5/128", "Reject"],
-    ["a borrowed-address /128", "2001:db8:0:ab10::7:1/128", "Reject"],
-    ["the Service range", SERVICE, "Accept"],
-    ["a Local Service's ClusterIP /128", "2001:db8:0:ab20::a/128", "Reject"],
-    ["the API ClusterIP on a control plane's lo", "2001:db8:0:ab20::1/128", "Reject"],
-    ["the external range", EXTERNAL, "Accept"],
-    ["a Local Service's LoadBalancer /128", "2001:db8:0:ab30::5/128", "Accept"],
-    ["a /120 inside the external range", "2001:db8:0:ab30::/120", "Reject"],
-    ["the default route", "::/0", "Reject"],
-    ["the node's own /127", "2001:db8:0:ab00::2/127", "Reject"],
-    ["a route to a BGP peer", "fc00::e/128", "Reject"],
-  ])("%s (%s): %s", (_label, route, decision) => {
-    expect(exportDecision(filter, route)).toBe(decision);
-  });
-
-  test("imports nothing (the routers send nothing; the default route carries node-to-node traffic)", () => {
-    expect(filter.spec.importV6).toEqual([{ action: "Reject" }]);
   });
 });
 
@@ -221,6 +203,8 @@ describe("examples/services.yaml", () => {
       expect(s.spec.ipFamilyPolicy).toBe("SingleStack");
       expect(s.spec.selector).toEqual(deployment.spec.template.metadata.labels);
       expect(s.spec.loadBalancerClass).toBeUndefined(); // Calico's LoadBalancer IPAM assigns classless Services
+      // The Local one asks for the Local pool (the admission policy refuses it otherwise); the Cluster one must not.
+      expect(s.metadata.annotations?.["projectcalico.org/ipv6pools"]).toBe(s.spec.externalTrafficPolicy === "Local" ? '["local-services-ipv6"]' : undefined);
       for (const p of s.spec.ports) expect(deployment.spec.template.spec.containers[0].ports.map((c: any) => c.name)).toContain(p.targetPort);
     }
   });

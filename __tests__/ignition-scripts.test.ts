@@ -13,11 +13,11 @@ import { describeWithTools, fileText, IgnConfig, tempDir } from "./support/ignit
 
 const config = JSON.parse(JSON.stringify(renderNodeIgnition(fixtureInput("init")))) as IgnConfig;
 
-/** Writes the shipped script `name` to a temp dir and returns its path. */
-function script(name: string): string {
+/** Writes the shipped script `name` (of `from`, by default the init fixture's config) to a temp dir and returns its path. */
+function script(name: string, from: IgnConfig = config): string {
   const dir = tempDir("script");
   const p = path.join(dir, name);
-  fs.writeFileSync(p, fileText(config, `${NODE_PATHS.scriptDir}/${name}`), { mode: 0o755 });
+  fs.writeFileSync(p, fileText(from, `${NODE_PATHS.scriptDir}/${name}`), { mode: 0o755 });
   return p;
 }
 
@@ -156,6 +156,23 @@ describeWithTools(["jq"], "bgp-peer-routes", () => {
       "ip -6 route replace fc00::e/128 via 2001:db8:0:ab00::2",
       "ip -6 route replace fc00::f/128 via 2001:db8:0:ab00::2",
     ]);
+  });
+
+  it("routes only to peers both the cluster and Metal name, and fails naming each difference", () => {
+    // Metal lists fc00::e and another router; the cluster's BGPPeers are fc00::e and fc00::f.
+    const { env, log } = setup([v4, { ...v6, peer_ips: ["fc00::e", "fc00::a"] }]);
+    const result = run(script("bgp-peer-routes"), env);
+    expect(result.status).toBe(1);
+    expect(fs.readFileSync(log, "utf8").trim().split("\n")).toEqual(["ip -6 route replace fc00::e/128 via 2001:db8:0:ab00::2"]);
+    expect(result.out).toContain("the cluster peers with fc00::f but Metal lists no session to it for this server");
+    expect(result.out).toContain("Metal lists the BGP peer fc00::a for this server, but the cluster has no BGPPeer for it");
+  });
+
+  it("takes the cluster's peers from the node's rendering (one list for BGPPeers, policy and routes)", () => {
+    const other = JSON.parse(JSON.stringify(renderNodeIgnition({ ...fixtureInput("worker"), bgpPeers: ["fc00::a"] }))) as IgnConfig;
+    const { env, log } = setup([{ ...v6, peer_ips: ["fc00::a"] }]);
+    const result = run(script("bgp-peer-routes", other), env);
+    expect([result.status, fs.readFileSync(log, "utf8").trim()]).toEqual([0, "ip -6 route replace fc00::a/128 via 2001:db8:0:ab00::2"]);
   });
 
   it("fails (so systemd retries) while the metadata lists no IPv6 neighbour", () => {

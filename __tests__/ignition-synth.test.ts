@@ -242,6 +242,7 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
       ["/etc/kubernetes/addons/calico/00-tigera-operator.yaml", 0o644],
       ["/etc/kubernetes/addons/calico/10-installation.yaml", 0o644],
       ["/etc/kubernetes/addons/calico/20-bgp.yaml", 0o644],
+      ["/etc/kubernetes/addons/calico/25-local-service-admission.yaml", 0o644],
       ["/etc/kubernetes/addons/calico/30-ippools.yaml", 0o644],
       ["/etc/kubernetes/addons/security/40-felix-failsafe-ports.yaml", 0o644],
       ["/etc/kubernetes/addons/security/41-host-policies.yaml", 0o644],
@@ -271,6 +272,8 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     "locksmithd.service masked",
     "v6fabric-boot-values.service enabled",
     "v6fabric-bgp-peer-routes.service enabled",
+    // Puts the peer routes back every minute.
+    "v6fabric-bgp-peer-routes.timer enabled",
     "v6fabric-kubeadm.service enabled",
   ];
   const expectedUnits: Record<BootRole, string[]> = {

@@ -10,9 +10,10 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { NAT64_BLOCKED_IPV4, NAT64_POOL, NAT64_PREFIX, nat64Form, nat64Ruleset, taygaConfig } from "../lib/nat64";
 import { TAYGA } from "../lib/versions";
-import { Address6 } from "ip-address";
 import { planAddresses } from "../lib/address-plan";
-import { bgpFilter } from "../lib/calico";
+import { calicoAddonManifests } from "../lib/calico";
+import { CalicoObjects, NodeRouteState, announcements, exportDecision } from "./support/bgp-export-model";
+import { parseManifest } from "./support/calico-validate";
 import { describeWithTools, tempDir } from "./support/ignition";
 
 test.each([
@@ -73,16 +74,13 @@ test("tayga is pinned by its Debian pool URL and SHA-256", () => {
   expect(TAYGA.deb.hash).toMatch(/^sha256-[0-9a-f]{64}$/);
 });
 
-test("64:ff9b::/96 is a kernel route only: Calico's export filter never accepts it, whatever length BIRD learns it at", () => {
-  const filter = bgpFilter({ plan: planAddresses("2001:db8:0:ab00::/56"), asNumber: 65000 }) as { spec: { exportV6: { action: string; cidr?: string }[] } };
-  const prefix = new Address6(NAT64_PREFIX);
-  // No Accept rule's CIDR overlaps the prefix (either contains the other)...
-  for (const rule of filter.spec.exportV6.filter((r) => r.action === "Accept")) {
-    const cidr = new Address6(rule.cidr!);
-    expect({ rule, overlaps: prefix.isInSubnet(cidr) || cidr.isInSubnet(prefix) }).toEqual({ rule, overlaps: false });
-  }
-  // ...and the last rule rejects whatever no rule matched.
-  expect(filter.spec.exportV6.at(-1)).toEqual({ action: "Reject" });
+test("64:ff9b::/96 is a kernel route only: Calico never exports it to the routers, whatever length BIRD learns it at", () => {
+  // The model of Calico's export (support/bgp-export-model.ts), fed with the rendered objects.
+  const docs = calicoAddonManifests({ plan: planAddresses("2001:db8:0:ab00::/56"), asNumber: 65000, localServiceRoutes: 4 }).flatMap((m) => ("yaml" in m ? parseManifest(m.yaml) : []));
+  const objects: CalicoObjects = { exportRules: docs.find((d) => d.kind === "BGPFilter")!.spec.exportV6, pools: docs.filter((d) => d.kind === "IPPool").map((p) => p.spec) };
+  const state: NodeRouteState = { affineBlocks: ["2001:db8:0:ab10::/120"], workloadRoutes: [], serviceRoutes: ["2001:db8:0:ab20::/108", "2001:db8:0:ab30::/112"] };
+  for (const route of [NAT64_PREFIX, "64:ff9b::c050:87c/128", "64:ff9b::/64"]) expect({ route, decision: exportDecision(route, state, objects) }).toEqual({ route, decision: "Reject" });
+  expect(announcements(state, objects, [NAT64_PREFIX])).toEqual(["2001:db8:0:ab10::/120", "2001:db8:0:ab20::/108", "2001:db8:0:ab30::/112"]);
 });
 
 const root = typeof process.getuid === "function" && process.getuid() === 0;

@@ -296,6 +296,16 @@ describe("workloads: default deny from outside, explicit opt-in", () => {
     }
   });
 
+  test("a port from the NodePort range on an external address is public only for opted-in pods; the same port on a node address is not", () => {
+    for (const m of [closed, open]) {
+      expect(m.arrive("worker1", tcp(INTERNET, PUBLIC_LB, 31000), { to: addr("web"), port: 8080 })).toBe("allow");
+      expect(m.arrive("cp1", tcp(INTERNET, PUBLIC_LB, 31000), { to: addr("web"), port: 8080, snat: true })).toBe("allow");
+      expect(m.arrive("worker1", tcp(INTERNET, PRIVATE_LB, 31000), { to: addr("db"), port: 5432 })).toBe("deny");
+      expect(m.arrive("worker1", tcp(INTERNET, addr("worker1"), 31000), { to: addr("web"), port: 8080 })).toBe("deny");
+      expect(m.arrive("cp1", tcp(INTERNET, addr("cp1"), 31000), { to: addr("web"), port: 8080, snat: true })).toBe("deny");
+    }
+  });
+
   test("a hostPort mapping is public only for an opted-in pod", () => {
     expect(closed.arrive("worker1", tcp(INTERNET, addr("worker1"), 8443), { to: addr("web"), port: 8443 })).toBe("allow");
     expect(closed.arrive("worker1", tcp(INTERNET, addr("worker1"), 5432), { to: addr("db"), port: 5432 })).toBe("deny");

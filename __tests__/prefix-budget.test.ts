@@ -68,7 +68,9 @@ describe("the per-node budget (Metal accepts 10 prefixes per server)", () => {
 describe("LOCAL_SERVICE_ROUTES is enforced when settings load (synth time)", () => {
   test.each([
     ["0", 0],
-    ["6", 6],
+    ["1", 1],
+    ["2", 2],
+    ["4", 4],
   ])("LOCAL_SERVICE_ROUTES=%p -> %i", (value, expected) => {
     expect(loadSettings({ LOCAL_SERVICE_ROUTES: value }).localServiceRoutes).toBe(expected);
   });
@@ -76,6 +78,9 @@ describe("LOCAL_SERVICE_ROUTES is enforced when settings load (synth time)", () 
   test.each([
     ["7", /LOCAL_SERVICE_ROUTES=7 is not valid: .*11 prefixes.*at most 6/],
     ["100", /LOCAL_SERVICE_ROUTES=100 is not valid: .*at most 6/],
+    // The Local pool is one CIDR: 6 fits the routers' limit but no pool has 6 addresses.
+    ["6", /LOCAL_SERVICE_ROUTES=6 is not valid: .*one Calico pool, a CIDR, so use 0, 1, 2 or 4/],
+    ["3", /LOCAL_SERVICE_ROUTES=3 is not valid: .*use 0, 1, 2 or 4/],
     ["-1", /LOCAL_SERVICE_ROUTES=-1 is not valid: must be a whole number/],
     ["four", /LOCAL_SERVICE_ROUTES=four is not valid: must be a whole number/],
     ["", /LOCAL_SERVICE_ROUTES= is not valid: the variable is set but empty; set a value, or unset it to use the default 4/],

@@ -128,7 +128,21 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     expect([boot.addons.at(-1)?.status, logTail(boot.addons)]).toEqual([0, expect.stringContaining("apply-addons: all add-ons applied")]);
     const docs = addonDocuments(node);
     const kinds = new Set(docs.map((d) => d.doc.kind));
-    for (const kind of ["Installation", "BGPConfiguration", "BGPPeer", "BGPFilter", "IPPool", "FelixConfiguration", "GlobalNetworkPolicy", "KubeControllersConfiguration", "Deployment"]) expect(kinds).toContain(kind);
+    for (const kind of [
+      "Installation",
+      "BGPConfiguration",
+      "BGPPeer",
+      "BGPFilter",
+      "IPAMConfig",
+      "IPPool",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
+      "FelixConfiguration",
+      "GlobalNetworkPolicy",
+      "KubeControllersConfiguration",
+      "Deployment",
+    ])
+      expect(kinds).toContain(kind);
     const problems: string[] = [];
     for (const { manifest, doc } of docs) {
       const group = String(doc.apiVersion).includes("/") ? `.${String(doc.apiVersion).split("/")[0]}` : "";
@@ -156,5 +170,98 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     const result = node.exec([...ADMIN, "apply", "--server-side", "-f", bad]);
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain(".spec.asNumbr: field not declared in schema");
+  });
+
+  describe("Local Services stay within the prefix budget: the API server refuses what no node could announce", () => {
+    // Written out from the default plan and LOCAL_SERVICE_ROUTES=4 (docs/address-plan.md):
+    // the external range is zone 3's first /112; the Local pool is the first 4 addresses
+    // of its second half; the Cluster pool is its first half.
+    const LOCAL_POOL = ["2001:db8:0:ab30::8000", "2001:db8:0:ab30::8001", "2001:db8:0:ab30::8002", "2001:db8:0:ab30::8003"];
+    const NEXT_AFTER_POOL = "2001:db8:0:ab30::8004";
+    const CLUSTER_POOL_ADDRESS = "2001:db8:0:ab30::10";
+    const OUTSIDE_EXTERNAL = "2001:db8:ffff::10";
+    const ASK_LOCAL = { "projectcalico.org/ipv6pools": '["local-services-ipv6"]' };
+    let serial = 0;
+
+    function service(policy: "Local" | "Cluster", extra: { annotations?: Record<string, string>; externalIPs?: string[]; type?: string } = {}) {
+      serial += 1;
+      return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: `budget-${serial}`, namespace: "default", ...(extra.annotations ? { annotations: extra.annotations } : {}) },
+        spec: {
+          type: extra.type ?? "LoadBalancer",
+          externalTrafficPolicy: policy,
+          ipFamilyPolicy: "SingleStack",
+          ipFamilies: ["IPv6"],
+          selector: { app: "budget" },
+          ports: [{ port: 80, targetPort: 8080 }],
+          ...(extra.externalIPs ? { externalIPs: extra.externalIPs } : {}),
+        },
+      };
+    }
+
+    function create(doc: object): { status: number | null; stderr: string } {
+      const file = `/etc/v6fabric-rehearsal/service-${serial}.yaml`;
+      fs.writeFileSync(node.hostPath(file), YAML.stringify(doc));
+      return node.exec([...ADMIN, "create", "-f", file]);
+    }
+
+    /** What Calico's LoadBalancer controller does when it assigns an address: a status write. */
+    function publish(name: string, address: string): { status: number | null; stderr: string } {
+      const patch = JSON.stringify({ status: { loadBalancer: { ingress: [{ ip: address, ipMode: "VIP" }] } } });
+      return node.exec([...ADMIN, "-n", "default", "patch", "service", name, "--subresource=status", "--type=merge", "-p", patch]);
+    }
+
+    test("the Local pool is a Manual pool of exactly LOCAL_SERVICE_ROUTES addresses, the Cluster pool the external range's first half", () => {
+      const pools = JSON.parse(node.exec([...ADMIN, "get", "ippools.crd.projectcalico.org", "-o", "json"]).stdout).items;
+      const byName = Object.fromEntries(pools.map((p: any) => [p.metadata.name, p.spec]));
+      expect(byName["local-services-ipv6"]).toMatchObject({ cidr: "2001:db8:0:ab30::8000/126", assignmentMode: "Manual", allowedUses: ["LoadBalancer"] });
+      expect(byName["loadbalancer-ipv6"]).toMatchObject({ cidr: "2001:db8:0:ab30::/113", assignmentMode: "Automatic" });
+    });
+
+    test("a Local LoadBalancer Service must ask for the Local pool; the message says how", () => {
+      const refused = create(service("Local"));
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain("v6fabric-local-service-addresses");
+      expect(refused.stderr).toContain(`annotate it projectcalico.org/ipv6pools: '["local-services-ipv6"]'`);
+      expect(create(service("Local", { annotations: ASK_LOCAL })).status).toBe(0);
+    });
+
+    test("a Cluster Service may not take the Local pool", () => {
+      const refused = create(service("Cluster", { annotations: ASK_LOCAL }));
+      expect([refused.status, refused.stderr]).toEqual([1, expect.stringContaining("is for externalTrafficPolicy: Local Services only")]);
+      expect(create(service("Cluster")).status).toBe(0);
+    });
+
+    test("a Local Service's externalIPs in the external range must come from the Local pool; addresses outside the range cost nothing", () => {
+      const refused = create(service("Local", { type: "NodePort", externalIPs: [CLUSTER_POOL_ADDRESS] }));
+      expect([refused.status, refused.stderr]).toEqual([1, expect.stringContaining("only from the Local pool 2001:db8:0:ab30::8000/126")]);
+      expect(create(service("Local", { type: "NodePort", externalIPs: [LOCAL_POOL[0]] })).status).toBe(0);
+      expect(create(service("Local", { type: "NodePort", externalIPs: [OUTSIDE_EXTERNAL] })).status).toBe(0);
+      expect(create(service("Cluster", { type: "NodePort", externalIPs: [CLUSTER_POOL_ADDRESS] })).status).toBe(0);
+    });
+
+    test("one Local Service past the budget gets no address a node would announce: status writes outside the pool are refused", () => {
+      const names: string[] = [];
+      for (let i = 0; i <= LOCAL_POOL.length; i++) {
+        const doc = service("Local", { annotations: ASK_LOCAL });
+        expect(create(doc).status).toBe(0);
+        names.push(doc.metadata.name);
+      }
+      LOCAL_POOL.forEach((address, i) => expect([address, publish(names[i], address).status]).toEqual([address, 0]));
+      // The fifth has the pool's every address taken (Calico IPAM hands out each once);
+      // any other address of the external range is refused.
+      for (const address of [NEXT_AFTER_POOL, CLUSTER_POOL_ADDRESS]) {
+        const refused = publish(names[LOCAL_POOL.length], address);
+        expect([address, refused.status, refused.stderr]).toEqual([address, 1, expect.stringContaining("only from the Local pool")]);
+      }
+      // Turning a Cluster Service with a Cluster-pool address into a Local one is refused too.
+      const cluster = service("Cluster");
+      expect(create(cluster).status).toBe(0);
+      expect(publish(cluster.metadata.name, CLUSTER_POOL_ADDRESS).status).toBe(0);
+      const flip = node.exec([...ADMIN, "-n", "default", "patch", "service", cluster.metadata.name, "--type=merge", "-p", JSON.stringify({ metadata: { annotations: ASK_LOCAL }, spec: { externalTrafficPolicy: "Local" } })]);
+      expect([flip.status, flip.stderr]).toEqual([1, expect.stringContaining("only from the Local pool")]);
+    });
   });
 });

@@ -180,9 +180,17 @@ describe.each([
     expect(pools).toEqual(["2001:db8:0:ab10::/64"]);
     expect(bgp).toBeDefined();
     const ranges = ["serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs"].flatMap((k) => (bgp.spec[k] ?? []).map((e: any) => e.cidr));
-    expect(reported).toEqual([...new Set([...pools, ...ranges])].sort());
-    // Every range the address plan routes is exported to at least one peer.
-    for (const row of rows) expect(row[4]).toBe("metal-router-fc00-e, metal-router-fc00-f");
+    // Local /128s are listed per LoadBalancer pool.
+    const loadBalancerPools = docs.filter((d) => d.kind === "IPPool" && d.spec?.allowedUses?.includes("LoadBalancer")).map((d) => d.spec.cidr);
+    expect(loadBalancerPools.sort()).toEqual(["2001:db8:0:ab30::/113", "2001:db8:0:ab30::8000/126"]);
+    expect(reported).toEqual([...new Set([...pools, ...ranges, ...loadBalancerPools])].sort());
+    // Every range the address plan routes is exported to both peers; /128s of the Cluster pool to none.
+    for (const row of rows) {
+      const clusterPool128 = unquote(row[0]) === "2001:db8:0:ab30::/113" && row[1] === "/128";
+      expect([row[0], row[1], row[4]]).toEqual([row[0], row[1], clusterPool128 ? "**none** (filtered)" : "metal-router-fc00-e, metal-router-fc00-f"]);
+    }
+    // The budget per node: 2 pod blocks (maxBlocksPerHost) + /108 + /112 + 4 Local pool addresses.
+    for (const row of tableAfter(report, "### Per node")) expect([row[0], row[3]]).toEqual([row[0], "8"]);
     expect(report).not.toContain("## Not found in the synthesized stacks");
   });
 
@@ -421,12 +429,13 @@ describe("report of a hand-written stack with known content (fixtures/report/sta
       ["`2001:db8:1:c10::/64`", "/120", "pod addresses: each /120 block a node holds (IPPool pods-ipv6)", "each node, its own blocks", both],
       ["`2001:db8:1:c20::/108`", "/108", "Service ClusterIPs", "every node (ECMP at the routers)", both],
       ["`2001:db8:1:c30::/112`", "/112", "Service external IPs and Service LoadBalancer IPs", "every node (ECMP at the routers)", both],
-      ["`2001:db8:1:c30::/112`", "/128", "/128 of a Service with `externalTrafficPolicy: Local` in Service external IPs", "only nodes with a ready local endpoint", both],
+      ["`2001:db8:1:c30::/112`", "/128", "/128 of a Service with `externalTrafficPolicy: Local` and an address from IPPool loadbalancer-ipv6", "only nodes with a local endpoint", both],
     ]);
     const announces = "`/120s in 2001:db8:1:c10::/64`, `2001:db8:1:c20::/108`, `2001:db8:1:c30::/112`, `/128s in 2001:db8:1:c30::/112`";
     expect(tableAfter(markdown, "### Per node")).toEqual([
-      ["t-cp-1", announces, "fc00::e (AS 65530), fc00::f (AS 65530)"],
-      ["t-worker-01", announces, "fc00::e (AS 65530), fc00::f (AS 65530)"],
+      // The hand-written stack has no IPAMConfig, so the block cap and the node's maximum are unknown.
+      ["t-cp-1", announces, "fc00::e (AS 65530), fc00::f (AS 65530)", "?"],
+      ["t-worker-01", announces, "fc00::e (AS 65530), fc00::f (AS 65530)", "?"],
     ]);
   });
 
@@ -504,6 +513,7 @@ function expectInitNodeCarriesCalico(stack: TerraformJson, report: string): void
     "/etc/kubernetes/addons/calico/00-tigera-operator.yaml",
     "/etc/kubernetes/addons/calico/10-installation.yaml",
     "/etc/kubernetes/addons/calico/20-bgp.yaml",
+    "/etc/kubernetes/addons/calico/25-local-service-admission.yaml",
     "/etc/kubernetes/addons/calico/30-ippools.yaml",
     "/etc/kubernetes/addons/security/40-felix-failsafe-ports.yaml",
     "/etc/kubernetes/addons/security/41-host-policies.yaml",
@@ -522,6 +532,7 @@ function expectInitNodeCarriesCalico(stack: TerraformJson, report: string): void
     "BGPPeer metal-router-fc00-f",
     "FelixConfiguration default",
     "IPPool loadbalancer-ipv6",
+    "IPPool local-services-ipv6",
     "IPPool pods-ipv6",
     "Installation default",
     "KubeControllersConfiguration default",
@@ -537,7 +548,8 @@ function expectInitNodeCarriesCalico(stack: TerraformJson, report: string): void
     ["`2001:db8:0:ab10::/64`", "/120", "pod addresses: each /120 block a node holds (IPPool pods-ipv6)", "each node, its own blocks", both],
     ["`2001:db8:0:ab20::/108`", "/108", "Service ClusterIPs", "every node (ECMP at the routers)", both],
     ["`2001:db8:0:ab30::/112`", "/112", "Service external IPs and Service LoadBalancer IPs", "every node (ECMP at the routers)", both],
-    ["`2001:db8:0:ab30::/112`", "/128", "/128 of a Service with `externalTrafficPolicy: Local` in Service external IPs", "only nodes with a ready local endpoint", both],
+    ["`2001:db8:0:ab30::/113`", "/128", "/128 of a Service with `externalTrafficPolicy: Local` and an address from IPPool loadbalancer-ipv6", "only nodes with a local endpoint", "**none** (filtered)"],
+    ["`2001:db8:0:ab30::8000/126`", "/128", "/128 of a Service with `externalTrafficPolicy: Local` and an address from IPPool local-services-ipv6", "only nodes with a local endpoint", both],
   ]);
   expect(report).toContain("Local ASN: 65000.");
 }

@@ -88,6 +88,7 @@ export class CalicoBgpFabric extends Construct {
       md5Password: md5Enabled,
       flexVolumePath: props.flexVolumePath,
       routerIdSource: props.routerIdSource,
+      localServiceRoutes: props.localServiceRoutes,
     };
     const manifests = calicoAddonManifests(input);
     this.nodeFiles = manifests.map((m) => toNodeFile(m, password));

@@ -46,6 +46,7 @@ export const NODE_PATHS = {
 export const NODE_UNITS = {
   bootValues: "v6fabric-boot-values.service",
   bgpPeerRoutes: "v6fabric-bgp-peer-routes.service",
+  bgpPeerRoutesTimer: "v6fabric-bgp-peer-routes.timer",
   kubeadm: "v6fabric-kubeadm.service",
   addons: "v6fabric-addons.service",
   nat64: "v6fabric-nat64.service",
@@ -81,18 +82,19 @@ function downloadedFile(path: string, mode: number, download: PinnedDownload): I
   return { path, mode, overwrite: true, contents: { source: download.url, verification: { hash: download.hash } } };
 }
 
-function script(name: string, values: Readonly<Record<string, string>> = {}, options: { stripComments?: boolean } = {}): IgnitionFile {
-  const text = renderTemplate(`scripts/${name}.sh`, values);
-  return inlineFile(`${NODE_PATHS.scriptDir}/${name}`, 0o755, options.stripComments ? withoutComments(text, `scripts/${name}.sh`) : text);
-}
-
 /**
- * A script without its comment lines (the shebang stays), like unitText: the commented
- * source is in the project, and every node pays for each byte of user data.
+ * A boot script without its comment lines, like unitText: the commented source is in
+ * ignition/scripts/, and every node's user data counts against the size budget
+ * (docs/flatcar-boot.md). The scripts hold no heredocs, so a line starting with `#` is
+ * always a comment.
  */
-function withoutComments(text: string, source: string): string {
-  const [shebang, ...rest] = text.split("\n");
-  return [shebang, `# From ignition/${source} (v6fabric; the reasons are commented there)`, ...rest.filter((line) => !/^\s*#/.test(line))].join("\n");
+function script(name: string, values: Readonly<Record<string, string>> = {}): IgnitionFile {
+  const [shebang, ...rest] = renderTemplate(`scripts/${name}.sh`, values).split("\n");
+  if (!shebang.startsWith("#!") || rest.some((line) => /(?<!<)<<(?!<)/.test(line))) {
+    throw new Error(`ignition/scripts/${name}.sh must start with #! and hold no heredoc (comment lines are stripped)`);
+  }
+  const text = [shebang, `# From ignition/scripts/${name}.sh (v6fabric; the reasons are commented there)`, ...rest.filter((line) => !/^\s*#/.test(line))].join("\n");
+  return inlineFile(`${NODE_PATHS.scriptDir}/${name}`, 0o755, text);
 }
 
 function unit(name: string, values: Readonly<Record<string, string>>): IgnitionUnit {
@@ -116,6 +118,8 @@ export interface BasePartInput {
   readonly hostname: string;
   readonly kubernetes: KubernetesRelease;
   readonly dnsResolvers: readonly string[];
+  /** IPv6 BGP peers the cluster's BGPPeers name; the node routes to them and checks them against the metadata. */
+  readonly bgpPeers: readonly string[];
 }
 
 /** What every node gets, whatever its role. */
@@ -139,7 +143,7 @@ export function basePart(input: BasePartInput): IgnitionPart {
         NODE_PRIVATE_IPV4_PLACEHOLDER: BOOT_VALUES.nodePrivateIpv4,
         BOOTSTRAP_TOKEN_PLACEHOLDER: BOOT_VALUES.bootstrapToken,
       }),
-      script("bgp-peer-routes"),
+      script("bgp-peer-routes", { BGP_PEERS: input.bgpPeers.join(" ") }),
       script("kubeadm-bootstrap", {
         ...pick("KUBEADM_CONFIG", "STATE_DIR", "HOOK_DIR"),
         NODE_IPV6_PLACEHOLDER: BOOT_VALUES.nodeIpv6,
@@ -162,6 +166,7 @@ export function basePart(input: BasePartInput): IgnitionPart {
       { name: "locksmithd.service", mask: true },
       unit(NODE_UNITS.bootValues, pick("SCRIPT_DIR", "TEMPLATE_DIR")),
       unit(NODE_UNITS.bgpPeerRoutes, pick("SCRIPT_DIR")),
+      unit(NODE_UNITS.bgpPeerRoutesTimer, {}),
       unit(NODE_UNITS.kubeadm, pick("SCRIPT_DIR", "STATE_DIR", "KUBEADM_CONFIG")),
     ],
   };
@@ -205,7 +210,7 @@ export function nat64Part(input: Nat64PartInput): IgnitionPart {
         DEVICE: input.device,
         PREFIX: input.prefix,
         POOL: input.pool,
-      }, { stripComments: true }),
+      }),
     ],
     units: [unit(NODE_UNITS.nat64, { ...pick("SCRIPT_DIR"), ...paths })],
   };

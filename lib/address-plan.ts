@@ -169,3 +169,37 @@ export function planAddresses(blockText: string): AddressPlan {
     clusterDnsIp: serviceCidr.address(10),
   };
 }
+
+/**
+ * How Calico's LoadBalancer IPAM divides the external range (zone 3). Both pools lie
+ * inside the /112 that every node announces, so they add no route of their own.
+ */
+export interface LoadBalancerPools {
+  /**
+   * externalTrafficPolicy: Cluster addresses: the first half of the external range,
+   * which Calico assigns by itself.
+   */
+  readonly cluster: Ipv6Cidr;
+  /**
+   * externalTrafficPolicy: Local addresses: exactly `localServiceRoutes` addresses at
+   * the start of the second half, so a node can never hold more Local /128s than that
+   * (the export filter passes no other /128 of the external range). Absent when
+   * LOCAL_SERVICE_ROUTES=0.
+   */
+  readonly local?: Ipv6Cidr;
+}
+
+/**
+ * Cuts the LoadBalancer pools out of `plan.externalCidr`. `localServiceRoutes` must be 0
+ * or a power of two (a pool is one CIDR); lib/prefix-budget.ts checks the setting first.
+ */
+export function loadBalancerPools(plan: AddressPlan, localServiceRoutes: number): LoadBalancerPools {
+  const halves = plan.externalCidr.length + 1;
+  const cluster = plan.externalCidr.subnet(halves, 0);
+  if (localServiceRoutes === 0) return { cluster };
+  const bits = Math.log2(localServiceRoutes);
+  if (!Number.isInteger(bits) || 128 - bits < halves) {
+    throw new AddressPlanError(`${localServiceRoutes} Local Service addresses do not form one CIDR inside ${plan.externalCidr.subnet(halves, 1)}`);
+  }
+  return { cluster, local: plan.externalCidr.subnet(halves, 1).subnet(128 - bits, 0) };
+}

@@ -14,7 +14,9 @@
  * field spelled out (that path does no defaulting).
  */
 import { toYamlDocuments } from "./yaml";
-import { AddressPlan } from "./address-plan";
+import { AddressPlan, Ipv6Cidr, loadBalancerPools } from "./address-plan";
+import { localServiceAdmission } from "./local-service-admission";
+import { maxPodBlocksPerNode } from "./prefix-budget";
 import { CALICO, PinnedDownload } from "./versions";
 
 /** Where the init node keeps the add-on manifests (not under /usr: read-only on Flatcar). */
@@ -42,6 +44,8 @@ export const DEFAULT_FLEX_VOLUME_PATH = "/var/lib/kubelet/volumeplugins/";
 export const CALICO_NAMES = {
   podPool: "pods-ipv6",
   loadBalancerPool: "loadbalancer-ipv6",
+  /** externalTrafficPolicy: Local addresses; Services ask for it by name (lib/local-service-admission.ts). */
+  localServicePool: "local-services-ipv6",
   exportFilter: "metal-export",
   passwordSecret: "metal-bgp-password",
   passwordKey: "password",
@@ -69,7 +73,16 @@ export interface CalicoInput {
   readonly routerIdSource?: RouterIdSource;
   /** @default POD_BLOCK_PREFIX_LENGTH */
   readonly blockPrefixLength?: number;
+  /**
+   * LOCAL_SERVICE_ROUTES: the size of the Local pool, 0 or a power of two (checked by
+   * lib/prefix-budget.ts checkPrefixBudget when settings load).
+   * @default DEFAULT_LOCAL_SERVICE_ROUTES
+   */
+  readonly localServiceRoutes?: number;
 }
+
+/** LOCAL_SERVICE_ROUTES' default. */
+export const DEFAULT_LOCAL_SERVICE_ROUTES = 4;
 
 /** One manifest for the init node to `kubectl apply --server-side`, in list order. */
 export type AddonManifest =
@@ -116,12 +129,22 @@ function validate(input: CalicoInput): Required<Omit<CalicoInput, "plan" | "asNu
   if (blockPrefixLength < input.plan.podCidr.length) {
     throw new CalicoConfigError(`blockPrefixLength /${blockPrefixLength} is larger than the pod range ${input.plan.podCidr}`);
   }
+  const localServiceRoutes = input.localServiceRoutes ?? DEFAULT_LOCAL_SERVICE_ROUTES;
+  if (!Number.isInteger(localServiceRoutes) || localServiceRoutes < 0 || (localServiceRoutes & (localServiceRoutes - 1)) !== 0) {
+    throw new CalicoConfigError(`localServiceRoutes ${localServiceRoutes} is not valid: the Local pool is one CIDR, so 0 or a power of two`);
+  }
   return {
     md5Password: input.md5Password ?? false,
     flexVolumePath,
     routerIdSource: input.routerIdSource ?? "private-ipv4",
     blockPrefixLength,
+    localServiceRoutes,
   };
+}
+
+/** The Local pool's CIDR, or undefined when LOCAL_SERVICE_ROUTES=0. */
+export function localServicePool(input: CalicoInput): Ipv6Cidr | undefined {
+  return loadBalancerPools(input.plan, validate(input).localServiceRoutes).local;
 }
 
 /**
@@ -157,7 +180,7 @@ export function installation(input: CalicoInput): object {
   };
 }
 
-function ipPool(metadata: Metadata, cidr: string, blockSize: number, allowedUses: string[]): object {
+function ipPool(metadata: Metadata, cidr: string, blockSize: number, allowedUses: string[], assignmentMode: "Automatic" | "Manual" = "Automatic"): object {
   return {
     apiVersion: CALICO_API,
     kind: "IPPool",
@@ -172,20 +195,47 @@ function ipPool(metadata: Metadata, cidr: string, blockSize: number, allowedUses
       nodeSelector: "all()",
       allowedUses,
       disableBGPExport: false,
-      assignmentMode: "Automatic",
+      assignmentMode,
     },
   };
 }
 
-/** The pod pool (= kubeadm podSubnet) and the LoadBalancer pool (= the external range). */
+/**
+ * The pod pool (= kubeadm podSubnet) and the LoadBalancer pools, both inside the external
+ * range (lib/address-plan.ts loadBalancerPools).
+ */
 export function ipPools(input: CalicoInput): object[] {
   const o = validate(input);
+  const lb = loadBalancerPools(input.plan, o.localServiceRoutes);
   return [
     ipPool({ name: CALICO_NAMES.podPool }, input.plan.podCidr.toString(), o.blockPrefixLength, ["Workload"]),
     // Calico LoadBalancer IPAM (v3.30+, kube-controllers' loadbalancer controller, which
     // the operator enables): Services of type LoadBalancer get an address from here.
-    ipPool({ name: CALICO_NAMES.loadBalancerPool }, input.plan.externalCidr.toString(), o.blockPrefixLength, ["LoadBalancer"]),
+    ipPool({ name: CALICO_NAMES.loadBalancerPool }, lb.cluster.toString(), o.blockPrefixLength, ["LoadBalancer"]),
+    // Manual: only Services that name it get an address from it, so Cluster-policy
+    // Services never use up the Local budget. A pool's block cannot be larger than the pool.
+    ...(lb.local
+      ? [ipPool({ name: CALICO_NAMES.localServicePool }, lb.local.toString(), Math.max(o.blockPrefixLength, lb.local.length), ["LoadBalancer"], "Manual")]
+      : []),
   ];
+}
+
+/**
+ * IPAM's cluster settings. strictAffinity: a node never borrows an address from another
+ * node's block, so no pod needs a /128 route of its own (Calico would announce one,
+ * against max_prefix, while the block's owner blackholes it). maxBlocksPerHost: a node
+ * holds at most the blocks its maxPods needs plus one spare, the pod row of the prefix
+ * budget; a pod that would need more gets no address instead of tearing down the
+ * node's BGP sessions.
+ */
+export function ipamConfig(input: CalicoInput): object {
+  const o = validate(input);
+  return {
+    apiVersion: CALICO_API,
+    kind: "IPAMConfig",
+    metadata: { name: "default" },
+    spec: { strictAffinity: true, autoAllocateBlocks: true, maxBlocksPerHost: maxPodBlocksPerNode(o.blockPrefixLength) },
+  };
 }
 
 export function bgpConfiguration(input: CalicoInput): object {
@@ -208,32 +258,38 @@ export function bgpConfiguration(input: CalicoInput): object {
 }
 
 /**
- * What a node may announce. BGPFilter rules run before Calico's own export filter and
- * the first match decides (confd bgp_processor.go buildExportFilter), so every accept
- * is exact: an `In` pod-range accept without a length would also export the /128 route
- * of every local pod that BIRD learns from the kernel.
+ * What a node must not announce, on top of Calico's own export logic. BGPFilter rules run
+ * before Calico's export filter and the first match decides; a route no rule matches is
+ * left to Calico (confd bgp_processor.go buildExportFilter, bird6 templates), which
+ * exports the blocks with confirmed affinity to this node, the Service ranges of the
+ * BGPConfiguration and Local Services' /128s. So this filter only rejects, except for
+ * the Local pool's /128s, which must pass before the rest of the external range is
+ * rejected. Every rule is a cap of the prefix budget (lib/prefix-budget.ts), whatever
+ * a user creates:
+ * - nothing longer than a block from the pod range: with strictAffinity no address is
+ *   borrowed, so the only /128s there would be pods that requested an address of
+ *   another node's block;
+ * - nothing longer than the /108 from the Service range: Local Services' ClusterIP /128s;
+ * - from the external range, the /112 and the Local pool's /128s only.
  */
 export function bgpFilter(input: CalicoInput): object {
   const o = validate(input);
   const pod = input.plan.podCidr.toString();
-  const service = input.plan.serviceCidr.toString();
-  const external = input.plan.externalCidr.toString();
+  const service = input.plan.serviceCidr;
+  const external = input.plan.externalCidr;
+  const local = loadBalancerPools(input.plan, o.localServiceRoutes).local;
+  const longerThan = (cidr: Ipv6Cidr | string, length: number) =>
+    ({ action: "Reject", matchOperator: "In", cidr: cidr.toString(), prefixLength: { min: length + 1, max: 128 } });
   return {
     apiVersion: CALICO_API,
     kind: "BGPFilter",
     metadata: { name: CALICO_NAMES.exportFilter },
     spec: {
       exportV6: [
-        // Pod blocks, nothing longer (borrowed /128s would count against max_prefix).
-        { action: "Accept", matchOperator: "In", cidr: pod, prefixLength: { min: o.blockPrefixLength, max: o.blockPrefixLength } },
-        { action: "Reject", matchOperator: "In", cidr: pod },
-        // The Service range as one /108; ClusterIP /128s of Local Services are covered by it.
-        { action: "Accept", matchOperator: "Equal", cidr: service },
-        { action: "Reject", matchOperator: "In", cidr: service },
-        // The external range, and /128s of Local Services with an endpoint on the node.
-        { action: "Accept", matchOperator: "Equal", cidr: external },
-        { action: "Accept", matchOperator: "In", cidr: external, prefixLength: { min: 128, max: 128 } },
-        { action: "Reject" },
+        ...(o.blockPrefixLength < 128 ? [longerThan(pod, o.blockPrefixLength)] : []),
+        longerThan(service, service.length),
+        ...(local ? [{ action: "Accept", matchOperator: "In", cidr: local.toString(), prefixLength: { min: 128, max: 128 } }] : []),
+        longerThan(external, external.length),
       ],
       // The routers send no routes; nodes reach each other through their default route.
       importV6: [{ action: "Reject" }],
@@ -302,9 +358,10 @@ export function bgpPasswordManifestPrefix(): string {
  * 2. the Installation (fails until the operator.tigera.io CRDs exist);
  * 3. BGP configuration, filter and peers, before calico-node starts, so the node-to-node
  *    mesh is never on;
- * 4. the IP pools; the operator starts calico-node once a pool exists and creates
- *    the calico-system namespace;
- * 5. with a password, the Secret in calico-system (fails until that namespace exists).
+ * 4. the admission policy for Local Services' addresses, before any pool can hand one out;
+ * 5. IPAM's settings, then the IP pools; the operator starts calico-node once a pool
+ *    exists and creates the calico-system namespace;
+ * 6. with a password, the Secret in calico-system (fails until that namespace exists).
  * Identical for any number of nodes: nothing here names a node.
  */
 export function calicoAddonManifests(input: CalicoInput): AddonManifest[] {
@@ -313,7 +370,18 @@ export function calicoAddonManifests(input: CalicoInput): AddonManifest[] {
     { path: `${CALICO_ADDON_DIR}/00-tigera-operator.yaml`, remote: CALICO.operatorManifest },
     { path: `${CALICO_ADDON_DIR}/10-installation.yaml`, yaml: toYamlDocuments([installation(input)]) },
     { path: `${CALICO_ADDON_DIR}/20-bgp.yaml`, yaml: toYamlDocuments([bgpConfiguration(input), bgpFilter(input), ...bgpPeers(input)]) },
-    { path: `${CALICO_ADDON_DIR}/30-ippools.yaml`, yaml: toYamlDocuments(ipPools(input)) },
+    {
+      path: `${CALICO_ADDON_DIR}/25-local-service-admission.yaml`,
+      yaml: toYamlDocuments(
+        localServiceAdmission({
+          plan: input.plan,
+          localPool: localServicePool(input),
+          localPoolName: CALICO_NAMES.localServicePool,
+          localServiceRoutes: o.localServiceRoutes,
+        }),
+      ),
+    },
+    { path: `${CALICO_ADDON_DIR}/30-ippools.yaml`, yaml: toYamlDocuments([ipamConfig(input), ...ipPools(input)]) },
   ];
   if (o.md5Password) manifests.push({ path: `${CALICO_ADDON_DIR}/40-bgp-password.yaml`, secretPrefix: bgpPasswordManifestPrefix() });
   return manifests;

@@ -10,10 +10,10 @@
  * public IPv4 (stateful NAT64, RFC 6146, in two steps).
  *
  * What never goes through the translator: the metadata service and every non-global
- * IPv4 range (NAT64_BLOCKED_IPV4), dropped by nftables on both sides of tayga, so it
- * holds without Calico; the host policies deny the same (lib/policies.ts).
+ * IPv4 range (NAT64_BLOCKED_IPV4), rejected by nftables where tayga's IPv4 is forwarded,
+ * so it holds without Calico; the host policies deny the same (lib/policies.ts).
  * 64:ff9b::/96 is a route to the TUN device on each node, never announced over BGP:
- * the BGPFilter of lib/calico.ts rejects every prefix it does not list.
+ * Calico exports only pod blocks and Service routes (lib/calico.ts, docs/nat64.md).
  */
 import { Address4, Address6 } from "ip-address";
 

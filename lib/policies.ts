@@ -346,8 +346,10 @@ export function publicSurfacePolicy(input: SecurityInput): GlobalNetworkPolicy {
       protocol,
       ipVersion: 6,
       source: outside(plan),
-      destination: { ports: [NODE_PORT_RANGE] },
-      ...why("NodePorts are not a public entrance; use a LoadBalancer or external IP"),
+      // Everything but the external range: a LoadBalancer or external IP may itself use a
+      // port from the NodePort range, and the forward policy decides whether its pods opted in.
+      destination: { notNets: [cidr(plan.externalCidr)], ports: [NODE_PORT_RANGE] },
+      ...why("NodePorts on node addresses are not a public entrance; use a LoadBalancer or external IP"),
     });
   }
   return policy(POLICY_NAMES.publicSurface, POLICY_ORDER.publicSurface, HOST_SELECTOR, { applyOnForward: true, preDNAT: true }, rules);

@@ -8,6 +8,12 @@
  * Equinix, `max_prefix` of the project BGP config). So the budget is checked at synth
  * time, where it depends on settings, and docs/bgp-fabric.md shows the table.
  *
+ * Each row is also a cap that holds at run time, whatever users create (lib/calico.ts):
+ * IPAM gives a node at most `maxPodBlocksPerNode` blocks (IPAMConfig maxBlocksPerHost,
+ * strictAffinity: no borrowed /128s), the export filter passes no longer pod or Service
+ * prefix, and no external /128 outside the Local pool, which holds exactly
+ * LOCAL_SERVICE_ROUTES addresses.
+ *
  * Pure: no cdktf import.
  */
 
@@ -77,6 +83,11 @@ export function podBlocksNeeded(blockPrefixLength: number, maxPods: number): num
   return Math.ceil(maxPods / addressesPerBlock);
 }
 
+/** Pod blocks one node may hold: what maxPods needs plus the headroom (IPAMConfig maxBlocksPerHost). */
+export function maxPodBlocksPerNode(blockPrefixLength: number, maxPods = MAX_PODS_PER_NODE, headroom = 1): number {
+  return podBlocksNeeded(blockPrefixLength, maxPods) + headroom;
+}
+
 /** Computes the per-node announcement budget. Throws PrefixBudgetError only for malformed input; check `fits`. */
 export function prefixBudget(input: PrefixBudgetInput): PrefixBudget {
   const maxPods = input.maxPodsPerNode ?? MAX_PODS_PER_NODE;
@@ -93,8 +104,8 @@ export function prefixBudget(input: PrefixBudgetInput): PrefixBudget {
     {
       what: "pod blocks (Calico IPAM blocks affine to the node)",
       prefixLength: `/${input.blockPrefixLength}`,
-      count: blocks + headroom,
-      why: `${blocks} block${blocks === 1 ? "" : "s"} of ${2 ** (128 - input.blockPrefixLength)} addresses for ${maxPods} pods, plus ${headroom} spare for IPAM churn`,
+      count: maxPodBlocksPerNode(input.blockPrefixLength, maxPods, headroom),
+      why: `${blocks} block${blocks === 1 ? "" : "s"} of ${2 ** (128 - input.blockPrefixLength)} addresses for ${maxPods} pods, plus ${headroom} spare for IPAM churn; IPAM's maxBlocksPerHost, no borrowing (strictAffinity)`,
     },
     { what: "Service ClusterIP range (serviceClusterIPs)", prefixLength: "/108", count: 1, why: "aggregate, announced by every node (ECMP)" },
     {
@@ -107,7 +118,7 @@ export function prefixBudget(input: PrefixBudgetInput): PrefixBudget {
       what: "externalTrafficPolicy: Local addresses with an endpoint on the node",
       prefixLength: "/128",
       count: input.localServiceRoutes,
-      why: "LOCAL_SERVICE_ROUTES; their ClusterIP /128s are filtered (BGPFilter), the /108 covers them",
+      why: "LOCAL_SERVICE_ROUTES = the size of the Local pool, the only external /128s the export filter passes; their ClusterIP /128s are filtered, the /108 covers them",
     },
   ];
   const fixed = rows.slice(0, 3).reduce((sum, r) => sum + r.count, 0);
@@ -117,7 +128,8 @@ export function prefixBudget(input: PrefixBudgetInput): PrefixBudget {
 
 /**
  * Like prefixBudget, but throws PrefixBudgetError naming LOCAL_SERVICE_ROUTES, its
- * value and the largest value that fits when the budget exceeds the limit.
+ * value and what is valid when the budget exceeds the limit, or when the value is not
+ * 0 or a power of two (the Local pool is one CIDR of exactly that many addresses).
  */
 export function checkPrefixBudget(input: PrefixBudgetInput): PrefixBudget {
   const budget = prefixBudget(input);
@@ -127,6 +139,14 @@ export function checkPrefixBudget(input: PrefixBudgetInput): PrefixBudget {
       `LOCAL_SERVICE_ROUTES=${input.localServiceRoutes} is too many: each node would announce ${parts} = ${budget.total} prefixes, ` +
         `more than the ${budget.maxPrefixes} Metal's routers accept per server (max_prefix; one more tears the session down). ` +
         `Use at most ${budget.maxLocalServiceRoutes}.`,
+    );
+  }
+  const n = input.localServiceRoutes;
+  if (n > 0 && (n & (n - 1)) !== 0) {
+    const valid = [0, ...[1, 2, 4, 8, 16, 32].filter((p) => p <= budget.maxLocalServiceRoutes)];
+    throw new PrefixBudgetError(
+      `LOCAL_SERVICE_ROUTES=${n} is not a size an IP pool can have: Local Service addresses come from one Calico pool, a CIDR, ` +
+        `so use ${valid.slice(0, -1).join(", ")} or ${valid[valid.length - 1]}.`,
     );
   }
   return budget;

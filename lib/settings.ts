@@ -307,7 +307,7 @@ const LOCAL_SERVICE_ROUTES: SettingSpec<number> = {
   default: "4",
   emptyMeansDefault: false,
   description:
-    "How many externalTrafficPolicy: Local Service addresses one node may announce as /128s. Metal accepts 10 prefixes per server; pod blocks and the two Service ranges take 4, so at most 6 (docs/bgp-fabric.md).",
+    "How many externalTrafficPolicy: Local Service addresses exist, so the most /128s one node may announce: 0, 1, 2 or 4. They form one Calico pool (a CIDR); Metal accepts 10 prefixes per server and pod blocks and the two Service ranges take 4 (docs/bgp-fabric.md).",
   parse(value) {
     if (!/^\d+$/.test(value)) throw new Invalid("must be a whole number");
     try {

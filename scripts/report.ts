@@ -20,6 +20,7 @@ import { Ipv6Cidr } from "../lib/address-plan";
 import { BOOT_VALUES, BootValue } from "../lib/boot-values";
 import { FABRIC_SUMMARY_OUTPUT, FabricSummary } from "../lib/fabric-summary";
 import { HOST_SELECTOR } from "../lib/policies";
+import { METAL_MAX_PREFIXES } from "../lib/prefix-budget";
 import {
   Json,
   JsonObject,
@@ -88,8 +89,10 @@ function within(inner: string, outer: string): boolean {
 }
 
 /**
- * Whether Calico's BGPFilter export rules (in order, first match wins, no match
- * accepts) let `route` through. Calico matches `In` as "inside the CIDR, or equal".
+ * Whether Calico's BGPFilter export rules (in order, first match wins) let `route`
+ * through. A route no rule matches is left to Calico's own export logic, which exports
+ * every candidate listed here (a node's blocks, the Service ranges, Local /128s).
+ * Calico matches `In` as "inside the CIDR, or equal".
  */
 function exported(route: Route, rules: readonly JsonObject[]): boolean {
   for (const rule of rules) {
@@ -128,7 +131,13 @@ export interface ClusterReport {
   readonly peers: readonly ReportPeer[];
   readonly announcements: readonly Announcement[];
   readonly exportFilters: readonly string[];
-  readonly perNode: readonly { readonly hostname: string; readonly announces: readonly string[]; readonly peers: readonly string[] }[];
+  readonly perNode: readonly {
+    readonly hostname: string;
+    readonly announces: readonly string[];
+    readonly peers: readonly string[];
+    /** The most prefixes the node can announce (pod blocks at IPAM's maxBlocksPerHost), or undefined if unknown. */
+    readonly maxPrefixes?: number;
+  }[];
   readonly endpoints: readonly { readonly name: string; readonly value: string; readonly note: string }[];
   readonly exposure: readonly ExposureRule[];
   readonly exposedServices: readonly string[];
@@ -409,6 +418,9 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
   const pools = ofKind(docs, "IPPool").filter((d) => obj(d.body.spec).disabled !== true);
   if (pools.length === 0) notFound.push("a Calico IPPool (issue 5: lib/calico.ts): pod block size");
   const candidates: Route[] = [];
+  const loadBalancerPools = pools.filter((p) => arr(obj(p.body.spec).allowedUses).map(String).includes("LoadBalancer"));
+  const ipam = obj(ofKind(docs, "IPAMConfig")[0]?.body.spec);
+  const maxBlocks = typeof ipam.maxBlocksPerHost === "number" && ipam.maxBlocksPerHost > 0 ? ipam.maxBlocksPerHost : undefined;
   for (const pool of pools) {
     const spec = obj(pool.body.spec);
     const uses = arr(spec.allowedUses).map(String);
@@ -434,7 +446,20 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
       }
       candidates.push({ prefix: cidr, length: Ipv6Cidr.parse(cidr).length, exact: true, what, from: "every node (ECMP at the routers)" });
       if (local) {
-        candidates.push({ prefix: cidr, length: 128, exact: false, what: `/128 of a Service with \`externalTrafficPolicy: Local\` in ${what}`, from: "only nodes with a ready local endpoint" });
+        // Local /128s: per LoadBalancer pool inside the range, so the report shows which pool's addresses may leave.
+        const inRange = loadBalancerPools.filter((p) => within(str(obj(p.body.spec).cidr) ?? "::/128", cidr));
+        for (const pool of inRange) {
+          candidates.push({
+            prefix: str(obj(pool.body.spec).cidr) ?? "?",
+            length: 128,
+            exact: false,
+            what: `/128 of a Service with \`externalTrafficPolicy: Local\` and an address from IPPool ${pool.name ?? "?"}`,
+            from: "only nodes with a local endpoint",
+          });
+        }
+        if (inRange.length === 0) {
+          candidates.push({ prefix: cidr, length: 128, exact: false, what: `/128 of a Service with \`externalTrafficPolicy: Local\` in ${what}`, from: "only nodes with a local endpoint" });
+        }
       }
       seen.add(key);
     }
@@ -463,12 +488,22 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
     }),
   );
   const routeText = (a: Announcement) => (a.length === undefined || a.length === Number(a.prefix.split("/")[1]) ? a.prefix : `/${a.length}s in ${a.prefix}`);
+  // How many routes an announcement row can be on one node: 1 for an exact prefix, IPAM's
+  // block cap for pod blocks, every address of a pool for Local /128s.
+  const routesOf = (a: Announcement): number | undefined => {
+    if (a.length === undefined || a.length === Ipv6Cidr.parse(a.prefix).length) return 1;
+    if (a.length === 128) return Number(Ipv6Cidr.parse(a.prefix).size);
+    return maxBlocks;
+  };
   const perNode = nodes.map((n) => {
     const mine = peers.filter((p) => p.nodes.includes(n.hostname));
+    const announced = announcements.filter((a) => a.from !== "?" && a.exportedTo.some((name) => mine.some((p) => p.name === name)));
+    const counts = announced.map(routesOf);
     return {
       hostname: n.hostname,
-      announces: announcements.filter((a) => a.from !== "?" && a.exportedTo.some((name) => mine.some((p) => p.name === name))).map(routeText),
+      announces: announced.map(routeText),
       peers: mine.map((p) => `${p.address}${p.asn ? ` (AS ${p.asn})` : ""}`),
+      maxPrefixes: counts.every((c) => c !== undefined) && counts.length > 0 ? counts.reduce((x, y) => x! + y!, 0) : undefined,
     };
   });
 
@@ -660,8 +695,13 @@ export function renderReport(report: ClusterReport): string {
   out.push("", "### Per node", "");
   out.push(
     table(
-      ["Node", "Announces", "To peers"],
-      report.perNode.map((n) => [n.hostname, n.announces.map((a) => `\`${a}\``).join(", ") || "?", n.peers.join(", ") || "?"]),
+      ["Node", "Announces", "To peers", `Prefixes at most (Metal's limit ${METAL_MAX_PREFIXES})`],
+      report.perNode.map((n) => [
+        n.hostname,
+        n.announces.map((a) => `\`${a}\``).join(", ") || "?",
+        n.peers.join(", ") || "?",
+        n.maxPrefixes === undefined ? "?" : n.maxPrefixes > METAL_MAX_PREFIXES ? `**${n.maxPrefixes}** (over the limit)` : String(n.maxPrefixes),
+      ]),
     ),
   );
   out.push("", "```mermaid", renderDiagram(report), "```");

@@ -23,13 +23,41 @@ ajv.addFormat("cidr", (s: string) => {
 
 const validators: Record<string, ValidateFunction> = {};
 
-function schemaFile(kind: string): string {
-  if (kind === "BGPFilter") return path.join(__dirname, "bgpfilter.schema.json");
-  return referencePath("schemas", "calico", `${kind}.schema.json`);
+/** Kinds reference/schemas/calico has no schema for, checked against their CRD in the pinned operator-crds.yaml. */
+const FROM_CRD = new Set(["IPAMConfig"]);
+
+/**
+ * A CRD's openAPIV3Schema made strict the way `kubectl apply` with strict field
+ * validation is: no field the schema does not declare.
+ */
+function strictSchemaFromCrd(kind: string): object {
+  const text = fs.readFileSync(referencePath("upstream", "calico-v3.32.0", "operator-crds.yaml"), "utf8");
+  const crd = YAML.parseAllDocuments(text)
+    .map((d) => d.toJS())
+    .find((d) => d?.kind === "CustomResourceDefinition" && d.spec.group === "crd.projectcalico.org" && d.spec.names.kind === kind);
+  if (!crd) throw new Error(`no crd.projectcalico.org CRD of kind ${kind} in operator-crds.yaml`);
+  const strict = (node: any): any => {
+    if (Array.isArray(node)) return node.map(strict);
+    if (!node || typeof node !== "object") return node;
+    const out: any = {};
+    for (const [k, v] of Object.entries(node)) if (!k.startsWith("x-kubernetes-")) out[k] = k === "properties" ? Object.fromEntries(Object.entries(v as object).map(([p, s]) => [p, strict(s)])) : strict(v);
+    if (out.type === "object" && out.properties && out.additionalProperties === undefined) out.additionalProperties = false;
+    return out;
+  };
+  const schema = strict(crd.spec.versions.find((v: any) => v.storage).schema.openAPIV3Schema);
+  // metadata is the API server's to check; the CRD leaves it open.
+  schema.properties.metadata = { type: "object" };
+  return schema;
+}
+
+function schemaFor(kind: string): object {
+  if (FROM_CRD.has(kind)) return strictSchemaFromCrd(kind);
+  const file = kind === "BGPFilter" ? path.join(__dirname, "bgpfilter.schema.json") : referencePath("schemas", "calico", `${kind}.schema.json`);
+  return JSON.parse(fs.readFileSync(file, "utf8"));
 }
 
 export function calicoValidator(kind: string): ValidateFunction {
-  if (!validators[kind]) validators[kind] = ajv.compile(JSON.parse(fs.readFileSync(schemaFile(kind), "utf8")));
+  if (!validators[kind]) validators[kind] = ajv.compile(schemaFor(kind));
   return validators[kind];
 }
 

@@ -1,0 +1,115 @@
+/**
+ * The admission side of the prefix budget: a ValidatingAdmissionPolicy (built into the
+ * API server, GA since Kubernetes 1.30) that keeps externalTrafficPolicy: Local
+ * addresses inside the Local pool (lib/address-plan.ts loadBalancerPools).
+ *
+ * The export filter (lib/calico.ts bgpFilter) is what caps each node's announcements:
+ * it passes no /128 of the external range outside the Local pool. This policy makes the
+ * cap visible where users act: a Service that would need a /128 the filter drops is
+ * refused with a message that says what to do, instead of getting an address that no
+ * router learns. It binds everyone, Calico's controllers included (their status writes
+ * go through it too), so an address from the wrong pool is never published.
+ *
+ * Pure: typed objects in, documents out; no cdktf import. The CEL uses Kubernetes' IP and
+ * CIDR library (`cidr()`, `containsIP`), available in the CEL environment since 1.31.
+ */
+import { AddressPlan, Ipv6Cidr } from "./address-plan";
+
+/** Calico LoadBalancer IPAM reads the pools a Service asks for from this annotation. */
+export const IPV6_POOLS_ANNOTATION = "projectcalico.org/ipv6pools";
+
+export const LOCAL_SERVICE_POLICY_NAME = "v6fabric-local-service-addresses";
+
+export interface LocalServiceAdmissionInput {
+  readonly plan: AddressPlan;
+  /** The Local pool's CIDR; undefined when LOCAL_SERVICE_ROUTES=0 (no Local address at all). */
+  readonly localPool?: Ipv6Cidr;
+  /** The Local pool's name, as Services write it in IPV6_POOLS_ANNOTATION. */
+  readonly localPoolName: string;
+  /** LOCAL_SERVICE_ROUTES, named in the messages. */
+  readonly localServiceRoutes: number;
+}
+
+/** The annotation value that asks for the Local pool, exactly as users write it. */
+export function localPoolAnnotationValue(localPoolName: string): string {
+  return JSON.stringify([localPoolName]);
+}
+
+const cel = (text: string) => `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+
+/**
+ * The policy and its binding. Three rules, each with its own message:
+ * 1. a Local LoadBalancer Service asks for the Local pool (Calico assigns from it only on
+ *    request: it is a Manual pool);
+ * 2. a Cluster Service does not (it would use up the Local budget for nothing);
+ * 3. every address of a Local Service that lies in the external range lies in the Local
+ *    pool: spec.externalIPs, spec.loadBalancerIP and the addresses in its status.
+ */
+export function localServiceAdmission(input: LocalServiceAdmissionInput): object[] {
+  const { plan, localPool, localPoolName, localServiceRoutes } = input;
+  const external = plan.externalCidr.toString();
+  const annotation = localPoolAnnotationValue(localPoolName);
+  const variables = [
+    { name: "local", expression: "object.spec.externalTrafficPolicy == 'Local'" },
+    {
+      name: "pools",
+      expression: `has(object.metadata.annotations) && ${cel(IPV6_POOLS_ANNOTATION)} in object.metadata.annotations ? object.metadata.annotations[${cel(IPV6_POOLS_ANNOTATION)}].replace(' ', '') : ''`,
+    },
+    {
+      // Every address the Service claims or was given.
+      name: "addresses",
+      expression:
+        "(has(object.spec.externalIPs) ? object.spec.externalIPs : []) + (has(object.spec.loadBalancerIP) ? [object.spec.loadBalancerIP] : []) + " +
+        "(has(object.status) && has(object.status.loadBalancer) && has(object.status.loadBalancer.ingress) ? object.status.loadBalancer.ingress.filter(i, has(i.ip)).map(i, i.ip) : [])",
+    },
+  ];
+  // An address outside the external range is not announced by Calico, so it costs nothing.
+  const allowed = `!isIP(a) || !cidr(${cel(external)}).containsIP(a)${localPool ? ` || cidr(${cel(localPool.toString())}).containsIP(a)` : ""}`;
+  const where = `LOCAL_SERVICE_ROUTES=${localServiceRoutes}, docs/bgp-fabric.md`;
+  const validations = [
+    {
+      expression:
+        "!(variables.local && object.spec.type == 'LoadBalancer' && !has(object.spec.loadBalancerClass)) || " +
+        (localPool ? `variables.pools == ${cel(annotation)}` : "false"),
+      message: localPool
+        ? `a LoadBalancer Service with externalTrafficPolicy: Local takes its address from the Local pool: annotate it ${IPV6_POOLS_ANNOTATION}: '${annotation}' (${where})`
+        : `externalTrafficPolicy: Local is off for LoadBalancer Services: no node may announce a Local address (${where})`,
+      reason: "Forbidden",
+    },
+    {
+      expression: `variables.local || !variables.pools.contains(${cel(JSON.stringify(localPoolName))})`,
+      message: `the pool ${localPoolName} is for externalTrafficPolicy: Local Services only (${where})`,
+      reason: "Forbidden",
+    },
+    {
+      expression: `!variables.local || variables.addresses.all(a, ${allowed})`,
+      message: localPool
+        ? `an externalTrafficPolicy: Local Service may use addresses of the external range ${external} only from the Local pool ${localPool} (${where})`
+        : `an externalTrafficPolicy: Local Service may not use addresses of the external range ${external} (${where})`,
+      reason: "Forbidden",
+    },
+  ];
+  return [
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name: LOCAL_SERVICE_POLICY_NAME },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: {
+          resourceRules: [
+            { apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["services", "services/status"] },
+          ],
+        },
+        variables,
+        validations,
+      },
+    },
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name: LOCAL_SERVICE_POLICY_NAME },
+      spec: { policyName: LOCAL_SERVICE_POLICY_NAME, validationActions: ["Deny"] },
+    },
+  ];
+}
