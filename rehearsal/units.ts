@@ -16,6 +16,8 @@ export interface UnitFile {
   readonly execStart: readonly string[];
   /** ConditionPathExists= values, `!` kept. */
   readonly conditions: readonly string[];
+  /** RestartPreventExitStatus= values: exit codes after which systemd does not restart the unit. */
+  readonly restartPreventExitStatus: readonly number[];
 }
 
 /** Splits systemd's `KEY=value "KEY2=value 2"` assignment lists. */
@@ -40,6 +42,7 @@ export function readUnit(root: string, name: string): UnitFile {
   const environment: Record<string, string> = {};
   let execStart: string[] = [];
   const conditions: string[] = [];
+  const restartPreventExitStatus: number[] = [];
   for (const text of texts) {
     let section = "";
     for (const raw of text.split("\n")) {
@@ -51,10 +54,11 @@ export function readUnit(root: string, name: string): UnitFile {
       if (section === "[Service]" && key === "Environment") for (const [k, v] of assignments(value)) environment[k] = v;
       if (section === "[Service]" && key === "ExecStart" && value !== "") execStart = value.split(/\s+/);
       if (section === "[Unit]" && key === "ConditionPathExists") conditions.push(value);
+      if (section === "[Service]" && key === "RestartPreventExitStatus") restartPreventExitStatus.push(...value.split(/\s+/).filter(Boolean).map(Number));
     }
   }
   if (execStart.length === 0) throw new Error(`${name} has no ExecStart=`);
-  return { name, environment, execStart, conditions };
+  return { name, environment, execStart, conditions, restartPreventExitStatus };
 }
 
 export interface UnitRun {
@@ -97,13 +101,18 @@ export function runUnitOnce(node: RehearsalNode, unit: UnitFile, extraEnv: Recor
 }
 
 /** Runs the unit until it succeeds (Restart=on-failure), at most `attempts` times. */
-export async function runUnit(node: RehearsalNode, name: string, options: { extraEnv?: Record<string, string>; attempts?: number; retryDelayMs?: number; logFile: string }): Promise<UnitRun[]> {
+export async function runUnit(
+  node: RehearsalNode,
+  name: string,
+  options: { extraEnv?: Record<string, string>; attempts?: number; retryDelayMs?: number; logFile: string; beforeRetry?: (attempt: number) => void },
+): Promise<UnitRun[]> {
   const unit = readUnit(node.root, name);
   const runs: UnitRun[] = [];
   for (let attempt = 1; attempt <= (options.attempts ?? 1); attempt++) {
+    if (attempt > 1) options.beforeRetry?.(attempt);
     const run = await runUnitOnce(node, unit, options.extraEnv ?? {}, options.logFile, attempt);
     runs.push(run);
-    if (run.status === 0) break;
+    if (run.status === 0 || (unit.restartPreventExitStatus ?? []).includes(run.status ?? -1)) break;
     await new Promise((r) => setTimeout(r, options.retryDelayMs ?? 2000));
   }
   return runs;
