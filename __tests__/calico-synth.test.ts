@@ -338,6 +338,20 @@ describe("peers cover nodes added by raising WORKER_COUNT", () => {
     }
   });
 
+  test("every node routes to exactly the peers the BGPPeers name, and the host policy lets BGP in from exactly those", () => {
+    const docs = calicoFiles(initDevice(plain))
+      .filter((f) => f.source.startsWith("data:"))
+      .flatMap((f) => parseManifest(fileText(f)));
+    const peerIPs = docs.filter((d) => d.kind === "BGPPeer").map((d) => d.spec.peerIP).sort();
+    expect(peerIPs).toEqual(["fc00::e", "fc00::f"]);
+    for (const [name, device] of devices(plain)) {
+      const files = ignitionFiles(device.user_data, resolve);
+      const routes = fileText(files.find((f) => f.path === `${NODE_PATHS.scriptDir}/bgp-peer-routes`)!);
+      const configured = /^configured=\$\{V6FABRIC_BGP_PEERS:-(.*)\}$/m.exec(routes)?.[1];
+      expect([name, configured?.split(" ").sort()]).toEqual([name, peerIPs]);
+    }
+  });
+
   test("synthesizing twice gives byte-identical output (with the password variable too)", () => {
     expect(synthesize({ METAL_BGP_MD5_ENABLED: "true" }).raw).toEqual(synthesize({ METAL_BGP_MD5_ENABLED: "true" }).raw);
   });

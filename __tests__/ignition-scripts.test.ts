@@ -13,11 +13,11 @@ import { describeWithTools, fileText, IgnConfig, tempDir } from "./support/ignit
 
 const config = JSON.parse(JSON.stringify(renderNodeIgnition(fixtureInput("init")))) as IgnConfig;
 
-/** Writes the shipped script `name` to a temp dir and returns its path. */
-function script(name: string): string {
+/** Writes the shipped script `name` (of `from`, by default the init fixture's config) to a temp dir and returns its path. */
+function script(name: string, from: IgnConfig = config): string {
   const dir = tempDir("script");
   const p = path.join(dir, name);
-  fs.writeFileSync(p, fileText(config, `${NODE_PATHS.scriptDir}/${name}`), { mode: 0o755 });
+  fs.writeFileSync(p, fileText(from, `${NODE_PATHS.scriptDir}/${name}`), { mode: 0o755 });
   return p;
 }
 
@@ -158,6 +158,23 @@ describeWithTools(["jq"], "bgp-peer-routes", () => {
     ]);
   });
 
+  it("routes only to peers both the cluster and Metal name, and fails naming each difference", () => {
+    // Metal lists fc00::e and another router; the cluster's BGPPeers are fc00::e and fc00::f.
+    const { env, log } = setup([v4, { ...v6, peer_ips: ["fc00::e", "fc00::a"] }]);
+    const result = run(script("bgp-peer-routes"), env);
+    expect(result.status).toBe(1);
+    expect(fs.readFileSync(log, "utf8").trim().split("\n")).toEqual(["ip -6 route replace fc00::e/128 via 2001:db8:0:ab00::2"]);
+    expect(result.out).toContain("the cluster peers with fc00::f but Metal lists no session to it for this server");
+    expect(result.out).toContain("Metal lists the BGP peer fc00::a for this server, but the cluster has no BGPPeer for it");
+  });
+
+  it("takes the cluster's peers from the node's rendering (one list for BGPPeers, policy and routes)", () => {
+    const other = JSON.parse(JSON.stringify(renderNodeIgnition({ ...fixtureInput("worker"), bgpPeers: ["fc00::a"] }))) as IgnConfig;
+    const { env, log } = setup([{ ...v6, peer_ips: ["fc00::a"] }]);
+    const result = run(script("bgp-peer-routes", other), env);
+    expect([result.status, fs.readFileSync(log, "utf8").trim()]).toEqual([0, "ip -6 route replace fc00::a/128 via 2001:db8:0:ab00::2"]);
+  });
+
   it("fails (so systemd retries) while the metadata lists no IPv6 neighbour", () => {
     const { env, log } = setup([v4]);
     const result = run(script("bgp-peer-routes"), env);
@@ -187,10 +204,73 @@ describe("kubeadm-bootstrap", () => {
       V6FABRIC_KUBERNETES_DIR: kubernetesDir,
       V6FABRIC_HOOK_DIR: hooks,
       V6FABRIC_KUBEADM: fakeCommand(dir, "kubeadm", log, kubeadmBody),
+      V6FABRIC_ETCD_DATA_DIR: path.join(dir, "etcd-data"),
+      V6FABRIC_CURL: fakeCommand(dir, "curl", log, "exit 7"),
     };
     const calls = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []);
-    return { env, calls, kubernetesDir, state };
+    return { env, calls, kubernetesDir, state, dir, log };
   }
+
+  /** A joining control plane whose first attempt stopped after kubeadm wrote etcd's manifest and data (its member exists). */
+  function halfJoinedControlPlane(extraEnv: Record<string, string> = {}) {
+    const t = setup();
+    const { env, kubernetesDir, dir, log } = t;
+    fs.writeFileSync(env.KUBEADM_CONFIG, "kind: JoinConfiguration\ncontrolPlane:\n  localAPIEndpoint:\n    bindPort: 443\n");
+    const own = "https://[2001:db8:0:ab00::5]:2380";
+    const failing = fakeCommand(dir, "kubeadm-fail", log, [
+      `mkdir -p "${kubernetesDir}/manifests" "${env.V6FABRIC_ETCD_DATA_DIR}/member"`,
+      `printf '    - --initial-advertise-peer-urls=${own}\\n    - --initial-cluster=v6fabric-cp-1=https://[2001:db8:0:ab00::1]:2380,v6fabric-cp-3=${own}\\n' > "${kubernetesDir}/manifests/etcd.yaml"`,
+      "exit 1",
+    ].join("\n"));
+    const s = script("kubeadm-bootstrap");
+    expect(run(s, { ...env, ...extraEnv, V6FABRIC_KUBEADM: failing }).status).toBe(1);
+    return { ...t, s, own, failing };
+  }
+
+  it("a joining control plane resumes a half-done join: no reset, only preflight skipped, the etcd data kept", () => {
+    const { env, calls, s, state } = halfJoinedControlPlane();
+    expect(run(s, env).status).toBe(0);
+    expect(calls()).toEqual([
+      "before",
+      `kubeadm-fail join --config ${env.KUBEADM_CONFIG}`,
+      "before",
+      `kubeadm join --config ${env.KUBEADM_CONFIG} --skip-phases=preflight`,
+      "after",
+    ]);
+    expect(fs.existsSync(path.join(env.V6FABRIC_ETCD_DATA_DIR, "member"))).toBe(true);
+    expect(fs.existsSync(path.join(state, "kubeadm.done"))).toBe(true);
+  });
+
+  it("when the resumes run out, it removes its own etcd member through another member, then resets for a fresh join", () => {
+    const { env, calls, s, own, failing, dir, log } = halfJoinedControlPlane({ V6FABRIC_MAX_RESUMES: "1" });
+    const members = JSON.stringify({ members: [{ ID: "111", name: "v6fabric-cp-1", peerURLs: ["https://[2001:db8:0:ab00::1]:2380"] }, { ID: "333", peerURLs: [own], isLearner: true }] });
+    const curl = fakeCommand(dir, "curl", log, `case "$*" in *member/list*) echo '${members}' ;; esac`);
+    const resetting = fakeCommand(dir, "kubeadm", log, `if [ "$1" = reset ]; then rm -rf "${env.V6FABRIC_ETCD_DATA_DIR}" "${env.V6FABRIC_KUBERNETES_DIR}/manifests"; fi`);
+    expect(run(s, { ...env, V6FABRIC_MAX_RESUMES: "1", V6FABRIC_KUBEADM: failing }).status).toBe(1); // the one resume fails too
+    const result = run(s, { ...env, V6FABRIC_MAX_RESUMES: "1", V6FABRIC_KUBEADM: resetting, V6FABRIC_CURL: curl });
+    expect(result.status).toBe(0);
+    const pki = env.V6FABRIC_KUBERNETES_DIR + "/pki";
+    const tls = `--cacert ${pki}/etcd/ca.crt --cert ${pki}/apiserver-etcd-client.crt --key ${pki}/apiserver-etcd-client.key`;
+    expect(calls().slice(4)).toEqual([
+      `curl -sS --fail --max-time 10 ${tls} -X POST -d {} https://[2001:db8:0:ab00::1]:2379/v3/cluster/member/list`,
+      `curl -sS --fail --max-time 30 ${tls} -X POST -d {"ID":"333"} https://[2001:db8:0:ab00::1]:2379/v3/cluster/member/remove`,
+      "kubeadm reset --force",
+      "before",
+      `kubeadm join --config ${env.KUBEADM_CONFIG}`,
+      "after",
+    ]);
+    expect(result.out).toContain("removed this node's etcd member 333");
+  });
+
+  it("stops for good (exit 3, which the unit does not restart) when no other member can remove it; nothing is reset", () => {
+    const { env, calls, s, failing } = halfJoinedControlPlane({ V6FABRIC_MAX_RESUMES: "0" });
+    const result = run(s, { ...env, V6FABRIC_MAX_RESUMES: "0", V6FABRIC_KUBEADM: failing });
+    expect(result.status).toBe(3);
+    expect(result.out).toContain("giving up: this node's etcd member could not be removed through any other member");
+    expect(result.out).toContain("etcdctl member remove");
+    expect(calls().filter((c) => c.includes("reset"))).toEqual([]);
+    expect(fs.existsSync(path.join(env.V6FABRIC_ETCD_DATA_DIR, "member"))).toBe(true);
+  });
 
   it("runs hooks and kubeadm once, then never again", () => {
     const { env, calls, state } = setup();

@@ -224,6 +224,14 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     ["/etc/kubernetes/discovery/ca.crt", 0o644],
     ["/etc/kubernetes/discovery/kubeconfig", 0o644],
   ];
+  // NAT64 on every node (docs/nat64.md): the pinned tayga package, its config, the
+  // nftables ruleset and the script that unpacks and wires them.
+  const nat64: [string, number][] = [
+    ["/opt/v6fabric/tayga.deb", 0o644],
+    ["/etc/v6fabric/tayga.conf", 0o644],
+    ["/etc/v6fabric/nat64.nft", 0o644],
+    ["/opt/v6fabric/bin/nat64", 0o755],
+  ];
   const expectedFiles: Record<BootRole, [string, number][]> = {
     init: [
       ...base,
@@ -239,8 +247,11 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
       ["/etc/kubernetes/addons/security/40-felix-failsafe-ports.yaml", 0o644],
       ["/etc/kubernetes/addons/security/41-host-policies.yaml", 0o644],
       ["/etc/kubernetes/addons/security/42-auto-host-endpoints.yaml", 0o644],
+      // Cluster DNS's Corefile with dns64 (lib/coredns.ts).
+      ["/etc/kubernetes/addons/dns/50-coredns-corefile.yaml", 0o644],
       // Puts the kubernetes ClusterIP on lo before kubeadm init (docs/control-plane.md).
       ["/etc/v6fabric/hooks/before-kubeadm", 0o755],
+      ...nat64,
     ],
     "control-plane": [
       ...base,
@@ -250,8 +261,9 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
       // Takes the ClusterIP off lo before the join and puts it back after it.
       ["/etc/v6fabric/hooks/before-kubeadm", 0o755],
       ["/etc/v6fabric/hooks/after-kubeadm", 0o755],
+      ...nat64,
     ],
-    worker: [...base, ...kubeadm, ...discovery],
+    worker: [...base, ...kubeadm, ...discovery, ...nat64],
   };
   const baseUnits = [
     "containerd.service enabled",
@@ -260,14 +272,16 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     "locksmithd.service masked",
     "v6fabric-boot-values.service enabled",
     "v6fabric-bgp-peer-routes.service enabled",
+    // Puts the peer routes back every minute.
+    "v6fabric-bgp-peer-routes.timer enabled",
     "v6fabric-kubeadm.service enabled",
   ];
   const expectedUnits: Record<BootRole, string[]> = {
-    init: [...baseUnits, "v6fabric-addons.service enabled", "kubernetes-api-local-address.service enabled"],
-    "control-plane": [...baseUnits, "kubernetes-api-local-address.service enabled"],
-    worker: baseUnits,
+    init: [...baseUnits, "v6fabric-addons.service enabled", "kubernetes-api-local-address.service enabled", "v6fabric-nat64.service enabled"],
+    "control-plane": [...baseUnits, "kubernetes-api-local-address.service enabled", "v6fabric-nat64.service enabled"],
+    worker: [...baseUnits, "v6fabric-nat64.service enabled"],
   };
-  const remote = ["/opt/bin/kubeadm", "/opt/bin/kubelet", "/opt/bin/kubectl", "/etc/kubernetes/addons/calico/00-tigera-operator.yaml"];
+  const remote = ["/opt/bin/kubeadm", "/opt/bin/kubelet", "/opt/bin/kubectl", "/etc/kubernetes/addons/calico/00-tigera-operator.yaml", "/opt/v6fabric/tayga.deb"];
 
   it.each(["init", "control-plane", "worker"] as BootRole[])("%s", (role) => {
     for (const d of scenario("CONTROL_PLANE_COUNT=3 WORKER_COUNT=5").filter((x) => x.role === role)) {

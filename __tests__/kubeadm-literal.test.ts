@@ -150,7 +150,7 @@ ${
 # Nodes boot alongside the first control plane and wait for it (and for Calico to
 # announce the Service range) for an hour instead of kubeadm's 5 minutes.
 timeouts:
-  discovery: 1h0m0s
+  discovery: 20m0s
 `;
 
 /** The discovery kubeconfig of joining nodes: the API URL and the CA file, no credentials. */

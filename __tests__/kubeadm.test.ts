@@ -229,6 +229,28 @@ describe.each(["control-plane", "worker"] as const)("a %s join checks the cluste
   });
 });
 
+describe("timeouts agree: systemd never kills a join that kubeadm's own timeouts still allow", () => {
+  // kubeadm 1.36's defaults (cmd/kubeadm/app/constants/constants.go), in minutes.
+  const KUBEADM_DEFAULT_MINUTES = { tlsBootstrap: 5, kubeletHealthCheck: 4, controlPlaneComponentHealthCheck: 4, etcdAPICall: 2, kubernetesAPICall: 1 };
+  const minutes = (duration: string) => {
+    const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(duration)!;
+    return Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0) + Number(m[3] ?? 0) / 60;
+  };
+
+  test("the control-plane join's worst case is below the kubeadm unit's TimeoutStartSec", () => {
+    const [join] = parseYaml11Documents(renderKubeadmConfig(input("control-plane")));
+    const unit = require("node:fs").readFileSync(require("node:path").join(__dirname, "..", "ignition", "units", "v6fabric-kubeadm.service"), "utf8");
+    const timeoutStart = minutes(/^TimeoutStartSec=(\d+)min$/m.exec(unit)![1] + "m");
+    const d = KUBEADM_DEFAULT_MINUTES;
+    // Discovery, TLS bootstrap, the kubelet's health, the etcd member's add, start and
+    // promotion, the control-plane components' health, and the API calls around them.
+    const worstCase = minutes(join.timeouts.discovery) + d.tlsBootstrap + d.kubeletHealthCheck + 3 * d.etcdAPICall + d.controlPlaneComponentHealthCheck + 5 * d.kubernetesAPICall;
+    expect(worstCase).toBeLessThan(timeoutStart);
+    // The unit gives up only when the script says so.
+    expect(unit).toMatch(/^RestartPreventExitStatus=3$/m);
+  });
+});
+
 describe("control-plane boot steps (the ClusterIP on lo)", () => {
   const plan = planAddresses(BLOCKS[0]);
   const add = "ip -6 address replace 2001:db8:0:ab20::1/128 dev lo preferred_lft 0";

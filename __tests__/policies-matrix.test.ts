@@ -413,4 +413,58 @@ describe("workloads: default deny from outside, explicit opt-in", () => {
     }
   });
 
+
+  describe("NAT64 (docs/nat64.md): pods reach the IPv4 Internet, never the metadata service or a non-global range", () => {
+    // The 64:ff9b::/96 forms (RFC 6052) written out: 10.0.0.5, 172.16.0.1, 192.168.1.1,
+    // 169.254.255.1 (Metal's IPv4 BGP peer), 127.0.0.1, 100.64.0.1 (the translator itself).
+    const nonGlobal = ["64:ff9b::a00:5", "64:ff9b::ac10:1", "64:ff9b::c0a8:101", "64:ff9b::a9fe:ff01", "64:ff9b::7f00:1", "64:ff9b::6440:1"];
+    const withNat64 = model({ nat64: true });
+    const withNat64Named = model({ nat64: true }, { hepInterfaces: "named" });
+    test.each(nonGlobal)("pod → %s: denied on the IPv6 side, in both host endpoint models", (dst) => {
+      for (const m of [closed, withNat64, withNat64Named, ...allModels.map(([, x]) => x)]) {
+        expect(m.fromPod("db", { dst, protocol: "TCP", port: 80 })).toBe("deny");
+      }
+    });
+
+    test("pod → an IPv4-only Internet host through NAT64: allowed", () => {
+      for (const m of [withNat64, withNat64Named]) expect(m.fromPod("db", { dst: "64:ff9b::c633:6407", protocol: "TCP", port: 443 })).toBe("allow");
+    });
+
+    // The translator's IPv4 leg: tayga writes the packet on the pod's node from its pool;
+    // Felix sees it as forwarded IPv4 arriving on the TUN device (the `*` host endpoint).
+    const POOL_SOURCE = "100.64.0.9";
+    const leg = (m: PolicyModel, dst: string) => m.hook("forwardIn", m.endpoint("worker1"), { src: POOL_SOURCE, dst, protocol: "TCP", port: 443 });
+    test.each([
+      [INTERNET_V4, "allow"],
+      ["192.80.8.124", "deny"], // the metadata service
+      ["10.70.20.3", "deny"], // Metal's private network (cp1's private IPv4)
+      ["172.16.0.1", "deny"],
+      ["192.168.1.1", "deny"],
+      ["169.254.255.1", "deny"],
+      ["127.0.0.1", "deny"],
+      ["147.75.80.7", "deny"], // a node's own public IPv4
+    ])("with NAT64, pool → %s: %s", (dst, verdict) => {
+      expect(leg(withNat64, dst)).toBe(verdict);
+      expect(leg(withNat64Named, dst)).toBe(verdict);
+    });
+
+    test("without NAT64 (NAT64_ENABLED=false) no IPv4 is forwarded for pods at all", () => {
+      expect(leg(closed, INTERNET_V4)).toBe("deny");
+      expect(leg(model({ nat64: false }), INTERNET_V4)).toBe("deny");
+    });
+
+    test("as synthesized: on by default, off with NAT64_ENABLED=false", () => {
+      expect(leg(synthesizedModel({}), INTERNET_V4)).toBe("allow");
+      expect(leg(synthesizedModel({ NAT64_ENABLED: "false" }), INTERNET_V4)).toBe("deny");
+      expect(leg(synthesizedModel({}), "192.80.8.124")).toBe("deny");
+    });
+
+    test("the nodes' own IPv4 traffic is unchanged: the metadata service and the Internet still leave", () => {
+      for (const m of [withNat64, withNat64Named]) {
+        expect(m.fromHost("worker1", { dst: METADATA_V4, protocol: "TCP", port: 80 })).toBe("allow");
+        expect(m.fromHost("worker1", { dst: INTERNET_V4, protocol: "TCP", port: 443 })).toBe("allow");
+      }
+    });
+  });
 });
+

@@ -518,6 +518,7 @@ function expectInitNodeCarriesCalico(stack: TerraformJson, report: string): void
     "/etc/kubernetes/addons/security/40-felix-failsafe-ports.yaml",
     "/etc/kubernetes/addons/security/41-host-policies.yaml",
     "/etc/kubernetes/addons/security/42-auto-host-endpoints.yaml",
+    "/etc/kubernetes/addons/dns/50-coredns-corefile.yaml",
   ]);
   const calicoKinds = ["Installation", "BGPConfiguration", "BGPFilter", "BGPPeer", "IPPool", "FelixConfiguration", "KubeControllersConfiguration"];
   const carried = documentsInUserData(init[0].user_data)

@@ -150,3 +150,27 @@ describe("Flatcar channel and Kubernetes release must agree on containerd", () =
     expect(settingsProblems({ FLATCAR_CHANNEL: channel })).toEqual([]);
   });
 });
+
+test("NAT64 and DNS64 are on by default, with today's IPv6 resolvers", () => {
+  const s = loadSettings({});
+  expect(s.nat64Enabled).toBe(true);
+  expect(s.dnsUpstreamResolvers).toEqual(["2001:4860:4860::8888", "2606:4700:4700::1111", "2001:4860:4860::8844"]);
+  expect(loadSettings({ NAT64_ENABLED: "false" }).nat64Enabled).toBe(false);
+  // Written in any valid form, used in the canonical one (RFC 5952).
+  expect(loadSettings({ DNS_UPSTREAM_RESOLVERS: " 2001:DB8:0:0::53 , 2001:db8:1::53" }).dnsUpstreamResolvers).toEqual(["2001:db8::53", "2001:db8:1::53"]);
+});
+
+test.each([
+  [{ NAT64_ENABLED: "yes" }, "NAT64_ENABLED=yes is not valid: must be one of true, false (false turns NAT64 and DNS64 off"],
+  [{ DNS_UPSTREAM_RESOLVERS: "8.8.8.8" }, "DNS_UPSTREAM_RESOLVERS=8.8.8.8 is not valid: 8.8.8.8 is not an IPv6 address (IPv4 resolvers are unreachable from IPv6-only pods)"],
+  [{ DNS_UPSTREAM_RESOLVERS: "64:ff9b::808:808" }, "DNS_UPSTREAM_RESOLVERS=64:ff9b::808:808 is not valid: 64:ff9b::808:808 is a NAT64 address"],
+  [{ DNS_UPSTREAM_RESOLVERS: "fe80::1" }, "DNS_UPSTREAM_RESOLVERS=fe80::1 is not valid: fe80::1 is not a global unicast address (2000::/3)"],
+  [{ DNS_UPSTREAM_RESOLVERS: "2001:db8::/64" }, "DNS_UPSTREAM_RESOLVERS=2001:db8::/64 is not valid: 2001:db8::/64 is not an IPv6 address"],
+  [{ DNS_UPSTREAM_RESOLVERS: "2001:db8::1,2001:db8::2,2001:db8::3,2001:db8::4" }, "is not valid: give 1 to 3 addresses (resolv.conf uses at most 3)"],
+  [{ DNS_UPSTREAM_RESOLVERS: "," }, "DNS_UPSTREAM_RESOLVERS=, is not valid: give 1 to 3 addresses"],
+  [{ DNS_UPSTREAM_RESOLVERS: "" }, "DNS_UPSTREAM_RESOLVERS= is not valid: the variable is set but empty"],
+])("%j is rejected", (env, message) => {
+  const problems = settingsProblems(env);
+  expect(problems).toHaveLength(1);
+  expect(problems[0]).toContain(message);
+});

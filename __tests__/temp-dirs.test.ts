@@ -69,3 +69,30 @@ test("a run folder whose jest process is gone (killed before its teardown) is re
   removeFoldersOfDeadRuns(parent);
   expect(fs.readdirSync(parent).sort()).toEqual(["other", `v6fabric-jest-${process.pid}-def456`, "v6fabric-jest-nopid"].sort());
 });
+
+const asRoot = process.getuid?.() === 0 ? test : test.skip;
+asRoot("a dead run's folder that still holds a mount (a killed rehearsal) is left alone, not removed through the mount", () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { removeFoldersOfDeadRuns } = require("./support/temp-root");
+  const parent = tempDir("dead-mounted");
+  const dead = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).stdout.trim();
+  const folder = path.join(parent, `v6fabric-jest-${dead}-mnt001`);
+  const mountPoint = path.join(folder, "node-root");
+  fs.mkdirSync(mountPoint, { recursive: true });
+  expect(spawnSync("mount", ["-t", "tmpfs", "tmpfs", mountPoint]).status).toBe(0);
+  try {
+    fs.writeFileSync(path.join(mountPoint, "kept"), "x");
+    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      removeFoldersOfDeadRuns(parent);
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining("still has 1 mount(s)"));
+    } finally {
+      warn.mockRestore();
+    }
+    expect(fs.readFileSync(path.join(mountPoint, "kept"), "utf8")).toBe("x");
+  } finally {
+    spawnSync("umount", [mountPoint]);
+  }
+  removeFoldersOfDeadRuns(parent);
+  expect(fs.existsSync(folder)).toBe(false);
+});

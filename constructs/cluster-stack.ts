@@ -7,8 +7,10 @@ import { VOLUME_PLUGIN_DIR } from "../lib/kubeadm";
 import { NodeRole, nodeHostname } from "../lib/naming";
 import { FABRIC_SUMMARY_OUTPUT, fabricSummary } from "../lib/fabric-summary";
 import { securityAddonManifests } from "../lib/policies";
+import { dnsAddonManifest } from "../lib/coredns";
+import { NAT64_DATA_DIR, NAT64_DEVICE, NAT64_POOL, NAT64_PREFIX, nat64Ruleset, taygaConfig } from "../lib/nat64";
 import { ClusterSettings } from "../lib/settings";
-import { KUBERNETES_RELEASES } from "../lib/versions";
+import { KUBERNETES_RELEASES, TAYGA } from "../lib/versions";
 import { configureBackend } from "./backend";
 import { CalicoBgpFabric } from "./calico-bgp-fabric";
 import { IPv6Node } from "./ipv6-node";
@@ -60,9 +62,21 @@ export class ClusterStack extends TerraformStack {
       clusterName: settings.clusterName,
       apiAllowedPrefixes: settings.apiAllowedPrefixes,
       adminAllowedPrefixes: settings.adminAllowedPrefixes,
+      nat64: settings.nat64Enabled,
     });
-    const initFiles = [...fabric.nodeFiles, ...security.map((m) => ({ path: m.path, mode: 0o644, text: m.yaml }))];
-    const initAddons = [...fabric.addonManifests, ...security.map((m) => m.path)];
+    // Cluster DNS: kubeadm's Corefile with the upstream resolvers and, with NAT64, dns64 (docs/nat64.md).
+    const dns = dnsAddonManifest({
+      clusterDomain: settings.clusterDomain,
+      upstreamResolvers: settings.dnsUpstreamResolvers,
+      dns64Prefix: settings.nat64Enabled ? NAT64_PREFIX : undefined,
+    });
+    const addons = [...security, dns];
+    const initFiles = [...fabric.nodeFiles, ...addons.map((m) => ({ path: m.path, mode: 0o644, text: m.yaml }))];
+    const initAddons = [...fabric.addonManifests, ...addons.map((m) => m.path)];
+    // NAT64 on every node, for its own pods: nothing shared, nothing per node (lib/nat64.ts).
+    const nat64 = settings.nat64Enabled
+      ? { taygaDeb: TAYGA.deb, taygaConfig: taygaConfig(), ruleset: nat64Ruleset(), prefix: NAT64_PREFIX, pool: NAT64_POOL, device: NAT64_DEVICE, dataDir: NAT64_DATA_DIR }
+      : undefined;
 
     const roles: [NodeRole, number][] = [
       ["control-plane", settings.controlPlaneCount],
@@ -91,6 +105,8 @@ export class ClusterStack extends TerraformStack {
               kubeadmConfig: controlPlane.kubeadmConfig(bootRole, hostname),
               files: [...controlPlane.nodeFiles(bootRole), ...(bootRole === "init" ? initFiles : [])],
               addonManifests: bootRole === "init" ? initAddons : undefined,
+              dnsResolvers: settings.dnsUpstreamResolvers,
+              nat64,
               ...controlPlaneBootstrapSteps(settings.addressPlan.kubernetesServiceIp, bootRole),
             }),
           ),

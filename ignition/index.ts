@@ -19,14 +19,16 @@
  *   NODE_PATHS.bootstrapTokenFile (which the caller writes as a `base64` file).
  */
 import { BOOT_VALUES } from "../lib/boot-values";
+import { METAL_IPV6_PEERS } from "../lib/calico";
 import { KubernetesRelease, PinnedDownload } from "../lib/versions";
 import { composeConfig } from "./compose";
 import { base64Source, hasToken, textResource } from "./node-files";
-import { basePart, callerPart, DEFAULT_IPV6_RESOLVERS, EncodedNodeFile, filesPart, initPart, joinPart, NODE_PATHS } from "./parts";
+import { basePart, callerPart, DEFAULT_IPV6_RESOLVERS, EncodedNodeFile, filesPart, initPart, joinPart, nat64Part, Nat64PartInput, NODE_PATHS } from "./parts";
 import { escapeTerraformTemplate } from "./terraform-escape";
 import { IgnitionConfig } from "./types";
 
 export { DEFAULT_IPV6_RESOLVERS, NODE_PATHS, NODE_UNITS } from "./parts";
+export type { Nat64PartInput } from "./parts";
 
 /** What a node does at first boot: kubeadm init (the first control plane), join as control plane, join as worker. */
 export type BootRole = "init" | "control-plane" | "worker";
@@ -68,6 +70,12 @@ export interface NodeIgnitionInput {
    */
   readonly dnsResolvers?: readonly string[];
   /**
+   * IPv6 BGP peers of the cluster (the BGPPeers' addresses): the node routes to them via
+   * its gateway and fails a unit when the metadata lists other peers for it.
+   * @default METAL_IPV6_PEERS of lib/calico.ts
+   */
+  readonly bgpPeers?: readonly string[];
+  /**
    * Shell commands (bash, run as root, `set -euo pipefail`) the kubeadm unit runs right
    * before kubeadm and right after it succeeded, once per node. On failure the unit retries.
    * @default - none
@@ -79,6 +87,11 @@ export interface NodeIgnitionInput {
    * @default - none
    */
   readonly units?: readonly NodeUnit[];
+  /**
+   * NAT64 for the node's pods: tayga, its config and the nftables ruleset (lib/nat64.ts).
+   * @default - no NAT64 (NAT64_ENABLED=false)
+   */
+  readonly nat64?: Nat64PartInput;
 }
 
 /** A systemd unit a caller adds to a node. */
@@ -139,6 +152,10 @@ function validate(input: NodeIgnitionInput): void {
   for (const manifest of addons) {
     if (!paths.has(manifest)) problems.push(`addon manifest ${manifest} is not among the node's files`);
   }
+  for (const peer of input.bgpPeers ?? []) {
+    if (!/^[0-9a-fA-F:]+$/.test(peer) || !peer.includes(":")) problems.push(`BGP peer "${peer}" is not an IPv6 address`);
+  }
+  if (input.bgpPeers && input.bgpPeers.length === 0) problems.push(`bgpPeers is empty: give at least one IPv6 BGP peer`);
   for (const resolver of input.dnsResolvers ?? []) {
     if (!/^[0-9a-fA-F:]+$/.test(resolver) || !resolver.includes(":")) problems.push(`DNS resolver "${resolver}" is not an IPv6 address`);
   }
@@ -166,10 +183,16 @@ export function renderNodeIgnition(input: NodeIgnitionInput): IgnitionConfig {
   // 0600: once rendered it holds the bootstrap token.
   const kubeadmConfig: EncodedNodeFile = { path: NODE_PATHS.kubeadmConfig, mode: 0o600, contents: textResource(input.kubeadmConfig), template: true };
   return composeConfig(
-    basePart({ hostname: input.hostname, kubernetes: input.kubernetes, dnsResolvers: input.dnsResolvers ?? DEFAULT_IPV6_RESOLVERS }),
+    basePart({
+      hostname: input.hostname,
+      kubernetes: input.kubernetes,
+      dnsResolvers: input.dnsResolvers ?? DEFAULT_IPV6_RESOLVERS,
+      bgpPeers: input.bgpPeers ?? METAL_IPV6_PEERS,
+    }),
     input.role === "init" ? initPart(input.addonManifests ?? []) : joinPart(),
     filesPart([kubeadmConfig, ...input.files.map(encodeFile)]),
     callerPart(input.units ?? [], input.kubeadmHooks ?? {}),
+    ...(input.nat64 ? [nat64Part(input.nat64)] : []),
   );
 }
 

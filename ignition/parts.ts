@@ -34,14 +34,22 @@ export const NODE_PATHS = {
   addonList: "/etc/v6fabric/addons.list",
   /** IPv6-only resolvers for the kubelet (`KubeletConfiguration.resolvConf`), hence for CoreDNS. */
   kubeletResolvConf: "/etc/kubernetes/resolv.conf",
+  /** The tayga Debian package as Ignition downloads it, and the binary the nat64 script unpacks from it. */
+  taygaDeb: "/opt/v6fabric/tayga.deb",
+  taygaBin: "/opt/bin/tayga",
+  taygaConfig: "/etc/v6fabric/tayga.conf",
+  /** The NAT64 nftables ruleset (lib/nat64.ts), loaded by the nat64 script. */
+  nat64Rules: "/etc/v6fabric/nat64.nft",
 } as const;
 
 /** Unit names other renderers may order against (e.g. a node-local API proxy `Before=` kubeadm). */
 export const NODE_UNITS = {
   bootValues: "v6fabric-boot-values.service",
   bgpPeerRoutes: "v6fabric-bgp-peer-routes.service",
+  bgpPeerRoutesTimer: "v6fabric-bgp-peer-routes.timer",
   kubeadm: "v6fabric-kubeadm.service",
   addons: "v6fabric-addons.service",
+  nat64: "v6fabric-nat64.service",
 } as const;
 
 /**
@@ -74,8 +82,19 @@ function downloadedFile(path: string, mode: number, download: PinnedDownload): I
   return { path, mode, overwrite: true, contents: { source: download.url, verification: { hash: download.hash } } };
 }
 
+/**
+ * A boot script without its comment lines, like unitText: the commented source is in
+ * ignition/scripts/, and every node's user data counts against the size budget
+ * (docs/flatcar-boot.md). The scripts hold no heredocs, so a line starting with `#` is
+ * always a comment.
+ */
 function script(name: string, values: Readonly<Record<string, string>> = {}): IgnitionFile {
-  return inlineFile(`${NODE_PATHS.scriptDir}/${name}`, 0o755, renderTemplate(`scripts/${name}.sh`, values));
+  const [shebang, ...rest] = renderTemplate(`scripts/${name}.sh`, values).split("\n");
+  if (!shebang.startsWith("#!") || rest.some((line) => /(?<!<)<<(?!<)/.test(line))) {
+    throw new Error(`ignition/scripts/${name}.sh must start with #! and hold no heredoc (comment lines are stripped)`);
+  }
+  const text = [shebang, `# From ignition/scripts/${name}.sh (v6fabric; the reasons are commented there)`, ...rest.filter((line) => !/^\s*#/.test(line))].join("\n");
+  return inlineFile(`${NODE_PATHS.scriptDir}/${name}`, 0o755, text);
 }
 
 function unit(name: string, values: Readonly<Record<string, string>>): IgnitionUnit {
@@ -99,6 +118,8 @@ export interface BasePartInput {
   readonly hostname: string;
   readonly kubernetes: KubernetesRelease;
   readonly dnsResolvers: readonly string[];
+  /** IPv6 BGP peers the cluster's BGPPeers name; the node routes to them and checks them against the metadata. */
+  readonly bgpPeers: readonly string[];
 }
 
 /** What every node gets, whatever its role. */
@@ -122,7 +143,7 @@ export function basePart(input: BasePartInput): IgnitionPart {
         NODE_PRIVATE_IPV4_PLACEHOLDER: BOOT_VALUES.nodePrivateIpv4,
         BOOTSTRAP_TOKEN_PLACEHOLDER: BOOT_VALUES.bootstrapToken,
       }),
-      script("bgp-peer-routes"),
+      script("bgp-peer-routes", { BGP_PEERS: input.bgpPeers.join(" ") }),
       script("kubeadm-bootstrap", {
         ...pick("KUBEADM_CONFIG", "STATE_DIR", "HOOK_DIR"),
         NODE_IPV6_PLACEHOLDER: BOOT_VALUES.nodeIpv6,
@@ -145,6 +166,7 @@ export function basePart(input: BasePartInput): IgnitionPart {
       { name: "locksmithd.service", mask: true },
       unit(NODE_UNITS.bootValues, pick("SCRIPT_DIR", "TEMPLATE_DIR")),
       unit(NODE_UNITS.bgpPeerRoutes, pick("SCRIPT_DIR")),
+      unit(NODE_UNITS.bgpPeerRoutesTimer, {}),
       unit(NODE_UNITS.kubeadm, pick("SCRIPT_DIR", "STATE_DIR", "KUBEADM_CONFIG")),
     ],
   };
@@ -156,6 +178,42 @@ function resolvConf(resolvers: readonly string[]): string {
     ...resolvers.map((r) => `nameserver ${r}`),
     "",
   ].join("\n");
+}
+
+/** What a node needs to translate NAT64 for its pods (lib/nat64.ts renders the texts). */
+export interface Nat64PartInput {
+  /** The pinned tayga package (lib/versions.ts TAYGA). */
+  readonly taygaDeb: PinnedDownload;
+  /** tayga.conf text. */
+  readonly taygaConfig: string;
+  /** nftables ruleset text. */
+  readonly ruleset: string;
+  readonly prefix: string;
+  readonly pool: string;
+  readonly device: string;
+  readonly dataDir: string;
+}
+
+/** NAT64 on every node: tayga from its pinned package, its config, the ruleset, and the unit that runs them. */
+export function nat64Part(input: Nat64PartInput): IgnitionPart {
+  const paths = { TAYGA_BIN: NODE_PATHS.taygaBin, TAYGA_CONFIG: NODE_PATHS.taygaConfig };
+  return {
+    files: [
+      downloadedFile(NODE_PATHS.taygaDeb, 0o644, input.taygaDeb),
+      inlineFile(NODE_PATHS.taygaConfig, 0o644, input.taygaConfig),
+      inlineFile(NODE_PATHS.nat64Rules, 0o644, input.ruleset),
+      script("nat64", {
+        ...paths,
+        TAYGA_DEB: NODE_PATHS.taygaDeb,
+        NAT64_RULES: NODE_PATHS.nat64Rules,
+        DATA_DIR: input.dataDir,
+        DEVICE: input.device,
+        PREFIX: input.prefix,
+        POOL: input.pool,
+      }),
+    ],
+    units: [unit(NODE_UNITS.nat64, { ...pick("SCRIPT_DIR"), ...paths })],
+  };
 }
 
 /** The kubeadm command of a role, as the kubeadm unit's drop-in. */

@@ -373,8 +373,10 @@ export function joinConfiguration(input: KubeadmNodeInput): JoinConfiguration {
     },
     ...(input.role === "control-plane" ? { controlPlane: { localAPIEndpoint: localApiEndpoint() } } : {}),
     // Nodes boot in parallel with the first control plane; discovery waits for it (and
-    // for Calico to announce the Service range) instead of failing after 5 minutes.
-    timeouts: { discovery: "1h0m0s" },
+    // for Calico to announce the Service range) instead of failing after 5 minutes. The
+    // kubeadm unit restarts a join that still times out; its TimeoutStartSec stays above
+    // the whole join (docs/control-plane.md, "Retries"), so systemd never kills one half way.
+    timeouts: { discovery: "20m0s" },
   };
 }
 

@@ -36,6 +36,7 @@ import { toYamlDocuments } from "./yaml";
 import { AddressPlan, Ipv6Cidr } from "./address-plan";
 import { METAL_IPV6_PEERS } from "./calico";
 import { API_SERVER_PORT } from "./kubeadm";
+import { NAT64_BLOCKED_IPV4, NAT64_POOL, nat64Form } from "./nat64";
 
 /** Where the init node keeps these manifests (beside /etc/kubernetes/addons/calico). */
 export const SECURITY_ADDON_DIR = "/etc/kubernetes/addons/security";
@@ -120,6 +121,16 @@ export const NODE_PORT_RANGE = "30000:32767";
 export const METADATA_SERVICE_IPV4 = "192.80.8.124";
 /** The same address behind a NAT64 with the well-known prefix 64:ff9b::/96 (RFC 6052). */
 export const METADATA_SERVICE_NAT64 = "64:ff9b::c050:87c";
+
+/**
+ * What pods must never reach through NAT64, in both forms: the IPv4 ranges of
+ * lib/nat64.ts (the metadata service, private, link-local, loopback, shared and
+ * "this network" ranges) and their 64:ff9b::/96 forms that pods would send to. The
+ * nodes' nftables rules drop the same at the translator, so this holds without Calico
+ * too (docs/nat64.md).
+ */
+export const NAT64_DENIED_IPV4: readonly string[] = NAT64_BLOCKED_IPV4.map((b) => b.net);
+export const NAT64_DENIED_IPV6: readonly string[] = NAT64_DENIED_IPV4.map((net) => nat64Form(net));
 
 /**
  * ICMPv6 a node accepts from anywhere, after RFC 4890 (sections 4.3.1 and 4.4.1, the
@@ -212,6 +223,12 @@ export interface SecurityInput {
    * @default METAL_IPV6_PEERS (fc00::e, fc00::f)
    */
   readonly bgpPeers?: readonly string[];
+  /**
+   * NAT64_ENABLED: each node forwards its translator's IPv4 (lib/nat64.ts NAT64_POOL) to
+   * the IPv4 Internet, which the forward policy must then allow.
+   * @default false
+   */
+  readonly nat64?: boolean;
 }
 
 /** One manifest for the init node to `kubectl apply --server-side`, in list order. */
@@ -368,9 +385,20 @@ export function forwardPolicy(input: SecurityInput): GlobalNetworkPolicy {
     {
       action: "Deny",
       ipVersion: 6,
-      destination: { nets: [host128(METADATA_SERVICE_NAT64)] },
-      ...why("the metadata service behind a well-known-prefix NAT64"),
+      destination: { nets: [...NAT64_DENIED_IPV6] },
+      ...why("the metadata service and non-global IPv4 ranges behind the well-known-prefix NAT64"),
     },
+    ...(input.nat64
+      ? [
+          {
+            action: "Allow",
+            ipVersion: 4,
+            source: { nets: [NAT64_POOL] },
+            destination: { notNets: [...NAT64_DENIED_IPV4], notSelector: HOST_SELECTOR },
+            ...why("pods' NAT64 traffic, translated on their node, to the IPv4 Internet (never to a node, the metadata service or a non-global range)"),
+          } satisfies Rule,
+        ]
+      : []),
     ...apiSources.flatMap((source) =>
       apiDestinations.map(
         (destination): Rule => ({
@@ -557,8 +585,8 @@ export function forwardEgressPolicy(input: SecurityInput): GlobalNetworkPolicy {
       action: "Deny",
       ipVersion: 6,
       source: pods,
-      destination: { nets: [host128(METADATA_SERVICE_NAT64)] },
-      ...why("pods must not read the node's user data from the metadata service (here behind a well-known-prefix NAT64)"),
+      destination: { nets: [...NAT64_DENIED_IPV6] },
+      ...why("pods must not read the node's user data from the metadata service, nor reach non-global IPv4 ranges, through NAT64"),
     },
     { action: "Allow", ipVersion: 6, ...why("everything else leaves: other forwarded traffic and the node's own egress") },
     { action: "Allow", ipVersion: 4, ...why("the node's own IPv4 egress, the metadata service included (afterburn, BGP peer routes)") },

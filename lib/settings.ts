@@ -17,6 +17,8 @@
 import { AddressPlan, AddressPlanError, Ipv6Cidr, planAddresses } from "./address-plan";
 import { DEFAULT_KUBERNETES_VERSION, FLATCAR_CONTAINERD_MAJOR, KUBERNETES_RELEASES, LAST_KUBERNETES_MINOR_WITH_CONTAINERD_1 } from "./versions";
 import { POD_BLOCK_PREFIX_LENGTH } from "./calico";
+import { Address6 } from "ip-address";
+import { DEFAULT_IPV6_RESOLVERS } from "../ignition/parts";
 import { PrefixBudgetError, checkPrefixBudget } from "./prefix-budget";
 import { distance } from "fastest-levenshtein";
 
@@ -59,6 +61,10 @@ export interface ClusterSettings {
   readonly apiAllowedPrefixes: readonly Ipv6Cidr[];
   /** Sources allowed to reach SSH on every node (ADMIN_ALLOWED_PREFIXES); empty = SSH closed. */
   readonly adminAllowedPrefixes: readonly Ipv6Cidr[];
+  /** Whether every node translates NAT64 for its pods and cluster DNS synthesizes DNS64 answers (docs/nat64.md). */
+  readonly nat64Enabled: boolean;
+  /** IPv6 resolvers CoreDNS forwards to, also the kubelet's resolv.conf (DNS_UPSTREAM_RESOLVERS). */
+  readonly dnsUpstreamResolvers: readonly string[];
   /** Terraform Cloud backend, or undefined for the local backend. */
   readonly terraformCloud?: TerraformCloudSettings;
 }
@@ -398,6 +404,42 @@ function sourcePrefixList(prefixes: SettingSpec<Ipv6Cidr[]>, acknowledgement: st
 const API_SOURCES = sourcePrefixList(API_ALLOWED_PREFIXES, "API_ALLOWED_INTERNET_WIDE", "the Kubernetes API server");
 const ADMIN_SOURCES = sourcePrefixList(ADMIN_ALLOWED_PREFIXES, "ADMIN_ALLOWED_INTERNET_WIDE", "SSH (port 22) on every node");
 
+const NAT64_ENABLED: SettingSpec<boolean> = {
+  name: "NAT64_ENABLED",
+  default: "true",
+  emptyMeansDefault: false,
+  description:
+    "true: every node translates its own pods' traffic to 64:ff9b::/96 into IPv4 from its public IPv4 (NAT64, tayga), and cluster DNS answers names that have only an A record with a 64:ff9b:: address (DNS64), so IPv6-only pods reach IPv4-only hosts such as github.com. The metadata service and private IPv4 ranges stay unreachable. false: pure IPv6, no translator on the nodes (docs/nat64.md).",
+  parse: (value) => oneOf(["true", "false"], " (false turns NAT64 and DNS64 off: pods reach IPv6 destinations only)")(value) === "true",
+};
+
+/** resolv.conf honours at most 3 nameservers (glibc MAXNS); the kubelet drops the rest with a warning. */
+export const MAX_DNS_RESOLVERS = 3;
+
+const DNS_UPSTREAM_RESOLVERS: SettingSpec<string[]> = {
+  name: "DNS_UPSTREAM_RESOLVERS",
+  default: DEFAULT_IPV6_RESOLVERS.join(","),
+  emptyMeansDefault: false,
+  description:
+    `Comma-separated IPv6 addresses of the recursive resolvers cluster DNS (CoreDNS) forwards to, also the kubelet's resolv.conf; 1 to ${MAX_DNS_RESOLVERS}. IPv6 because pods have no IPv4 (Metal's own resolvers are IPv4-only). The default is Google Public DNS and Cloudflare.`,
+  parse(value) {
+    const items = list(value);
+    const problems: string[] = [];
+    for (const item of items) {
+      if (!Address6.isValid(item) || item.includes("/") || item.includes("%") || item.includes(".")) {
+        problems.push(`${item} is not an IPv6 address (IPv4 resolvers are unreachable from IPv6-only pods)`);
+        continue;
+      }
+      const address = new Address6(item);
+      if (address.isInSubnet(new Address6("64:ff9b::/96"))) problems.push(`${item} is a NAT64 address: list the resolver's own IPv6 address, DNS must not depend on the translator`);
+      else if (!address.isInSubnet(new Address6("2000::/3"))) problems.push(`${item} is not a global unicast address (2000::/3): pods reach resolvers over the Internet`);
+    }
+    if (items.length === 0 || items.length > MAX_DNS_RESOLVERS) problems.push(`give 1 to ${MAX_DNS_RESOLVERS} addresses (resolv.conf uses at most ${MAX_DNS_RESOLVERS})`);
+    if (problems.length > 0) throw new Invalid(`${problems.join("; ")}; e.g. 2001:4860:4860::8888,2606:4700:4700::1111`);
+    return items.map((item) => new Address6(item).correctForm());
+  },
+};
+
 const TF_CLOUD_ORGANIZATION: SettingSpec<string> = {
   name: "TF_CLOUD_ORGANIZATION",
   default: "",
@@ -455,6 +497,8 @@ export const SETTINGS: readonly SettingDoc[] = [
   API_SOURCES.internetWide,
   ADMIN_ALLOWED_PREFIXES,
   ADMIN_SOURCES.internetWide,
+  NAT64_ENABLED,
+  DNS_UPSTREAM_RESOLVERS,
   TF_CLOUD_ORGANIZATION,
   TF_WORKSPACE_PREFIX,
   TF_CLOUD_HOSTNAME,
@@ -478,6 +522,8 @@ export const SETTING_PREFIXES: readonly string[] = [
   "LOCAL_SERVICE_",
   "API_ALLOWED_",
   "ADMIN_ALLOWED_",
+  "NAT64_",
+  "DNS_UPSTREAM_",
   "TF_CLOUD_",
   "TF_WORKSPACE_",
 ];
@@ -654,6 +700,8 @@ export function loadSettings(env: Env): ClusterSettings {
     projectSshKeyIds: read(METAL_PROJECT_SSH_KEY_IDS),
     apiAllowedPrefixes: read(API_ALLOWED_PREFIXES),
     adminAllowedPrefixes: read(ADMIN_ALLOWED_PREFIXES),
+    nat64Enabled: read(NAT64_ENABLED),
+    dnsUpstreamResolvers: read(DNS_UPSTREAM_RESOLVERS),
   };
   const runtimeProblem = containerRuntimeProblem(settings.flatcarChannel, settings.kubernetesVersion);
   if (runtimeProblem !== undefined) problems.push(runtimeProblem);

@@ -72,3 +72,19 @@ export const CALICO = {
  */
 export const FLATCAR_CONTAINERD_MAJOR: Readonly<Record<"stable" | "beta" | "alpha" | "lts", number>> = { stable: 2, beta: 2, alpha: 2, lts: 1 };
 export const LAST_KUBERNETES_MINOR_WITH_CONTAINERD_1 = 35;
+
+/**
+ * tayga, the NAT64 translator every node runs (lib/nat64.ts, docs/nat64.md): Debian's
+ * package, from Debian 12's pool, by its SHA-256 as Debian's Packages index lists it
+ * (`apt-cache show tayga`; checked with `apt-get download tayga && sha256sum`). Its
+ * binary needs only glibc 2.4 symbols, so Flatcar's glibc runs it. If Debian drops
+ * this version from its pool, snapshot.debian.org keeps it by SHA-1:
+ * https://snapshot.debian.org/file/3f4eea639d5de30246cff5ca6e89acd58ebbcd0f
+ */
+export const TAYGA = {
+  version: "0.9.2-8",
+  deb: {
+    url: "https://deb.debian.org/debian/pool/main/t/tayga/tayga_0.9.2-8_amd64.deb",
+    hash: "sha256-ceb545483c778e6f622a3f5904a20cabe0de5641584b74c38cb3c16d79be9297",
+  } satisfies PinnedDownload,
+} as const;

@@ -6,7 +6,9 @@
  * prefixes, URLs), a boot placeholder (an IPv6 address once the node substitutes it) or
  * a Terraform reference is double-quoted: a reader must never see a number, a
  * sexagesimal or a mapping key there, and a bootstrap token of digits only would be a
- * float to YAML 1.1. Lines are never folded, so a cdktf token stays on one line.
+ * float to YAML 1.1. A text of several lines (a Corefile) is a literal block (`|`),
+ * which keeps every character as it is. Lines are never folded, so a cdktf token stays
+ * on one line.
  */
 import YAML from "yaml";
 import { BOOT_VALUES } from "./boot-values";
@@ -20,7 +22,9 @@ export function toYaml(value: object): string {
   const doc = new YAML.Document(value, { version: "1.1" });
   YAML.visit(doc, {
     Scalar(_key, node) {
-      if (typeof node.value === "string" && needsQuotes(node.value)) node.type = "QUOTE_DOUBLE";
+      if (typeof node.value !== "string") return;
+      if (node.value.includes("\n") && !node.value.includes("${")) node.type = "BLOCK_LITERAL";
+      else if (needsQuotes(node.value)) node.type = "QUOTE_DOUBLE";
     },
   });
   return doc.toString({ lineWidth: 0 });

@@ -339,11 +339,13 @@ export interface JoinNodeBoot {
 /**
  * A joining node's first boot: boot values, then the kubeadm unit (join), retried as
  * systemd would (Restart=on-failure) up to `attempts` times, `retryDelayMs` apart.
+ * `holdManifests` are static pods the StaticPods fallback does not start (a component that is slow
+ * to come up) until attempt `releaseHeldAt` (default: never).
  */
 export async function bootJoinNode(
   node: RehearsalNode,
   logDir: string,
-  options: { role?: "control-plane" | "worker"; attempts?: number; retryDelayMs?: number; holdManifests?: readonly string[]; agent?: PodAgent } = {},
+  options: { role?: "control-plane" | "worker"; attempts?: number; retryDelayMs?: number; holdManifests?: readonly string[]; releaseHeldAt?: number; agent?: PodAgent } = {},
 ): Promise<JoinNodeBoot> {
   fs.mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, "units.log");
@@ -352,7 +354,16 @@ export async function bootJoinNode(
   const agent = options.agent ?? (await startAgent(node, options.role ?? "control-plane", logDir, options.holdManifests));
   const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
   const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
-  const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm }, attempts: options.attempts ?? 1, retryDelayMs: options.retryDelayMs });
+  const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", {
+    logFile,
+    extraEnv: { V6FABRIC_KUBEADM: kubeadm },
+    attempts: options.attempts ?? 1,
+    retryDelayMs: options.retryDelayMs,
+    beforeRetry: (attempt) => {
+      // Held manifests exist only in the StaticPods fallback; the kubelet runs whatever kubeadm writes.
+      if (attempt === options.releaseHeldAt && agent instanceof StaticPods) agent.held.clear();
+    },
+  });
   return { bootValues, kubeadm: kubeadmRuns, agent, milliseconds: Date.now() - started };
 }
 
@@ -379,12 +390,6 @@ function etcdApi(node: RehearsalNode, call: string, body: Record<string, unknown
 export function etcdMembers(node: RehearsalNode): EtcdMember[] {
   const members = (etcdApi(node, "cluster/member/list", {}).members ?? []) as { ID?: string; name?: string; isLearner?: boolean; peerURLs?: string[] }[];
   return members.map((m) => ({ id: String(m.ID ?? ""), name: m.name ?? "", isLearner: m.isLearner === true, peerURLs: m.peerURLs ?? [] }));
-}
-
-/** Removes a member by ID, as an operator would with `etcdctl member remove`. */
-export function etcdRemoveMember(node: RehearsalNode, id: string): void {
-  const answer = etcdApi(node, "cluster/member/remove", { ID: id });
-  if (answer.error || answer.code) throw new Error(`etcd member remove ${id} failed: ${JSON.stringify(answer)}`);
 }
 
 /** Every document of the add-on manifests the node's list names, as the node has them. */

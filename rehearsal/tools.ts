@@ -3,8 +3,8 @@
  * repository by name and version, so a warm run costs seconds and nothing built is
  * ever committed.
  *
- *   npm run tools [-- GROUP...]  build what is missing (groups: terraform, kubernetes;
- *                                default both), print each build's time
+ *   npm run tools [-- GROUP...]  build what is missing (groups: terraform, kubernetes,
+ *                                coredns; default all), print each build's time
  *
  * The kubernetes group also holds containerd and the pause program, and the container
  * images made from them (images.ts): the control-plane rehearsal runs the real kubelet
@@ -160,6 +160,17 @@ export function imageArchiveDir(version = DEFAULT_KUBERNETES_VERSION, env: NodeJ
   return path.join(toolsCacheDir(env), `images-${imagesVersion(version)}`);
 }
 
+/**
+ * CoreDNS as kubeadm 1.36 deploys it (cmd/kubeadm/app/constants: CoreDNSVersion v1.14.2),
+ * for the NAT64/DNS64 rehearsal. Its go.mod has no replace directives, so `go install`
+ * builds it with the default plugin set (plugin.cfg: dns64, kubernetes, file, hosts, ...).
+ */
+export const COREDNS_VERSION = "1.14.2";
+
+export function corednsBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolsCacheDir(env), `coredns-${COREDNS_VERSION}`, "coredns");
+}
+
 /** One cached build: a folder named <name>-<version> holding its outputs and a stamp. */
 interface Build {
   readonly name: string;
@@ -170,7 +181,7 @@ interface Build {
   build(work: string): void;
 }
 
-export type ToolGroup = "terraform" | "kubernetes";
+export type ToolGroup = "terraform" | "kubernetes" | "coredns";
 
 const STAMP = ".built";
 
@@ -349,6 +360,17 @@ function builds(): Build[] {
     containerdBuild(),
     pauseBuild(),
     imagesBuild(DEFAULT_KUBERNETES_VERSION),
+    {
+      name: "coredns",
+      version: COREDNS_VERSION,
+      outputs: [corednsBinary()],
+      group: "coredns",
+      build(work) {
+        goInstall(`github.com/coredns/coredns@v${COREDNS_VERSION}`, work);
+        fs.mkdirSync(path.dirname(corednsBinary()), { recursive: true });
+        fs.renameSync(path.join(work, "coredns"), corednsBinary());
+      },
+    },
   ];
 }
 
@@ -398,7 +420,7 @@ export function buildMissing(groups: readonly ToolGroup[]): void {
 
 if (require.main === module) {
   const args = process.argv.slice(2);
-  const known: readonly ToolGroup[] = ["terraform", "kubernetes"];
+  const known: readonly ToolGroup[] = ["terraform", "kubernetes", "coredns"];
   const asked = args.filter((a) => !a.startsWith("--"));
   const unknown = asked.filter((a) => !(known as readonly string[]).includes(a));
   if (unknown.length > 0) {

@@ -18,6 +18,8 @@ export interface UnitFile {
   readonly conditions: readonly string[];
   /** EnvironmentFile= paths in order; `optional` for systemd's `-` prefix. */
   readonly environmentFiles: readonly { readonly path: string; readonly optional: boolean }[];
+  /** RestartPreventExitStatus= values: exit codes after which systemd does not restart the unit. */
+  readonly restartPreventExitStatus: readonly number[];
 }
 
 /** Splits systemd's `KEY=value "KEY2=value 2"` assignment lists. */
@@ -43,6 +45,7 @@ export function readUnit(root: string, name: string): UnitFile {
   let execStart: string[] = [];
   const conditions: string[] = [];
   const environmentFiles: { path: string; optional: boolean }[] = [];
+  const restartPreventExitStatus: number[] = [];
   for (const text of texts) {
     let section = "";
     for (const raw of text.split("\n")) {
@@ -55,10 +58,11 @@ export function readUnit(root: string, name: string): UnitFile {
       if (section === "[Service]" && key === "ExecStart" && value !== "") execStart = value.split(/\s+/);
       if (section === "[Service]" && key === "EnvironmentFile") environmentFiles.push({ path: value.replace(/^-/, ""), optional: value.startsWith("-") });
       if (section === "[Unit]" && key === "ConditionPathExists") conditions.push(value);
+      if (section === "[Service]" && key === "RestartPreventExitStatus") restartPreventExitStatus.push(...value.split(/\s+/).filter(Boolean).map(Number));
     }
   }
   if (execStart.length === 0) throw new Error(`${name} has no ExecStart=`);
-  return { name, environment, execStart, conditions, environmentFiles };
+  return { name, environment, execStart, conditions, environmentFiles, restartPreventExitStatus };
 }
 
 /** Reads `KEY=value` lines as systemd's EnvironmentFile= does (one pair of quotes stripped). */
@@ -144,13 +148,18 @@ export function runUnitOnce(node: RehearsalNode, unit: UnitFile, extraEnv: Recor
 }
 
 /** Runs the unit until it succeeds (Restart=on-failure), at most `attempts` times. */
-export async function runUnit(node: RehearsalNode, name: string, options: { extraEnv?: Record<string, string>; attempts?: number; retryDelayMs?: number; logFile: string }): Promise<UnitRun[]> {
+export async function runUnit(
+  node: RehearsalNode,
+  name: string,
+  options: { extraEnv?: Record<string, string>; attempts?: number; retryDelayMs?: number; logFile: string; beforeRetry?: (attempt: number) => void },
+): Promise<UnitRun[]> {
   const unit = readUnit(node.root, name);
   const runs: UnitRun[] = [];
   for (let attempt = 1; attempt <= (options.attempts ?? 1); attempt++) {
+    if (attempt > 1) options.beforeRetry?.(attempt);
     const run = await runUnitOnce(node, unit, options.extraEnv ?? {}, options.logFile, attempt);
     runs.push(run);
-    if (run.status === 0) break;
+    if (run.status === 0 || (unit.restartPreventExitStatus ?? []).includes(run.status ?? -1)) break;
     await new Promise((r) => setTimeout(r, options.retryDelayMs ?? 2000));
   }
   return runs;

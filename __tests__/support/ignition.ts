@@ -90,6 +90,10 @@ const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   ip: "iproute2",
   openssl: "openssl",
   python3: "python3-yaml",
+  tayga: "tayga",
+  nft: "nftables",
+  dig: "dnsutils",
+  curl: "curl",
 };
 
 /** The Debian packages .ci/run installs (its apt_packages list, read from the script itself). */

@@ -93,8 +93,35 @@ function removeFoldersOfDeadRuns(parent) {
   for (const name of names) {
     const m = new RegExp(`^${RUN_PREFIX}(\\d+)-`).exec(name);
     if (!m || isAlive(Number(m[1]))) continue;
-    fs.rmSync(path.join(parent, name), { recursive: true, force: true });
+    const folder = path.join(parent, name);
+    // A killed rehearsal can leave mounts (node roots, network namespaces) in its folder.
+    // Removing through a mount would reach what is mounted, so such a folder is left to
+    // the rehearsal's reaper (rehearsal/nodes.ts reapStaleFabrics) and a later run.
+    const mounted = mountPointsUnder(folder);
+    if (mounted.length > 0) {
+      console.warn(`temp-root: ${folder} of a dead run still has ${mounted.length} mount(s), e.g. ${mounted[0]}; left for the rehearsal's reaper`);
+      continue;
+    }
+    try {
+      fs.rmSync(folder, { recursive: true, force: true });
+    } catch (error) {
+      console.warn(`temp-root: could not remove ${folder} of a dead run: ${error.message}`);
+    }
   }
+}
+
+/** Mount points at or below `dir` (from /proc/self/mountinfo; octal escapes as the kernel writes them). */
+function mountPointsUnder(dir) {
+  let text = "";
+  try {
+    text = fs.readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return [];
+  }
+  return text
+    .split("\n")
+    .map((line) => (line.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_m, o) => String.fromCharCode(parseInt(o, 8))))
+    .filter((point) => point === dir || point.startsWith(`${dir}/`));
 }
 
 function isAlive(pid) {

@@ -1,10 +1,15 @@
 #!/bin/bash
 # Adds a /128 route to each IPv6 BGP peer of this server via the server's public
 # IPv6 gateway (what Equinix's network-helpers configure for BIRD/FRR). The peers
-# are listed only in the metadata JSON (bgp_neighbors[].peer_ips), not in
-# /run/metadata/flatcar. `ip route replace` makes reruns harmless.
+# the cluster's BGPPeers name (rendered from the same list as the host policy) must be
+# the ones Metal lists for this server in the metadata JSON (bgp_neighbors[].peer_ips,
+# not in /run/metadata/flatcar): when they differ, the sessions to the missing ones can
+# never come up, so the script says which differ and fails. A timer runs it every
+# minute: `ip route replace` makes reruns harmless, and a route that a network
+# reconfiguration removed is back within a minute.
 set -euo pipefail
 
+configured=${V6FABRIC_BGP_PEERS:-@BGP_PEERS@}
 metadata=${V6FABRIC_METADATA_ENV:-/run/metadata/flatcar}
 metadata_url=${V6FABRIC_METADATA_URL:-https://metadata.platformequinix.com/metadata}
 ip_command=${V6FABRIC_IP_COMMAND:-ip}
@@ -33,11 +38,29 @@ if [ ${#peers[@]} -eq 0 ]; then
 	exit 1
 fi
 
+listed=()
 for peer in "${peers[@]}"; do
 	if ! [[ $peer =~ ^[0-9a-fA-F:]+$ && $peer == *:* ]]; then
 		echo "bgp-peer-routes: ignoring peer '$peer': not an IPv6 address" >&2
 		continue
 	fi
-	"$ip_command" -6 route replace "$peer/128" via "$gateway"
-	echo "bgp-peer-routes: $peer/128 via $gateway"
+	listed+=("$peer")
 done
+
+status=0
+for peer in $configured; do
+	if printf '%s\n' "${listed[@]}" | grep -qxF "$peer"; then
+		"$ip_command" -6 route replace "$peer/128" via "$gateway"
+		echo "bgp-peer-routes: $peer/128 via $gateway"
+	else
+		echo "bgp-peer-routes: the cluster peers with $peer but Metal lists no session to it for this server (metadata peers: ${listed[*]})" >&2
+		status=1
+	fi
+done
+for peer in "${listed[@]}"; do
+	if ! grep -qxF "$peer" <<<"${configured// /$'\n'}"; then
+		echo "bgp-peer-routes: Metal lists the BGP peer $peer for this server, but the cluster has no BGPPeer for it (cluster peers: $configured)" >&2
+		status=1
+	fi
+done
+exit "$status"
