@@ -87,8 +87,18 @@ test("the images carry the names kubeadm 1.36.3 lists (`kubeadm config images li
     "registry.k8s.io/pause:3.10.2",
     "registry.k8s.io/etcd:3.6.8-0",
   ];
-  const images = rehearsalImages({ kubernetes: (c) => `/bin/${c}`, etcd: "/bin/etcd", pause: "/bin/pause" }, "1.36.3", "3.6.8");
-  expect(images.map((i) => i.reference).sort()).toEqual(kubeadmList.filter((r) => !r.includes("coredns")).sort());
-  expect(images.filter((i) => i.onWorkers).map((i) => i.reference).sort()).toEqual(["registry.k8s.io/kube-proxy:v1.36.3", "registry.k8s.io/pause:3.10.2"]);
+  const images = rehearsalImages(
+    { kubernetes: (c) => `/bin/${c}`, etcd: "/bin/etcd", pause: "/bin/pause", coredns: "/bin/coredns" },
+    { kubernetes: "1.36.3", etcd: "3.6.8", coredns: "1.14.2" },
+  );
+  expect(images.map((i) => i.reference).sort()).toEqual([...kubeadmList].sort());
+  // CoreDNS pods may land on workers too.
+  expect(images.filter((i) => i.onWorkers).map((i) => i.reference).sort()).toEqual([
+    "registry.k8s.io/coredns/coredns:v1.14.2",
+    "registry.k8s.io/kube-proxy:v1.36.3",
+    "registry.k8s.io/pause:3.10.2",
+  ]);
   expect(images.find((i) => i.reference.includes("pause"))?.entrypoint).toEqual(["/pause"]);
+  // kubeadm's CoreDNS Deployment gives only args ("-conf", ...): the image runs the program.
+  expect(images.find((i) => i.reference.includes("coredns"))).toMatchObject({ entrypoint: ["/coredns"], files: { "/coredns": "/bin/coredns" } });
 });

@@ -232,8 +232,8 @@ function kill(p: ChildProcess): void {
 /**
  * Writes a kubeadm wrapper into the node. With the kubelet it only puts the stand-in
  * systemctl on kubeadm's PATH and skips the cgroup v1 check (SystemVerification), as
- * that check's message asks, and the image pull check (ImagePull: CoreDNS's image is
- * not built here); in the StaticPods fallback it also skips the phases that
+ * that check's message asks (every image kubeadm names is built and imported, so the
+ * image check runs and finds them); in the StaticPods fallback it also skips the phases that
  * need a kubelet and reports preflight findings instead of failing on them.
  */
 export function installKubeadmWrapper(root: string, withKubelet = true): string {
@@ -244,11 +244,10 @@ export function installKubeadmWrapper(root: string, withKubelet = true): string 
     ? [
         "#!/bin/bash",
         "# Rehearsal only (rehearsal/kubelet.ts): systemctl is the rehearsal's stand-in; this",
-        "# machine has cgroup v1 only, which kubeadm 1.36 accepts only with its check skipped;",
-        "# CoreDNS's image is not built here and nothing may be pulled.",
+        "# machine has cgroup v1 only, which kubeadm 1.36 accepts only with its check skipped.",
         `export PATH=${REHEARSAL_DIR}/bin:$PATH`,
         'case "$1" in',
-        'init | join) exec /opt/bin/kubeadm "$@" --ignore-preflight-errors=SystemVerification,ImagePull ;;',
+        'init | join) exec /opt/bin/kubeadm "$@" --ignore-preflight-errors=SystemVerification ;;',
         '*) exec /opt/bin/kubeadm "$@" ;;',
         "esac",
         "",

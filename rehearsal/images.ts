@@ -123,6 +123,14 @@ export interface ImageSources {
   readonly kubernetes: (command: "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kube-proxy") => string;
   readonly etcd: string;
   readonly pause: string;
+  readonly coredns: string;
+}
+
+/** The versions in the images' tags. */
+export interface ImageVersions {
+  readonly kubernetes: string;
+  readonly etcd: string;
+  readonly coredns: string;
 }
 
 /**
@@ -134,20 +142,22 @@ const REGISTRY = "registry.k8s.io";
 export const PAUSE_IMAGE = `${REGISTRY}/pause:3.10.2`;
 
 /**
- * The images for kubeadm's static pods and its kube-proxy add-on, named as kubeadm
- * names them (`kubeadm config images list`). CoreDNS is missing: its Deployment stays
- * Pending anyway while no Node is Ready (no CNI here).
+ * The images for kubeadm's static pods and its add-ons (kube-proxy, CoreDNS), named as
+ * kubeadm names them (`kubeadm config images list`). CoreDNS's Deployment gives only
+ * arguments, so its image's entrypoint is the program, as in the upstream image; it
+ * stays Pending anyway while no Node is Ready (no CNI here).
  */
-export function rehearsalImages(from: ImageSources, kubernetesVersion: string, etcdVersion: string): RehearsalImage[] {
+export function rehearsalImages(from: ImageSources, versions: ImageVersions): RehearsalImage[] {
   const component = (name: "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kube-proxy", onWorkers: boolean): RehearsalImage => ({
-    reference: `${REGISTRY}/${name}:v${kubernetesVersion}`,
+    reference: `${REGISTRY}/${name}:v${versions.kubernetes}`,
     files: { [`/usr/local/bin/${name}`]: from.kubernetes(name) },
     archive: `${name}.tar`,
     onWorkers,
   });
   return [
     { reference: PAUSE_IMAGE, files: { "/pause": from.pause }, entrypoint: ["/pause"], archive: "pause.tar", onWorkers: true },
-    { reference: `${REGISTRY}/etcd:${etcdVersion}-0`, files: { "/usr/local/bin/etcd": from.etcd }, archive: "etcd.tar", onWorkers: false },
+    { reference: `${REGISTRY}/etcd:${versions.etcd}-0`, files: { "/usr/local/bin/etcd": from.etcd }, archive: "etcd.tar", onWorkers: false },
+    { reference: `${REGISTRY}/coredns/coredns:v${versions.coredns}`, files: { "/coredns": from.coredns }, entrypoint: ["/coredns"], archive: "coredns.tar", onWorkers: true },
     component("kube-apiserver", false),
     component("kube-controller-manager", false),
     component("kube-scheduler", false),

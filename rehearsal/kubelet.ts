@@ -18,9 +18,9 @@
  *   false` because this machine has cgroup v1 only and kubelets since 1.35 refuse it
  *   by default, and a cgroupRoot of the node's own, since the nodes share one cgroup
  *   tree. kubeadm's preflight check of cgroup v1 (SystemVerification) is skipped, as
- *   its message asks, and so is its image pull check (ImagePull): CoreDNS's image is
- *   not built here, and no registry is reachable; containerd is pointed at a closed
- *   local port for every registry, so nothing is ever pulled.
+ *   its message asks. Every image kubeadm names is built and imported (images.ts), so
+ *   its image check finds them; no registry is reachable, and containerd is pointed at
+ *   a closed local port for every registry, so nothing is ever pulled.
  * - `systemctl` is a stand-in that acts on this supervisor for kubelet.service, so
  *   kubeadm's `systemctl restart kubelet` and kubeadm reset's `systemctl stop kubelet`
  *   do what they do on a node.
@@ -34,7 +34,7 @@ import YAML from "yaml";
 import { CRI_SOCKET } from "../lib/kubeadm";
 import { PAUSE_IMAGE, RehearsalImage, rehearsalImages } from "./images";
 import { RehearsalNode } from "./nodes";
-import { CONTAINERD_COMMANDS, ETCD_VERSION, containerdBinary, etcdBinary, imageArchiveDir, kubernetesBinary, pauseBinary } from "./tools";
+import { CONTAINERD_COMMANDS, COREDNS_VERSION, ETCD_VERSION, containerdBinary, corednsBinary, etcdBinary, imageArchiveDir, kubernetesBinary, pauseBinary } from "./tools";
 import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
 import { expandExecStart, readUnit, unitEnvironment } from "./units";
 
@@ -46,8 +46,8 @@ const CONTAINERD_CONFIG = "/etc/v6fabric-rehearsal/containerd.toml";
 const REGISTRY_HOSTS = "/etc/v6fabric-rehearsal/containerd-certs.d";
 /**
  * Nothing is pulled: every registry resolves to this address, where nothing listens,
- * so a pull (kubeadm's preflight asks for CoreDNS's image, which is not built here)
- * fails at once instead of waiting on DNS and a registry this machine cannot reach.
+ * so a pull of an image that is not imported fails at once instead of waiting on DNS
+ * and a registry this machine cannot reach.
  */
 const NO_REGISTRY = "http://[::1]:9";
 /** The kubelet's drop-in config folder (kubelet --config-dir). */
@@ -123,7 +123,10 @@ export function kubeletSupport(): { ok: true } | { ok: false; why: string } {
 
 /** The images a node of `role` needs: workers only the sandbox and kube-proxy's. */
 export function imagesFor(role: "control-plane" | "worker"): RehearsalImage[] {
-  const all = rehearsalImages({ kubernetes: (c) => kubernetesBinary(c), etcd: etcdBinary(), pause: pauseBinary() }, DEFAULT_KUBERNETES_VERSION, ETCD_VERSION);
+  const all = rehearsalImages(
+    { kubernetes: (c) => kubernetesBinary(c), etcd: etcdBinary(), pause: pauseBinary(), coredns: corednsBinary() },
+    { kubernetes: DEFAULT_KUBERNETES_VERSION, etcd: ETCD_VERSION, coredns: COREDNS_VERSION },
+  );
   return role === "worker" ? all.filter((i) => i.onWorkers) : all;
 }
 

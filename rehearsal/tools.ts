@@ -153,7 +153,7 @@ export function pauseBinary(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The image archives (images.ts), keyed by everything they are made from. */
 export function imagesVersion(version = DEFAULT_KUBERNETES_VERSION): string {
-  return `${version}-etcd${ETCD_VERSION}-pause${PAUSE_VERSION}-format${IMAGE_FORMAT_VERSION}`;
+  return `${version}-etcd${ETCD_VERSION}-pause${PAUSE_VERSION}-coredns${COREDNS_VERSION}-format${IMAGE_FORMAT_VERSION}`;
 }
 
 export function imageArchiveDir(version = DEFAULT_KUBERNETES_VERSION, env: NodeJS.ProcessEnv = process.env): string {
@@ -178,7 +178,13 @@ interface Build {
   readonly outputs: readonly string[];
   /** Groups builds so a caller can ask only for what it runs. */
   readonly group: ToolGroup;
+  /** Other groups that need this build too. */
+  readonly alsoIn?: readonly ToolGroup[];
   build(work: string): void;
+}
+
+function inGroups(b: Build, groups: readonly ToolGroup[]): boolean {
+  return groups.includes(b.group) || (b.alsoIn ?? []).some((g) => groups.includes(g));
 }
 
 export type ToolGroup = "terraform" | "kubernetes" | "coredns";
@@ -328,7 +334,10 @@ function pauseBuild(): Build {
 
 /** Made from the builds above, so it comes after them. */
 function imagesBuild(version: string): Build {
-  const images = rehearsalImages({ kubernetes: (c) => kubernetesBinary(c, version), etcd: etcdBinary(), pause: pauseBinary() }, version, ETCD_VERSION);
+  const images = rehearsalImages(
+    { kubernetes: (c) => kubernetesBinary(c, version), etcd: etcdBinary(), pause: pauseBinary(), coredns: corednsBinary() },
+    { kubernetes: version, etcd: ETCD_VERSION, coredns: COREDNS_VERSION },
+  );
   return {
     name: "images",
     version: imagesVersion(version),
@@ -359,18 +368,20 @@ function builds(): Build[] {
     etcdBuild(),
     containerdBuild(),
     pauseBuild(),
-    imagesBuild(DEFAULT_KUBERNETES_VERSION),
     {
       name: "coredns",
       version: COREDNS_VERSION,
       outputs: [corednsBinary()],
       group: "coredns",
+      // kubeadm deploys CoreDNS: its image is among the control-plane rehearsal's.
+      alsoIn: ["kubernetes"],
       build(work) {
         goInstall(`github.com/coredns/coredns@v${COREDNS_VERSION}`, work);
         fs.mkdirSync(path.dirname(corednsBinary()), { recursive: true });
         fs.renameSync(path.join(work, "coredns"), corednsBinary());
       },
     },
+    imagesBuild(DEFAULT_KUBERNETES_VERSION),
   ];
 }
 
@@ -385,7 +396,7 @@ function isBuilt(b: Build): boolean {
 /** Whether every tool of `groups` is in the cache (for tests that skip loudly otherwise). */
 export function toolsPresent(groups: readonly ToolGroup[]): boolean {
   return builds()
-    .filter((b) => groups.includes(b.group))
+    .filter((b) => inGroups(b, groups))
     .every(isBuilt);
 }
 
@@ -398,7 +409,7 @@ export function buildMissing(groups: readonly ToolGroup[]): void {
   const cache = toolsCacheDir();
   fs.mkdirSync(cache, { recursive: true });
   const started = Date.now();
-  for (const b of builds().filter((x) => groups.includes(x.group))) {
+  for (const b of builds().filter((x) => inGroups(x, groups))) {
     if (isBuilt(b)) {
       log(`tools: ${b.name} ${b.version} cached (${fs.readFileSync(stampPath(b), "utf8").trim()})`);
       continue;
