@@ -344,7 +344,16 @@ export interface JoinNodeBoot {
 export async function bootJoinNode(
   node: RehearsalNode,
   logDir: string,
-  options: { role?: "control-plane" | "worker"; attempts?: number; retryDelayMs?: number; holdManifests?: readonly string[]; releaseHeldAt?: number; agent?: PodAgent } = {},
+  options: {
+    role?: "control-plane" | "worker";
+    attempts?: number;
+    retryDelayMs?: number;
+    holdManifests?: readonly string[];
+    releaseHeldAt?: number;
+    agent?: PodAgent;
+    /** The kubeadm unit's output as it comes, with its attempt (a fault test stops kubeadm at a printed phase). */
+    onKubeadmOutput?: (text: string, attempt: number) => void;
+  } = {},
 ): Promise<JoinNodeBoot> {
   fs.mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, "units.log");
@@ -362,6 +371,7 @@ export async function bootJoinNode(
       // Held manifests exist only in the StaticPods fallback; the kubelet runs whatever kubeadm writes.
       if (attempt === options.releaseHeldAt && agent instanceof StaticPods) agent.held.clear();
     },
+    onOutput: options.onKubeadmOutput,
   });
   return { bootValues, kubeadm: kubeadmRuns, agent, milliseconds: Date.now() - started };
 }

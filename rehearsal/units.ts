@@ -129,7 +129,14 @@ export function conditionsHold(node: RehearsalNode, unit: UnitFile): string | un
 }
 
 /** Starts the unit's ExecStart in the node with the unit's environment; resolves when it exits. */
-export function runUnitOnce(node: RehearsalNode, unit: UnitFile, extraEnv: Record<string, string>, logFile: string, attempt: number): Promise<UnitRun> {
+export function runUnitOnce(
+  node: RehearsalNode,
+  unit: UnitFile,
+  extraEnv: Record<string, string>,
+  logFile: string,
+  attempt: number,
+  onOutput?: (text: string) => void,
+): Promise<UnitRun> {
   const started = Date.now();
   const skipped = conditionsHold(node, unit);
   if (skipped) return Promise.resolve({ unit: unit.name, attempt, status: 0, output: "", skipped, milliseconds: 0 });
@@ -138,8 +145,12 @@ export function runUnitOnce(node: RehearsalNode, unit: UnitFile, extraEnv: Recor
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
-    child.stdout.on("data", (d) => (output += d));
-    child.stderr.on("data", (d) => (output += d));
+    const take = (d: Buffer) => {
+      output += d;
+      onOutput?.(String(d));
+    };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
     child.on("close", (code, signal) => {
       fs.appendFileSync(logFile, `----- ${unit.name} attempt ${attempt}: exit ${code ?? signal}\n${output}\n`);
       resolve({ unit: unit.name, attempt, status: code ?? -1, output, milliseconds: Date.now() - started });
@@ -151,13 +162,22 @@ export function runUnitOnce(node: RehearsalNode, unit: UnitFile, extraEnv: Recor
 export async function runUnit(
   node: RehearsalNode,
   name: string,
-  options: { extraEnv?: Record<string, string>; attempts?: number; retryDelayMs?: number; logFile: string; beforeRetry?: (attempt: number) => void },
+  options: {
+    extraEnv?: Record<string, string>;
+    attempts?: number;
+    retryDelayMs?: number;
+    logFile: string;
+    beforeRetry?: (attempt: number) => void;
+    /** Called with the unit's output as it comes (a fault test stops the unit at a printed step). */
+    onOutput?: (text: string, attempt: number) => void;
+  },
 ): Promise<UnitRun[]> {
   const unit = readUnit(node.root, name);
   const runs: UnitRun[] = [];
   for (let attempt = 1; attempt <= (options.attempts ?? 1); attempt++) {
     if (attempt > 1) options.beforeRetry?.(attempt);
-    const run = await runUnitOnce(node, unit, options.extraEnv ?? {}, options.logFile, attempt);
+    const onOutput = options.onOutput;
+    const run = await runUnitOnce(node, unit, options.extraEnv ?? {}, options.logFile, attempt, onOutput && ((text) => onOutput(text, attempt)));
     runs.push(run);
     if (run.status === 0 || (unit.restartPreventExitStatus ?? []).includes(run.status ?? -1)) break;
     await new Promise((r) => setTimeout(r, options.retryDelayMs ?? 2000));
