@@ -16,24 +16,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PreparedCluster } from "../rehearsal/cluster";
 import { EtcdMember, InitNodeBoot, JoinNodeBoot, bootInitNode, bootJoinNode, etcdMembers } from "../rehearsal/control-plane";
-import { kubeletSupport } from "../rehearsal/kubelet";
-import { RehearsalNode, nodeSupport } from "../rehearsal/nodes";
-import { toolsPresent } from "../rehearsal/tools";
-import { hasCommand, installHint } from "./support/ignition";
+import { RehearsalNode } from "../rehearsal/nodes";
+import { controlPlaneRehearsalSkipReason } from "./support/control-plane-rehearsal";
 
-const support = nodeSupport();
-const tools = toolsPresent(["terraform", "kubernetes"]);
-const ignitionTools = ["ignition-validate", "jq", "systemd-analyze", "curl"].filter((t) => !hasCommand(t));
-const kubelet = kubeletSupport();
-const why = !support.ok
-  ? support.why
-  : !tools
-    ? "the pinned Terraform, Kubernetes and containerd builds are missing: run `npm run tools` (.ci/run does)"
-    : ignitionTools.length
-      ? installHint(ignitionTools)
-      : !kubelet.ok
-        ? kubelet.why
-        : "";
+const why = controlPlaneRehearsalSkipReason(["ignition-validate", "jq", "systemd-analyze", "curl"]);
 if (why) console.warn(`SKIPPED control-plane rehearsal (3 + 2 nodes): ${why}`);
 const describeRehearsal = why ? describe.skip : describe;
 

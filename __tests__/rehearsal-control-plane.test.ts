@@ -15,24 +15,11 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { PreparedCluster } from "../rehearsal/cluster";
 import { InitNodeBoot, addonDocuments, bootInitNode, declaredDifferences } from "../rehearsal/control-plane";
-import { NodeRuntime, kubeletSupport } from "../rehearsal/kubelet";
-import { RehearsalNode, nodeSupport } from "../rehearsal/nodes";
-import { toolsPresent } from "../rehearsal/tools";
-import { hasCommand, installHint } from "./support/ignition";
+import { NodeRuntime } from "../rehearsal/kubelet";
+import { RehearsalNode } from "../rehearsal/nodes";
+import { controlPlaneRehearsalSkipReason } from "./support/control-plane-rehearsal";
 
-const support = nodeSupport();
-const tools = toolsPresent(["terraform", "kubernetes"]);
-const ignitionTools = ["ignition-validate", "jq", "systemd-analyze"].filter((t) => !hasCommand(t));
-const kubelet = kubeletSupport();
-const why = !support.ok
-  ? support.why
-  : !tools
-    ? "the pinned Terraform, Kubernetes and containerd builds are missing: run `npm run tools` (.ci/run does)"
-    : ignitionTools.length
-      ? installHint(ignitionTools)
-      : !kubelet.ok
-        ? kubelet.why
-        : "";
+const why = controlPlaneRehearsalSkipReason(["ignition-validate", "jq", "systemd-analyze"]);
 if (why) console.warn(`SKIPPED control-plane rehearsal: ${why}`);
 const describeRehearsal = why ? describe.skip : describe;
 
