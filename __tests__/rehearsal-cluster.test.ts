@@ -100,13 +100,18 @@ describeRehearsal("control-plane rehearsal: 3 control planes and 2 workers", () 
     const killedAt: { attempt: number; memberExisted: boolean; voter?: boolean }[] = [];
     // Attempt 3 is stopped as it prints its mark-control-plane phase: by then its etcd
     // member has started and been promoted, the case a reset would turn into a dead voter.
-    let markControlPlaneSeen = false;
+    // The kill happens in the output handler itself: on a resumed join the phases after
+    // it can finish within milliseconds, too fast for the polling watcher below.
     const onKubeadmOutput = (text: string, attempt: number) => {
-      if (attempt === 3 && text.includes("[mark-control-plane]")) markControlPlaneSeen = true;
+      if (attempt !== 3 || killedAt.length !== 2 || !text.includes("[mark-control-plane]")) return;
+      if (cp3.killMatching(/^\/opt\/bin\/kubeadm join /) > 0) {
+        const member = etcdMembers(cp1).find(own);
+        killedAt.push({ attempt: 3, memberExisted: member !== undefined, voter: member !== undefined && member.name !== "" && !member.isLearner });
+      }
     };
     let busy = false;
     const watcher = setInterval(() => {
-      if (busy || killedAt.length === 3) return;
+      if (busy || killedAt.length >= 2) return;
       busy = true;
       try {
         if (killedAt.length === 0) {
@@ -114,13 +119,7 @@ describeRehearsal("control-plane rehearsal: 3 control planes and 2 workers", () 
           // its etcd member comes only after every certificate, kubeconfig and manifest.
           if (!fs.existsSync(cp3.hostPath("/etc/kubernetes/pki/etcd/server.crt"))) return;
           if (cp3.killMatching(/^\/opt\/bin\/kubeadm join /) > 0) killedAt.push({ attempt: 1, memberExisted: etcdMembers(cp1).some(own) });
-        } else if (killedAt.length === 2) {
-          if (!markControlPlaneSeen) return;
-          if (cp3.killMatching(/^\/opt\/bin\/kubeadm join /) > 0) {
-            const member = etcdMembers(cp1).find(own);
-            killedAt.push({ attempt: 3, memberExisted: member !== undefined, voter: member !== undefined && member.name !== "" && !member.isLearner });
-          }
-        } else {
+        } else if (killedAt.length === 1) {
           // Attempt 2: the member is added and the manifest written; kubeadm waits for the
           // member to start, and is stopped within 50 ms of the member's appearance.
           if (!fs.existsSync(cp3.hostPath("/etc/kubernetes/manifests/etcd.yaml"))) return;
