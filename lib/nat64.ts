@@ -35,6 +35,12 @@ export const NAT64_DEVICE = "nat64";
 /** Where tayga keeps its dynamic map across restarts (`data-dir`). */
 export const NAT64_DATA_DIR = "/var/lib/tayga";
 
+/**
+ * metadata.platformequinix.com / metadata.packet.net: serves the node's user data,
+ * bootstrap secrets included, to whoever asks from the node (docs/facts.md).
+ */
+export const METADATA_SERVICE_IPV4 = "192.80.8.124";
+
 /** An IPv4 range that pods must never reach through the translator, and why. */
 export interface BlockedIpv4 {
   readonly net: string;
@@ -49,7 +55,7 @@ export interface BlockedIpv4 {
  * metadata service, which is a public address.
  */
 export const NAT64_BLOCKED_IPV4: readonly BlockedIpv4[] = [
-  { net: "192.80.8.124/32", why: "Equinix Metal metadata service (the node's user data)" },
+  { net: `${METADATA_SERVICE_IPV4}/32`, why: "Equinix Metal metadata service (the node's user data)" },
   { net: "10.0.0.0/8", why: "private (RFC 1918): Metal's private network and the BGP sessions' IPv4 side" },
   { net: "172.16.0.0/12", why: "private (RFC 1918)" },
   { net: "192.168.0.0/16", why: "private (RFC 1918)" },

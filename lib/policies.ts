@@ -36,7 +36,7 @@ import { toYamlDocuments } from "./yaml";
 import { AddressPlan, Ipv6Cidr } from "./address-plan";
 import { METAL_IPV6_PEERS } from "./calico";
 import { API_SERVER_PORT } from "./kubeadm";
-import { NAT64_BLOCKED_IPV4, NAT64_POOL, nat64Form } from "./nat64";
+import { METADATA_SERVICE_IPV4, NAT64_BLOCKED_IPV4, NAT64_POOL, nat64Form } from "./nat64";
 
 /** Where the init node keeps these manifests (beside /etc/kubernetes/addons/calico). */
 export const SECURITY_ADDON_DIR = "/etc/kubernetes/addons/security";
@@ -114,11 +114,7 @@ export const PORTS = {
 /** kube-apiserver's default --service-node-port-range (lib/kubeadm.ts does not change it). */
 export const NODE_PORT_RANGE = "30000:32767";
 
-/**
- * metadata.platformequinix.com / metadata.packet.net: serves the node's user data,
- * bootstrap secrets included, to whoever asks from the node (docs/facts.md).
- */
-export const METADATA_SERVICE_IPV4 = "192.80.8.124";
+export { METADATA_SERVICE_IPV4 };
 /** The same address behind a NAT64 with the well-known prefix 64:ff9b::/96 (RFC 6052). */
 export const METADATA_SERVICE_NAT64 = "64:ff9b::c050:87c";
 
