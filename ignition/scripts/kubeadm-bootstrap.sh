@@ -99,21 +99,20 @@ etcd_flag() {
 # the member is gone (or was never added); fails when no other member answers.
 remove_own_etcd_member() {
 	local own endpoint list id pki=$kubernetes_dir/pki
+	local tls=(--cacert "$pki/etcd/ca.crt" --cert "$pki/apiserver-etcd-client.crt" --key "$pki/apiserver-etcd-client.key")
 	own=$(etcd_flag initial-advertise-peer-urls)
 	if [ -z "$own" ]; then
 		echo "kubeadm-bootstrap: $kubernetes_dir/manifests/etcd.yaml names no peer URL of this node" >&2
 		return 1
 	fi
 	for endpoint in $(etcd_flag initial-cluster | tr ',' '\n' | sed 's/^[^=]*=//' | grep -vxF "$own" | sed 's/:2380$/:2379/'); do
-		list=$("$curl" -sS --fail --max-time 10 --cacert "$pki/etcd/ca.crt" --cert "$pki/apiserver-etcd-client.crt" --key "$pki/apiserver-etcd-client.key" \
-			-X POST -d '{}' "$endpoint/v3/cluster/member/list") || continue
+		list=$("$curl" -sS --fail --max-time 10 "${tls[@]}" -X POST -d '{}' "$endpoint/v3/cluster/member/list") || continue
 		id=$(jq -r --arg own "$own" '.members[]? | select((.peerURLs // []) | index($own)) | .ID' <<<"$list")
 		if [ -z "$id" ]; then
 			echo "kubeadm-bootstrap: etcd at $endpoint lists no member with peer URL $own"
 			return 0
 		fi
-		if "$curl" -sS --fail --max-time 30 --cacert "$pki/etcd/ca.crt" --cert "$pki/apiserver-etcd-client.crt" --key "$pki/apiserver-etcd-client.key" \
-			-X POST -d "{\"ID\":\"$id\"}" "$endpoint/v3/cluster/member/remove" >/dev/null; then
+		if "$curl" -sS --fail --max-time 30 "${tls[@]}" -X POST -d "{\"ID\":\"$id\"}" "$endpoint/v3/cluster/member/remove" >/dev/null; then
 			echo "kubeadm-bootstrap: removed this node's etcd member $id ($own) through $endpoint"
 			return 0
 		fi
