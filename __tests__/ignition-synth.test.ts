@@ -226,6 +226,8 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
   ];
   // NAT64 on every node (docs/nat64.md): the pinned tayga package, its config, the
   // nftables ruleset and the script that unpacks and wires them.
+  // The node-local API path (docs/control-plane.md): its script on every node.
+  const apiPath: [string, number][] = [["/opt/v6fabric/bin/api-path", 0o755]];
   const nat64: [string, number][] = [
     ["/opt/v6fabric/tayga.deb", 0o644],
     ["/etc/v6fabric/tayga.conf", 0o644],
@@ -244,13 +246,14 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
       ["/etc/kubernetes/addons/calico/20-bgp.yaml", 0o644],
       ["/etc/kubernetes/addons/calico/25-local-service-admission.yaml", 0o644],
       ["/etc/kubernetes/addons/calico/30-ippools.yaml", 0o644],
+      // Nodes may read the kubernetes EndpointSlice (the node-local API path learns control planes there).
+      ["/etc/kubernetes/addons/api-path/05-node-endpointslice-reader.yaml", 0o644],
       ["/etc/kubernetes/addons/security/40-felix-failsafe-ports.yaml", 0o644],
       ["/etc/kubernetes/addons/security/41-host-policies.yaml", 0o644],
       ["/etc/kubernetes/addons/security/42-auto-host-endpoints.yaml", 0o644],
       // Cluster DNS's Corefile with dns64 (lib/coredns.ts).
       ["/etc/kubernetes/addons/dns/50-coredns-corefile.yaml", 0o644],
-      // Puts the kubernetes ClusterIP on lo before kubeadm init (docs/control-plane.md).
-      ["/etc/v6fabric/hooks/before-kubeadm", 0o755],
+      ...apiPath,
       ...nat64,
     ],
     "control-plane": [
@@ -258,12 +261,12 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
       ...kubeadm,
       ...pki,
       ...discovery,
-      // Takes the ClusterIP off lo before the join and puts it back after it.
-      ["/etc/v6fabric/hooks/before-kubeadm", 0o755],
-      ["/etc/v6fabric/hooks/after-kubeadm", 0o755],
+      // The control planes this node can reach before it joins: the first one (Terraform).
+      ["/etc/v6fabric/api-servers", 0o644],
+      ...apiPath,
       ...nat64,
     ],
-    worker: [...base, ...kubeadm, ...discovery, ...nat64],
+    worker: [...base, ...kubeadm, ...discovery, ["/etc/v6fabric/api-servers", 0o644], ...apiPath, ...nat64],
   };
   const baseUnits = [
     "containerd.service enabled",
@@ -277,9 +280,9 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     "v6fabric-kubeadm.service enabled",
   ];
   const expectedUnits: Record<BootRole, string[]> = {
-    init: [...baseUnits, "v6fabric-addons.service enabled", "kubernetes-api-local-address.service enabled", "v6fabric-nat64.service enabled"],
-    "control-plane": [...baseUnits, "kubernetes-api-local-address.service enabled", "v6fabric-nat64.service enabled"],
-    worker: [...baseUnits, "v6fabric-nat64.service enabled"],
+    init: [...baseUnits, "v6fabric-addons.service enabled", "v6fabric-api-path.service enabled", "v6fabric-nat64.service enabled"],
+    "control-plane": [...baseUnits, "v6fabric-api-path.service enabled", "v6fabric-nat64.service enabled"],
+    worker: [...baseUnits, "v6fabric-api-path.service enabled", "v6fabric-nat64.service enabled"],
   };
   const remote = ["/opt/bin/kubeadm", "/opt/bin/kubelet", "/opt/bin/kubectl", "/etc/kubernetes/addons/calico/00-tigera-operator.yaml", "/opt/v6fabric/tayga.deb"];
 
@@ -303,7 +306,7 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
 });
 
 describe("size does not grow with the number of nodes", () => {
-  it("each role's user data has the same size (modulo hostname length) in both examples", () => {
+  it("each role's user data has the same size (modulo hostname length) in both examples, but a worker's line per control plane", () => {
     const size = (d: Device) => d.appliedBytes - 2 * d.hostname.length;
     const sizes = (name: string) => {
       const out: Partial<Record<BootRole, number>> = {};
@@ -314,7 +317,11 @@ describe("size does not grow with the number of nodes", () => {
     const large = sizes("CONTROL_PLANE_COUNT=3 WORKER_COUNT=5");
     // The base64 of /etc/hostname can differ by a few bytes between hostname lengths.
     expect(Math.abs(large.init! - small.init!)).toBeLessThanOrEqual(8);
-    expect(Math.abs(large.worker! - small.worker!)).toBeLessThanOrEqual(8);
+    // A worker names every control plane in its API servers file (docs/control-plane.md):
+    // 3 instead of 1 here, each at most a 40-byte line, base64-encoded (4 bytes for every 3).
+    const twoMoreLines = Math.ceil((3 * 40) / 3) * 4 - Math.ceil(40 / 3) * 4;
+    expect(large.worker! - small.worker!).toBeGreaterThan(0);
+    expect(large.worker! - small.worker!).toBeLessThanOrEqual(twoMoreLines + 8);
   });
 });
 

@@ -155,11 +155,6 @@ function renderedKubeadm(node: Node): string {
   return fs.readFileSync(rendered, "utf8");
 }
 
-function hook(node: Node, name: string): string | undefined {
-  const p = [...node.files.keys()].find((f) => f.endsWith(`/hooks/${name}`));
-  return p ? node.text(p) : undefined;
-}
-
 function filesUnder(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
@@ -283,23 +278,34 @@ describe("synth with CONTROL_PLANE_COUNT=3 WORKER_COUNT=2", () => {
     }
   });
 
-  test("the ClusterIP goes on lo of control planes at the right moment, never on workers", () => {
-    const add = `ip -6 address replace ${API_IP}/128 dev lo preferred_lft 0`;
+  test("every node reaches the API through its own path at controlPlaneEndpoint's address and port, knowing the control planes from Terraform", () => {
+    const deviceOf = new Map(Object.entries(stack.resource!.metal_device).map(([id, d]) => [d.hostname as string, id]));
+    const address = (hostname: string) => `metal_device.${deviceOf.get(hostname)}.access_public_ipv6`;
+    const controlPlanes = nodes.filter((n) => role(n) !== "worker").map((n) => n.hostname);
+    expect(controlPlanes).toHaveLength(3);
     for (const node of nodes) {
-      const unit = node.units.find((u) => u.name === "kubernetes-api-local-address.service");
-      if (role(node) === "worker") {
-        expect(unit).toBeUndefined();
-        expect(`${hook(node, "before-kubeadm")}${hook(node, "after-kubeadm")}`).not.toContain(API_IP);
+      const script = node.text(`${NODE_PATHS.scriptDir}/api-path`);
+      expect(script).toMatch(new RegExp(`^service_ip=${API_IP}$`, "m"));
+      expect(script).toMatch(/^port=443$/m);
+      // A control plane counts itself among the API servers; a worker never does.
+      expect(script).toMatch(new RegExp(`^control_plane=${role(node) === "worker" ? "no" : "yes"}$`, "m"));
+      const unit = node.units.find((u) => u.name === "v6fabric-api-path.service");
+      expect(unit?.enabled).toBe(true);
+      expect(unit?.contents).toMatch(/^Before=v6fabric-kubeadm.service kubelet.service$/m);
+      const known = node.files.get(NODE_PATHS.apiServers);
+      if (role(node) === "init") {
+        expect(known).toBeUndefined();
         continue;
       }
-      expect(unit?.enabled).not.toBe(false);
-      expect(unit?.contents).toContain(add);
-      if (role(node) === "init") {
-        expect(hook(node, "before-kubeadm")).toContain(add);
-      } else {
-        expect(hook(node, "before-kubeadm")).toContain(`ip -6 address del ${API_IP}/128 dev lo`);
-        expect(hook(node, "after-kubeadm")).toContain(add);
-      }
+      // Further control planes know the first one; workers know them all.
+      const expected = role(node) === "worker" ? controlPlanes : [controlPlanes[0]];
+      expect(known!.contents.source).toBe(`data:;base64,\${base64encode(join("\\n", [${[...expected.map(address), '""'].join(", ")}]))}`);
+    }
+    // Nothing puts the ClusterIP on an interface any more (the path replaced the address on lo).
+    for (const node of nodes) {
+      const texts = [...node.files.values()].filter((f) => f.contents?.source.startsWith("data:")).map((f) => node.text(f.path));
+      expect(texts.filter((t) => t.includes(API_IP) && /\bdev lo\b/.test(t))).toEqual([]);
+      expect(node.units.filter((u) => u.contents?.includes(API_IP))).toEqual([]);
     }
   });
 

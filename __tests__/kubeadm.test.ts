@@ -5,7 +5,6 @@
  * joins always check the CA, and the control-plane boot steps happen in the right order.
  */
 import { BootRole } from "../ignition";
-import { controlPlaneBootstrapSteps } from "../ignition/local-api-address";
 import { planAddresses } from "../lib/address-plan";
 import { BOOT_VALUES, SAMPLE_BOOT_VALUES, withSampleBootValues } from "../lib/boot-values";
 import {
@@ -248,28 +247,6 @@ describe("timeouts agree: systemd never kills a join that kubeadm's own timeouts
     expect(worstCase).toBeLessThan(timeoutStart);
     // The unit gives up only when the script says so.
     expect(unit).toMatch(/^RestartPreventExitStatus=3$/m);
-  });
-});
-
-describe("control-plane boot steps (the ClusterIP on lo)", () => {
-  const plan = planAddresses(BLOCKS[0]);
-  const add = "ip -6 address replace 2001:db8:0:ab20::1/128 dev lo preferred_lft 0";
-
-  test("init: before kubeadm init; joining control plane: removed before the join, added after it; worker: never", () => {
-    expect(controlPlaneBootstrapSteps(plan.kubernetesServiceIp, "init").kubeadmHooks).toEqual({ beforeKubeadm: add });
-    const cp = controlPlaneBootstrapSteps(plan.kubernetesServiceIp, "control-plane").kubeadmHooks;
-    expect(cp.beforeKubeadm).toMatch(/^ip -6 address del 2001:db8:0:ab20::1\/128 dev lo/);
-    expect(cp.afterKubeadm).toBe(add);
-    expect(controlPlaneBootstrapSteps(plan.kubernetesServiceIp, "worker")).toEqual({ kubeadmHooks: {}, units: [] });
-  });
-
-  test("the unit re-adds it at later boots only where an API server manifest exists, before the kubelet", () => {
-    const [unit] = controlPlaneBootstrapSteps(plan.kubernetesServiceIp, "control-plane").units;
-    expect(unit.contents).toContain("ConditionPathExists=/etc/kubernetes/manifests/kube-apiserver.yaml");
-    expect(unit.contents).toContain("Before=kubelet.service");
-    expect(unit.contents).toContain(`ExecStart=/usr/bin/env ${add}`);
-    expect(unit.contents).toMatch(/\[Install\]\nWantedBy=multi-user.target/);
-    expect(controlPlaneBootstrapSteps(plan.kubernetesServiceIp, "init").units).toEqual([unit]);
   });
 });
 

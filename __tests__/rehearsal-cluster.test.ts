@@ -4,10 +4,9 @@
  * kubeadm unit, one at a time, and a control plane's join interrupted before and after
  * its etcd member was added is retried the way systemd would retry the unit.
  *
- * The metro routes the Service range to the init node, which holds the kubernetes
- * ClusterIP on lo: what Metal's routers would do with the route the nodes announce,
- * and what the design relies on today (issue "Control plane that survives its own
- * network" replaces that with a node-local path). Every node runs the real kubelet on
+ * The metro has no route for the Service range: every node reaches the API at the
+ * kubernetes ClusterIP through its own path (v6fabric-api-path.service, nftables rules
+ * to ready API servers), and keeps reaching it when one API server stops. Every node runs the real kubelet on
  * containerd (rehearsal/kubelet.ts), so kubeadm runs every phase and each node
  * registers its Node object; they stay NotReady, as no CNI runs here.
  */
@@ -24,7 +23,18 @@ if (why) console.warn(`SKIPPED control-plane rehearsal (3 + 2 nodes): ${why}`);
 const describeRehearsal = why ? describe.skip : describe;
 
 const SERVICE_RANGE = "2001:db8:0:ab20::/108";
+const CLUSTER_IP = "2001:db8:0:ab20::1";
+const NODES = ["v6fabric-cp-1", "v6fabric-cp-2", "v6fabric-cp-3", "v6fabric-worker-01", "v6fabric-worker-02"];
 const ADMIN = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"];
+
+/** The API servers a node's own path sends the ClusterIP to, from its nftables rule. */
+function apiPathServers(node: RehearsalNode): string[] {
+  const table = node.exec(["nft", "list", "table", "ip6", "v6fabric_api_path"]);
+  expect([node.hostname, table.status, table.stderr]).toEqual([node.hostname, 0, ""]);
+  const rule = /ip6 daddr (\S+) tcp dport 443 dnat to (.*)$/m.exec(table.stdout);
+  expect([node.hostname, rule?.[1]]).toEqual([node.hostname, CLUSTER_IP]);
+  return [...rule![2].matchAll(/([0-9a-f]*:[0-9a-f:]+)(?=,|\s*}|$)/g)].map((m) => m[1]).sort();
+}
 
 function voters(members: EtcdMember[]): string[] {
   return members.filter((m) => !m.isLearner).map((m) => m.name).sort();
@@ -43,7 +53,6 @@ describeRehearsal("control-plane rehearsal: 3 control planes and 2 workers", () 
     work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-cluster-rehearsal-"));
     cluster = PreparedCluster.prepare(work, { PATH: process.env.PATH, HOME: process.env.HOME, CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "2" });
     cp1 = cluster.byName("v6fabric-cp-1");
-    cluster.fabric!.routeAnnounced(SERVICE_RANGE, [cp1]);
     init = await bootInitNode(cp1, path.join(work, "logs", "v6fabric-cp-1"));
     console.log(`rehearsal figure: 3 + 2 nodes, kubeadm init done after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     for (const name of ["v6fabric-cp-2", "v6fabric-worker-01", "v6fabric-worker-02"]) {
@@ -71,8 +80,10 @@ describeRehearsal("control-plane rehearsal: 3 control planes and 2 workers", () 
     const boot = joins.get("v6fabric-cp-2")!;
     expect([boot.kubeadm.length, boot.kubeadm[0].status, tail(boot)]).toEqual([1, 0, expect.stringContaining("kubeadm-bootstrap: kubeadm join succeeded")]);
     expect(voters(etcdMembers(cp1))).toEqual(["v6fabric-cp-1", "v6fabric-cp-2"]);
-    // It answers the ClusterIP itself once joined (the after-kubeadm hook).
-    expect(cluster!.byName("v6fabric-cp-2").exec(["ip", "-6", "addr", "show", "dev", "lo"]).stdout).toContain("2001:db8:0:ab20::1/128");
+    // It reached the first control plane through its own path, which now counts it too (it holds nothing on lo).
+    const cp2 = cluster!.byName("v6fabric-cp-2");
+    expect(apiPathServers(cp2)).toEqual([cp1.addresses.ipv6, cp2.addresses.ipv6].sort());
+    expect(cp2.exec(["ip", "-6", "addr", "show", "dev", "lo"]).stdout).not.toContain(CLUSTER_IP);
   });
 
   test("workers finish kubeadm join, their kubelets' TLS bootstrap included, without the control plane's keys", () => {
@@ -190,4 +201,78 @@ describeRehearsal("control-plane rehearsal: 3 control planes and 2 workers", () 
     ]);
     for (const n of nodes) expect([n.metadata.name, n.status.conditions.find((c: any) => c.type === "Ready")?.message]).toEqual([n.metadata.name, expect.stringContaining("NetworkPluginNotReady")]);
   });
+
+  // Issue "Control plane that survives its own network", acceptance 1: one API server
+  // stops; every node (its own included) reaches the API again within 10 s, without
+  // any route for the Service range on the metro.
+  test("with the first control plane's API server stopped, every node's kubelet and kubectl reach the API within 10 s through their own path; the metro routes no Service address", async () => {
+    expect(cluster!.fabric!.metroRoutes().filter((r) => r.startsWith(SERVICE_RANGE.split("::")[0]))).toEqual([]);
+    const nodes = NODES.map((n) => cluster!.byName(n));
+    const cps = nodes.slice(0, 3).map((n) => n.addresses.ipv6).sort();
+    // Every node's path knows all three API servers: workers from Terraform, the control
+    // planes from the kubernetes EndpointSlice (learned every 30 s with the node's own credentials).
+    for (let i = 0; i < 80 && !nodes.every((n) => apiPathServers(n).join() === cps.join()); i++) await new Promise((r) => setTimeout(r, 500));
+    expect(nodes.map((n) => [n.hostname, apiPathServers(n)])).toEqual(nodes.map((n) => [n.hostname, cps]));
+    expect(fs.readFileSync(cluster!.byName("v6fabric-cp-2").hostPath("/var/lib/v6fabric/api-servers"), "utf8").trim().split("\n").sort()).toEqual(cps);
+
+    // Any node's kubectl, with the admin credentials (the path is what is tested, not RBAC).
+    const adminConf = fs.readFileSync(cp1.hostPath("/etc/kubernetes/admin.conf"));
+    for (const n of nodes) {
+      fs.mkdirSync(n.hostPath("/etc/v6fabric-rehearsal"), { recursive: true });
+      fs.writeFileSync(n.hostPath("/etc/v6fabric-rehearsal/admin.conf"), adminConf, { mode: 0o600 });
+    }
+    const getNodes = (n: RehearsalNode) => n.exec(["kubectl", "--kubeconfig", "/etc/v6fabric-rehearsal/admin.conf", "--request-timeout=2s", "get", "nodes", "-o", "name"], { timeoutMs: 5000 });
+
+    // Stop cp-1's API server the way an operator would: its static pod manifest goes away.
+    const manifest = cp1.hostPath("/etc/kubernetes/manifests/kube-apiserver.yaml");
+    const parked = cp1.hostPath("/etc/v6fabric-rehearsal/kube-apiserver.yaml");
+    fs.renameSync(manifest, parked);
+    const answers = () => cp1.exec(["curl", "-sk", "--max-time", "1", `https://[${cp1.addresses.ipv6}]:443/readyz`]).status === 0;
+    for (let i = 0; i < 120 && answers(); i++) await new Promise((r) => setTimeout(r, 250));
+    expect(answers()).toBe(false);
+    const stopped = Date.now();
+
+    try {
+      // kubectl from every node, retried until it answers.
+      const kubectlAfter = new Map<string, number>();
+      // Each kubelet renews its node Lease every 10 s; a renewal after the stop went through the path.
+      const leaseAfter = new Map<string, number>();
+      const renewed = (name: string) => {
+        const lease = nodes[1].exec(["kubectl", "--kubeconfig", "/etc/v6fabric-rehearsal/admin.conf", "--request-timeout=2s", "-n", "kube-node-lease", "get", "lease", name, "-o", "jsonpath={.spec.renewTime}"], { timeoutMs: 5000 });
+        return lease.status === 0 ? Date.parse(lease.stdout) : NaN;
+      };
+      while (Date.now() - stopped < 20_000 && (kubectlAfter.size < nodes.length || leaseAfter.size < nodes.length)) {
+        for (const n of nodes) {
+          if (!kubectlAfter.has(n.hostname)) {
+            const r = getNodes(n);
+            if (r.status === 0 && r.stdout.split("\n").filter(Boolean).length === 5) kubectlAfter.set(n.hostname, Date.now() - stopped);
+          }
+          if (!leaseAfter.has(n.hostname)) {
+            const at = renewed(n.hostname);
+            if (at > stopped) leaseAfter.set(n.hostname, at - stopped);
+          }
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      console.log(`rehearsal record: API server of v6fabric-cp-1 stopped; kubectl answered after ${JSON.stringify(Object.fromEntries(kubectlAfter))} ms, kubelet leases renewed after ${JSON.stringify(Object.fromEntries(leaseAfter))} ms`);
+      expect(NODES.map((n) => [n, (kubectlAfter.get(n) ?? Infinity) <= 10_000])).toEqual(NODES.map((n) => [n, true]));
+      // The kubelet renews every 10 s (a quarter of the 40 s lease): a renewal attempt falls within
+      // 10 s of the stop, and it went through when the lease shows it (a little slack for the request
+      // itself). Every other node's kubelet: a control plane's kubelet talks to its own API server
+      // (kubeadm's ControlPlaneKubeletLocalMode, below), so cp-1's waits for its own.
+      const others = NODES.filter((n) => n !== "v6fabric-cp-1");
+      expect(others.map((n) => [n, (leaseAfter.get(n) ?? Infinity) <= 11_000])).toEqual(others.map((n) => [n, true]));
+      // The path dropped the stopped API server everywhere.
+      const ready = cps.filter((a) => a !== cp1.addresses.ipv6);
+      expect(nodes.map((n) => [n.hostname, apiPathServers(n)])).toEqual(nodes.map((n) => [n.hostname, ready]));
+      // Control planes' kubelets name their own API server; workers' the ClusterIP, through the path.
+      const server = (n: RehearsalNode) => /server: (\S+)/.exec(fs.readFileSync(n.hostPath("/etc/kubernetes/kubelet.conf"), "utf8"))?.[1];
+      expect(nodes.map((n) => [n.hostname, server(n)])).toEqual(nodes.map((n, i) => [n.hostname, i < 3 ? `https://[${n.addresses.ipv6}]:443` : `https://[${CLUSTER_IP}]:443`]));
+    } finally {
+      fs.renameSync(parked, manifest);
+    }
+    // Back: once cp-1's API server is ready again, every path counts it again.
+    for (let i = 0; i < 240 && !nodes.every((n) => apiPathServers(n).join() === cps.join()); i++) await new Promise((r) => setTimeout(r, 500));
+    expect(nodes.map((n) => [n.hostname, apiPathServers(n)])).toEqual(nodes.map((n) => [n.hostname, cps]));
+  }, 300_000);
 });

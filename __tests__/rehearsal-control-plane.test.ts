@@ -126,8 +126,11 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     expect(n.spec.taints).toContainEqual({ key: "node-role.kubernetes.io/control-plane", effect: "NoSchedule" });
   });
 
-  test("/readyz answers at the endpoint every node is configured with: the ClusterIP on lo, port 443", () => {
-    expect(node.exec(["ip", "-6", "addr", "show", "dev", "lo"]).stdout).toContain("2001:db8:0:ab20::1/128");
+  test("/readyz answers at the endpoint every node is configured with: the ClusterIP, port 443, through the node's own API path", () => {
+    // The path's rule sends the ClusterIP to this node's own API server; nothing holds the address.
+    const table = node.exec(["nft", "list", "table", "ip6", "v6fabric_api_path"]).stdout;
+    expect(table).toContain(`ip6 daddr 2001:db8:0:ab20::1 tcp dport 443 dnat to ${INIT_IPV6}`);
+    expect(node.exec(["ip", "-6", "addr", "show"]).stdout).not.toContain("2001:db8:0:ab20::1");
     const adminConf = YAML.parse(fs.readFileSync(node.hostPath("/etc/kubernetes/admin.conf"), "utf8"));
     expect(adminConf.clusters[0].cluster.server).toBe(API);
     const ready = node.exec([...ADMIN, "get", "--raw", "/readyz?verbose"]);

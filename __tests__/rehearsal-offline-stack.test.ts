@@ -15,7 +15,7 @@ function stack(extra: Record<string, unknown> = {}) {
     resource: {
       metal_device: {
         a: { hostname: "c-cp-1", tags: ["k8s-role-control-plane"], user_data: '{"k":"${tls_private_key.k.public_key_pem}"}' },
-        b: { hostname: "c-worker-01", tags: [], user_data: "{}" },
+        b: { hostname: "c-worker-01", tags: [], user_data: '{"api":"${base64encode(join("\\n", [metal_device.a.access_public_ipv6, ""]))}"}' },
       },
       metal_bgp_session: { s: { device_id: "${metal_device.a.id}" } },
       tls_private_key: { k: { algorithm: "ECDSA", depends_on: ["metal_device.a", "tls_private_key.other"] } },
@@ -50,6 +50,8 @@ test("devices become sensitive user-data outputs; Metal objects and the cloud ba
     sensitive: true,
   });
   expect(r.root.output.urls.value).toEqual(["https://[2001:db8:0:ab00::1]:443", "https://[2001:db8:0:ab00::3]:443"]);
+  // Inside a larger expression, a device's address becomes a string literal Terraform evaluates.
+  expect(r.root.output["rehearsal_user_data_c-worker-01"].value).toBe('{"api":"${base64encode(join("\\n", ["2001:db8:0:ab00::1", ""]))}"}');
   expect(r.devices.map((d) => [d.hostname, d.publicIpv6, d.publicIpv6Gateway])).toEqual([
     ["c-cp-1", "2001:db8:0:ab00::1", "2001:db8:0:ab00::"],
     ["c-worker-01", "2001:db8:0:ab00::3", "2001:db8:0:ab00::2"],
@@ -60,6 +62,9 @@ test("a reference to a Metal attribute the rehearsal cannot stand for stops it, 
   const bad = stack();
   (bad.output as Record<string, unknown>).ids = { value: "${metal_device.a.id}" };
   expect(() => rehearsalRoot(bad, "s")).toThrow("output.ids.value: ${metal_device.a.id} names a Metal object the rehearsal does not apply");
+  const mixed = stack();
+  (mixed.output as Record<string, unknown>).both = { value: '${join(",", [metal_device.a.access_public_ipv6, metal_device.a.id])}' };
+  expect(() => rehearsalRoot(mixed, "s")).toThrow("output.both.value");
   const badData = stack();
   (badData.resource.tls_private_key.k as Record<string, unknown>).ecdsa_curve = "${data.metal_project.p.bgp_config[0].asn}";
   expect(() => rehearsalRoot(badData, "s")).toThrow("resource.tls_private_key.k.ecdsa_curve");

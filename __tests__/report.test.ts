@@ -515,6 +515,7 @@ function expectInitNodeCarriesCalico(stack: TerraformJson, report: string): void
     "/etc/kubernetes/addons/calico/20-bgp.yaml",
     "/etc/kubernetes/addons/calico/25-local-service-admission.yaml",
     "/etc/kubernetes/addons/calico/30-ippools.yaml",
+    "/etc/kubernetes/addons/api-path/05-node-endpointslice-reader.yaml",
     "/etc/kubernetes/addons/security/40-felix-failsafe-ports.yaml",
     "/etc/kubernetes/addons/security/41-host-policies.yaml",
     "/etc/kubernetes/addons/security/42-auto-host-endpoints.yaml",

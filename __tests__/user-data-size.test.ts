@@ -71,6 +71,13 @@ describe("user data size estimate", () => {
     expect(userDataSize('${base64encode(coalesce(var.kubeadm_bootstrap_token, join(".", [a, b])))}').appliedBytes).toBe(32);
     expect(userDataSize("abc").appliedBytes).toBe(3);
   });
+
+  it("counts the API servers file as a full-length IPv6 line per device it names", () => {
+    const three = '${base64encode(join("\\n", [metal_device.a.access_public_ipv6, metal_device.b.access_public_ipv6, metal_device.c.access_public_ipv6, ""]))}';
+    // The longest address text is 39 characters plus its newline; base64 makes 4 of every 3 bytes.
+    expect(userDataSize(three).appliedBytes).toBe(160);
+    expect(Buffer.from(`${"ffff:".repeat(7)}ffff\n`.repeat(3)).toString("base64").length).toBeLessThanOrEqual(160);
+  });
 });
 
 // Certificates need openssl (Node cannot make one). Without it this block is skipped

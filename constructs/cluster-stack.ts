@@ -1,13 +1,13 @@
 import { Construct } from "constructs";
-import { TerraformOutput, TerraformStack } from "cdktf";
+import { Fn, TerraformOutput, TerraformStack } from "cdktf";
 import { MetalProvider } from "../.gen/providers/metal/provider";
-import { BootRole, NODE_PATHS, renderNodeIgnition, toUserData } from "../ignition";
-import { controlPlaneBootstrapSteps } from "../ignition/local-api-address";
-import { VOLUME_PLUGIN_DIR } from "../lib/kubeadm";
+import { BootRole, NODE_PATHS, NodeFile, renderNodeIgnition, toUserData } from "../ignition";
+import { API_SERVER_PORT, VOLUME_PLUGIN_DIR } from "../lib/kubeadm";
 import { NodeRole, nodeHostname } from "../lib/naming";
 import { FABRIC_SUMMARY_OUTPUT, fabricSummary } from "../lib/fabric-summary";
 import { securityAddonManifests } from "../lib/policies";
 import { dnsAddonManifest } from "../lib/coredns";
+import { apiPathAddonManifest } from "../lib/api-path";
 import { NAT64_DATA_DIR, NAT64_DEVICE, NAT64_POOL, NAT64_PREFIX, nat64Ruleset, taygaConfig } from "../lib/nat64";
 import { ClusterSettings } from "../lib/settings";
 import { KUBERNETES_RELEASES, TAYGA } from "../lib/versions";
@@ -70,7 +70,8 @@ export class ClusterStack extends TerraformStack {
       upstreamResolvers: settings.dnsUpstreamResolvers,
       dns64Prefix: settings.nat64Enabled ? NAT64_PREFIX : undefined,
     });
-    const addons = [...security, dns];
+    // Nodes may read the `kubernetes` EndpointSlice: the node-local API path learns control planes from it.
+    const addons = [apiPathAddonManifest(), ...security, dns];
     const initFiles = [...fabric.nodeFiles, ...addons.map((m) => ({ path: m.path, mode: 0o644, text: m.yaml }))];
     const initAddons = [...fabric.addonManifests, ...addons.map((m) => m.path)];
     // NAT64 on every node, for its own pods: nothing shared, nothing per node (lib/nat64.ts).
@@ -78,43 +79,48 @@ export class ClusterStack extends TerraformStack {
       ? { taygaDeb: TAYGA.deb, taygaConfig: taygaConfig(), ruleset: nat64Ruleset(), prefix: NAT64_PREFIX, pool: NAT64_POOL, device: NAT64_DEVICE, dataDir: NAT64_DATA_DIR }
       : undefined;
 
-    const roles: [NodeRole, number][] = [
-      ["control-plane", settings.controlPlaneCount],
-      ["worker", settings.workerCount],
-    ];
-    this.nodes = roles.flatMap(([role, count]) =>
-      Array.from({ length: count }, (_, index) => {
-        const hostname = nodeHostname(settings.clusterName, role, index);
-        const bootRole: BootRole = role === "worker" ? "worker" : index === 0 ? "init" : "control-plane";
-        return new IPv6Node(this, hostname, {
-          projectId: settings.metalProjectId,
-          hostname,
-          metro: settings.metro,
-          plan: settings.nodePlan,
-          operatingSystem: `flatcar_${settings.flatcarChannel}`,
-          billingCycle: settings.billingCycle,
-          projectSshKeyIds: settings.projectSshKeyIds,
-          tags: [`k8s-cluster-${settings.clusterName}`, `k8s-role-${role}`],
-          expectedIpv6Range: settings.addressPlan.nodeRange,
-          bgpSessionDependsOn: fabric.projectBgp.sessionDependencies,
-          userData: toUserData(
-            renderNodeIgnition({
-              hostname,
-              role: bootRole,
-              kubernetes: KUBERNETES_RELEASES[settings.kubernetesVersion],
-              kubeadmConfig: controlPlane.kubeadmConfig(bootRole, hostname),
-              files: [...controlPlane.nodeFiles(bootRole), ...(bootRole === "init" ? initFiles : [])],
-              addonManifests: bootRole === "init" ? initAddons : undefined,
-              dnsResolvers: settings.dnsUpstreamResolvers,
-              nat64,
-              ...controlPlaneBootstrapSteps(settings.addressPlan.kubernetesServiceIp, bootRole),
-            }),
-          ),
-        });
-      }),
-    );
+    // Control planes first: every other node's user data names the control planes it
+    // reaches the API through before it joins (the node-local API path,
+    // docs/control-plane.md): further control planes the first one, workers all of them.
+    const node = (role: NodeRole, index: number, apiServers: readonly string[]) => {
+      const hostname = nodeHostname(settings.clusterName, role, index);
+      const bootRole: BootRole = role === "worker" ? "worker" : index === 0 ? "init" : "control-plane";
+      return new IPv6Node(this, hostname, {
+        projectId: settings.metalProjectId,
+        hostname,
+        metro: settings.metro,
+        plan: settings.nodePlan,
+        operatingSystem: `flatcar_${settings.flatcarChannel}`,
+        billingCycle: settings.billingCycle,
+        projectSshKeyIds: settings.projectSshKeyIds,
+        tags: [`k8s-cluster-${settings.clusterName}`, `k8s-role-${role}`],
+        expectedIpv6Range: settings.addressPlan.nodeRange,
+        bgpSessionDependsOn: fabric.projectBgp.sessionDependencies,
+        userData: toUserData(
+          renderNodeIgnition({
+            hostname,
+            role: bootRole,
+            kubernetes: KUBERNETES_RELEASES[settings.kubernetesVersion],
+            kubeadmConfig: controlPlane.kubeadmConfig(bootRole, hostname),
+            apiPath: { kubernetesServiceIp: settings.addressPlan.kubernetesServiceIp, port: API_SERVER_PORT },
+            files: [
+              ...controlPlane.nodeFiles(bootRole),
+              ...(apiServers.length > 0 ? [apiServersFile(apiServers)] : []),
+              ...(bootRole === "init" ? initFiles : []),
+            ],
+            addonManifests: bootRole === "init" ? initAddons : undefined,
+            dnsResolvers: settings.dnsUpstreamResolvers,
+            nat64,
+          }),
+        ),
+      });
+    };
+    const first = node("control-plane", 0, []);
+    const controlPlanes = [first, ...Array.from({ length: settings.controlPlaneCount - 1 }, (_, i) => node("control-plane", i + 1, [first.publicIpv6]))];
+    const workers = Array.from({ length: settings.workerCount }, (_, i) => node("worker", i, controlPlanes.map((cp) => cp.publicIpv6)));
+    this.nodes = [...controlPlanes, ...workers];
 
-    controlPlane.addControlPlaneAddresses(this.nodes.slice(0, settings.controlPlaneCount).map((node) => node.publicIpv6));
+    controlPlane.addControlPlaneAddresses(controlPlanes.map((cp) => cp.publicIpv6));
 
     // Non-sensitive facts for `npm run report` and `terraform output` (lib/fabric-summary.ts).
     new TerraformOutput(this, FABRIC_SUMMARY_OUTPUT, {
@@ -122,4 +128,9 @@ export class ClusterStack extends TerraformStack {
       value: fabricSummary(settings),
     });
   }
+}
+
+/** NODE_PATHS.apiServers from the devices' addresses (known after apply), one a line. */
+function apiServersFile(addresses: readonly string[]): NodeFile {
+  return { path: NODE_PATHS.apiServers, mode: 0o644, base64: Fn.base64encode(Fn.join("\n", [...addresses, ""])) };
 }

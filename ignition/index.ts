@@ -23,12 +23,12 @@ import { METAL_IPV6_PEERS } from "../lib/calico";
 import { KubernetesRelease, PinnedDownload } from "../lib/versions";
 import { composeConfig } from "./compose";
 import { base64Source, hasToken, textResource } from "./node-files";
-import { basePart, callerPart, DEFAULT_IPV6_RESOLVERS, EncodedNodeFile, filesPart, initPart, joinPart, nat64Part, Nat64PartInput, NODE_PATHS } from "./parts";
+import { ApiPathInput, apiPathPart, basePart, callerPart, DEFAULT_IPV6_RESOLVERS, EncodedNodeFile, filesPart, initPart, joinPart, nat64Part, Nat64PartInput, NODE_PATHS } from "./parts";
 import { escapeTerraformTemplate } from "./terraform-escape";
 import { IgnitionConfig } from "./types";
 
-export { DEFAULT_IPV6_RESOLVERS, NODE_PATHS, NODE_UNITS } from "./parts";
-export type { Nat64PartInput } from "./parts";
+export { API_PATH_NFT_TABLE, DEFAULT_IPV6_RESOLVERS, NODE_PATHS, NODE_UNITS } from "./parts";
+export type { ApiPathInput, Nat64PartInput } from "./parts";
 
 /** What a node does at first boot: kubeadm init (the first control plane), join as control plane, join as worker. */
 export type BootRole = "init" | "control-plane" | "worker";
@@ -60,6 +60,12 @@ export interface NodeIgnitionInput {
    * `files` must write the token to NODE_PATHS.bootstrapTokenFile.
    */
   readonly kubeadmConfig: string;
+  /**
+   * The node-local path to the API servers at the ClusterIP (docs/control-plane.md).
+   * Every role but "init" must write NODE_PATHS.apiServers among `files`: the control
+   * planes it can reach before it joins.
+   */
+  readonly apiPath: ApiPathInput;
   /** Files for this node only: PKI on control planes, discovery kubeconfig, addon manifests on init. */
   readonly files: readonly NodeFile[];
   /** Manifests (paths among `files`) to `kubectl apply` after `kubeadm init`, in order. Only for role "init". */
@@ -145,6 +151,13 @@ function validate(input: NodeIgnitionInput): void {
     }
     paths.add(file.path);
   }
+  if (input.role !== "init" && !paths.has(NODE_PATHS.apiServers)) {
+    problems.push(`role "${input.role}" reaches the API only through the control planes it knows: write their addresses to ${NODE_PATHS.apiServers} (one a line) among the node's files`);
+  }
+  if (!/^[0-9a-fA-F:]+$/.test(input.apiPath.kubernetesServiceIp) || !input.apiPath.kubernetesServiceIp.includes(":")) {
+    problems.push(`apiPath.kubernetesServiceIp "${input.apiPath.kubernetesServiceIp}" is not an IPv6 address`);
+  }
+  if (!Number.isInteger(input.apiPath.port) || input.apiPath.port < 1 || input.apiPath.port > 65535) problems.push(`apiPath.port ${input.apiPath.port} is not a TCP port (1-65535)`);
   const addons = input.addonManifests ?? [];
   if (addons.length > 0 && input.role !== "init") {
     problems.push(`addonManifests are only applied by role "init", not by role "${input.role}"`);
@@ -191,6 +204,7 @@ export function renderNodeIgnition(input: NodeIgnitionInput): IgnitionConfig {
     }),
     input.role === "init" ? initPart(input.addonManifests ?? []) : joinPart(),
     filesPart([kubeadmConfig, ...input.files.map(encodeFile)]),
+    apiPathPart(input.apiPath, input.role !== "worker"),
     callerPart(input.units ?? [], input.kubeadmHooks ?? {}),
     ...(input.nat64 ? [nat64Part(input.nat64)] : []),
   );

@@ -40,6 +40,11 @@ export const NODE_PATHS = {
   taygaConfig: "/etc/v6fabric/tayga.conf",
   /** The NAT64 nftables ruleset (lib/nat64.ts), loaded by the nat64 script. */
   nat64Rules: "/etc/v6fabric/nat64.nft",
+  /**
+   * The API servers Terraform knew when it wrote the node's user data, one IPv6 address a
+   * line (written by the caller; api-path.sh reads it).
+   */
+  apiServers: "/etc/v6fabric/api-servers",
 } as const;
 
 /** Unit names other renderers may order against (e.g. a node-local API proxy `Before=` kubeadm). */
@@ -50,7 +55,11 @@ export const NODE_UNITS = {
   kubeadm: "v6fabric-kubeadm.service",
   addons: "v6fabric-addons.service",
   nat64: "v6fabric-nat64.service",
+  apiPath: "v6fabric-api-path.service",
 } as const;
+
+/** nftables table of the node-local API path (`nft list table ip6 v6fabric_api_path` on a node). */
+export const API_PATH_NFT_TABLE = "v6fabric_api_path";
 
 /**
  * Public IPv6 resolvers (Google Public DNS, Cloudflare). Equinix's resolvers are
@@ -213,6 +222,36 @@ export function nat64Part(input: Nat64PartInput): IgnitionPart {
       }),
     ],
     units: [unit(NODE_UNITS.nat64, { ...pick("SCRIPT_DIR"), ...paths })],
+  };
+}
+
+/** How a node reaches the API servers (docs/control-plane.md, "The node-local API path"). */
+export interface ApiPathInput {
+  /** The `kubernetes` Service ClusterIP: the address of controlPlaneEndpoint. */
+  readonly kubernetesServiceIp: string;
+  /** Port of controlPlaneEndpoint; the API servers listen on the same one (docs/control-plane.md, "Port 443"). */
+  readonly port: number;
+}
+
+/**
+ * Every node's own path to the API servers at the ClusterIP (ignition/scripts/api-path.sh):
+ * nftables rules in the host's output hook, kept pointing at ready API servers. A
+ * control plane (init included) counts itself as a candidate; the others come from
+ * NODE_PATHS.apiServers (written by the caller from Terraform) and from the cluster.
+ */
+export function apiPathPart(input: ApiPathInput, controlPlane: boolean): IgnitionPart {
+  return {
+    files: [
+      script("api-path", {
+        KUBERNETES_SERVICE_IP: input.kubernetesServiceIp,
+        API_PORT: String(input.port),
+        NFT_TABLE: API_PATH_NFT_TABLE,
+        CONTROL_PLANE: controlPlane ? "yes" : "no",
+        API_SERVERS_FILE: NODE_PATHS.apiServers,
+        STATE_DIR: NODE_PATHS.stateDir,
+      }),
+    ],
+    units: [unit(NODE_UNITS.apiPath, pick("SCRIPT_DIR"))],
   };
 }
 

@@ -1,7 +1,6 @@
 /**
  * kubeadm configuration for every node, rendered per boot role as one multi-document
- * YAML file (/etc/kubernetes/kubeadm.yaml), plus the small kubeconfigs and the one
- * boot-time step the control-plane design needs.
+ * YAML file (/etc/kubernetes/kubeadm.yaml), plus the small kubeconfigs.
  *
  * Pure: no cdktf import. Apply-time secrets (the bootstrap token, certificate PEMs)
  * arrive as opaque strings (cdktf tokens at synth) and are only placed, never parsed.
@@ -12,9 +11,9 @@
  *   which Calico announces over BGP from every node;
  * - API servers listen on port 443 themselves, so the Service port, the endpoints' port
  *   and controlPlaneEndpoint agree and no port translation is needed anywhere;
- * - a control plane that runs an API server also holds the ClusterIP as a /128 on `lo`
- *   (controlPlaneBootstrapSteps), so it reaches its own API server before kube-proxy or
- *   any CNI exists;
+ * - every node reaches that address through nftables rules of its own that send the
+ *   host's connections straight to ready API servers (the node-local API path,
+ *   ignition/scripts/api-path.sh), before kube-proxy or any CNI exists;
  * - joining nodes check the cluster CA through a discovery kubeconfig (`discovery.file`)
  *   and authenticate with a bootstrap token that does not expire (`ttl: 0s`).
  */
@@ -29,8 +28,8 @@ import { toYaml, toYamlDocuments } from "./yaml";
 
 /**
  * Port of every kube-apiserver and of the `kubernetes` Service. The Service port is
- * always 443; with the API servers on 443 too, ClusterIP:443 reaches a local API server
- * through the `lo` address with no DNAT (docs/control-plane.md, "Port 443").
+ * always 443; with the API servers on 443 too, the node-local API path only rewrites the
+ * address, and every client uses one URL (docs/control-plane.md, "Port 443").
  */
 export const API_SERVER_PORT = 443;
 

@@ -5,12 +5,13 @@
  * No documented size limit for Equinix Metal user data was found (docs/sources.md).
  * Lokomotive saw 64 kB of user data slow Packet deploys by minutes, so the project
  * budgets well under that per node: half of it (32 KiB) until NAT64 and DNS64 added
- * about 3.5 KiB to the first control plane (docs/nat64.md), 36 KiB since.
+ * about 3.5 KiB to the first control plane (docs/nat64.md), 36 KiB until the node-local
+ * API path added about 2.5 KiB more (docs/control-plane.md), 40 KiB since.
  */
 import { parseTerraformTemplate } from "./terraform-template";
 
 /** Per-node user data budget: well under the 64 kB at which Packet deploys slowed down. */
-export const USER_DATA_BUDGET_BYTES = 36 * 1024;
+export const USER_DATA_BUDGET_BYTES = 40 * 1024;
 
 /**
  * How far the size of one node's user data may move with another zlib build. Most
@@ -48,13 +49,20 @@ export function assumedGzippedPemBytes(expression: string): number {
 
 const BOOTSTRAP_TOKEN_BYTES = "abcdef.0123456789abcdef".length;
 
+/** The longest IPv6 address text and its newline: a line of the API servers file. */
+const IPV6_LINE_BYTES = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\n".length;
+
 /**
  * Bytes one `${...}` expression becomes: the base64 bootstrap token file (its
- * expression names the token), base64 PEMs (plain or gzip'd) as assumed above,
+ * expression names the token), the base64 API servers file (a line per device address
+ * it names), base64 PEMs (plain or gzip'd) as assumed above,
  * anything else a token's 23.
  */
 function appliedExpressionBytes(expression: string): number {
   if (/^\s*base64gzip\(/.test(expression)) return Math.ceil(assumedGzippedPemBytes(expression) / 3) * 4;
+  if (/^\s*base64encode\(/.test(expression) && /access_public_ipv6/.test(expression)) {
+    return Math.ceil((expression.match(/access_public_ipv6/g)!.length * IPV6_LINE_BYTES) / 3) * 4;
+  }
   if (/^\s*base64encode\(/.test(expression)) {
     const bytes = /bootstrap.token/.test(expression) ? BOOTSTRAP_TOKEN_BYTES : assumedPemBytes(expression);
     return Math.ceil(bytes / 3) * 4;

@@ -105,8 +105,7 @@ export async function rehearseControlPlane(env: NodeJS.ProcessEnv): Promise<numb
     say("rehearse: Terraform apply and node roots ...");
     cluster = PreparedCluster.prepare(work, env);
     const init = cluster.ofRole("init")[0];
-    // The Service range reaches the init node, as Metal's routers would send it there (docs/rehearsal.md).
-    cluster.fabric!.routeAnnounced((cluster.outputs.fabric_summary.value as { addressPlan: { serviceCidr: string } }).addressPlan.serviceCidr, [init]);
+    // No route for the Service range on the metro: every node reaches the API through its own path (docs/control-plane.md).
     say(`rehearse: ${init.hostname}: kubeadm init ...`);
     const boot = await bootInitNode(init, path.join(work, "logs", init.hostname));
     stops.push(() => boot.agent.stop());

@@ -31,7 +31,7 @@ import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
 import { NodeAddresses, RehearsalNode } from "./nodes";
 import { NodeRuntime, REHEARSAL_DIR, kubeletSupport } from "./kubelet";
 import { KUBERNETES_COMMANDS, etcdBinary, kubernetesBinary } from "./tools";
-import { UnitRun, runUnit } from "./units";
+import { UnitRun, runUnit, startUnit } from "./units";
 
 // Kubernetes objects as parsed YAML/JSON.
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -294,6 +294,18 @@ async function startAgent(node: RehearsalNode, role: "control-plane" | "worker",
   return pods;
 }
 
+const apiPaths = new WeakMap<RehearsalNode, ChildProcess>();
+
+/**
+ * The node's own path to the API servers (v6fabric-api-path.service), started once per
+ * node before kubeadm, as its `Before=` orders it; it runs until the node is removed.
+ */
+export async function startApiPath(node: RehearsalNode, logDir: string): Promise<void> {
+  const running = apiPaths.get(node);
+  if (running && running.exitCode === null && running.signalCode === null) return;
+  apiPaths.set(node, await startUnit(node, "v6fabric-api-path.service", { logFile: path.join(logDir, "api-path.log"), ready: /^api-path: ready/m }));
+}
+
 export interface InitNodeBoot {
   readonly bootValues: UnitRun[];
   readonly kubeadm: UnitRun[];
@@ -318,6 +330,7 @@ export async function bootInitNode(node: RehearsalNode, logDir: string): Promise
   const agent = await startAgent(node, "control-plane", logDir);
   const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
   const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
+  await startApiPath(node, logDir);
   const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm } });
   const kubeadmDoneMs = Date.now() - started;
   const crdsTarget = "/etc/v6fabric-rehearsal/calico-crds.yaml";
@@ -362,6 +375,7 @@ export async function bootJoinNode(
   const agent = options.agent ?? (await startAgent(node, options.role ?? "control-plane", logDir, options.holdManifests));
   const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
   const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
+  await startApiPath(node, logDir);
   const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", {
     logFile,
     extraEnv: { V6FABRIC_KUBEADM: kubeadm },

@@ -325,6 +325,11 @@ export class Fabric {
     sh("ip", ["netns", "exec", this.hub, "ip", "-6", "route", "replace", prefix, ...nexthops]);
   }
 
+  /** The metro's IPv6 routes, one a line (`ip -6 route show` where Metal's routers would be). */
+  metroRoutes(): string[] {
+    return sh("ip", ["netns", "exec", this.hub, "ip", "-6", "route", "show"]).split("\n").filter(Boolean);
+  }
+
   /** Removes every process, mount, namespace and link this fabric made. Safe to call twice. */
   destroy(): void {
     if (this.destroyed) return;

@@ -104,6 +104,9 @@ export function rehearsalRoot(stack: Json, stateFile: string): RehearsalRoot {
     text.replace(/\$\{([^{}]*)\}/g, (whole, expression: string) => {
       const trimmed = expression.trim();
       if (replacements.has(trimmed)) return replacements.get(trimmed)!;
+      // Inside a larger expression (e.g. the API servers file's join()), a device's address becomes a string literal.
+      const substituted = expression.replace(/\bmetal_device\.[\w-]+\.access_public_ipv6\b/g, (reference) => (replacements.has(reference) ? JSON.stringify(replacements.get(reference)) : reference));
+      if (substituted !== expression && !/\b(data\.)?metal_[a-z_]+\./.test(substituted)) return `\${${substituted}}`;
       if (/\b(data\.)?metal_[a-z_]+\./.test(expression)) {
         throw new Error(`${where}: ${whole} names a Metal object the rehearsal does not apply; teach rehearsal/offline-stack.ts what Metal would return`);
       }

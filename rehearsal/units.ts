@@ -5,7 +5,7 @@
  * `ExecStart=` command with its `$VARIABLE`s, nothing else. The rehearsal decides only the order (the units' own After= order)
  * and how often a failed unit is retried.
  */
-import { spawn } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RehearsalNode } from "./nodes";
@@ -183,4 +183,25 @@ export async function runUnit(
     await new Promise((r) => setTimeout(r, options.retryDelayMs ?? 2000));
   }
   return runs;
+}
+
+/**
+ * Starts a long-running unit (`Type=notify`, e.g. v6fabric-api-path.service) the way
+ * systemd would: its ExecStart in the node with the unit's environment, output to
+ * `logFile`, killed with the node. systemd waits for the program's READY=1; the
+ * rehearsal gives it no notify socket and waits for the line the program prints
+ * alongside (`ready`) instead. Rejects when the program exits or `timeoutMs` passes first.
+ */
+export async function startUnit(node: RehearsalNode, name: string, options: { logFile: string; ready: RegExp; timeoutMs?: number }): Promise<ChildProcess> {
+  const unit = readUnit(node.root, name);
+  const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...unitEnvironment(node, unit) };
+  const child = node.start(expandExecStart(unit.execStart, env), options.logFile, env);
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  for (;;) {
+    const log = fs.existsSync(options.logFile) ? fs.readFileSync(options.logFile, "utf8") : "";
+    if (options.ready.test(log)) return child;
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} on ${node.hostname} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${log}`);
+    if (Date.now() > deadline) throw new Error(`${name} on ${node.hostname} was not ready within ${options.timeoutMs ?? 30_000} ms:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -66,7 +66,9 @@ export function fixtureInput(role: BootRole, hostname = role === "worker" ? "v6f
     role,
     kubernetes: KUBERNETES_RELEASES[DEFAULT_KUBERNETES_VERSION],
     kubeadmConfig: kubeadmFixture(role),
+    apiPath: { kubernetesServiceIp: "2001:db8:0:ab02::1", port: 443 },
     files: [
+      ...(role === "init" ? [] : [{ path: NODE_PATHS.apiServers, mode: 0o644, base64: BASE64_TOKEN }]),
       { path: NODE_PATHS.bootstrapTokenFile, mode: 0o600, base64: BASE64_BOOTSTRAP_TOKEN },
       ...pki,
       { path: "/etc/kubernetes/discovery/kubeconfig", mode: 0o644, text: "apiVersion: v1\nkind: Config\nclusters: []\n" },
