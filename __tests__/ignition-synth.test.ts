@@ -203,6 +203,7 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     ["/etc/v6fabric/README", 0o644],
     ["/opt/v6fabric/bin/render-boot-values", 0o755],
     ["/opt/v6fabric/bin/bgp-peer-routes", 0o755],
+    ["/opt/v6fabric/bin/service-announcement", 0o755],
     ["/opt/v6fabric/bin/kubeadm-bootstrap", 0o755],
   ];
   const kubeadm: [string, number][] = [
@@ -277,6 +278,9 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     "v6fabric-bgp-peer-routes.service enabled",
     // Puts the peer routes back every minute.
     "v6fabric-bgp-peer-routes.timer enabled",
+    // Withdraws the Service routes while kube-proxy does not work; only its timer starts the service.
+    "v6fabric-service-announcement.service not enabled",
+    "v6fabric-service-announcement.timer enabled",
     "v6fabric-kubeadm.service enabled",
   ];
   const expectedUnits: Record<BootRole, string[]> = {

@@ -36,6 +36,10 @@ nodeRegistration:
     # report its private IPv4 first (docs/facts.md).
     - name: node-ip
       value: "__NODE_IPV6__"
+    # Registered withdrawn from Service announcements until kube-proxy works
+    # (docs/bgp-fabric.md, "When a node announces the Service ranges").
+    - name: node-labels
+      value: "node.kubernetes.io/exclude-from-external-load-balancers=true"
 `;
 
 const INIT_KUBEADM_YAML = `

@@ -5,6 +5,7 @@
  * passes: addresses are filled in on the node at boot (lib/boot-values.ts).
  */
 import { BOOT_VALUES } from "../lib/boot-values";
+import { EXCLUDE_FROM_SERVICE_ANNOUNCEMENTS_LABEL } from "../lib/kubeadm";
 import { KubernetesRelease, PinnedDownload } from "../lib/versions";
 import { IgnitionPart } from "./compose";
 import { textResource } from "./node-files";
@@ -52,6 +53,8 @@ export const NODE_UNITS = {
   bootValues: "v6fabric-boot-values.service",
   bgpPeerRoutes: "v6fabric-bgp-peer-routes.service",
   bgpPeerRoutesTimer: "v6fabric-bgp-peer-routes.timer",
+  serviceAnnouncement: "v6fabric-service-announcement.service",
+  serviceAnnouncementTimer: "v6fabric-service-announcement.timer",
   kubeadm: "v6fabric-kubeadm.service",
   addons: "v6fabric-addons.service",
   nat64: "v6fabric-nat64.service",
@@ -106,8 +109,9 @@ function script(name: string, values: Readonly<Record<string, string>> = {}): Ig
   return inlineFile(`${NODE_PATHS.scriptDir}/${name}`, 0o755, text);
 }
 
-function unit(name: string, values: Readonly<Record<string, string>>): IgnitionUnit {
-  return { name, enabled: true, contents: unitText(name, values) };
+/** A unit from ignition/units/; `enabled: false` for units only a timer starts. */
+function unit(name: string, values: Readonly<Record<string, string>>, enabled = true): IgnitionUnit {
+  return { name, enabled, contents: unitText(name, values) };
 }
 
 /**
@@ -120,7 +124,7 @@ function unitText(name: string, values: Readonly<Record<string, string>> = {}): 
     .split("\n")
     .filter((line) => !line.startsWith("#"));
   while (lines[0] === "") lines.shift();
-  return [`# From ignition/units/${name} (v6fabric; the reasons are commented there)`, ...lines].join("\n");
+  return [`# v6fabric: commented in ignition/units/${name}`, ...lines].join("\n");
 }
 
 export interface BasePartInput {
@@ -153,6 +157,7 @@ export function basePart(input: BasePartInput): IgnitionPart {
         BOOTSTRAP_TOKEN_PLACEHOLDER: BOOT_VALUES.bootstrapToken,
       }),
       script("bgp-peer-routes", { BGP_PEERS: input.bgpPeers.join(" ") }),
+      script("service-announcement", { NODE_NAME: input.hostname, LABEL: EXCLUDE_FROM_SERVICE_ANNOUNCEMENTS_LABEL }),
       script("kubeadm-bootstrap", {
         ...pick("KUBEADM_CONFIG", "STATE_DIR", "HOOK_DIR"),
         NODE_IPV6_PLACEHOLDER: BOOT_VALUES.nodeIpv6,
@@ -176,6 +181,8 @@ export function basePart(input: BasePartInput): IgnitionPart {
       unit(NODE_UNITS.bootValues, pick("SCRIPT_DIR", "TEMPLATE_DIR")),
       unit(NODE_UNITS.bgpPeerRoutes, pick("SCRIPT_DIR")),
       unit(NODE_UNITS.bgpPeerRoutesTimer, {}),
+      unit(NODE_UNITS.serviceAnnouncement, pick("SCRIPT_DIR"), false),
+      unit(NODE_UNITS.serviceAnnouncementTimer, {}),
       unit(NODE_UNITS.kubeadm, pick("SCRIPT_DIR", "STATE_DIR", "KUBEADM_CONFIG")),
     ],
   };

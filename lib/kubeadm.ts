@@ -259,14 +259,27 @@ export function apiServerCertSans(plan: AddressPlan, clusterDomain: string): str
 // Documents
 // ---------------------------------------------------------------------------
 
+/**
+ * With this label set to "true", Calico announces none of the node's Service routes
+ * (confd client.go ExcludeServiceAdvertisement). Nodes register with it, and the
+ * service-announcement unit removes it once the node's kube-proxy answers (ignition/).
+ */
+export const EXCLUDE_FROM_SERVICE_ANNOUNCEMENTS_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers";
+
 function nodeRegistration(hostname: string): NodeRegistrationOptions {
   return {
     name: hostname,
     criSocket: CRI_SOCKET,
-    // node-ip has no KubeletConfiguration field. Without it the kubelet may report the
-    // private IPv4 first (docs/facts.md); Calico's NodeInternalIP autodetection
-    // and the API server's kubelet connections rely on the public IPv6 here.
-    kubeletExtraArgs: [{ name: "node-ip", value: BOOT_VALUES.nodeIpv6 }],
+    kubeletExtraArgs: [
+      // node-ip has no KubeletConfiguration field. Without it the kubelet may report the
+      // private IPv4 first (docs/facts.md); Calico's NodeInternalIP autodetection
+      // and the API server's kubelet connections rely on the public IPv6 here.
+      { name: "node-ip", value: BOOT_VALUES.nodeIpv6 },
+      // A new node announces no Service route until its kube-proxy works (the routers
+      // would send it traffic it cannot forward). kubelets may set node.kubernetes.io/
+      // labels on themselves (NodeRestriction).
+      { name: "node-labels", value: `${EXCLUDE_FROM_SERVICE_ANNOUNCEMENTS_LABEL}=true` },
+    ],
   };
 }
 

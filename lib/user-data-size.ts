@@ -6,7 +6,8 @@
  * Lokomotive saw 64 kB of user data slow Packet deploys by minutes, so the project
  * budgets well under that per node: half of it (32 KiB) until NAT64 and DNS64 added
  * about 3.5 KiB to the first control plane (docs/nat64.md), 36 KiB until the node-local
- * API path added about 2.5 KiB more (docs/control-plane.md), 40 KiB since.
+ * API path and the kube-proxy-gated Service announcement added about 4 KiB more
+ * (docs/control-plane.md), 40 KiB since.
  */
 import { parseTerraformTemplate } from "./terraform-template";
 
