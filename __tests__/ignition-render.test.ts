@@ -10,7 +10,7 @@ import { renderTemplate } from "../ignition/templates";
 import { escapeTerraformTemplate } from "../ignition/terraform-escape";
 import { BOOT_VALUES } from "../lib/boot-values";
 import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "../lib/versions";
-import { ADDON, BASE64_BOOTSTRAP_TOKEN, BASE64_TOKEN, fixtureInput, kubeadmFixture, TOKEN } from "./support/ignition-fixtures";
+import { ADDON, BASE64_NODE_KEY, BASE64_TOKEN, fixtureInput, kubeadmFixture, TOKEN } from "./support/ignition-fixtures";
 import { decodeDataUrl, describeWithTools, file, fileText, files, IgnConfig, ignitionValidate, unit, unitValues } from "./support/ignition";
 import { REF_PLACEHOLDERS, resolveTerraformRefs } from "./support/terraform-refs";
 
@@ -23,8 +23,8 @@ function render(input: NodeIgnitionInput): IgnConfig {
 /** What a node receives: user data after Terraform substituted its references. */
 function applied(input: NodeIgnitionInput): IgnConfig {
   const cdktfTokens = toUserData(renderNodeIgnition(input))
-    .split(BASE64_BOOTSTRAP_TOKEN)
-    .join("${base64encode(random_string.bootstrap_token.result)}")
+    .split(BASE64_NODE_KEY)
+    .join("${base64gzip(tls_private_key.node.private_key_pem)}")
     .split(BASE64_TOKEN)
     .join("${base64encode(tls_private_key.ca.private_key_pem)}");
   return JSON.parse(resolveTerraformRefs(cdktfTokens).text) as IgnConfig;
@@ -104,7 +104,7 @@ describe("NodeFile encoding", () => {
     expect(base64Source(BASE64_TOKEN)).toBe(`data:;base64,${BASE64_TOKEN}`);
     const gz = render({ ...fixtureInput("worker"), files: [...fixtureInput("worker").files, { path: "/etc/x.pem", mode: 0o600, base64: BASE64_TOKEN, gzip: true }] });
     expect(file(gz, "/etc/x.pem").contents).toEqual({ source: `data:;base64,${BASE64_TOKEN}`, compression: "gzip" });
-    expect(file(gz, NODE_PATHS.bootstrapTokenFile).contents).toEqual({ source: `data:;base64,${BASE64_BOOTSTRAP_TOKEN}` });
+    expect(file(gz, "/etc/kubernetes/discovery/node.key").contents).toEqual({ source: `data:;base64,${BASE64_NODE_KEY}` });
     const release = KUBERNETES_RELEASES[DEFAULT_KUBERNETES_VERSION];
     const worker = fixtureInput("worker");
     const config = render({ ...worker, files: [...worker.files, { path: "/opt/x", mode: 0o755, remote: release.kubectl }] });
@@ -130,9 +130,8 @@ describe("NodeFile encoding", () => {
       }
       const kubeadm = fileText(config, `${NODE_PATHS.templateDir}${NODE_PATHS.kubeadmConfig}`);
       expect(kubeadm).toBe(kubeadmFixture(role));
-      expect(kubeadm).toContain(BOOT_VALUES.bootstrapToken);
-      expect(file(config, NODE_PATHS.bootstrapTokenFile).mode).toBe(0o600);
-      expect(fileText(config, NODE_PATHS.bootstrapTokenFile)).toBe(REF_PLACEHOLDERS.bootstrapToken);
+      expect(kubeadm).toContain(BOOT_VALUES.nodeIpv6);
+      if (role !== "init") expect(file(config, "/etc/kubernetes/discovery/node.key").mode).toBe(0o600);
       if (role !== "worker") expect(fileText(config, "/etc/kubernetes/pki/ca.key")).toBe(Buffer.from(REF_PLACEHOLDERS.base64, "base64").toString());
     }
   });
@@ -264,11 +263,6 @@ describe("input validation names the setting, the value and what is valid", () =
     ["enabled unit without [Install]", { units: [{ name: "x.service", contents: "[Service]\nExecStart=/bin/true\n" }] }, "has no [Install] section"],
     ["a text file with a Terraform reference", { files: [...base.files, { path: "/etc/x", mode: 0o600, text: `secret: ${TOKEN}\n` }] }, "file /etc/x: text holds a Terraform reference (cdktf token): text must be known at synth; pass the whole file as `base64`"],
     ["a kubeadm config with a Terraform reference", { kubeadmConfig: `token: ${TOKEN}\n` }, "kubeadmConfig holds a Terraform reference (cdktf token)"],
-    [
-      "the token placeholder without the token file",
-      { files: base.files.filter((f) => f.path !== NODE_PATHS.bootstrapTokenFile) },
-      `kubeadmConfig holds ${BOOT_VALUES.bootstrapToken} but no file is written to ${NODE_PATHS.bootstrapTokenFile}`,
-    ],
   ])("%s", (_name, change, message) => {
     expect(() => renderNodeIgnition({ ...base, ...change })).toThrow(message);
   });

@@ -47,14 +47,10 @@ const METADATA = [
   `COREOS_PACKET_IPV4_PRIVATE_0=${SAMPLE_BOOT_VALUES.nodePrivateIpv4}`,
 ];
 
-const SAMPLE_TOKEN_FILE = `${SAMPLE_BOOT_VALUES.bootstrapToken}\n`;
-
 describe("render-boot-values", () => {
-  /** The template tree as Ignition writes it, fake metadata, and a token file holding `token` (none when null). */
-  function setup(metadata: string[], token: string | null = SAMPLE_TOKEN_FILE) {
+  /** The template tree as Ignition writes it, and fake metadata. */
+  function setup(metadata: string[]) {
     const dir = tempDir("boot-values");
-    const tokenFile = path.join(dir, "bootstrap-token");
-    if (token !== null) fs.writeFileSync(tokenFile, token, { mode: 0o600 });
     const templates = path.join(dir, "templates");
     const root = path.join(dir, "root");
     // The template tree exactly as Ignition writes it from the rendered config.
@@ -67,7 +63,7 @@ describe("render-boot-values", () => {
     return {
       root,
       templates,
-      env: { V6FABRIC_METADATA_ENV: metadataEnv(dir, metadata), V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root, V6FABRIC_BOOTSTRAP_TOKEN_FILE: tokenFile },
+      env: { V6FABRIC_METADATA_ENV: metadataEnv(dir, metadata), V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root },
     };
   }
 
@@ -80,8 +76,6 @@ describe("render-boot-values", () => {
     expect(kubeadm).toContain(`- name: node-ip\n      value: "${SAMPLE_BOOT_VALUES.nodeIpv6}"`);
     expect(kubeadm).toContain(`advertiseAddress: "${SAMPLE_BOOT_VALUES.nodeIpv6}"`);
     expect(kubeadm).not.toContain(BOOT_VALUES.nodeIpv6);
-    expect(kubeadm).toContain(`- token: "${SAMPLE_BOOT_VALUES.bootstrapToken}"`);
-    expect(kubeadm).not.toContain(BOOT_VALUES.bootstrapToken);
     expect(fs.statSync(path.join(root, NODE_PATHS.kubeadmConfig)).mode & 0o777).toBe(0o600);
     const addon = fs.readFileSync(path.join(root, "/etc/kubernetes/addons/10-example.yaml"), "utf8");
     expect(addon).toContain(`routerId: "${SAMPLE_BOOT_VALUES.nodePrivateIpv4}"`);
@@ -106,30 +100,6 @@ describe("render-boot-values", () => {
     expect(result.status).not.toBe(0);
     expect(result.out).toContain(message);
     expect(fs.existsSync(path.join(root, NODE_PATHS.kubeadmConfig))).toBe(false);
-  });
-
-  it.each<[string, string | null, string]>([
-    ["no token file", null, "bootstrap-token is missing or holds no kubeadm token"],
-    ["an empty token file", "", "holds no kubeadm token"],
-    ["a token with upper case", "ABCDEF.0123456789abcdef\n", "holds no kubeadm token"],
-    ["a token with sed syntax", "abcdef.0123456789abcde/\n", "holds no kubeadm token"],
-    ["two tokens", "abcdef.0123456789abcdef\nabcdef.0123456789abcdef\n", "holds no kubeadm token"],
-  ])("fails without writing anything on %s when a template needs the token", (_name, token, message) => {
-    const { root, env } = setup(METADATA, token);
-    const result = run(script("render-boot-values"), env);
-    expect(result.status).not.toBe(0);
-    expect(result.out).toContain(message);
-    expect(result.out).not.toContain("abcdef");
-    expect(fs.existsSync(path.join(root, NODE_PATHS.kubeadmConfig))).toBe(false);
-  });
-
-  it("needs no token file when no template holds the token placeholder", () => {
-    const { root, templates, env } = setup(METADATA, null);
-    const kubeadm = path.join(templates, NODE_PATHS.kubeadmConfig);
-    fs.writeFileSync(kubeadm, fs.readFileSync(kubeadm, "utf8").split(BOOT_VALUES.bootstrapToken).join("given.elsewhere"));
-    const result = run(script("render-boot-values"), env);
-    expect(result.status).toBe(0);
-    expect(fs.readFileSync(path.join(root, NODE_PATHS.kubeadmConfig), "utf8")).toContain(`advertiseAddress: "${SAMPLE_BOOT_VALUES.nodeIpv6}"`);
   });
 });
 

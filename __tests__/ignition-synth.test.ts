@@ -15,7 +15,7 @@ import { decodeDataUrl, describeWithTools, fileText, files, IgnConfig, ignitionV
 
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { USER_DATA_BUDGET_BYTES, userDataSize } from "../lib/user-data-size";
-import { REF_PLACEHOLDERS, resolveTerraformRefs } from "./support/terraform-refs";
+import { resolveTerraformRefs } from "./support/terraform-refs";
 import { parseYaml11Documents, validateKubeadmFile } from "./support/kubeadm-validate";
 
 interface Device {
@@ -59,14 +59,11 @@ function scenario(name: string): Device[] {
 }
 
 /**
- * Runs the node's own render-boot-values on its template tree with sample metadata and
- * the bootstrap token file exactly as Ignition writes it from the user data (Terraform
- * references filled in with placeholders); returns the rendered root.
+ * Runs the node's own render-boot-values on its template tree (as Ignition writes it
+ * from the user data) with sample metadata; returns the rendered root.
  */
 function renderOnNode(config: IgnConfig): string {
   const dir = tempDir("node");
-  const tokenFile = path.join(dir, "bootstrap-token");
-  fs.writeFileSync(tokenFile, fileText(config, NODE_PATHS.bootstrapTokenFile), { mode: 0o600 });
   const templates = path.join(dir, "templates");
   for (const f of files(config).filter((f) => f.path.startsWith(`${NODE_PATHS.templateDir}/`))) {
     const target = path.join(templates, f.path.slice(NODE_PATHS.templateDir.length));
@@ -82,7 +79,7 @@ function renderOnNode(config: IgnConfig): string {
   );
   const root = path.join(dir, "root");
   const result = spawnSync("bash", [script], {
-    env: { PATH: process.env.PATH, V6FABRIC_METADATA_ENV: metadata, V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root, V6FABRIC_BOOTSTRAP_TOKEN_FILE: tokenFile },
+    env: { PATH: process.env.PATH, V6FABRIC_METADATA_ENV: metadata, V6FABRIC_TEMPLATE_DIR: templates, V6FABRIC_TARGET_ROOT: root },
     encoding: "utf8",
   });
   if (result.status !== 0) throw new Error(`render-boot-values failed: ${result.stderr}`);
@@ -103,7 +100,8 @@ describe.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
   it("user data holds Terraform references for secrets, never their values", () => {
     for (const d of scenario(name)) {
       const refs = resolveTerraformRefs(d.userData).expressions;
-      expect(refs.some((r) => /token/.test(r))).toBe(true);
+      // Every node carries a private key: the CAs' on control planes, its own join key on the others.
+      expect(refs.some((r) => /private_key_pem/.test(r))).toBe(true);
       expect(d.userData).not.toMatch(/PRIVATE KEY/);
       expect(d.userData).not.toMatch(/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/);
     }
@@ -129,31 +127,34 @@ describe.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
     }
   });
 
-  it("the bootstrap token travels only as its own 0600 file; the node puts it into the kubeadm config", () => {
+  it("no bootstrap token anywhere: a joining node's credential is a client certificate for its own name, key 0600, whole files", () => {
     for (const d of scenario(name)) {
-      const tokenFile = files(d.config).find((f) => f.path === NODE_PATHS.bootstrapTokenFile);
-      expect(tokenFile?.mode).toBe(0o600);
-      // The only Terraform reference to the token is that file's whole contents.
-      const tokenRefs = resolveTerraformRefs(d.userData).expressions.filter((e) => /token/.test(e));
-      expect(tokenRefs).toHaveLength(1);
-      expect(tokenRefs[0]).toMatch(/^base64encode\(coalesce\(var\.kubeadm_bootstrap_token, /);
-      expect(fileText(d.config, NODE_PATHS.bootstrapTokenFile)).toBe(REF_PLACEHOLDERS.bootstrapToken);
-      const template = fileText(d.config, `${NODE_PATHS.templateDir}${NODE_PATHS.kubeadmConfig}`);
-      expect(template).toContain(BOOT_VALUES.bootstrapToken);
-      expect(template).not.toContain(REF_PLACEHOLDERS.bootstrapToken);
-
+      const expressions = resolveTerraformRefs(d.userData).expressions;
+      expect(expressions.filter((e) => /token|random_/.test(e))).toEqual([]);
+      const own = files(d.config).filter((f) => /^\/etc\/kubernetes\/discovery\/node\./.test(f.path));
+      if (d.role === "init") {
+        expect(own).toEqual([]);
+      } else {
+        expect(own.map((f) => [f.path, f.mode, f.contents?.compression])).toEqual([
+          ["/etc/kubernetes/discovery/node.crt", 0o644, "gzip"],
+          ["/etc/kubernetes/discovery/node.key", 0o600, "gzip"],
+        ]);
+        // Made for this node alone: the resources are named after its hostname.
+        const hostname = d.hostname.replace(/[^a-z0-9-]/g, "");
+        expect(expressions).toContainEqual(expect.stringMatching(new RegExp(`^base64gzip\\(tls_locally_signed_cert\\.control-plane_${hostname}-join-cert_[0-9A-F]+\\.cert_pem\\)$`)));
+        expect(expressions).toContainEqual(expect.stringMatching(new RegExp(`^base64gzip\\(tls_private_key\\.control-plane_${hostname}-join-key_[0-9A-F]+\\.private_key_pem\\)$`)));
+      }
       const root = renderOnNode(d.config);
       expect(fs.statSync(path.join(root, NODE_PATHS.kubeadmConfig)).mode & 0o777).toBe(0o600);
-      const rendered = fs.readFileSync(path.join(root, NODE_PATHS.kubeadmConfig), "utf8");
-      expect(rendered).not.toContain(BOOT_VALUES.bootstrapToken);
-      const docs = parseYaml11Documents(rendered) as any[];
+      const docs = parseYaml11Documents(fs.readFileSync(path.join(root, NODE_PATHS.kubeadmConfig), "utf8")) as any[];
       const init = docs.find((x) => x.kind === "InitConfiguration");
       const join = docs.find((x) => x.kind === "JoinConfiguration");
       if (d.role === "init") {
-        expect(init.bootstrapTokens.map((t: any) => t.token)).toEqual([REF_PLACEHOLDERS.bootstrapToken]);
+        // kubeadm makes up this token itself; the init node deletes it right after init.
+        expect(init.bootstrapTokens).toEqual([{ description: expect.any(String), ttl: "15m0s" }]);
         expect(join).toBeUndefined();
       } else {
-        expect(join.discovery.tlsBootstrapToken).toBe(REF_PLACEHOLDERS.bootstrapToken);
+        expect(join.discovery).toEqual({ file: { kubeConfigPath: "/etc/kubernetes/discovery/kubeconfig" } });
         expect(init).toBeUndefined();
       }
     }
@@ -176,7 +177,8 @@ describe.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
             const source = f.contents?.source ?? "";
             if (source.startsWith("data:") && text.includes(source)) text = text.split(source).join(`decoded:${JSON.stringify(fileText(x.config, f.path))}`);
           }
-          return text.split(x.hostname).join("HOSTNAME");
+          // Its join credential is its own (resources named after it, with their own hash suffix).
+          return text.split(x.hostname).join("HOSTNAME").replace(/(HOSTNAME-join-(?:cert|key)_)[0-9A-F]+/g, "$1HASH");
         };
         expect(normalize(d)).toBe(normalize(first));
       }
@@ -207,9 +209,8 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     ["/opt/v6fabric/bin/kubeadm-bootstrap", 0o755],
   ];
   const kubeadm: [string, number][] = [
-    // A template with boot placeholders, holding the token once rendered: 0600.
+    // A template with boot placeholders: 0600, like kubeadm's own files.
     ["/etc/v6fabric/templates/etc/kubernetes/kubeadm.yaml", 0o600],
-    ["/etc/kubernetes/bootstrap-token", 0o600],
   ];
   const pki: [string, number][] = [
     ["/etc/kubernetes/pki/ca.crt", 0o644],
@@ -224,6 +225,9 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
   const discovery: [string, number][] = [
     ["/etc/kubernetes/discovery/ca.crt", 0o644],
     ["/etc/kubernetes/discovery/kubeconfig", 0o644],
+    // The node's own join credential: a client certificate for its name, and its key.
+    ["/etc/kubernetes/discovery/node.crt", 0o644],
+    ["/etc/kubernetes/discovery/node.key", 0o600],
   ];
   // NAT64 on every node (docs/nat64.md): the pinned tayga package, its config, the
   // nftables ruleset and the script that unpacks and wires them.
@@ -255,6 +259,8 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
       // Cluster DNS's Corefile with dns64 (lib/coredns.ts).
       ["/etc/kubernetes/addons/dns/50-coredns-corefile.yaml", 0o644],
       ...apiPath,
+      // Deletes the bootstrap token kubeadm init makes (no node joins with one).
+      ["/etc/v6fabric/hooks/after-kubeadm", 0o755],
       ...nat64,
     ],
     "control-plane": [

@@ -46,19 +46,10 @@ const INIT_KUBEADM_YAML = `
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 bootstrapTokens:
-  # The token reaches the node only as its own file; the boot script puts it here.
-  - token: "__BOOTSTRAP_TOKEN__"
-    description: "join token of every node (Terraform-generated; rotation: docs/control-plane.md)"
-    # Never expires: kubeadm then writes no expiration, so the token cleaner keeps it
-    # and a worker added months later joins with the same user data.
-    ttl: 0s
-    # What kubeadm token create gives a join token.
-    usages:
-      - signing
-      - authentication
-    # The group kubeadm's RBAC lets read cluster-info and create auto-approved node CSRs.
-    groups:
-      - "system:bootstrappers:kubeadm:default-node-token"
+  # No node joins with a token (each has its own certificate): kubeadm makes up this one
+  # for its init phase, and the init node deletes it right after init.
+  - description: "unused: made by kubeadm init and deleted right after it (v6fabric)"
+    ttl: 15m0s
 ${nodeRegistration("v6fabric-cp-1")}
 localAPIEndpoint:
   advertiseAddress: "__NODE_IPV6__"
@@ -137,11 +128,10 @@ apiVersion: kubeadm.k8s.io/v1beta4
 kind: JoinConfiguration
 ${nodeRegistration(hostname)}
 discovery:
-  # A kubeconfig naming the cluster CA file: kubeadm checks the API server against it
-  # before it sends the token (docs/control-plane.md, "Joining nodes verify the CA").
+  # A kubeconfig naming the cluster CA file, which kubeadm checks the API server
+  # against, and the node's own certificate, its only credential (no token).
   file:
     kubeConfigPath: /etc/kubernetes/discovery/kubeconfig
-  tlsBootstrapToken: "__BOOTSTRAP_TOKEN__"
 ${
   controlPlane
     ? `controlPlane:
@@ -157,7 +147,7 @@ timeouts:
   discovery: 20m0s
 `;
 
-/** The discovery kubeconfig of joining nodes: the API URL and the CA file, no credentials. */
+/** The discovery kubeconfig of joining nodes: the API URL, the CA file and the node's own certificate and key files. */
 const DISCOVERY_KUBECONFIG_YAML = `
 apiVersion: v1
 kind: Config
@@ -167,13 +157,15 @@ clusters:
       server: "https://[2001:db8:0:ab20::1]:443"
       certificate-authority: /etc/kubernetes/discovery/ca.crt
 users:
-  - name: discovery
-    user: {}
+  - name: node
+    user:
+      client-certificate: /etc/kubernetes/discovery/node.crt
+      client-key: /etc/kubernetes/discovery/node.key
 contexts:
   - name: discovery
     context:
       cluster: v6fabric
-      user: discovery
+      user: node
 current-context: discovery
 `;
 
@@ -262,7 +254,7 @@ describe("kubeadm.yaml of each node, field by field (default settings)", () => {
     }
   });
 
-  test("joining nodes' discovery kubeconfig: the ClusterIP URL on 443 and the CA file, no credentials", () => {
+  test("joining nodes' discovery kubeconfig: the ClusterIP URL on 443, the CA file and the node's own certificate files", () => {
     for (const hostname of ["v6fabric-worker-01", "v6fabric-worker-02"]) {
       expect(parse(device(defaults, hostname).text("/etc/kubernetes/discovery/kubeconfig"))).toEqual(parse(DISCOVERY_KUBECONFIG_YAML));
     }
@@ -273,7 +265,7 @@ describe("kubeadm.yaml of each node, field by field (default settings)", () => {
     const init = device(defaults, "v6fabric-cp-1").text(KUBEADM_TEMPLATE);
     for (const [from, to] of [
       ["bindPort: 443", "bindPort: 6443"],
-      ["ttl: 0s", "ttl: 24h0m0s"],
+      ["ttl: 15m0s", "ttl: 0s"],
       ["mode: iptables", "mode: nftables"],
       ["value: \"false\"", "value: \"true\""],
     ]) {
@@ -368,20 +360,23 @@ describe("PKI files: each path holds the right CA's certificate or key", () => {
     });
   });
 
-  test("workers get no PKI file and no private key reference at all", () => {
+  test("workers get no PKI file, and no private key but their own join key", () => {
     for (const hostname of ["v6fabric-worker-01", "v6fabric-worker-02"]) {
       const d = device(devices, hostname);
       expect((d.config.storage?.files ?? []).map((f) => f.path).filter((p) => p.startsWith("/etc/kubernetes/pki"))).toEqual([]);
-      expect(JSON.stringify(resourcesOf(stack, "metal_device").find(([, b]) => b.hostname === hostname)![1].user_data)).not.toMatch(/private_key_pem/);
+      const userData = String(resourcesOf(stack, "metal_device").find(([, b]) => b.hostname === hostname)![1].user_data);
+      expect([...userData.matchAll(/tls_private_key\.([\w-]+)\.private_key_pem/g)].map((m) => m[1])).toEqual([expect.stringMatching(new RegExp(`^control-plane_${hostname}-join-key_`))]);
     }
   });
 
-  test("the bootstrap token file: 0600 at /etc/kubernetes/bootstrap-token on every node, the whole token base64'd", () => {
+  test("joining nodes' credential: their own certificate (0644) and key (0600), gzip'd whole files; no token file anywhere", () => {
     for (const d of devices) {
-      expect(d.file("/etc/kubernetes/bootstrap-token").mode).toBe(0o600);
-      expect(d.reference("/etc/kubernetes/bootstrap-token")).toMatch(
-        /^base64encode\(coalesce\(var\.kubeadm_bootstrap_token, join\("\.", \[random_string\.[\w-]+\.result, random_password\.[\w-]+\.result\]\)\)\)$/,
-      );
+      expect(d.config.storage?.files?.some((f) => f.path === "/etc/kubernetes/bootstrap-token")).toBe(false);
+      if (d.hostname === "v6fabric-cp-1") continue;
+      expect(d.file("/etc/kubernetes/discovery/node.crt").mode).toBe(0o644);
+      expect(d.reference("/etc/kubernetes/discovery/node.crt")).toMatch(new RegExp(`^base64gzip\\(tls_locally_signed_cert\\.control-plane_${d.hostname}-join-cert_[0-9A-F]+\\.cert_pem\\)$`));
+      expect(d.file("/etc/kubernetes/discovery/node.key").mode).toBe(0o600);
+      expect(d.reference("/etc/kubernetes/discovery/node.key")).toMatch(new RegExp(`^base64gzip\\(tls_private_key\\.control-plane_${d.hostname}-join-key_[0-9A-F]+\\.private_key_pem\\)$`));
     }
   });
 

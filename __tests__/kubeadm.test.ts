@@ -16,9 +16,6 @@ import {
 import { parseYaml11Documents, validateKubeadmFile } from "./support/kubeadm-validate";
 
 
-/** What a cdktf token looks like in the rendered text at synth. */
-const CDKTF_TOKEN = "${TfToken[TOKEN.7]}";
-const SAMPLE_TOKEN = "abcdef.0123456789abcdef";
 const ROLES: BootRole[] = ["init", "control-plane", "worker"];
 /** Not a literal of the forbidden field name, so this file passes the repository scan. */
 const SKIP_CA_FIELD = ["unsafe", "Skip", "CA", "Verification"].join("");
@@ -89,14 +86,13 @@ function input(role: BootRole, block = BLOCKS[0], overrides: Partial<KubeadmNode
     clusterName: "v6fabric",
     kubernetesVersion: "1.36.3",
     clusterDomain: "cluster.local",
-    bootstrapToken: CDKTF_TOKEN,
     ...overrides,
   };
 }
 
-/** The file as the node sees it: token and boot placeholders replaced by values of the right shape. */
+/** The file as the node sees it: boot placeholders replaced by values of the right shape. */
 function asOnNode(text: string): string {
-  return withSampleBootValues(text.split(CDKTF_TOKEN).join(SAMPLE_TOKEN));
+  return withSampleBootValues(text);
 }
 
 function byKind(documents: Record<string, any>[]): Record<string, Record<string, any>> {
@@ -193,15 +189,12 @@ describe("IPv6-only settings", () => {
       const value = line.replace(/^\s*(- )?([A-Za-z][\w-]*: )?/, "");
       if (value.includes(":") || value.includes(BOOT_VALUES.nodeIpv6) || value.includes("${")) expect(value).toMatch(/^".*"$/);
     }
-    // A digits-only token would be a float to YAML 1.1 if it were not quoted.
-    const digits = "123456.1234567890123456";
-    const parsed = parseYaml11Documents(renderKubeadmConfig(input("worker", BLOCKS[0], { bootstrapToken: digits })));
-    expect(parsed[0].discovery.tlsBootstrapToken).toBe(digits);
+    // A duration like 15m0s stays a string.
+    expect(parseYaml11Documents(text)[0].bootstrapTokens[0].ttl).toBe("15m0s");
   });
 
-  test("the token never expires, in the group kubeadm's RBAC lets join", () => {
-    const [token] = docs.InitConfiguration.bootstrapTokens;
-    expect(token).toMatchObject({ token: SAMPLE_TOKEN, ttl: "0s", usages: ["signing", "authentication"], groups: ["system:bootstrappers:kubeadm:default-node-token"] });
+  test("no join token: kubeadm makes up the one its init phase needs, short-lived, and the init node deletes it", () => {
+    expect(docs.InitConfiguration.bootstrapTokens).toEqual([{ description: expect.stringContaining("deleted right after"), ttl: "15m0s" }]);
   });
 });
 
@@ -209,12 +202,15 @@ describe.each(["control-plane", "worker"] as const)("a %s join checks the cluste
   const text = renderKubeadmConfig(input(role));
   const [join] = parseYaml11Documents(text);
 
-  test("discovery through a kubeconfig that names the CA, plus the TLS bootstrap token", () => {
-    expect(join.discovery).toEqual({ file: { kubeConfigPath: "/etc/kubernetes/discovery/kubeconfig" }, tlsBootstrapToken: CDKTF_TOKEN });
-    expect(join.discovery.bootstrapToken).toBeUndefined();
+  test("discovery through a kubeconfig that names the CA and the node's own certificate; no token", () => {
+    expect(join.discovery).toEqual({ file: { kubeConfigPath: "/etc/kubernetes/discovery/kubeconfig" } });
     const kubeconfig = parseYaml11Documents(renderDiscoveryKubeconfig(planAddresses(BLOCKS[0]), "v6fabric"))[0];
     expect(kubeconfig.clusters[0].cluster).toEqual({ server: "https://[2001:db8:0:ab20::1]:443", "certificate-authority": "/etc/kubernetes/discovery/ca.crt" });
-    expect(kubeconfig.users[0].user).toEqual({});
+    const context = kubeconfig.contexts.find((c: any) => c.name === kubeconfig["current-context"]).context;
+    expect(kubeconfig.users.find((u: any) => u.name === context.user).user).toEqual({
+      "client-certificate": "/etc/kubernetes/discovery/node.crt",
+      "client-key": "/etc/kubernetes/discovery/node.key",
+    });
     expect(text).not.toContain(SKIP_CA_FIELD);
   });
 

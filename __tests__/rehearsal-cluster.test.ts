@@ -242,44 +242,39 @@ describeRehearsal("control-plane rehearsal: 3 control planes and 2 workers", () 
     expect(labels()).toEqual(Object.fromEntries(NODES.map((n) => [n, "true"])));
   });
 
-  // What the bootstrap token in every node's user data allows (docs/security.md,
-  // "Credentials and their lifetimes"): kubeadm's TLS bootstrap auto-approves any node
-  // client certificate a token holder asks for, whatever the node name.
-  test("the bootstrap token from a worker's user data gets a client certificate for a control plane's node name (what remains possible, docs/security.md)", async () => {
+  // Issue "Control plane that survives its own network", acceptance 3: the join
+  // credential in a node's user data is a client certificate for that node's name only
+  // (docs/security.md, "Credentials and their lifetimes").
+  test("no bootstrap token remains; a worker's user-data credential gets a certificate for its own name, never for a control plane's", async () => {
+    const tokens = cp1.exec([...ADMIN, "-n", "kube-system", "get", "secrets", "--field-selector", "type=bootstrap.kubernetes.io/token", "-o", "name"]);
+    expect([tokens.status, tokens.stdout]).toEqual([0, ""]);
     const worker = cluster!.byName("v6fabric-worker-02");
-    const token = fs.readFileSync(worker.hostPath("/etc/kubernetes/bootstrap-token"), "utf8").trim();
     const dir = worker.hostPath("/etc/v6fabric-rehearsal");
     fs.mkdirSync(dir, { recursive: true });
-    execFileSync("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path.join(dir, "foreign.key")]);
-    const request = execFileSync("openssl", ["req", "-new", "-key", path.join(dir, "foreign.key"), "-subj", "/O=system:nodes/CN=system:node:v6fabric-cp-2"]);
-    const name = "rehearsal-foreign-node-name";
-    const csr = {
-      apiVersion: "certificates.k8s.io/v1",
-      kind: "CertificateSigningRequest",
-      metadata: { name },
-      spec: { request: request.toString("base64"), signerName: "kubernetes.io/kube-apiserver-client-kubelet", usages: ["digital signature", "client auth"] },
+    // Exactly what Ignition wrote from the user data.
+    const asUserData = ["kubectl", "--server", `https://[${CLUSTER_IP}]:443`, "--certificate-authority", "/etc/kubernetes/discovery/ca.crt", "--client-certificate", "/etc/kubernetes/discovery/node.crt", "--client-key", "/etc/kubernetes/discovery/node.key"];
+    const whoami = worker.exec([...asUserData, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
+    expect([whoami.status, whoami.stdout]).toEqual([0, "system:node:v6fabric-worker-02"]);
+    const request = (name: string, commonName: string) => {
+      execFileSync("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path.join(dir, `${name}.key`)]);
+      const pem = execFileSync("openssl", ["req", "-new", "-key", path.join(dir, `${name}.key`), "-subj", `/O=system:nodes/CN=${commonName}`]);
+      const csr = { apiVersion: "certificates.k8s.io/v1", kind: "CertificateSigningRequest", metadata: { name }, spec: { request: pem.toString("base64"), signerName: "kubernetes.io/kube-apiserver-client-kubelet", usages: ["digital signature", "client auth"] } };
+      return worker.exec([...asUserData, "create", "-f", "-"], { input: JSON.stringify(csr) });
     };
-    const asTokenHolder = ["kubectl", "--server", `https://[${CLUSTER_IP}]:443`, "--certificate-authority", "/etc/kubernetes/pki/ca.crt", "--token", token];
-    const created = worker.exec([...asTokenHolder, "create", "-f", "-"], { input: JSON.stringify(csr) });
-    expect([created.status, created.stderr]).toEqual([0, ""]);
+    const status = (name: string) => JSON.parse(cp1.exec([...ADMIN, "get", "csr", name, "-o", "json"]).stdout).status ?? {};
     try {
-      let status: any = {};
-      for (let i = 0; i < 60 && !status.certificate; i++) {
-        await new Promise((r) => setTimeout(r, 500));
-        status = JSON.parse(cp1.exec([...ADMIN, "get", "csr", name, "-o", "json"]).stdout).status ?? {};
-      }
-      // kubeadm's binding lets the token's group have node client certificates approved automatically.
-      expect(status.conditions?.map((c: any) => [c.type, c.reason])).toEqual([["Approved", "AutoApproved"]]);
-      fs.writeFileSync(path.join(dir, "foreign.crt"), Buffer.from(status.certificate, "base64"));
-      const whoami = worker.exec([
-        "kubectl", "--server", `https://[${CLUSTER_IP}]:443`, "--certificate-authority", "/etc/kubernetes/pki/ca.crt",
-        "--client-certificate", "/etc/v6fabric-rehearsal/foreign.crt", "--client-key", "/etc/v6fabric-rehearsal/foreign.key",
-        "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}",
-      ]);
-      expect([whoami.status, whoami.stdout]).toEqual([0, "system:node:v6fabric-cp-2"]);
+      const own = request("rehearsal-own-name", "system:node:v6fabric-worker-02");
+      expect([own.status, own.stderr]).toEqual([0, ""]);
+      for (let i = 0; i < 40 && !status("rehearsal-own-name").certificate; i++) await new Promise((r) => setTimeout(r, 500));
+      expect(status("rehearsal-own-name").conditions?.map((c: any) => [c.type, c.reason])).toEqual([["Approved", "AutoApproved"]]);
+      expect(status("rehearsal-own-name").certificate).toBeTruthy();
+      // A node asking for another node's name is refused outright (NodeRestriction on CSRs).
+      const foreign = request("rehearsal-foreign-name", "system:node:v6fabric-cp-2");
+      expect([foreign.status, foreign.stderr]).toEqual([1, expect.stringContaining("can only create a node CSR with CN=system:node:v6fabric-worker-02")]);
+      expect(cp1.exec([...ADMIN, "get", "csr", "rehearsal-foreign-name"]).status).not.toBe(0);
     } finally {
-      cp1.exec([...ADMIN, "delete", "csr", name, "--ignore-not-found"]);
-      for (const f of ["foreign.key", "foreign.crt"]) fs.rmSync(path.join(dir, f), { force: true });
+      cp1.exec([...ADMIN, "delete", "csr", "rehearsal-own-name", "rehearsal-foreign-name", "--ignore-not-found"]);
+      for (const f of ["rehearsal-own-name.key", "rehearsal-foreign-name.key"]) fs.rmSync(path.join(dir, f), { force: true });
     }
   });
 

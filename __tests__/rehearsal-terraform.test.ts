@@ -1,6 +1,6 @@
 /**
  * The Terraform rehearsal (rung L5, without Metal): the pinned Terraform 1.5.7 and the
- * real tls and random providers, built from their Go modules by `npm run tools`,
+ * real tls provider, built from its Go module by `npm run tools`,
  * init from the local mirror, validate, plan, apply, plan again and destroy what the
  * app synthesizes. User data is read back from the real Terraform state and checked
  * with the real tools; nothing here uses the project's own template scanner.
@@ -67,13 +67,12 @@ function fileBytes(config: IgnConfig, filePath: string): Buffer {
   return decodeDataUrl(found[0].contents!.source, found[0].contents!.compression);
 }
 
-/** The PEM bodies and token secret in the state: what must never show in plan output or plain outputs. */
+/** The private keys' PEM bodies in the state: what must never show in plan output or plain outputs. */
 function stateSecrets(rehearsal: StackRehearsal): string[] {
   const state = rehearsal.terraform.json<{ values?: { root_module?: { resources?: { type: string; values: Record<string, unknown> }[] } } }>(["show", "-json"]);
   const secrets: string[] = [];
   for (const r of state.values?.root_module?.resources ?? []) {
     if (r.type === "tls_private_key") secrets.push(String(r.values.private_key_pem).split("\n")[1]);
-    if (r.type === "random_password") secrets.push(String(r.values.result));
   }
   return secrets;
 }
@@ -84,14 +83,12 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     applied = applyCase("default", {});
   }, 300_000);
 
-  test("apply creates exactly the cluster's trust material: 3 CAs, service-account and admin keys, admin certificate, token", () => {
+  test("apply creates exactly the cluster's trust material: 3 CAs, service-account and admin keys, admin certificate, a join certificate per worker", () => {
     expect(applied.created).toEqual({
-      tls_private_key: { create: 5 },
+      tls_private_key: { create: 7 },
       tls_self_signed_cert: { create: 3 },
-      tls_cert_request: { create: 1 },
-      tls_locally_signed_cert: { create: 1 },
-      random_string: { create: 1 },
-      random_password: { create: 1 },
+      tls_cert_request: { create: 3 },
+      tls_locally_signed_cert: { create: 3 },
     });
     expect(applied.rehearsal.root.leftOut).toEqual(["3 metal_bgp_session", "3 metal_device", "1 data.metal_precreated_ip_block", "1 data.metal_project"]);
   });
@@ -145,7 +142,8 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     // Workers verify the API server against the same CA, and get no CA key.
     const worker = JSON.parse(userData(applied).get("v6fabric-worker-01")!) as IgnConfig;
     expect(new X509Certificate(fileBytes(worker, "/etc/kubernetes/discovery/ca.crt")).fingerprint256).toBe(ca.fingerprint256);
-    expect(files(worker).map((f) => f.path).filter((p) => p.endsWith(".key"))).toEqual([]);
+    // The only key a worker gets is its own join key.
+    expect(files(worker).map((f) => f.path).filter((p) => p.endsWith(".key"))).toEqual(["/etc/kubernetes/discovery/node.key"]);
   });
 
   test("admin_kubeconfig parses, and its client certificate is the cluster CA's, for kubeadm:cluster-admins", () => {
@@ -162,15 +160,23 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     expect(createPublicKey(key).export({ format: "der", type: "spki" }).equals(client.publicKey.export({ format: "der", type: "spki" }))).toBe(true);
   });
 
-  test("the bootstrap token in every node's token file is one kubeadm token", () => {
-    const tokens = [...userData(applied).values()].map((text) => fileBytes(JSON.parse(text), "/etc/kubernetes/bootstrap-token").toString());
-    expect(new Set(tokens).size).toBe(1);
-    expect(tokens[0]).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+  test("each joining node's user data holds a client certificate for its own node name, signed by the cluster CA, and the key to it; no token", () => {
+    const ca = new X509Certificate(applied.outputs.cluster_ca_certificate.value as string);
+    for (const [host, text] of userData(applied)) {
+      const config = JSON.parse(text) as IgnConfig;
+      expect(files(config).some((f) => f.path === "/etc/kubernetes/bootstrap-token")).toBe(false);
+      if (host === "v6fabric-cp-1") continue;
+      const cert = new X509Certificate(fileBytes(config, "/etc/kubernetes/discovery/node.crt"));
+      expect(cert.checkIssued(ca) && cert.verify(ca.publicKey)).toBe(true);
+      expect(cert.subject.split("\n").sort()).toEqual([`CN=system:node:${host}`, "O=system:nodes"]);
+      const key = createPrivateKey(fileBytes(config, "/etc/kubernetes/discovery/node.key"));
+      expect(createPublicKey(key).export({ format: "der", type: "spki" }).equals(cert.publicKey.export({ format: "der", type: "spki" }))).toBe(true);
+    }
   });
 
   test("no secret from the state appears in the plan output or in a non-sensitive output", () => {
     const secrets = stateSecrets(applied.rehearsal);
-    expect(secrets.length).toBe(6); // five private keys and the token secret
+    expect(secrets.length).toBe(7); // the CAs', service-account, admin and two workers' keys
     const plain = JSON.stringify(Object.values(applied.outputs).filter((o) => !o.sensitive));
     for (const secret of secrets) {
       expect(secret.length).toBeGreaterThan(15);
@@ -208,13 +214,16 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
     ]);
   });
 
-  test("WORKER_COUNT=7 plans no change to the applied trust material, only the two new nodes' user data", () => {
+  test("WORKER_COUNT=7 plans no change to the applied trust material: only the two new nodes' join credentials and user data", () => {
     const env = { ...BASE_ENV, CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "7" };
     const outdir = path.join(work, "ha-more", "cdktf.out");
     const [stack] = synthesize(env, outdir);
     applied.rehearsal.write(readStack(outdir, stack));
     const { plan } = applied.rehearsal.plan("more-workers.tfplan");
-    expect(plannedActions(plan)).toEqual({});
+    // A key, a request and a certificate for each new worker, nothing else created, changed or replaced.
+    expect(plannedActions(plan)).toEqual({ tls_private_key: { create: 2 }, tls_cert_request: { create: 2 }, tls_locally_signed_cert: { create: 2 } });
+    const created = (plan.resource_changes ?? []).filter((rc) => rc.change.actions.join() === "create").map((rc) => rc.address);
+    expect(created.every((address) => /v6fabric-worker-0[67]-join-/.test(address))).toBe(true);
     const outputChanges = Object.entries(plan.output_changes ?? {}).filter(([, c]) => c.actions.join() !== "no-op");
     expect(outputChanges.map(([name, c]) => `${name}:${c.actions.join("+")}`).sort()).toEqual([
       "fabric_summary:update", // the worker count

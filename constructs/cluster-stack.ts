@@ -2,7 +2,7 @@ import { Construct } from "constructs";
 import { Fn, TerraformOutput, TerraformStack } from "cdktf";
 import { MetalProvider } from "../.gen/providers/metal/provider";
 import { BootRole, NODE_PATHS, NodeFile, renderNodeIgnition, toUserData } from "../ignition";
-import { API_SERVER_PORT, VOLUME_PLUGIN_DIR } from "../lib/kubeadm";
+import { API_SERVER_PORT, DELETE_BOOTSTRAP_TOKENS_COMMAND, VOLUME_PLUGIN_DIR } from "../lib/kubeadm";
 import { NodeRole, nodeHostname } from "../lib/naming";
 import { FABRIC_SUMMARY_OUTPUT, fabricSummary } from "../lib/fabric-summary";
 import { securityAddonManifests } from "../lib/policies";
@@ -35,7 +35,7 @@ export class ClusterStack extends TerraformStack {
       block: settings.addressPlan.block,
     });
 
-    // PKI, bootstrap token, kubeadm configs and the API outputs (docs/control-plane.md).
+    // PKI, each joining node's own join certificate, kubeadm configs and the API outputs (docs/control-plane.md).
     const controlPlane = new KubeadmControlPlane(this, "control-plane", {
       plan: settings.addressPlan,
       clusterName: settings.clusterName,
@@ -104,11 +104,13 @@ export class ClusterStack extends TerraformStack {
             kubeadmConfig: controlPlane.kubeadmConfig(bootRole, hostname),
             apiPath: { kubernetesServiceIp: settings.addressPlan.kubernetesServiceIp, port: API_SERVER_PORT },
             files: [
-              ...controlPlane.nodeFiles(bootRole),
+              ...controlPlane.nodeFiles(bootRole, hostname),
               ...(apiServers.length > 0 ? [apiServersFile(apiServers)] : []),
               ...(bootRole === "init" ? initFiles : []),
             ],
             addonManifests: bootRole === "init" ? initAddons : undefined,
+            // kubeadm init makes a bootstrap token nobody uses: no token stays in the cluster.
+            kubeadmHooks: bootRole === "init" ? { afterKubeadm: DELETE_BOOTSTRAP_TOKENS_COMMAND } : undefined,
             dnsResolvers: settings.dnsUpstreamResolvers,
             nat64,
           }),

@@ -1,24 +1,23 @@
 import { Construct } from "constructs";
-import { Fn, TerraformOutput, TerraformStack, TerraformVariable, Token } from "cdktf";
+import { Fn, TerraformOutput, TerraformStack } from "cdktf";
 import { CertRequest } from "@cdktf/provider-tls/lib/cert-request";
 import { LocallySignedCert } from "@cdktf/provider-tls/lib/locally-signed-cert";
 import { PrivateKey } from "@cdktf/provider-tls/lib/private-key";
 import { TlsProvider } from "@cdktf/provider-tls/lib/provider";
 import { SelfSignedCert } from "@cdktf/provider-tls/lib/self-signed-cert";
-import { Password } from "@cdktf/provider-random/lib/password";
-import { RandomProvider } from "@cdktf/provider-random/lib/provider";
-import { StringResource } from "@cdktf/provider-random/lib/string-resource";
-import { NODE_PATHS } from "../ignition";
 import type { BootRole, NodeFile } from "../ignition";
 import type { AddressPlan } from "../lib/address-plan";
-import { BOOT_VALUES } from "../lib/boot-values";
 import {
   ADMIN_GROUP,
   ADMIN_USER,
   CONTROL_PLANE_PKI_FILES,
   DISCOVERY_CA_PATH,
   DISCOVERY_KUBECONFIG_PATH,
+  DISCOVERY_NODE_CERT_PATH,
+  DISCOVERY_NODE_KEY_PATH,
+  NODES_GROUP,
   ProxyMode,
+  nodeUser,
   apiServerUrl,
   directApiServerUrl,
   renderAdminKubeconfig,
@@ -44,9 +43,6 @@ export interface KubeadmControlPlaneProps {
   readonly proxyMode?: ProxyMode;
 }
 
-/** Name of the optional Terraform variable (set it as TF_VAR_kubeadm_bootstrap_token). */
-export const BOOTSTRAP_TOKEN_VARIABLE = "kubeadm_bootstrap_token";
-
 /** Terraform output names: a contract with users and the report (issue 7). */
 export const CONTROL_PLANE_OUTPUTS = {
   apiServerUrl: "api_server_url",
@@ -57,25 +53,27 @@ export const CONTROL_PLANE_OUTPUTS = {
 
 /** Certificate authorities live ten years, as kubeadm's own do. */
 const CA_VALIDITY_HOURS = 10 * 365 * 24;
-/** The admin client certificate lives a year and is re-issued by any apply in its last 30 days. */
-const ADMIN_CERT_VALIDITY_HOURS = 365 * 24;
-const ADMIN_CERT_EARLY_RENEWAL_HOURS = 30 * 24;
+/**
+ * Client certificates made here (the admin's, and each node's join credential) live a
+ * year and are re-issued by any apply in their last 30 days. A node's own certificate
+ * is used once, for its TLS bootstrap; the kubelet then holds certificates it rotates itself.
+ */
+const CLIENT_CERT_VALIDITY_HOURS = 365 * 24;
+const CLIENT_CERT_EARLY_RENEWAL_HOURS = 30 * 24;
 
 /**
  * The cluster's trust material, made in Terraform so no node has to hand anything to
- * another: three CAs (cluster, front-proxy, etcd), the service-account key pair, the
- * bootstrap token, and an admin client certificate. It renders each node's kubeadm
- * config and files, and exposes the API endpoint, the CA and an admin kubeconfig as
- * outputs (the kubeconfig sensitive).
+ * another: three CAs (cluster, front-proxy, etcd), the service-account key pair, an
+ * admin client certificate, and for every joining node a client certificate for its
+ * own name, its join credential. It renders each node's kubeadm config and files, and
+ * exposes the API endpoint, the CA and an admin kubeconfig as outputs (the kubeconfig
+ * sensitive).
  *
- * Private keys and the token exist only as Terraform references here: cdk.tf.json
- * holds `${tls_private_key...}` expressions, never values (docs/control-plane.md, "Secrets").
- * Each secret reaches a node as a whole file; the kubeadm config holds only the token's
- * boot placeholder, which the node fills in from NODE_PATHS.bootstrapTokenFile.
+ * Private keys exist only as Terraform references here: cdk.tf.json holds
+ * `${tls_private_key...}` expressions, never values (docs/control-plane.md, "Secrets").
+ * Each secret reaches a node as a whole file.
  */
 export class KubeadmControlPlane extends Construct {
-  /** The bootstrap token (a Terraform reference): TF_VAR_kubeadm_bootstrap_token when set, else generated. */
-  readonly bootstrapToken: string;
   /** `https://[kubernetes ClusterIP]:443`. */
   readonly apiServerUrl: string;
   /** PEM of the cluster CA (a Terraform reference; not secret). */
@@ -84,7 +82,7 @@ export class KubeadmControlPlane extends Construct {
   private readonly props: KubeadmControlPlaneProps;
   private readonly controlPlaneFiles: readonly NodeFile[];
   private readonly discoveryFiles: readonly NodeFile[];
-  private readonly tokenFile: NodeFile;
+  private readonly clusterCa: CertificateAuthority;
 
   constructor(scope: Construct, id: string, props: KubeadmControlPlaneProps) {
     super(scope, id);
@@ -97,13 +95,8 @@ export class KubeadmControlPlane extends Construct {
     const serviceAccountKey = ecdsaKey(this, "service-account-key");
     this.clusterCaCertificatePem = clusterCa.certificate.certPem;
     this.apiServerUrl = apiServerUrl(props.plan);
-    this.bootstrapToken = this.makeBootstrapToken();
-    this.tokenFile = { path: NODE_PATHS.bootstrapTokenFile, mode: 0o600, base64: Fn.base64encode(this.bootstrapToken) };
+    this.clusterCa = clusterCa;
 
-    // PEMs travel gzip-compressed (Terraform's base64gzip; Ignition decompresses): a
-    // P-256 certificate shrinks by about a fifth, which the first control plane's
-    // user data needs (lib/user-data-size.ts).
-    const pem = (path: string, text: string, mode: number): NodeFile => ({ path, mode, base64: Fn.base64gzip(text), gzip: true });
     const files = CONTROL_PLANE_PKI_FILES;
     this.controlPlaneFiles = [
       pem(files.clusterCaCert, clusterCa.certificate.certPem, 0o644),
@@ -120,19 +113,9 @@ export class KubeadmControlPlane extends Construct {
       { path: DISCOVERY_KUBECONFIG_PATH, mode: 0o644, text: renderDiscoveryKubeconfig(props.plan, props.clusterName) },
     ];
 
-    const adminKey = ecdsaKey(this, "admin-key");
-    const adminCsr = new CertRequest(this, "admin-csr", {
-      privateKeyPem: adminKey.privateKeyPem,
-      subject: [{ commonName: ADMIN_USER, organization: ADMIN_GROUP }],
-    });
-    const adminCert = new LocallySignedCert(this, "admin-cert", {
-      certRequestPem: adminCsr.certRequestPem,
-      caPrivateKeyPem: clusterCa.key.privateKeyPem,
-      caCertPem: clusterCa.certificate.certPem,
-      validityPeriodHours: ADMIN_CERT_VALIDITY_HOURS,
-      earlyRenewalHours: ADMIN_CERT_EARLY_RENEWAL_HOURS,
-      allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
-    });
+    const admin = clientCertificate(this, "admin", clusterCa, ADMIN_USER, ADMIN_GROUP);
+    const adminKey = admin.key;
+    const adminCert = admin.certificate;
 
     output(this, CONTROL_PLANE_OUTPUTS.apiServerUrl, {
       value: this.apiServerUrl,
@@ -155,7 +138,7 @@ export class KubeadmControlPlane extends Construct {
     });
   }
 
-  /** /etc/kubernetes/kubeadm.yaml for one node: the bootstrap token as its boot placeholder, filled in on the node from the token file. */
+  /** /etc/kubernetes/kubeadm.yaml for one node. */
   kubeadmConfig(role: BootRole, hostname: string): string {
     return renderKubeadmConfig({
       role,
@@ -164,26 +147,22 @@ export class KubeadmControlPlane extends Construct {
       clusterName: this.props.clusterName,
       kubernetesVersion: this.props.kubernetesVersion,
       clusterDomain: this.props.clusterDomain,
-      bootstrapToken: BOOT_VALUES.bootstrapToken,
       resolvConf: this.props.resolvConf,
       proxyMode: this.props.proxyMode,
     });
   }
 
   /**
-   * Files one node needs besides kubeadm.yaml: the bootstrap token on every node (its
-   * kubeadm config refers to it), the CAs and service-account keys on control planes
-   * (init included), the discovery kubeconfig and CA on every joining node.
+   * Files one node needs besides kubeadm.yaml: the CAs and service-account keys on
+   * control planes (init included); on every joining node the discovery kubeconfig and
+   * CA, and its join credential, a client certificate and key for its own node name
+   * only (made here the first time a node asks).
    */
-  nodeFiles(role: BootRole): NodeFile[] {
-    switch (role) {
-      case "init":
-        return [this.tokenFile, ...this.controlPlaneFiles];
-      case "control-plane":
-        return [this.tokenFile, ...this.controlPlaneFiles, ...this.discoveryFiles];
-      case "worker":
-        return [this.tokenFile, ...this.discoveryFiles];
-    }
+  nodeFiles(role: BootRole, hostname: string): NodeFile[] {
+    if (role === "init") return [...this.controlPlaneFiles];
+    const own = clientCertificate(this, `${hostname}-join`, this.clusterCa, nodeUser(hostname), NODES_GROUP);
+    const credential = [pem(DISCOVERY_NODE_CERT_PATH, own.certificate.certPem, 0o644), pem(DISCOVERY_NODE_KEY_PATH, own.key.privateKeyPem, 0o600)];
+    return role === "control-plane" ? [...this.controlPlaneFiles, ...this.discoveryFiles, ...credential] : [...this.discoveryFiles, ...credential];
   }
 
   /** Adds the direct API URLs of the control planes (their public IPv6, known after apply) as an output. */
@@ -192,33 +171,6 @@ export class KubeadmControlPlane extends Construct {
       value: addresses.map(directApiServerUrl),
       description: "Direct API URLs of each control plane, for when the ClusterIP route is not up (the certificates cover them)",
     });
-  }
-
-  /**
-   * TF_VAR_kubeadm_bootstrap_token when set; otherwise a token made by the random
-   * provider. The secret part is a random_password, so Terraform treats it (and every
-   * user_data holding it) as sensitive.
-   */
-  private makeBootstrapToken(): string {
-    const variable = new TerraformVariable(this, BOOTSTRAP_TOKEN_VARIABLE, {
-      type: "string",
-      default: "",
-      nullable: false,
-      sensitive: true,
-      description: "Optional kubeadm bootstrap token ([a-z0-9]{6}.[a-z0-9]{16}); empty = generated by Terraform",
-      validation: [
-        {
-          condition: `\${var.${BOOTSTRAP_TOKEN_VARIABLE} == "" || can(regex("^[a-z0-9]{6}\\\\.[a-z0-9]{16}$", var.${BOOTSTRAP_TOKEN_VARIABLE}))}`,
-          errorMessage: `${BOOTSTRAP_TOKEN_VARIABLE} must be empty (Terraform generates one) or a kubeadm token: 6 then 16 characters from a-z and 0-9, joined by a dot`,
-        },
-      ],
-    });
-    variable.overrideLogicalId(BOOTSTRAP_TOKEN_VARIABLE);
-    const tokenChars = { special: false, upper: false, lower: true, numeric: true };
-    const tokenId = new StringResource(this, "bootstrap-token-id", { length: 6, ...tokenChars });
-    const tokenSecret = new Password(this, "bootstrap-token-secret", { length: 16, ...tokenChars });
-    // coalesce() skips the empty default: the variable wins when set.
-    return Token.asString(Fn.coalesce([variable.stringValue, Fn.join(".", [tokenId.result, tokenSecret.result])]));
   }
 }
 
@@ -240,6 +192,29 @@ class CertificateAuthority extends Construct {
   }
 }
 
+/**
+ * PEMs travel gzip-compressed (Terraform's base64gzip; Ignition decompresses): a P-256
+ * certificate shrinks by about a fifth, which user data needs (lib/user-data-size.ts).
+ */
+function pem(path: string, text: string, mode: number): NodeFile {
+  return { path, mode, base64: Fn.base64gzip(text), gzip: true };
+}
+
+/** A key and a client certificate for `commonName` in `group`, signed by `ca`. */
+function clientCertificate(scope: Construct, id: string, ca: CertificateAuthority, commonName: string, group: string): { key: PrivateKey; certificate: LocallySignedCert } {
+  const key = ecdsaKey(scope, `${id}-key`);
+  const request = new CertRequest(scope, `${id}-csr`, { privateKeyPem: key.privateKeyPem, subject: [{ commonName, organization: group }] });
+  const certificate = new LocallySignedCert(scope, `${id}-cert`, {
+    certRequestPem: request.certRequestPem,
+    caPrivateKeyPem: ca.key.privateKeyPem,
+    caCertPem: ca.certificate.certPem,
+    validityPeriodHours: CLIENT_CERT_VALIDITY_HOURS,
+    earlyRenewalHours: CLIENT_CERT_EARLY_RENEWAL_HOURS,
+    allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
+  });
+  return { key, certificate };
+}
+
 /** ECDSA P-256, matching ClusterConfiguration.encryptionAlgorithm; small keys keep user data small. */
 function ecdsaKey(scope: Construct, id: string): PrivateKey {
   return new PrivateKey(scope, id, { algorithm: "ECDSA", ecdsaCurve: "P256" });
@@ -249,10 +224,8 @@ function output(scope: Construct, name: string, config: { value: unknown; descri
   new TerraformOutput(scope, name, config).overrideLogicalId(name);
 }
 
-/** One default tls and random provider per stack, whoever asks first. */
+/** One default tls provider per stack, whoever asks first. */
 function ensureProviders(scope: Construct): void {
   const stack = TerraformStack.of(scope);
-  const children = stack.node.children;
-  if (!children.some((c) => c instanceof TlsProvider)) new TlsProvider(stack, "tls", {});
-  if (!children.some((c) => c instanceof RandomProvider)) new RandomProvider(stack, "random", {});
+  if (!stack.node.children.some((c) => c instanceof TlsProvider)) new TlsProvider(stack, "tls", {});
 }

@@ -14,9 +14,8 @@
  *   Ignition verifies against its hash). Apply-time secrets travel only as whole
  *   `base64` files, never inside text.
  * - Text files (and the kubeadm config) that contain the placeholders of
- *   lib/boot-values.ts are written as templates and rendered on the node at boot:
- *   addresses from the metadata service, the bootstrap token from
- *   NODE_PATHS.bootstrapTokenFile (which the caller writes as a `base64` file).
+ *   lib/boot-values.ts are written as templates and rendered on the node at boot,
+ *   with addresses from the metadata service.
  */
 import { BOOT_VALUES } from "../lib/boot-values";
 import { METAL_IPV6_PEERS } from "../lib/calico";
@@ -56,8 +55,7 @@ export interface NodeIgnitionInput {
   readonly kubernetes: KubernetesRelease;
   /**
    * kubeadm config for this role (YAML, with BOOT_VALUES placeholders, no cdktf tokens);
-   * rendered at boot to NODE_PATHS.kubeadmConfig. Where it holds BOOT_VALUES.bootstrapToken,
-   * `files` must write the token to NODE_PATHS.bootstrapTokenFile.
+   * rendered at boot to NODE_PATHS.kubeadmConfig.
    */
   readonly kubeadmConfig: string;
   /**
@@ -132,9 +130,6 @@ function validate(input: NodeIgnitionInput): void {
   if (hasToken(input.kubeadmConfig)) {
     problems.push(`kubeadmConfig holds a Terraform reference (cdktf token): put secrets in a file of their own and use a boot placeholder (lib/boot-values.ts)`);
   }
-  if (input.kubeadmConfig.includes(BOOT_VALUES.bootstrapToken) && !input.files.some((f) => f.path === NODE_PATHS.bootstrapTokenFile)) {
-    problems.push(`kubeadmConfig holds ${BOOT_VALUES.bootstrapToken} but no file is written to ${NODE_PATHS.bootstrapTokenFile}: add the token there as a \`base64\` file`);
-  }
   const paths = new Set<string>();
   for (const file of input.files) {
     if (!file.path.startsWith("/") || file.path.includes("/../") || file.path.endsWith("/")) {
@@ -193,7 +188,7 @@ export function renderNodeIgnition(input: NodeIgnitionInput): IgnitionConfig {
   validate(input);
   // The kubeadm config always goes through the template tree: it is rendered at
   // every boot, so it exists (with this node's addresses) before kubeadm runs.
-  // 0600: once rendered it holds the bootstrap token.
+  // 0600, like kubeadm's own files under /etc/kubernetes.
   const kubeadmConfig: EncodedNodeFile = { path: NODE_PATHS.kubeadmConfig, mode: 0o600, contents: textResource(input.kubeadmConfig), template: true };
   return composeConfig(
     basePart({

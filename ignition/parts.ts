@@ -26,11 +26,6 @@ export const NODE_PATHS = {
   stateDir: "/var/lib/v6fabric",
   /** The kubeadm config of this node, rendered at boot from its template. */
   kubeadmConfig: "/etc/kubernetes/kubeadm.yaml",
-  /**
-   * The kubeadm bootstrap token alone (mode 0600, written by the caller as a `base64`
-   * file); render-boot-values puts it where templates hold BOOT_VALUES.bootstrapToken.
-   */
-  bootstrapTokenFile: "/etc/kubernetes/bootstrap-token",
   /** Add-on manifests to apply after `kubeadm init`, one path a line (init node only). */
   addonList: "/etc/v6fabric/addons.list",
   /** IPv6-only resolvers for the kubelet (`KubeletConfiguration.resolvConf`), hence for CoreDNS. */
@@ -151,10 +146,8 @@ export function basePart(input: BasePartInput): IgnitionPart {
       inlineFile("/etc/v6fabric/README", 0o644, renderTemplate("files/README", pick("SCRIPT_DIR", "TEMPLATE_DIR", "STATE_DIR", "ADDON_LIST"))),
       script("render-boot-values", {
         TEMPLATE_DIR: NODE_PATHS.templateDir,
-        BOOTSTRAP_TOKEN_FILE: NODE_PATHS.bootstrapTokenFile,
         NODE_IPV6_PLACEHOLDER: BOOT_VALUES.nodeIpv6,
         NODE_PRIVATE_IPV4_PLACEHOLDER: BOOT_VALUES.nodePrivateIpv4,
-        BOOTSTRAP_TOKEN_PLACEHOLDER: BOOT_VALUES.bootstrapToken,
       }),
       script("bgp-peer-routes", { BGP_PEERS: input.bgpPeers.join(" ") }),
       script("service-announcement", { NODE_NAME: input.hostname, LABEL: EXCLUDE_FROM_SERVICE_ANNOUNCEMENTS_LABEL }),
@@ -162,7 +155,6 @@ export function basePart(input: BasePartInput): IgnitionPart {
         ...pick("KUBEADM_CONFIG", "STATE_DIR", "HOOK_DIR"),
         NODE_IPV6_PLACEHOLDER: BOOT_VALUES.nodeIpv6,
         NODE_PRIVATE_IPV4_PLACEHOLDER: BOOT_VALUES.nodePrivateIpv4,
-        BOOTSTRAP_TOKEN_PLACEHOLDER: BOOT_VALUES.bootstrapToken,
       }),
     ],
     units: [

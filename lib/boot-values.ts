@@ -1,10 +1,8 @@
 /**
- * Values a node fills in only at boot. Most come from the metadata service (afterburn
- * writes /run/metadata/flatcar on Flatcar): Terraform cannot know them when it writes
- * user data (a device's address exists only after the device does). The bootstrap
- * token is known to Terraform but is a secret, and secrets travel only as whole files
- * (one base64 Terraform expression each), never spliced into a config's text. So
- * rendered config files carry these placeholders and the node's boot script
+ * Values a node fills in only at boot, from the metadata service (afterburn writes
+ * /run/metadata/flatcar on Flatcar): Terraform cannot know them when it writes user
+ * data (a device's address exists only after the device does). So rendered config
+ * files carry these placeholders and the node's boot script
  * (ignition/scripts/render-boot-values.sh) substitutes them.
  *
  * Each placeholder is a plain token that is valid inside a YAML or JSON string and
@@ -15,13 +13,6 @@ export const BOOT_VALUES = {
   nodeIpv6: "__NODE_IPV6__",
   /** The node's private IPv4 address (COREOS_PACKET_IPV4_PRIVATE_0). BGP router ID on IPv6-only Calico nodes. */
   nodePrivateIpv4: "__NODE_PRIVATE_IPV4__",
-  /**
-   * The kubeadm bootstrap token: substituted at boot from the token file
-   * (NODE_PATHS.bootstrapTokenFile, written by Ignition from a Terraform reference),
-   * not from metadata. Keeps the secret out of the kubeadm config in user data, so
-   * that config is known at synth and can be compressed.
-   */
-  bootstrapToken: "__BOOTSTRAP_TOKEN__",
 } as const;
 
 export type BootValue = keyof typeof BOOT_VALUES;
@@ -30,8 +21,6 @@ export type BootValue = keyof typeof BOOT_VALUES;
 export const SAMPLE_BOOT_VALUES: Readonly<Record<BootValue, string>> = {
   nodeIpv6: "2001:db8:0:ab00::3",
   nodePrivateIpv4: "10.70.20.3",
-  /** Shaped like a kubeadm token ([a-z0-9]{6}.[a-z0-9]{16}), so schema checks of the token field still bite. */
-  bootstrapToken: "abcdef.0123456789abcdef",
 };
 
 /** Replaces every boot placeholder in `text` with the sample values. */

@@ -2,8 +2,8 @@
  * kubeadm configuration for every node, rendered per boot role as one multi-document
  * YAML file (/etc/kubernetes/kubeadm.yaml), plus the small kubeconfigs.
  *
- * Pure: no cdktf import. Apply-time secrets (the bootstrap token, certificate PEMs)
- * arrive as opaque strings (cdktf tokens at synth) and are only placed, never parsed.
+ * Pure: no cdktf import, and no secret passes through here: keys and certificates
+ * reach nodes as files of their own, which the kubeconfigs and configs only name.
  * Node addresses arrive as BOOT_VALUES placeholders that the node substitutes at boot.
  *
  * The design and its sources are in docs/control-plane.md. In short:
@@ -15,7 +15,7 @@
  *   host's connections straight to ready API servers (the node-local API path,
  *   ignition/scripts/api-path.sh), before kube-proxy or any CNI exists;
  * - joining nodes check the cluster CA through a discovery kubeconfig (`discovery.file`)
- *   and authenticate with a bootstrap token that does not expire (`ttl: 0s`).
+ *   and authenticate with a client certificate for their own node name only.
  */
 import type { BootRole } from "../ignition";
 import type { AddressPlan } from "./address-plan";
@@ -46,6 +46,13 @@ export const PKI_DIR = "/etc/kubernetes/pki";
 export const DISCOVERY_DIR = "/etc/kubernetes/discovery";
 export const DISCOVERY_KUBECONFIG_PATH = `${DISCOVERY_DIR}/kubeconfig`;
 export const DISCOVERY_CA_PATH = `${DISCOVERY_DIR}/ca.crt`;
+/**
+ * The joining node's own client certificate and key, `system:node:<hostname>` in group
+ * `system:nodes`, signed by the cluster CA in Terraform: its credentials for the TLS
+ * bootstrap, named by the discovery kubeconfig (docs/control-plane.md, "Join credentials").
+ */
+export const DISCOVERY_NODE_CERT_PATH = `${DISCOVERY_DIR}/node.crt`;
+export const DISCOVERY_NODE_KEY_PATH = `${DISCOVERY_DIR}/node.key`;
 
 /**
  * The exact CA and key files a control plane needs before `kubeadm init` or
@@ -85,10 +92,19 @@ export const CRI_SOCKET = "unix:///run/containerd/containerd.sock";
 export const DEFAULT_RESOLV_CONF = "/run/systemd/resolve/resolv.conf";
 
 /**
- * Bootstrap-token group that kubeadm's RBAC lets create node CSRs (auto-approved) and
- * read cluster-info; `kubeadm token create` uses the same one.
+ * Run on the first control plane right after `kubeadm init` (its after-kubeadm hook):
+ * deletes the bootstrap token kubeadm made, so no token exists in the cluster. No node
+ * joins with one (docs/control-plane.md, "Join credentials").
  */
-export const BOOTSTRAP_TOKEN_GROUP = "system:bootstrappers:kubeadm:default-node-token";
+export const DELETE_BOOTSTRAP_TOKENS_COMMAND = "kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system delete secret --field-selector type=bootstrap.kubernetes.io/token";
+
+/** The group of every node's client certificate; the Node authorizer and NodeRestriction act on it. */
+export const NODES_GROUP = "system:nodes";
+
+/** The user name of a node's client certificate. */
+export function nodeUser(hostname: string): string {
+  return `system:node:${hostname}`;
+}
 
 /**
  * Group of the admin client certificate. kubeadm (1.29+) binds it to cluster-admin with
@@ -123,12 +139,10 @@ interface APIEndpoint {
   readonly bindPort: number;
 }
 
+/** A bootstrap token kubeadm makes up itself (no `token` given). */
 interface BootstrapToken {
-  readonly token: string;
   readonly description: string;
   readonly ttl: string;
-  readonly usages: readonly string[];
-  readonly groups: readonly string[];
 }
 
 export interface InitConfiguration {
@@ -155,7 +169,7 @@ export interface JoinConfiguration {
   readonly apiVersion: "kubeadm.k8s.io/v1beta4";
   readonly kind: "JoinConfiguration";
   readonly nodeRegistration: NodeRegistrationOptions;
-  readonly discovery: { readonly file: { readonly kubeConfigPath: string }; readonly tlsBootstrapToken: string };
+  readonly discovery: { readonly file: { readonly kubeConfigPath: string } };
   readonly controlPlane?: { readonly localAPIEndpoint: APIEndpoint };
   readonly timeouts: { readonly discovery: string };
 }
@@ -193,12 +207,6 @@ export interface KubeadmClusterInput {
   /** Without the leading "v", e.g. 1.36.3. */
   readonly kubernetesVersion: string;
   readonly clusterDomain: string;
-  /**
-   * The bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`, or (as the constructs pass it) its
-   * boot placeholder BOOT_VALUES.bootstrapToken, filled in on the node from the token
-   * file so the secret never sits in this config's text. Placed verbatim, never parsed.
-   */
-  readonly bootstrapToken: string;
   /**
    * resolv.conf the kubelet hands to pods with dnsPolicy Default (CoreDNS's upstreams).
    * @default DEFAULT_RESOLV_CONF
@@ -291,18 +299,12 @@ export function initConfiguration(input: KubeadmNodeInput): InitConfiguration {
   return {
     apiVersion: "kubeadm.k8s.io/v1beta4",
     kind: "InitConfiguration",
-    bootstrapTokens: [
-      {
-        token: input.bootstrapToken,
-        description: "join token of every node (Terraform-generated; rotation: docs/control-plane.md)",
-        // Never expires: Metal devices take 15-30 minutes to provision and workers may be
-        // added weeks later with the same user data. ttl 0 writes no expiration into the
-        // token Secret, so the token cleaner keeps it (docs/control-plane.md, "Tokens").
-        ttl: "0s",
-        usages: ["signing", "authentication"],
-        groups: [BOOTSTRAP_TOKEN_GROUP],
-      },
-    ],
+    // No node joins with a token: each has its own client certificate from Terraform
+    // (docs/control-plane.md, "Join credentials"). kubeadm's bootstrap-token phase still
+    // runs, for the RBAC that approves a node's requests for its own name, and makes a
+    // token when none is given; this one is random, known to nobody, deleted by the init
+    // node right after init, and would expire by itself soon after.
+    bootstrapTokens: [{ description: "unused: made by kubeadm init and deleted right after it (v6fabric)", ttl: "15m0s" }],
     nodeRegistration: nodeRegistration(input.hostname),
     localAPIEndpoint: localApiEndpoint(),
   };
@@ -378,10 +380,10 @@ export function joinConfiguration(input: KubeadmNodeInput): JoinConfiguration {
     kind: "JoinConfiguration",
     nodeRegistration: nodeRegistration(input.hostname),
     discovery: {
-      // The discovery kubeconfig names the cluster CA: kubeadm checks the API server's
-      // certificate against it before it sends the token.
+      // The discovery kubeconfig names the cluster CA, which kubeadm checks the API
+      // server's certificate against, and this node's own client certificate, which
+      // kubeadm embeds into the kubelet's bootstrap kubeconfig (no tlsBootstrapToken).
       file: { kubeConfigPath: DISCOVERY_KUBECONFIG_PATH },
-      tlsBootstrapToken: input.bootstrapToken,
     },
     ...(input.role === "control-plane" ? { controlPlane: { localAPIEndpoint: localApiEndpoint() } } : {}),
     // Nodes boot in parallel with the first control plane; discovery waits for it (and
@@ -410,9 +412,9 @@ export function renderKubeadmConfig(input: KubeadmNodeInput): string {
 // ---------------------------------------------------------------------------
 
 /**
- * The discovery kubeconfig of joining nodes: the API URL and the CA file, no
- * credentials (kubeadm then reads cluster-info anonymously over verified TLS and embeds
- * the CA in the kubelet's bootstrap kubeconfig). Holds no secret and no token.
+ * The discovery kubeconfig of joining nodes: the API URL, the CA file and the node's own
+ * client certificate and key files (kubeadm embeds all three into the kubelet's
+ * bootstrap kubeconfig). The same text on every node; holds no secret itself.
  */
 export function renderDiscoveryKubeconfig(plan: AddressPlan, clusterName: string): string {
   return toYaml(
@@ -420,8 +422,8 @@ export function renderDiscoveryKubeconfig(plan: AddressPlan, clusterName: string
       apiVersion: "v1",
       kind: "Config",
       clusters: [{ name: clusterName, cluster: { server: apiServerUrl(plan), "certificate-authority": DISCOVERY_CA_PATH } }],
-      users: [{ name: "discovery", user: {} }],
-      contexts: [{ name: "discovery", context: { cluster: clusterName, user: "discovery" } }],
+      users: [{ name: "node", user: { "client-certificate": DISCOVERY_NODE_CERT_PATH, "client-key": DISCOVERY_NODE_KEY_PATH } }],
+      contexts: [{ name: "discovery", context: { cluster: clusterName, user: "node" } }],
       "current-context": "discovery",
     },
   );

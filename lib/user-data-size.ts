@@ -48,27 +48,21 @@ export function assumedGzippedPemBytes(expression: string): number {
   return Math.ceil(assumedPemBytes(expression) * 0.8) + 40;
 }
 
-const BOOTSTRAP_TOKEN_BYTES = "abcdef.0123456789abcdef".length;
-
 /** The longest IPv6 address text and its newline: a line of the API servers file. */
 const IPV6_LINE_BYTES = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\n".length;
 
 /**
- * Bytes one `${...}` expression becomes: the base64 bootstrap token file (its
- * expression names the token), the base64 API servers file (a line per device address
- * it names), base64 PEMs (plain or gzip'd) as assumed above,
- * anything else a token's 23.
+ * Bytes one `${...}` expression becomes: the base64 API servers file (a line per device
+ * address it names), base64 PEMs (plain or gzip'd) as assumed above, anything else at
+ * most an address line.
  */
 function appliedExpressionBytes(expression: string): number {
   if (/^\s*base64gzip\(/.test(expression)) return Math.ceil(assumedGzippedPemBytes(expression) / 3) * 4;
   if (/^\s*base64encode\(/.test(expression) && /access_public_ipv6/.test(expression)) {
     return Math.ceil((expression.match(/access_public_ipv6/g)!.length * IPV6_LINE_BYTES) / 3) * 4;
   }
-  if (/^\s*base64encode\(/.test(expression)) {
-    const bytes = /bootstrap.token/.test(expression) ? BOOTSTRAP_TOKEN_BYTES : assumedPemBytes(expression);
-    return Math.ceil(bytes / 3) * 4;
-  }
-  return BOOTSTRAP_TOKEN_BYTES;
+  if (/^\s*base64encode\(/.test(expression)) return Math.ceil(assumedPemBytes(expression) / 3) * 4;
+  return IPV6_LINE_BYTES;
 }
 
 export interface UserDataSize {

@@ -3,8 +3,8 @@
  *
  * The equinix/metal provider cannot be built here (docs/rehearsal.md), so the Metal
  * resources are left out, and said to be: each device's `user_data` becomes a
- * sensitive output, evaluated by the real Terraform with the real tls and random
- * providers exactly as it would be for the device; references to a device's address
+ * sensitive output, evaluated by the real Terraform with the real tls provider
+ * exactly as it would be for the device; references to a device's address
  * become the address Metal would assign (a /127 from the first /64 of the block, as
  * the rehearsal's nodes get). A Terraform Cloud backend becomes a local one. Anything
  * else that names a Metal object stops the rehearsal with a message, so nothing is

@@ -602,7 +602,6 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
 const BOOT_VALUE_TEXT: Readonly<Record<BootValue, string>> = {
   nodeIpv6: "(the node's public IPv6, filled in at boot)",
   nodePrivateIpv4: "(the node's private IPv4, filled in at boot)",
-  bootstrapToken: "(the bootstrap token, filled in at boot)",
 };
 
 function withBootValuesNamed(text: string): string {

@@ -1,8 +1,8 @@
 /**
  * Inputs for renderNodeIgnition tests that do not depend on lib/kubeadm.ts: a small
- * kubeadm YAML per role with the boot placeholders (addresses and the bootstrap
- * token), the kinds of files issues 4 and 5 pass (the token file and PKI as base64
- * expressions, a discovery kubeconfig, add-on manifests).
+ * kubeadm YAML per role with the address placeholders, the kinds of files the
+ * constructs pass (PKI and a joining node's own key as base64 expressions, a discovery
+ * kubeconfig, add-on manifests).
  */
 import { BootRole, NODE_PATHS, NodeIgnitionInput } from "../../ignition";
 import { BOOT_VALUES } from "../../lib/boot-values";
@@ -11,8 +11,8 @@ import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "../../lib/versi
 /** Shaped like the strings cdktf puts where a Terraform reference will go. */
 export const TOKEN = "${TfToken[TOKEN.42]}";
 export const BASE64_TOKEN = "${TfToken[TOKEN.43]}";
-/** Stands for Fn.base64encode(bootstrap token): the token file's whole contents. */
-export const BASE64_BOOTSTRAP_TOKEN = "${TfToken[TOKEN.44]}";
+/** Stands for Fn.base64gzip(node key PEM): a joining node's own key file, whole. */
+export const BASE64_NODE_KEY = "${TfToken[TOKEN.44]}";
 
 export function kubeadmFixture(role: BootRole): string {
   const nodeRegistration = [
@@ -26,8 +26,7 @@ export function kubeadmFixture(role: BootRole): string {
       "apiVersion: kubeadm.k8s.io/v1beta4",
       "kind: InitConfiguration",
       "bootstrapTokens:",
-      `  - token: "${BOOT_VALUES.bootstrapToken}"`,
-      '    ttl: "0s"',
+      '  - ttl: "15m0s"',
       ...nodeRegistration,
       "localAPIEndpoint:",
       `  advertiseAddress: "${BOOT_VALUES.nodeIpv6}"`,
@@ -44,7 +43,6 @@ export function kubeadmFixture(role: BootRole): string {
     "discovery:",
     "  file:",
     "    kubeConfigPath: /etc/kubernetes/discovery/kubeconfig",
-    `  tlsBootstrapToken: "${BOOT_VALUES.bootstrapToken}"`,
     ...nodeRegistration,
     ...(role === "control-plane" ? ["controlPlane:", "  localAPIEndpoint:", `    advertiseAddress: "${BOOT_VALUES.nodeIpv6}"`] : []),
     "",
@@ -69,7 +67,7 @@ export function fixtureInput(role: BootRole, hostname = role === "worker" ? "v6f
     apiPath: { kubernetesServiceIp: "2001:db8:0:ab02::1", port: 443 },
     files: [
       ...(role === "init" ? [] : [{ path: NODE_PATHS.apiServers, mode: 0o644, base64: BASE64_TOKEN }]),
-      { path: NODE_PATHS.bootstrapTokenFile, mode: 0o600, base64: BASE64_BOOTSTRAP_TOKEN },
+      ...(role === "init" ? [] : [{ path: "/etc/kubernetes/discovery/node.key", mode: 0o600, base64: BASE64_NODE_KEY }]),
       ...pki,
       { path: "/etc/kubernetes/discovery/kubeconfig", mode: 0o644, text: "apiVersion: v1\nkind: Config\nclusters: []\n" },
       ...(role === "init"

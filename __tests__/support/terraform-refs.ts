@@ -1,21 +1,16 @@
 /**
  * Synthesized user data holds Terraform template syntax: references to apply-time
- * secrets (`${random_string.x.result}`, `${base64encode(tls_private_key.ca.private_key_pem)}`)
- * and escaped literals (`$${`, `%%{`). To check the text with real tools, this does
- * what Terraform will do at apply time, with placeholder values of the right shape:
- * a bootstrap token looks like one (also base64-encoded, as the token file), other
- * base64 expressions yield valid base64 of a PEM-shaped text (gzip'd first for
- * base64gzip(), as Terraform does), anything
- * else a URL-safe word. Nothing is skipped: an unknown construct throws.
+ * secrets (`${base64gzip(tls_private_key.ca.private_key_pem)}`) and escaped literals
+ * (`$${`, `%%{`). To check the text with real tools, this does what Terraform will do
+ * at apply time, with placeholder values of the right shape: base64 expressions yield
+ * valid base64 of a PEM-shaped text (gzip'd first for base64gzip(), as Terraform does),
+ * anything else a URL-safe word. Nothing is skipped: an unknown construct throws.
  */
 import { gzipSync } from "node:zlib";
 import { parseTerraformTemplate } from "../../lib/terraform-template";
 
 /** Shape-correct stand-ins for the values Terraform will splice in. */
 export const REF_PLACEHOLDERS = {
-  bootstrapToken: "abcdef.0123456789abcdef",
-  bootstrapTokenId: "abcdef",
-  bootstrapTokenSecret: "0123456789abcdef",
   /** base64 of a small PEM-shaped text. */
   base64: Buffer.from("-----BEGIN PLACEHOLDER-----\nAAAA\n-----END PLACEHOLDER-----\n").toString("base64"),
   other: "terraform-reference",
@@ -53,17 +48,8 @@ export function placeholderFor(expression: string, options: ResolveOptions = {})
     return gzipSync(pem).toString("base64");
   }
   if (/^base64encode\(/.test(e)) {
-    // The bootstrap token file: the token itself, base64-encoded.
-    if (/bootstrap.token/.test(e)) return Buffer.from(REF_PLACEHOLDERS.bootstrapToken).toString("base64");
     if (options.pemBytes === undefined) return REF_PLACEHOLDERS.base64;
     return pemBase64(typeof options.pemBytes === "number" ? options.pemBytes : options.pemBytes(e));
-  }
-  if (/token/i.test(e)) {
-    // A whole token: the user's variable, or id "." secret joined (possibly inside coalesce()).
-    if (/^(coalesce|join)\(/.test(e) || /^var\./.test(e)) return REF_PLACEHOLDERS.bootstrapToken;
-    if (/token-id|token_id/i.test(e)) return REF_PLACEHOLDERS.bootstrapTokenId;
-    if (/token-secret|token_secret/i.test(e)) return REF_PLACEHOLDERS.bootstrapTokenSecret;
-    return REF_PLACEHOLDERS.bootstrapToken;
   }
   return REF_PLACEHOLDERS.other;
 }

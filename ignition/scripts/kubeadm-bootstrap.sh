@@ -56,7 +56,7 @@ if [ ! -s "$config" ]; then
 	echo "kubeadm-bootstrap: $config is missing (has v6fabric-boot-values.service run?)" >&2
 	exit 1
 fi
-if grep -q '@NODE_IPV6_PLACEHOLDER@\|@NODE_PRIVATE_IPV4_PLACEHOLDER@\|@BOOTSTRAP_TOKEN_PLACEHOLDER@' "$config"; then
+if grep -q '@NODE_IPV6_PLACEHOLDER@\|@NODE_PRIVATE_IPV4_PLACEHOLDER@' "$config"; then
 	echo "kubeadm-bootstrap: $config still holds boot placeholders" >&2
 	exit 1
 fi

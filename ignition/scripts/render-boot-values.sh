@@ -1,8 +1,7 @@
 #!/bin/bash
 # Renders the node's config templates with the values only the node knows: its
 # public IPv6 and private IPv4 addresses, which afterburn (coreos-metadata.service)
-# reads from the Equinix Metal metadata service and writes to /run/metadata/flatcar,
-# and the kubeadm bootstrap token, which Ignition wrote as a file of its own.
+# reads from the Equinix Metal metadata service and writes to /run/metadata/flatcar.
 #
 # Every file under the template directory is written to the same path under the
 # target root, with the template's mode, each placeholder replaced. Runs at every
@@ -13,7 +12,6 @@ set -euo pipefail
 metadata=${V6FABRIC_METADATA_ENV:-/run/metadata/flatcar}
 templates=${V6FABRIC_TEMPLATE_DIR:-@TEMPLATE_DIR@}
 root=${V6FABRIC_TARGET_ROOT:-/}
-token_file=${V6FABRIC_BOOTSTRAP_TOKEN_FILE:-@BOOTSTRAP_TOKEN_FILE@}
 
 metadata_value() {
 	local value
@@ -45,21 +43,9 @@ if ! [[ $node_private_ipv4 =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]]; then
 	exit 1
 fi
 
-# The bootstrap token: from its own file, only if a template needs it; it reaches
-# sed through a pipe, never argv (which ps shows to every user).
-token=
-if grep -rqF '@BOOTSTRAP_TOKEN_PLACEHOLDER@' "$templates" 2>/dev/null; then
-	[ -r "$token_file" ] && token=$(<"$token_file")
-	if ! [[ $token =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]]; then
-		echo "render-boot-values: $token_file is missing or holds no kubeadm token ([a-z0-9]{6}.[a-z0-9]{16})" >&2
-		exit 1
-	fi
-fi
-
 substitutions() {
 	printf 's/%s/%s/g\n' '@NODE_IPV6_PLACEHOLDER@' "$node_ipv6"
 	printf 's/%s/%s/g\n' '@NODE_PRIVATE_IPV4_PLACEHOLDER@' "$node_private_ipv4"
-	[ -z "$token" ] || printf 's/%s/%s/g\n' '@BOOTSTRAP_TOKEN_PLACEHOLDER@' "$token"
 }
 
 count=0
