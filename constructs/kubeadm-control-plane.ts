@@ -113,9 +113,7 @@ export class KubeadmControlPlane extends Construct {
       { path: DISCOVERY_KUBECONFIG_PATH, mode: 0o644, text: renderDiscoveryKubeconfig(props.plan, props.clusterName) },
     ];
 
-    const admin = clientCertificate(this, "admin", clusterCa, ADMIN_USER, ADMIN_GROUP);
-    const adminKey = admin.key;
-    const adminCert = admin.certificate;
+    const { key: adminKey, certificate: adminCert } = clientCertificate(this, "admin", clusterCa, ADMIN_USER, ADMIN_GROUP);
 
     output(this, CONTROL_PLANE_OUTPUTS.apiServerUrl, {
       value: this.apiServerUrl,
@@ -156,7 +154,7 @@ export class KubeadmControlPlane extends Construct {
    * Files one node needs besides kubeadm.yaml: the CAs and service-account keys on
    * control planes (init included); on every joining node the discovery kubeconfig and
    * CA, and its join credential, a client certificate and key for its own node name
-   * only (made here the first time a node asks).
+   * only. Call it once per node: it makes that node's key and certificate.
    */
   nodeFiles(role: BootRole, hostname: string): NodeFile[] {
     if (role === "init") return [...this.controlPlaneFiles];
