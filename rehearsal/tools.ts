@@ -10,6 +10,7 @@
  * images made from them (images.ts): the control-plane rehearsal runs the real kubelet
  * on containerd with Debian's runc.
  *   npm run tools -- --list      print what is cached where, build nothing
+ *   npm run tools -- --only NAME build one tool (e.g. terraform-provider-metal)
  *
  * Versions follow what the app uses: the tls provider at the version the
  * @cdktf/provider-tls package was generated from, Kubernetes at the default
@@ -24,6 +25,7 @@ import * as path from "node:path";
 import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
 import { seconds } from "./format";
 import { IMAGE_FORMAT_VERSION, rehearsalImages, writeImageArchive } from "./images";
+import { METAL_PROVIDER_SOURCE, PinnedSource, locateSource, missingSourceAdvice, unpackSource } from "./pinned-sources";
 
 /** Where builds are cached: V6FABRIC_TOOLS_CACHE, else ~/.cache/v6fabric-tools. */
 export function toolsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -53,9 +55,8 @@ export interface ProviderBuild {
 
 /**
  * The module paths have no /v4 or /v3 suffix, so the proxy serves the tagged commits
- * only as pseudo-versions (docs/rehearsal.md). equinix/metal 3.3.0 is missing: the
- * Go module proxy here refuses github.com/equinix/terraform-provider-metal at every
- * version and commit (403 "This module version is not available"), see docs/rehearsal.md.
+ * only as pseudo-versions (docs/rehearsal.md). equinix/metal is not here: the Go module
+ * proxy refuses its module, so it is built from its pinned source (METAL_PROVIDER).
  */
 export const PROVIDERS: readonly ProviderBuild[] = [
   {
@@ -67,13 +68,35 @@ export const PROVIDERS: readonly ProviderBuild[] = [
   },
 ];
 
+/**
+ * A provider built in the tree of its pinned source (pinned-sources.ts); its dependencies
+ * come from the Go module proxy by the tree's go.sum.
+ */
+export interface SourceProviderBuild {
+  /** Registry namespace and type, e.g. equinix/metal. */
+  readonly source: string;
+  readonly pinned: PinnedSource;
+  /** `-X` flags the release build sets (upstream's .goreleaser.yml), with {version} for the version. */
+  readonly versionFlags: readonly string[];
+}
+
+/**
+ * equinix/metal 3.3.0. Upstream's release sets the version reported in the User-Agent
+ * with `-X version.ProviderVersion`, a path Go does not resolve; the full package path does.
+ */
+export const METAL_PROVIDER: SourceProviderBuild = {
+  source: "equinix/metal",
+  pinned: METAL_PROVIDER_SOURCE,
+  versionFlags: ["github.com/equinix/terraform-provider-metal/version.ProviderVersion={version}"],
+};
+
 /** The filesystem mirror `terraform init` installs providers from (provider_installation). */
 export function providerMirrorDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(toolsCacheDir(env), "terraform-providers");
 }
 
 /** Where one provider binary sits in the mirror (Terraform's unpacked layout). */
-export function providerBinaryPath(p: ProviderBuild, env: NodeJS.ProcessEnv = process.env): string {
+export function providerBinaryPath(p: { source: string; version: string }, env: NodeJS.ProcessEnv = process.env): string {
   const [namespace, type] = p.source.split("/");
   return path.join(providerMirrorDir(env), "registry.terraform.io", namespace, type, p.version, "linux_amd64", `terraform-provider-${type}_v${p.version}`);
 }
@@ -163,6 +186,8 @@ interface Build {
   readonly name: string;
   readonly version: string;
   readonly outputs: readonly string[];
+  /** Why it cannot be built on this machine (a pinned source is absent), if it cannot. */
+  unavailable?(): string | undefined;
   /** Groups builds so a caller can ask only for what it runs. */
   readonly group: ToolGroup;
   /** Other groups that need this build too. */
@@ -208,6 +233,25 @@ function providerBuild(p: ProviderBuild): Build {
       const target = providerBinaryPath(p);
       fs.mkdirSync(path.dirname(target), { recursive: true });
       fs.renameSync(path.join(work, path.basename(p.module)), target);
+    },
+  };
+}
+
+function sourceProviderBuild(p: SourceProviderBuild): Build {
+  const type = p.source.split("/")[1];
+  const binary = providerBinaryPath({ source: p.source, version: p.pinned.version });
+  return {
+    name: `terraform-provider-${type}`,
+    version: p.pinned.version,
+    outputs: [binary],
+    group: "terraform",
+    unavailable: () => (locateSource(p.pinned) ? undefined : missingSourceAdvice(p.pinned)),
+    build(work) {
+      const tree = unpackSource(p.pinned, work);
+      const ldflags = ["-s -w", ...p.versionFlags.map((f) => `-X ${f.replace("{version}", p.pinned.version)}`)].join(" ");
+      run("go", ["build", "-ldflags", ldflags, "-o", path.join(work, "provider"), "."], { cwd: tree, env: goEnv() });
+      fs.mkdirSync(path.dirname(binary), { recursive: true });
+      fs.renameSync(path.join(work, "provider"), binary);
     },
   };
 }
@@ -342,6 +386,7 @@ function builds(): Build[] {
       },
     },
     ...PROVIDERS.map(providerBuild),
+    sourceProviderBuild(METAL_PROVIDER),
     kubernetesBuild(DEFAULT_KUBERNETES_VERSION),
     etcdBuild(),
     containerdBuild(),
@@ -378,18 +423,37 @@ export function toolsPresent(groups: readonly ToolGroup[]): boolean {
     .every(isBuilt);
 }
 
+/** Why some tool of `groups` is neither cached nor buildable here, or undefined (for loud skips). */
+export function toolsUnavailable(groups: readonly ToolGroup[]): string | undefined {
+  const reasons = builds()
+    .filter((b) => inGroups(b, groups) && !isBuilt(b))
+    .map((b) => b.unavailable?.())
+    .filter((r): r is string => r !== undefined);
+  return reasons.length > 0 ? reasons.join("; ") : undefined;
+}
+
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** Builds what is missing in `groups`, one at a time (two cores: go parallelizes each build itself). */
-export function buildMissing(groups: readonly ToolGroup[]): void {
+/**
+ * Builds what is missing in `groups`, one at a time (two cores: go parallelizes each build
+ * itself). A build whose pinned source is absent is skipped, saying what to put where
+ * (a lone clone still gets every other tool); `required` makes that an error instead.
+ */
+export function buildMissing(groups: readonly ToolGroup[], options: { required?: boolean; only?: string } = {}): void {
   const cache = toolsCacheDir();
   fs.mkdirSync(cache, { recursive: true });
   const started = Date.now();
-  for (const b of builds().filter((x) => inGroups(x, groups))) {
+  for (const b of builds().filter((x) => inGroups(x, groups) && (!options.only || x.name === options.only))) {
     if (isBuilt(b)) {
       log(`tools: ${b.name} ${b.version} cached (${fs.readFileSync(stampPath(b), "utf8").trim()})`);
+      continue;
+    }
+    const unavailable = b.unavailable?.();
+    if (unavailable) {
+      if (options.required) throw new Error(unavailable);
+      log(`tools: SKIPPED ${b.name} ${b.version}: ${unavailable}`);
       continue;
     }
     log(`tools: building ${b.name} ${b.version} ...`);
@@ -410,7 +474,9 @@ export function buildMissing(groups: readonly ToolGroup[]): void {
 if (require.main === module) {
   const args = process.argv.slice(2);
   const known: readonly ToolGroup[] = ["terraform", "kubernetes", "coredns"];
-  const asked = args.filter((a) => !a.startsWith("--"));
+  const onlyAt = args.indexOf("--only");
+  const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
+  const asked = args.filter((a, i) => !a.startsWith("--") && i !== onlyAt + 1);
   const unknown = asked.filter((a) => !(known as readonly string[]).includes(a));
   if (unknown.length > 0) {
     console.error(`tools: unknown group ${unknown.join(", ")}: use ${known.join(", ")}`);
@@ -418,10 +484,13 @@ if (require.main === module) {
   }
   const groups = asked.length > 0 ? (asked as ToolGroup[]) : known;
   if (args.includes("--list")) {
-    for (const b of builds()) log(`${isBuilt(b) ? "cached " : "missing"} ${b.name} ${b.version}: ${b.outputs.join(", ")}`);
+    for (const b of builds()) {
+      const unavailable = isBuilt(b) ? undefined : b.unavailable?.();
+      log(`${isBuilt(b) ? "cached " : unavailable ? "no source" : "missing"} ${b.name} ${b.version}: ${unavailable ?? b.outputs.join(", ")}`);
+    }
   } else {
     try {
-      buildMissing(groups);
+      buildMissing(groups, { only });
     } catch (err) {
       console.error(`tools: ${(err as Error).message}`);
       process.exit(1);
