@@ -237,6 +237,12 @@ describeWithTerraform("conditions, evaluated by terraform", () => {
     expect(verdicts(conditions, { bgp_config: [{ ...enabled, status: "requested" }] })).toContain(false);
     expect(verdicts(conditions, { bgp_config: [{ ...enabled, max_prefix: 7 }] })).toContain(false); // 8 needed
   });
+
+  test("managed, at plan time: the config about to be created has null status and max_prefix (equinix/metal 3.3.0), which passes", () => {
+    const [, project] = projectsOf(managed.stack)[0];
+    const planned = { deployment_type: "local", asn: 65000, md5: null, status: null, max_prefix: null };
+    expect(verdicts(project.lifecycle.postcondition, { bgp_config: [planned] })).toEqual([true, true]);
+  });
 });
 
 describeWithTerraform("the synthesized import block and prevent_destroy, run by terraform on a stand-in", () => {

@@ -1,7 +1,8 @@
 /**
- * The control-plane rehearsal (rung L5b) for the first control plane: real Terraform
- * applies the stack, the real ignition binary writes the node from the user data in
- * the state, and the node's own units run kubeadm init and the add-ons with the real
+ * The control-plane rehearsal (rung L5b) for the first control plane: real Terraform and
+ * the real metal provider apply the stack against the Metal API emulator, the real
+ * ignition binary writes the node from the user data Metal received, the node reads its
+ * metadata from the metro as on Metal, and its own units run kubeadm init and the add-ons with the real
  * kubeadm, kubelet, etcd, kube-apiserver, controller manager, scheduler and kubectl
  * 1.36.3, on containerd 2.4 and Debian's runc. The kubelet's overrides for this
  * machine, and why, are in rehearsal/kubelet.ts and docs/rehearsal.md. Expected values are the design's (docs/control-plane.md,
@@ -56,6 +57,31 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
   }, 300_000);
 
   const logTail = (runs: { output: string }[]) => runs.map((r) => r.output).join("\n").split("\n").slice(-40).join("\n");
+
+  test("the node boots the user data Metal holds for its device, byte for byte, with exactly Metal's addresses", () => {
+    const devices = cluster!.terraform.devices();
+    expect(devices.map((d) => d.hostname).sort()).toEqual(["v6fabric-cp-1", "v6fabric-worker-01", "v6fabric-worker-02"]);
+    for (const device of devices) {
+      const booted = fs.readFileSync(path.join(work, "nodes", device.hostname, "user-data.ign"), "utf8");
+      expect([device.hostname, booted === device.userData]).toEqual([device.hostname, true]);
+      const rehearsed = cluster!.byName(device.hostname);
+      const addresses = rehearsed.exec(["ip", "-o", "addr", "show", "dev", "eth0", "scope", "global"]).stdout;
+      const onEth0 = [...addresses.matchAll(/inet6? (\S+)/g)].map((m) => m[1]).sort();
+      expect([device.hostname, onEth0]).toEqual([device.hostname, [`${device.privateIpv4.address}/31`, `${device.publicIpv6.address}/127`].sort()]);
+    }
+    expect(devices.find((d) => d.hostname === "v6fabric-cp-1")!.publicIpv6.address).toBe(INIT_IPV6);
+  });
+
+  test("at boot the node reads Metal's metadata from the metro: afterburn's attributes, and routes to both BGP peers Metal lists", () => {
+    const metadata = fs.readFileSync(node.hostPath("/run/metadata/flatcar"), "utf8");
+    expect(metadata).toContain(`COREOS_PACKET_HOSTNAME=v6fabric-cp-1\n`);
+    expect(metadata).toContain(`COREOS_PACKET_IPV6_PUBLIC_0=${INIT_IPV6}\n`);
+    expect(metadata).toContain(`COREOS_PACKET_IPV6_PUBLIC_GATEWAY_0=2001:db8:0:ab00::\n`);
+    expect([boot.peerRoutes.at(-1)?.status, logTail(boot.peerRoutes)]).toEqual([0, expect.stringContaining("fc00::f/128 via 2001:db8:0:ab00::")]);
+    const routes = node.exec(["ip", "-6", "route", "show"]).stdout;
+    expect(routes).toMatch(/^fc00::e via 2001:db8:0:ab00:: dev eth0/m);
+    expect(routes).toMatch(/^fc00::f via 2001:db8:0:ab00:: dev eth0/m);
+  });
 
   test("only the Kubernetes downloads are replaced by local builds; the Calico manifest is the pinned upstream file", () => {
     expect(missingDownloads).toEqual([

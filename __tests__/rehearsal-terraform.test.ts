@@ -1,25 +1,25 @@
 /**
- * The Terraform rehearsal (rung L5, without Metal): the pinned Terraform 1.5.7 and the
- * real tls provider, built from its Go module by `npm run tools`,
- * init from the local mirror, validate, plan, apply, plan again and destroy what the
- * app synthesizes. User data is read back from the real Terraform state and checked
- * with the real tools; nothing here uses the project's own template scanner.
- *
- * The Metal resources are not applied: no equinix/metal provider can be built here
- * (docs/rehearsal.md). `.ci/run` builds the tools, so CI always runs this suite.
+ * The Terraform rehearsal (rung L5): the pinned Terraform 1.5.7, the real tls provider
+ * and the real equinix/metal 3.3.0, built by `npm run tools` (the metal provider from its
+ * pinned source), init from the local mirror, validate, plan, apply against the Metal API
+ * emulator, plan again and destroy what the app synthesizes. User data is read back from
+ * what the provider sent Metal and checked with the real tools; nothing here uses the
+ * project's own template scanner. `.ci/run` builds the tools, so CI always runs this
+ * suite; a clone without the pinned sources skips it, saying what to put where.
  */
 import { X509Certificate, createPublicKey, createPrivateKey } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
+import type { RehearsalMetalOptions } from "../rehearsal/metal";
 import { StackRehearsal, readStack, synthesize } from "../rehearsal/rehearse";
 import { plannedActions } from "../rehearsal/terraform";
-import { toolsPresent } from "../rehearsal/tools";
+import { toolsPresent, toolsUnavailable } from "../rehearsal/tools";
 import { IgnConfig, decodeDataUrl, files, hasCommand, ignitionValidate, installHint } from "./support/ignition";
 
 const present = toolsPresent(["terraform"]);
-if (!present) console.warn("SKIPPED Terraform rehearsal: the pinned terraform and providers are not built; run `npm run tools` (.ci/run does)");
+if (!present) console.warn(`SKIPPED Terraform rehearsal: the pinned terraform and providers are not built: ${toolsUnavailable(["terraform"]) ?? "run `npm run tools` (.ci/run does)"}`);
 const describeRehearsal = present ? describe : describe.skip;
 const hasIgnitionValidate = hasCommand("ignition-validate");
 if (present && !hasIgnitionValidate) console.warn(`SKIPPED ignition-validate of applied user data: ${installHint(["ignition-validate"])}`);
@@ -36,29 +36,50 @@ interface Applied {
   planText: string;
   created: Record<string, Record<string, number>>;
   milliseconds: number;
+  /** Requests the Metal API emulator served during apply. */
+  requests: number;
+}
+
+// Every rehearsal started here has an emulator process: stopped whatever happens.
+const opened: StackRehearsal[] = [];
+afterAll(() => opened.forEach((r) => r.close()));
+
+/** Synthesizes `settings` and starts the stack's rehearsal (and its emulator); nothing applied yet. */
+function rehearsalOf(name: string, settings: Record<string, string>, metal: RehearsalMetalOptions = {}): StackRehearsal {
+  const env = { ...BASE_ENV, ...settings };
+  const outdir = path.join(work, name, "cdktf.out");
+  const [stack] = synthesize(env, outdir);
+  const rehearsal = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, name, "tf"), env, undefined, metal);
+  opened.push(rehearsal);
+  return rehearsal;
 }
 
 function applyCase(name: string, settings: Record<string, string>): Applied {
   const started = Date.now();
-  const env = { ...BASE_ENV, ...settings };
-  const outdir = path.join(work, name, "cdktf.out");
-  const [stack] = synthesize(env, outdir);
-  const rehearsal = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, name, "tf"), env);
+  const rehearsal = rehearsalOf(name, settings);
   rehearsal.init();
   rehearsal.validate();
   const { plan, text } = rehearsal.plan();
+  const before = rehearsal.metal.requests().length;
   rehearsal.apply();
-  return { rehearsal, outputs: rehearsal.outputs(), planText: text, created: plannedActions(plan), milliseconds: Date.now() - started };
+  const requests = rehearsal.metal.requests().length - before;
+  console.log(`rehearsal figure: ${name}, the Metal API emulator served ${requests} requests during apply`);
+  return { rehearsal, outputs: rehearsal.outputs(), planText: text, created: plannedActions(plan), milliseconds: Date.now() - started, requests };
 }
 
+/** Each device's user data as Metal received it from the provider. */
 function userData(applied: Applied): Map<string, string> {
-  const byHost = new Map<string, string>();
-  for (const device of applied.rehearsal.root.devices) {
-    const output = applied.outputs[device.userDataOutput];
-    expect(output.sensitive).toBe(true);
-    byHost.set(device.hostname, output.value as string);
-  }
-  return byHost;
+  return new Map(applied.rehearsal.devices().map((d) => [d.hostname, d.userData]));
+}
+
+/** What the emulator holds apart from the project and its blocks: must be nothing after destroy. */
+function leftInMetal(rehearsal: StackRehearsal): string[] {
+  const state = rehearsal.metal.state();
+  return [
+    ...state.devices.map((d) => `device ${d.hostname}`),
+    ...state.bgpSessions.map((b) => `bgp session ${b.id}`),
+    ...state.reservations.filter((r) => r.type === "public_ipv4" || r.deviceId).map((r) => `reservation ${r.network}/${r.cidr}`),
+  ];
 }
 
 function fileBytes(config: IgnConfig, filePath: string): Buffer {
@@ -83,14 +104,37 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     applied = applyCase("default", {});
   }, 300_000);
 
-  test("apply creates exactly the cluster's trust material: 3 CAs, service-account and admin keys, admin certificate, a join certificate per worker", () => {
+  test("apply creates the 3 devices with a BGP session each, and exactly the cluster's trust material", () => {
     expect(applied.created).toEqual({
+      metal_device: { create: 3 },
+      metal_bgp_session: { create: 3 },
       tls_private_key: { create: 7 },
       tls_self_signed_cert: { create: 3 },
       tls_cert_request: { create: 3 },
       tls_locally_signed_cert: { create: 3 },
     });
-    expect(applied.rehearsal.root.leftOut).toEqual(["3 metal_bgp_session", "3 metal_device", "1 data.metal_precreated_ip_block", "1 data.metal_project"]);
+    const state = applied.rehearsal.metal.state();
+    expect(state.devices.map((d) => [d.hostname, d.metro, d.plan, d.operatingSystem, d.billingCycle, d.state]).sort()).toEqual([
+      ["v6fabric-cp-1", "da", "c3.small.x86", "flatcar_stable", "hourly", "active"],
+      ["v6fabric-worker-01", "da", "c3.small.x86", "flatcar_stable", "hourly", "active"],
+      ["v6fabric-worker-02", "da", "c3.small.x86", "flatcar_stable", "hourly", "active"],
+    ]);
+    const ids = new Set(state.devices.map((d) => d.id));
+    expect(state.bgpSessions.map((b) => b.addressFamily)).toEqual(["ipv6", "ipv6", "ipv6"]);
+    expect(new Set(state.bgpSessions.map((b) => b.deviceId))).toEqual(ids);
+  });
+
+  test("every device's public IPv6 is a /127 in the first /64 of CLUSTER_IPV6_BLOCK, and the outputs are Metal's addresses", () => {
+    const devices = applied.rehearsal.devices();
+    for (const d of devices) {
+      expect(d.publicIpv6.cidr).toBe(127);
+      expect(d.publicIpv6.address.startsWith("2001:db8:0:ab00::")).toBe(true);
+      expect(d.privateIpv4.cidr).toBe(31);
+      expect(d.publicIpv4.cidr).toBe(31);
+    }
+    expect(new Set(devices.map((d) => d.publicIpv6.address)).size).toBe(3);
+    const cp = devices.find((d) => d.hostname === "v6fabric-cp-1")!;
+    expect(applied.outputs.control_plane_api_server_urls.value).toEqual([`https://[${cp.publicIpv6.address}]:443`]);
   });
 
   test("each device's user data from the state holds no template and is valid Ignition", () => {
@@ -174,22 +218,29 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     }
   });
 
-  test("no secret from the state appears in the plan output or in a non-sensitive output", () => {
+  test("no secret from the state appears in the plan output, a non-sensitive output or the emulator's log", () => {
     const secrets = stateSecrets(applied.rehearsal);
     expect(secrets.length).toBe(7); // the CAs', service-account, admin and two workers' keys
     const plain = JSON.stringify(Object.values(applied.outputs).filter((o) => !o.sensitive));
-    for (const secret of secrets) {
+    const log = fs.readFileSync(applied.rehearsal.metal.logFile, "utf8");
+    expect(log.split("\n").filter(Boolean).length).toBeGreaterThan(10);
+    for (const secret of [...secrets, applied.rehearsal.metal.env().METAL_AUTH_TOKEN]) {
       expect(secret.length).toBeGreaterThan(15);
       expect(applied.planText).not.toContain(secret);
       expect(plain).not.toContain(secret);
+      expect(log).not.toContain(secret);
     }
     expect(applied.planText).toContain("(sensitive value)");
   });
 
-  test("a second plan changes nothing, and destroy leaves an empty state", () => {
+  test("a second plan changes nothing, and destroy leaves Metal with only the project and its blocks", () => {
     expect(applied.rehearsal.changesPlanned()).toBe(false);
     applied.rehearsal.destroy();
     expect(applied.rehearsal.stateResources()).toEqual([]);
+    expect(leftInMetal(applied.rehearsal)).toEqual([]);
+    const state = applied.rehearsal.metal.state();
+    expect(state.projects.map((p) => p.id)).toEqual(["00000000-0000-0000-0000-000000000000"]);
+    expect(state.reservations.filter((r) => r.type === "public_ipv6").map((r) => `${r.network}/${r.cidr}`)).toEqual(["2001:db8:0:ab00::/56"]);
     console.log(`rehearsal figure: default cluster, synth to apply ${(applied.milliseconds / 1000).toFixed(1)} s`);
   });
 });
@@ -206,47 +257,50 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
     expect(byHost.size).toBe(8);
     const caOf = (host: string) => new X509Certificate(fileBytes(JSON.parse(byHost.get(host)!), "/etc/kubernetes/pki/ca.crt")).fingerprint256;
     expect(new Set(["v6fabric-cp-1", "v6fabric-cp-2", "v6fabric-cp-3"].map(caOf)).size).toBe(1);
-    // The rehearsal gives devices the /127s Metal would: ::1, ::3, ::5 in the first /64.
-    expect(applied.outputs.control_plane_api_server_urls.value).toEqual([
-      "https://[2001:db8:0:ab00::1]:443",
-      "https://[2001:db8:0:ab00::3]:443",
-      "https://[2001:db8:0:ab00::5]:443",
-    ]);
+    // The direct URLs are the control planes' addresses as Metal gave them, in node order.
+    const byName = new Map(applied.rehearsal.devices().map((d) => [d.hostname, d.publicIpv6.address]));
+    expect(applied.outputs.control_plane_api_server_urls.value).toEqual(
+      ["v6fabric-cp-1", "v6fabric-cp-2", "v6fabric-cp-3"].map((h) => `https://[${byName.get(h)}]:443`),
+    );
+    expect(applied.rehearsal.devices()).toHaveLength(8);
   });
 
-  test("WORKER_COUNT=7 plans no change to the applied trust material: only the two new nodes' join credentials and user data", () => {
+  test("WORKER_COUNT=7 plans the two new devices, their BGP sessions and their join credentials, nothing else", () => {
     const env = { ...BASE_ENV, CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "7" };
     const outdir = path.join(work, "ha-more", "cdktf.out");
     const [stack] = synthesize(env, outdir);
     applied.rehearsal.write(readStack(outdir, stack));
     const { plan } = applied.rehearsal.plan("more-workers.tfplan");
-    // A key, a request and a certificate for each new worker, nothing else created, changed or replaced.
-    expect(plannedActions(plan)).toEqual({ tls_private_key: { create: 2 }, tls_cert_request: { create: 2 }, tls_locally_signed_cert: { create: 2 } });
+    // A device, a session, a key, a request and a certificate for each new worker; nothing else created, changed or replaced.
+    expect(plannedActions(plan)).toEqual({
+      metal_device: { create: 2 },
+      metal_bgp_session: { create: 2 },
+      tls_private_key: { create: 2 },
+      tls_cert_request: { create: 2 },
+      tls_locally_signed_cert: { create: 2 },
+    });
     const created = (plan.resource_changes ?? []).filter((rc) => rc.change.actions.join() === "create").map((rc) => rc.address);
-    expect(created.every((address) => /v6fabric-worker-0[67]-join-/.test(address))).toBe(true);
+    expect(created).toHaveLength(10);
+    expect(created.every((address) => /v6fabric-worker-0[67]/.test(address))).toBe(true);
     const outputChanges = Object.entries(plan.output_changes ?? {}).filter(([, c]) => c.actions.join() !== "no-op");
-    expect(outputChanges.map(([name, c]) => `${name}:${c.actions.join("+")}`).sort()).toEqual([
-      "fabric_summary:update", // the worker count
-      "rehearsal_user_data_v6fabric-worker-06:create",
-      "rehearsal_user_data_v6fabric-worker-07:create",
-    ]);
-    expect(applied.rehearsal.root.leftOut).toContain("10 metal_device");
-    expect(applied.rehearsal.root.leftOut).toContain("10 metal_bgp_session");
+    expect(outputChanges.map(([name, c]) => `${name}:${c.actions.join("+")}`).sort()).toEqual(["fabric_summary:update"]); // the worker count
   });
 });
 
 describeRehearsal("Terraform rehearsal: a Terraform Cloud stack", () => {
-  test("the cloud backend is swapped for a local state file, and the stack applies", () => {
+  test("the cloud backend is swapped for a local state file, and the stack applies against Metal", () => {
     const applied = applyCase("cloud", { TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" });
     try {
       expect(applied.rehearsal.root.replacedBackend).toBe("Terraform Cloud (organization acme)");
       expect(applied.rehearsal.root.root.terraform.backend).toEqual({ local: { path: "terraform.tfstate" } });
       expect(applied.rehearsal.root.root.terraform.cloud).toBeUndefined();
       expect(fs.existsSync(path.join(applied.rehearsal.dir, "terraform.tfstate"))).toBe(true);
+      expect(applied.created.metal_device).toEqual({ create: 3 });
       expect(applied.rehearsal.changesPlanned()).toBe(false);
     } finally {
       applied.rehearsal.destroy();
     }
+    expect(leftInMetal(applied.rehearsal)).toEqual([]);
   }, 300_000);
 });
 
@@ -254,11 +308,71 @@ describeRehearsal("Terraform rehearsal figures", () => {
   test("3 control planes + 97 workers apply and destroy", () => {
     const applied = applyCase("large", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "97" });
     try {
-      expect(applied.rehearsal.root.devices).toHaveLength(100);
-      expect(Object.keys(applied.outputs).filter((o) => o.startsWith("rehearsal_user_data_"))).toHaveLength(100);
+      expect(applied.rehearsal.devices()).toHaveLength(100);
+      expect(applied.rehearsal.metal.state().bgpSessions).toHaveLength(100);
+      expect(new Set(applied.rehearsal.devices().map((d) => d.publicIpv6.address)).size).toBe(100);
     } finally {
       applied.rehearsal.destroy();
     }
+    expect(leftInMetal(applied.rehearsal)).toEqual([]);
     console.log(`rehearsal figure: 3 + 97 nodes, synth to apply ${(applied.milliseconds / 1000).toFixed(1)} s`);
   }, 600_000);
+});
+
+describeRehearsal("Terraform rehearsal: the app's guards, read from the real Terraform output", () => {
+  /** Init, then the first command that fails: its message, with Terraform's line breaks undone. */
+  function failure(rehearsal: StackRehearsal, args: string[]): string {
+    rehearsal.init();
+    const result = rehearsal.terraform.run(args);
+    expect(result.status).not.toBe(0);
+    return (result.stderr + result.stdout).replace(/│/g, "").replace(/\s+/g, " ");
+  }
+
+  test("a device whose public IPv6 Metal put outside zone 0 fails the apply with the device's own message", () => {
+    const rehearsal = rehearsalOf("outside-zone-0", {}, { faults: { devicesOutsideZone0: true } });
+    try {
+      const message = failure(rehearsal, ["apply", "-auto-approve", "-input=false", "-no-color"]);
+      expect(message).toContain("The device's public IPv6 address is outside 2001:db8:0:ab00::/60, where the address plan expects Metal to place node addresses");
+      // The device exists (Metal made it) and its address is where the fault put it: the /56's last /64.
+      expect(rehearsal.devices().map((d) => d.publicIpv6.address.startsWith("2001:db8:0:abff:")).every(Boolean)).toBe(true);
+      expect(rehearsal.metal.state().bgpSessions).toEqual([]); // nothing peers from a misplaced node
+    } finally {
+      rehearsal.destroy();
+    }
+    expect(leftInMetal(rehearsal)).toEqual([]);
+  }, 300_000);
+
+  test("a precreated block that is not CLUSTER_IPV6_BLOCK stops the plan, naming the setting, and creates nothing", () => {
+    const rehearsal = rehearsalOf("other-block", {}, { faults: { reportedIpv6Blocks: { da: "2604:1380:4641:c900::/56" } } });
+    const message = failure(rehearsal, ["plan", "-input=false", "-no-color"]);
+    expect(message).toContain("CLUSTER_IPV6_BLOCK=2001:db8:0:ab00::/56 is not this project's public IPv6 block in metro da.");
+    expect(rehearsal.metal.state().devices).toEqual([]);
+  }, 300_000);
+
+  test("METAL_MANAGE_PROJECT_BGP=true imports the project, enables local BGP before any session, and never plans its destruction", () => {
+    const rehearsal = rehearsalOf("managed-bgp", { METAL_MANAGE_PROJECT_BGP: "true", METAL_BGP_ASN: "65010" });
+    expect(rehearsal.metal.state().projects[0].bgpConfig).toBeUndefined();
+    rehearsal.init();
+    const { plan } = rehearsal.plan();
+    const project = (plan.resource_changes ?? []).find((rc) => rc.address === "metal_project.project");
+    expect(project?.change.actions).toEqual(["update"]); // imported, then given its bgp_config: never created or replaced
+    rehearsal.apply();
+    const state = rehearsal.metal.state();
+    expect(state.projects[0].bgpConfig).toMatchObject({ asn: 65010, deploymentType: "local", status: "enabled" });
+    expect(state.bgpSessions).toHaveLength(3);
+    // Every session request came after the BGP config was set (the sessions depend on it).
+    const requests = rehearsal.metal.requests();
+    const enabled = requests.findIndex((r) => r.method === "POST" && /\/bgp-configs$/.test(r.path) && r.status < 300);
+    const sessions = requests.map((r, i) => (r.method === "POST" && /\/bgp\/sessions$/.test(r.path) ? i : -1)).filter((i) => i >= 0);
+    expect(enabled).toBeGreaterThanOrEqual(0);
+    expect(sessions).toHaveLength(3);
+    expect(Math.min(...sessions)).toBeGreaterThan(enabled);
+    expect(rehearsal.changesPlanned()).toBe(false);
+    const refused = rehearsal.terraform.run(["plan", "-destroy", "-input=false", "-no-color"]);
+    expect(refused.status).toBe(1);
+    expect((refused.stderr + refused.stdout).replace(/│/g, "").replace(/\s+/g, " ")).toContain("Instance cannot be destroyed");
+    rehearsal.destroy(); // state rm of the project first, as docs/bgp-fabric.md says
+    expect(leftInMetal(rehearsal)).toEqual([]);
+    expect(rehearsal.metal.state().projects.map((p) => [p.id, p.bgpConfig?.asn])).toEqual([["00000000-0000-0000-0000-000000000000", 65010]]);
+  }, 300_000);
 });

@@ -64,9 +64,12 @@ export class MetalProjectBgp extends Construct {
     const md5Enabled = props.md5Password !== undefined;
     const { projectId, asNumber } = props;
 
+    // coalesce(): while the adopted project's new bgp_config is only planned, the provider
+    // leaves its computed attributes null (not unknown), and null >= n is an error.
+    const reportedMaxPrefix = "try(coalesce(self.bgp_config[0].max_prefix, 0), 0)";
     const maxPrefix = {
-      // An unreported max_prefix (0, or no config yet) is not held against the plan.
-      condition: `\${try(self.bgp_config[0].max_prefix, 0) == 0 || try(self.bgp_config[0].max_prefix, 0) >= ${props.prefixesPerNode}}`,
+      // An unreported max_prefix (0, null, or no config yet) is not held against the plan.
+      condition: `\${${reportedMaxPrefix} == 0 || ${reportedMaxPrefix} >= ${props.prefixesPerNode}}`,
       errorMessage:
         `Each node announces up to ${props.prefixesPerNode} prefixes (LOCAL_SERVICE_ROUTES=${props.localServiceRoutes}) but project ` +
         `${projectId} accepts fewer per server (bgp_config max_prefix): lower LOCAL_SERVICE_ROUTES. See docs/bgp-fabric.md.`,
@@ -99,7 +102,9 @@ export class MetalProjectBgp extends Construct {
         postcondition: [
           {
             // Local BGP is normally usable at once (provider docs: only global BGP is reviewed).
-            condition: `\${try(self.bgp_config[0].status, "") == "enabled"}`,
+            // At plan time the config to be created has no status yet (null): the check
+            // counts once Metal reports one, after apply.
+            condition: `\${try(coalesce(self.bgp_config[0].status, "enabled"), "") == "enabled"}`,
             errorMessage:
               `Metal has not enabled local BGP on project ${projectId} yet (bgp_config status is not "enabled"), so the ` +
               `devices' BGP sessions were not requested. Check \`metal project bgp-config -p ${projectId}\` and deploy again once it is enabled.`,

@@ -1,12 +1,14 @@
 /**
- * A whole rehearsal cluster: the Terraform rehearsal applies the stack, then every
- * device becomes a node (nodes.ts) written by the real ignition binary from its user
- * data in the state, with the metadata afterburn would write and the rehearsal's
- * Kubernetes builds. control-plane.ts boots them.
+ * A whole rehearsal cluster: the Terraform rehearsal applies the stack with the real
+ * metal provider against the Metal API emulator, then every device Metal holds becomes
+ * a node (nodes.ts): written by the real ignition binary from the user data the
+ * provider sent, with the addresses Metal gave it and the rehearsal's Kubernetes builds.
+ * The metro serves Metal's metadata from the emulator's state; control-plane.ts boots
+ * the nodes, each reading its metadata first as on Metal.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterburnMetadata, applyIgnition, installBinaries, installDownloads } from "./control-plane";
+import { applyIgnition, installBinaries, installDownloads } from "./control-plane";
 import { seconds, table } from "./format";
 import { Fabric, NodeAddresses, RehearsalNode } from "./nodes";
 import { StackRehearsal, readStack, synthesize } from "./rehearse";
@@ -35,29 +37,36 @@ export class PreparedCluster {
     const outdir = path.join(work, "cdktf.out");
     const [stack] = synthesize(env, outdir);
     const terraform = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, "terraform"), env);
-    terraform.init();
-    terraform.plan();
-    terraform.apply();
+    try {
+      terraform.init();
+      terraform.plan();
+      terraform.apply();
+    } catch (err) {
+      try {
+        terraform.destroy();
+      } finally {
+        terraform.close();
+      }
+      throw err;
+    }
     const cluster = new PreparedCluster(work, terraform, terraform.outputs());
     try {
       cluster.fabric = new Fabric(work);
-      terraform.root.devices.forEach((device, i) => {
-        const userData = cluster.outputs[device.userDataOutput].value as string;
+      cluster.fabric.serveMetadata(terraform.metal.stateFile, path.join(work, "metadata"));
+      for (const device of terraform.devices()) {
+        const userData = device.userData;
         const { root } = applyIgnition(userData, path.join(work, "nodes", device.hostname));
         installBinaries(root);
         const missingDownloads = installDownloads(root, userData);
-        // Metal's private IPv4 /31s, from a range of the rehearsal's own.
         const addresses: NodeAddresses = {
-          ipv6: device.publicIpv6,
-          ipv6Gateway: device.publicIpv6Gateway,
-          privateIpv4: `10.66.${Math.floor((2 * i) / 256)}.${(2 * i + 1) % 256}`,
-          privateIpv4Gateway: `10.66.${Math.floor((2 * i) / 256)}.${(2 * i) % 256}`,
+          ipv6: device.publicIpv6.address,
+          ipv6Gateway: device.publicIpv6.gateway,
+          privateIpv4: device.privateIpv4.address,
+          privateIpv4Gateway: device.privateIpv4.gateway,
         };
-        fs.mkdirSync(path.join(root, "run", "metadata"), { recursive: true });
-        fs.writeFileSync(path.join(root, "run", "metadata", "flatcar"), afterburnMetadata(device.hostname, addresses));
         const role: NodeRole = device.tags.includes("k8s-role-worker") ? "worker" : /-cp-1$/.test(device.hostname) ? "init" : "control-plane";
         cluster.nodes.push({ node: cluster.fabric!.addNode(device.hostname, root, addresses), role, missingDownloads });
-      });
+      }
     } catch (err) {
       cluster.destroy();
       throw err;
@@ -75,12 +84,16 @@ export class PreparedCluster {
     return this.nodes.filter((n) => n.role === role).map((n) => n.node);
   }
 
-  /** Removes the nodes and destroys what Terraform applied. Safe to call twice. */
+  /** Removes the nodes, destroys what Terraform applied and stops the emulator. Safe to call twice. */
   destroy(): void {
     try {
       this.fabric?.destroy();
     } finally {
-      this.terraform.destroy();
+      try {
+        this.terraform.destroy();
+      } finally {
+        this.terraform.close();
+      }
     }
   }
 }

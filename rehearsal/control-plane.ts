@@ -77,6 +77,47 @@ export function afterburnMetadata(hostname: string, a: NodeAddresses): string {
   ].join("\n");
 }
 
+/** The part of Metal's metadata JSON afterburn reads (docs/facts.md). */
+interface MetadataDocument {
+  readonly hostname: string;
+  readonly network: { readonly addresses: readonly { address_family: number; public: boolean; address: string; gateway: string }[] };
+}
+
+/**
+ * afterburn's packet provider, as coreos-metadata.service runs it at boot: the node asks
+ * the metadata service (which knows it by its source address) and writes
+ * /run/metadata/flatcar from the answer. Throws when the answer lacks an address the
+ * boot scripts read.
+ */
+export function readMetadataAtBoot(node: RehearsalNode, url: string): MetadataDocument {
+  const fetched = node.exec(["curl", "--fail", "--silent", "--show-error", "--max-time", "10", url], { timeoutMs: 20_000 });
+  if (fetched.status !== 0) throw new Error(`${node.hostname}: ${url} answered no metadata: ${fetched.stderr.trim()}`);
+  const document = JSON.parse(fetched.stdout) as MetadataDocument;
+  const find = (family: number, isPublic: boolean) => {
+    const found = document.network.addresses.find((a) => a.address_family === family && a.public === isPublic);
+    if (!found) throw new Error(`${node.hostname}: the metadata has no ${isPublic ? "public" : "private"} IPv${family} address`);
+    return found;
+  };
+  const ipv6 = find(6, true);
+  const privateIpv4 = find(4, false);
+  const attributes = afterburnMetadata(document.hostname, { ipv6: ipv6.address, ipv6Gateway: ipv6.gateway, privateIpv4: privateIpv4.address, privateIpv4Gateway: privateIpv4.gateway });
+  fs.mkdirSync(path.dirname(node.hostPath("/run/metadata/flatcar")), { recursive: true });
+  fs.writeFileSync(node.hostPath("/run/metadata/flatcar"), attributes);
+  return document;
+}
+
+/**
+ * What runs before the boot-values unit on Metal: coreos-metadata.service (afterburn),
+ * then the peer routes from the metadata's `bgp_neighbors`, which fails when Metal lists
+ * other peers than the cluster's BGPPeers. Only where the metro serves metadata.
+ */
+async function bootMetadata(node: RehearsalNode, logFile: string): Promise<UnitRun[]> {
+  const url = node.fabric.metadataUrl;
+  if (!url) return [];
+  readMetadataAtBoot(node, url);
+  return runUnit(node, "v6fabric-bgp-peer-routes.service", { logFile, extraEnv: { V6FABRIC_METADATA_URL: url } });
+}
+
 /** The upstream files the rehearsal has for a node's downloads, by URL. */
 export const LOCAL_DOWNLOADS: Readonly<Record<string, string>> = {
   "https://raw.githubusercontent.com/projectcalico/calico/v3.32.0/manifests/tigera-operator.yaml": path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.0", "tigera-operator.yaml"),
@@ -307,6 +348,8 @@ export async function startApiPath(node: RehearsalNode, logDir: string): Promise
 }
 
 export interface InitNodeBoot {
+  /** The peer-routes unit's runs (none where the metro serves no metadata). */
+  readonly peerRoutes: UnitRun[];
   readonly bootValues: UnitRun[];
   readonly kubeadm: UnitRun[];
   readonly crds: { status: number; output: string };
@@ -329,6 +372,7 @@ export async function bootInitNode(node: RehearsalNode, logDir: string): Promise
   const started = Date.now();
   const agent = await startAgent(node, "control-plane", logDir);
   const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
+  const peerRoutes = await bootMetadata(node, logFile);
   const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
   await startApiPath(node, logDir);
   const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm } });
@@ -338,10 +382,12 @@ export async function bootInitNode(node: RehearsalNode, logDir: string): Promise
   fs.copyFileSync(CALICO_CRDS, node.hostPath(crdsTarget));
   const crdResult = node.exec(["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "apply", "--server-side", "-f", crdsTarget], { timeoutMs: 300_000 });
   const addons = await runUnit(node, "v6fabric-addons.service", { logFile, extraEnv: { V6FABRIC_APPLY_ATTEMPTS: "6", V6FABRIC_APPLY_DELAY: "5" } });
-  return { bootValues, kubeadm: kubeadmRuns, crds: { status: crdResult.status, output: crdResult.stdout + crdResult.stderr }, addons, agent, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
+  return { peerRoutes, bootValues, kubeadm: kubeadmRuns, crds: { status: crdResult.status, output: crdResult.stdout + crdResult.stderr }, addons, agent, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
 }
 
 export interface JoinNodeBoot {
+  /** The peer-routes unit's runs (none where the metro serves no metadata). */
+  readonly peerRoutes: UnitRun[];
   readonly bootValues: UnitRun[];
   readonly kubeadm: UnitRun[];
   readonly agent: PodAgent;
@@ -374,6 +420,8 @@ export async function bootJoinNode(
   // A node's second boot of the unit keeps its running agent (containerd, kubelet).
   const agent = options.agent ?? (await startAgent(node, options.role ?? "control-plane", logDir, options.holdManifests));
   const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
+  // A second boot of the unit (a retry test) keeps what the first boot's metadata step wrote.
+  const peerRoutes = options.agent ? [] : await bootMetadata(node, logFile);
   const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
   await startApiPath(node, logDir);
   const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", {
@@ -387,7 +435,7 @@ export async function bootJoinNode(
     },
     onOutput: options.onKubeadmOutput,
   });
-  return { bootValues, kubeadm: kubeadmRuns, agent, milliseconds: Date.now() - started };
+  return { peerRoutes, bootValues, kubeadm: kubeadmRuns, agent, milliseconds: Date.now() - started };
 }
 
 export interface EtcdMember {

@@ -14,6 +14,7 @@ import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { MetalEmulatorHandle, startMetalEmulator } from "../emulators/metal";
 
 /** Folders of the host that a node sees as overlays with its own root on top. */
 const OVERLAID = ["/etc", "/opt", "/var/lib", "/run"] as const;
@@ -230,10 +231,20 @@ export function reapStaleFabrics(): string[] {
   return reaped;
 }
 
+/**
+ * Where the metro serves Metal's metadata to the nodes: an address of the rehearsal's
+ * own (a ULA) on the hub, which every node reaches through its gateway. On Metal the
+ * service is reached by name; it answers each server by its source address, as here.
+ */
+export const METADATA_ADDRESS = "fd00:6d65:7461::1";
+
 export class Fabric {
   readonly id = runId();
   readonly nodes: RehearsalNode[] = [];
   readonly hub: string;
+  private metadata?: MetalEmulatorHandle;
+  /** The metadata URL the nodes use, once serveMetadata() runs. */
+  metadataUrl?: string;
   readonly nsDir: string;
   /** cgroup folders the nodes' kubelets use (RehearsalNode.makeCgroupRoot). */
   readonly cgroups: string[] = [];
@@ -317,6 +328,17 @@ export class Fabric {
   }
 
   /**
+   * Serves Metal's metadata (and user data) in the metro from the emulator's state file,
+   * answering each node by its address; returns the metadata URL the nodes use.
+   */
+  serveMetadata(stateFile: string, dir: string): string {
+    this.inHub(["ip", "-6", "addr", "add", `${METADATA_ADDRESS}/128`, "dev", "lo"]);
+    this.metadata = startMetalEmulator({ dir, stateFile, metadataOnly: true, netns: this.hub, metadataListen: `[${METADATA_ADDRESS}]:80`, token: "" });
+    this.metadataUrl = `http://[${METADATA_ADDRESS}]/metadata`;
+    return this.metadataUrl;
+  }
+
+  /**
    * Routes `prefix` from the metro to `nodes`, as Metal's routers do for a prefix those
    * nodes announce over BGP (ECMP when several do).
    */
@@ -334,6 +356,7 @@ export class Fabric {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.metadata?.stop();
     for (const node of this.nodes) node.stopProcesses();
     for (const node of this.nodes) {
       trySh("umount", ["-l", node.mountNs]);

@@ -5,9 +5,10 @@
  *   synth -> terraform init (local mirror) -> validate -> plan -> apply -> outputs
  *         -> a second plan (must change nothing) -> destroy
  *
- * Settings come from the environment exactly as for a deploy. What the rehearsal
- * cannot apply (the Metal resources: no equinix/metal provider can be built here) and
- * a Terraform Cloud backend swapped for a local state file are said in the summary.
+ * Settings come from the environment exactly as for a deploy. The equinix/metal provider
+ * applies the Metal objects against the Metal API emulator (rehearsal/metal.ts), seeded
+ * with the project the settings describe; a Terraform Cloud backend is swapped for a
+ * local state file, and the summary says so.
  *
  *   npm run rehearse [-- --keep DIR]    keep the working directory (state, plans) in DIR, skip destroy
  *   npm run rehearse -- --control-plane  then form the cluster with the real kubeadm, kubelet,
@@ -19,7 +20,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { seconds, table } from "./format";
-import { RehearsalRoot, rehearsalRoot } from "./offline-stack";
+import { MANAGED_PROJECT_ADDRESS } from "../constructs/metal-project-bgp";
+import { loadSettings } from "../lib/settings";
+import { MetalApi, RehearsalDevice, RehearsalMetalOptions, projectSeed, rehearsalDevices, startRehearsalMetal } from "./metal";
+import { RehearsalRoot, rehearsalRoot } from "./root-module";
 import { PlanJson, Terraform, plannedActions } from "./terraform";
 import { buildMissing } from "./tools";
 
@@ -47,9 +51,14 @@ export interface StepTiming {
   readonly milliseconds: number;
 }
 
-/** One stack's rehearsal in its own working directory; each step is a real Terraform command. */
+/**
+ * One stack's rehearsal in its own working directory, against its own Metal API emulator
+ * (state and request log in the same directory); each step is a real Terraform command.
+ * `close()` stops the emulator.
+ */
 export class StackRehearsal {
   readonly terraform: Terraform;
+  readonly metal: MetalApi;
   readonly timings: StepTiming[] = [];
   root: RehearsalRoot;
 
@@ -59,10 +68,27 @@ export class StackRehearsal {
     readonly dir: string,
     env: NodeJS.ProcessEnv = process.env,
     private readonly progress: (line: string) => void = () => undefined,
+    metalOptions: RehearsalMetalOptions = {},
   ) {
     fs.mkdirSync(dir, { recursive: true });
     this.root = this.write(synthesized);
-    this.terraform = new Terraform(dir, env);
+    this.metal = startRehearsalMetal(path.join(dir, "metal"), projectSeed(loadSettings(env), env, metalOptions));
+    try {
+      this.terraform = new Terraform(dir, env, this.metal.env());
+    } catch (err) {
+      this.metal.stop();
+      throw err;
+    }
+  }
+
+  /** The devices Metal holds for this stack, as the cluster rehearsal boots them. */
+  devices(): RehearsalDevice[] {
+    return rehearsalDevices(this.metal.state());
+  }
+
+  /** Stops the emulator (its state file stays in the working directory). Safe to call twice. */
+  close(): void {
+    this.metal.stop();
   }
 
   /** Replaces the root module with a new synth of the same stack (e.g. more workers). */
@@ -116,8 +142,16 @@ export class StackRehearsal {
     });
   }
 
+  /**
+   * Destroys what the apply created. An adopted project (METAL_MANAGE_PROJECT_BGP) is
+   * `prevent_destroy`: as docs/bgp-fabric.md tells the operator, it leaves the state
+   * first and stays in Metal.
+   */
   destroy(): void {
-    this.step("destroy", () => this.terraform.must(["destroy", "-auto-approve", "-input=false", "-no-color"]));
+    this.step("destroy", () => {
+      if (this.stateResources().includes(MANAGED_PROJECT_ADDRESS)) this.terraform.must(["state", "rm", "-no-color", MANAGED_PROJECT_ADDRESS]);
+      this.terraform.must(["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    });
   }
 
   /** Resource addresses in the state (terraform state list). */
@@ -148,23 +182,31 @@ export function rehearse(env: NodeJS.ProcessEnv, keepDir?: string): number {
     const stacks = synthesize(env, outdir);
     for (const stack of stacks) {
       const r = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, "stacks", stack), env, say);
-      r.root.leftOut.forEach((l) => notes.add(`not applied (no equinix/metal provider can be built here): ${l}`));
-      if (r.root.replacedBackend) notes.add(`${stack}: backend ${r.root.replacedBackend} replaced by a local state file for the rehearsal`);
-      r.init();
-      r.validate();
-      const { plan } = r.plan();
-      r.apply();
-      const outputs = r.outputs();
-      const leftovers = Object.entries(outputs).filter(([, o]) => JSON.stringify(o.value).includes("${"));
-      if (leftovers.length > 0) throw new Error(`outputs still hold Terraform templates: ${leftovers.map(([k]) => k).join(", ")}`);
-      const changes = r.changesPlanned();
-      if (!keepDir) r.destroy();
-      const remaining = keepDir ? [] : r.stateResources();
-      const t = (name: string) => seconds(r.timings.find((x) => x.step.startsWith(name))?.milliseconds ?? 0);
-      rows.push([stack, describeCreated(plan), t("plan"), t("apply"), changes ? "CHANGES (bad)" : "no changes", keepDir ? "kept" : remaining.length ? `${remaining.length} left (bad)` : t("destroy")]);
-      if (changes || remaining.length) {
-        say(table(rows));
-        return 1;
+      try {
+        if (r.root.replacedBackend) notes.add(`${stack}: backend ${r.root.replacedBackend} replaced by a local state file for the rehearsal`);
+        r.init();
+        r.validate();
+        const { plan } = r.plan();
+        const before = r.metal.requests().length;
+        r.apply();
+        const served = r.metal.requests().length - before;
+        const outputs = r.outputs();
+        const leftovers = Object.entries(outputs).filter(([, o]) => JSON.stringify(o.value).includes("${"));
+        if (leftovers.length > 0) throw new Error(`outputs still hold Terraform templates: ${leftovers.map(([k]) => k).join(", ")}`);
+        for (const d of r.devices()) notes.add(`${stack}: ${d.hostname} ${d.publicIpv6.address}, user data ${(Buffer.byteLength(d.userData) / 1024).toFixed(1)} KiB`);
+        notes.add(`${stack}: the Metal API emulator served ${served} requests during apply`);
+        const changes = r.changesPlanned();
+        if (!keepDir) r.destroy();
+        const remaining = keepDir ? [] : r.stateResources();
+        const t = (name: string) => seconds(r.timings.find((x) => x.step.startsWith(name))?.milliseconds ?? 0);
+        rows.push([stack, describeCreated(plan), t("plan"), t("apply"), changes ? "CHANGES (bad)" : "no changes", keepDir ? "kept" : remaining.length ? `${remaining.length} left (bad)` : t("destroy")]);
+        if (changes || remaining.length) {
+          say(table(rows));
+          return 1;
+        }
+      } finally {
+        r.close();
+        if (keepDir) notes.add(`${stack}: the Metal API emulator's state and request log are in ${path.join(r.dir, "metal")}`);
       }
     }
   } finally {

@@ -32,23 +32,31 @@ export function mirrorCliConfig(mirror = providerMirrorDir()): string {
   ].join("\n");
 }
 
-/** Variables of the caller's environment that must not steer the rehearsal's Terraform. */
-const DROPPED = /^(TF_CLI_CONFIG_FILE|TF_WORKSPACE|TF_DATA_DIR|TF_PLUGIN_CACHE_DIR|TF_LOG.*|TF_CLOUD_.*|TF_TOKEN_.*)$/;
+/**
+ * Variables of the caller's environment that must not steer the rehearsal's Terraform:
+ * its own CLI and cloud settings, and the operator's Metal token and proxies (the
+ * rehearsal reaches only its emulator, with a token of its own).
+ */
+const DROPPED = /^(TF_CLI_CONFIG_FILE|TF_WORKSPACE|TF_DATA_DIR|TF_PLUGIN_CACHE_DIR|TF_LOG.*|TF_CLOUD_.*|TF_TOKEN_.*|METAL_AUTH_TOKEN|PACKET_AUTH_TOKEN|(HTTPS?|ALL|NO)_PROXY|(https?|all|no)_proxy|SSL_CERT_(FILE|DIR))$/;
 
 export class Terraform {
   readonly env: NodeJS.ProcessEnv;
 
-  /** `dir` holds the root module; the CLI config is written beside it. */
+  /**
+   * `dir` holds the root module; the CLI config is written beside it. `metalEnv` is how
+   * the provider reaches the Metal API emulator (proxy, CA, token).
+   */
   constructor(
     readonly dir: string,
     baseEnv: NodeJS.ProcessEnv = process.env,
+    metalEnv: Readonly<Record<string, string>> = {},
   ) {
     const cliConfig = path.join(dir, ".terraformrc.rehearsal");
     fs.writeFileSync(cliConfig, mirrorCliConfig());
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(baseEnv)) if (!DROPPED.test(k)) env[k] = v;
     // TF_VAR_* stay: settings and secrets reach the rehearsal exactly as a deploy.
-    this.env = { ...env, TF_CLI_CONFIG_FILE: cliConfig, CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", TF_INPUT: "0" };
+    this.env = { ...env, ...metalEnv, TF_CLI_CONFIG_FILE: cliConfig, CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", TF_INPUT: "0" };
   }
 
   run(args: readonly string[]): TerraformResult {

@@ -40,6 +40,12 @@ export interface MetalEmulatorOptions {
    */
   readonly metadataOnly?: boolean;
   /**
+   * A network namespace (`ip netns`) to run the emulator in, e.g. the rehearsal's metro,
+   * so nodes reach the metadata service from their own namespaces.
+   * @default - this process's namespace
+   */
+  readonly netns?: string;
+  /**
    * How long to wait for the emulator to listen.
    * @default 30000
    */
@@ -102,7 +108,8 @@ export function startMetalEmulator(options: MetalEmulatorOptions): MetalEmulator
   else args.push("--tls-dir", path.join(dir, "tls"));
   const output = fs.openSync(serverLog, "a", 0o600);
   // The token goes by environment, not argv, so `ps` does not show it.
-  const child = spawn(process.execPath, args, {
+  const [command, argv] = options.netns ? ["ip", ["netns", "exec", options.netns, process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(command, argv, {
     detached: true,
     stdio: ["ignore", output, output],
     env: { ...process.env, METAL_EMULATOR_TOKEN: options.token, TS_NODE_PROJECT: path.join(__dirname, "..", "..", "tsconfig.json") },
