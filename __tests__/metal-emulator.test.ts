@@ -240,6 +240,7 @@ const describeEndToEnd = missingTools.length === 0 ? describe : describe.skip;
 
 describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against the emulator", () => {
   const PROJECT = "5e0b1c2d-3f4a-4b5c-9d6e-7f8a9b0c1d2e";
+  const SECOND_PROJECT = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
   const e2eDir = path.join(work, "e2e");
   const moduleDir = path.join(e2eDir, "module");
   let e2e: MetalEmulatorHandle;
@@ -248,7 +249,11 @@ describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against th
   let root: any;
 
   function terraform(...args: string[]) {
-    const run = spawnSync(TERRAFORM, [`-chdir=${moduleDir}`, ...args], {
+    return terraformIn(moduleDir, ...args);
+  }
+
+  function terraformIn(chdir: string, ...args: string[]) {
+    const run = spawnSync(TERRAFORM, [`-chdir=${chdir}`, ...args], {
       encoding: "utf8",
       env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", TF_CLI_CONFIG_FILE: path.join(e2eDir, "cli.tfrc"), ...e2e.env() },
     });
@@ -259,7 +264,11 @@ describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against th
     e2e = startMetalEmulator({
       dir: path.join(e2eDir, "emulator"),
       token: TOKEN,
-      seed: { provisioningSeconds: 1, projects: [{ id: PROJECT, name: "fabric-e2e", organizationId: "4d5e6f7a-8b9c-4dae-8f0a-1b2c3d4e5f6a", ipv6Blocks: { da: "2001:db8:4641:c500::/56" } }] },
+      seed: { provisioningSeconds: 1, projects: [
+          { id: PROJECT, name: "fabric-e2e", organizationId: "4d5e6f7a-8b9c-4dae-8f0a-1b2c3d4e5f6a", ipv6Blocks: { da: "2001:db8:4641:c500::/56" } },
+          { id: SECOND_PROJECT, name: "fabric-e2e-2", organizationId: "4d5e6f7a-8b9c-4dae-8f0a-1b2c3d4e5f6a", ipv6Blocks: { da: "2001:db8:4641:c600::/56" } },
+        ],
+      },
     });
     running.push(e2e);
     fs.mkdirSync(moduleDir, { recursive: true });
@@ -355,5 +364,35 @@ describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against th
       expect([...hosts]).toEqual(["api.equinix.com:443 200"]);
     },
     300000,
+  );
+
+  test(
+    "the provider plans a new bgp_config's status as null, not unknown, so a plan-time check of it fails on first enable",
+    () => {
+      // What MetalProjectBgp does with METAL_MANAGE_PROJECT_BGP=true, on a project without BGP yet.
+      const dir = path.join(e2eDir, "first-enable");
+      fs.mkdirSync(dir, { recursive: true });
+      const module = {
+        terraform: { required_providers: { metal: { source: "equinix/metal", version: "3.3.0" } } },
+        import: [{ to: "metal_project.project", id: SECOND_PROJECT }],
+        resource: {
+          metal_project: {
+            project: {
+              name: "fabric-e2e-2",
+              bgp_config: { deployment_type: "local", asn: 65000 },
+              lifecycle: { postcondition: [{ condition: '${try(self.bgp_config[0].status, "") == "enabled"}', error_message: "local BGP is not enabled" }] },
+            },
+          },
+        },
+      };
+      fs.writeFileSync(path.join(dir, "main.tf.json"), JSON.stringify(module, null, 2));
+      expect(terraformIn(dir, "init", "-input=false", "-no-color").status).toBe(0);
+      const plan = terraformIn(dir, "plan", "-input=false", "-no-color");
+      expect(plan.status).toBe(1);
+      expect(plan.output).toMatch(/Resource postcondition failed[\s\S]*self\.bgp_config\[0\]\.status is null/);
+      // The API was not asked to change anything.
+      expect(e2e.state().projects.find((p) => p.id === SECOND_PROJECT)!.bgpConfig).toBeUndefined();
+    },
+    120000,
   );
 });
