@@ -8,6 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { MetalEmulatorHandle, startMetalEmulator } from "../emulators/metal";
+import { ProviderBuild, providerBinaryPath, terraformBinary } from "../rehearsal/tools";
+import { Terraform } from "../rehearsal/terraform";
 import { api, BGP_PROJECT, createDevice, FAULTY_PROJECT, ignition, MD5, metadata, PLAIN_PROJECT, seed, TOKEN, waitActive } from "./support/metal-emulator";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-test-metal-emulator-"));
@@ -231,9 +233,9 @@ describe("restart", () => {
   });
 });
 
-const TOOLS = path.join(os.homedir(), ".cache", "v6fabric-tools");
-const TERRAFORM = path.join(TOOLS, "terraform-1.5.7", "terraform");
-const PROVIDER = path.join(TOOLS, "terraform-providers", "registry.terraform.io", "equinix", "metal", "3.3.0", "linux_amd64", "terraform-provider-metal_v3.3.0");
+// The pinned Terraform and provider the rehearsal's tools build (rehearsal/tools.ts); only source and version name the binary.
+const TERRAFORM = terraformBinary();
+const PROVIDER = providerBinaryPath({ source: "equinix/metal", version: "3.3.0" } as ProviderBuild);
 const missingTools = [TERRAFORM, PROVIDER].filter((f) => !fs.existsSync(f));
 if (missingTools.length > 0) console.warn(`SKIPPED the Metal emulator's end-to-end test with the real provider: missing ${missingTools.join(", ")} (built by the rehearsal's tools)`);
 const describeEndToEnd = missingTools.length === 0 ? describe : describe.skip;
@@ -252,12 +254,10 @@ describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against th
     return terraformIn(moduleDir, ...args);
   }
 
+  /** Terraform in `chdir` with the mirror-only CLI config (rehearsal/terraform.ts) and the emulator's variables, nothing else. */
   function terraformIn(chdir: string, ...args: string[]) {
-    const run = spawnSync(TERRAFORM, [`-chdir=${chdir}`, ...args], {
-      encoding: "utf8",
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", TF_CLI_CONFIG_FILE: path.join(e2eDir, "cli.tfrc"), ...e2e.env() },
-    });
-    return { status: run.status, output: `${run.stdout}\n${run.stderr}` };
+    const run = new Terraform(chdir, { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...e2e.env() }).run(args);
+    return { status: run.status, stdout: run.stdout, output: `${run.stdout}\n${run.stderr}` };
   }
 
   beforeAll(() => {
@@ -272,10 +272,6 @@ describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against th
     });
     running.push(e2e);
     fs.mkdirSync(moduleDir, { recursive: true });
-    fs.writeFileSync(
-      path.join(e2eDir, "cli.tfrc"),
-      `provider_installation {\n  filesystem_mirror {\n    path    = ${JSON.stringify(path.join(TOOLS, "terraform-providers"))}\n    include = ["registry.terraform.io/*/*"]\n  }\n}\n`,
-    );
     // What the app's constructs declare: the project adopted with an import block and local BGP,
     // the project and its precreated /56 read, a device from Ignition and its IPv6 session.
     root = {
@@ -327,7 +323,7 @@ describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against th
       expect({ status: init.status, output: init.status === 0 ? "" : init.output }).toEqual({ status: 0, output: "" });
       const apply = terraform("apply", "-input=false", "-auto-approve", "-no-color");
       expect({ status: apply.status, output: apply.status === 0 ? "" : apply.output }).toEqual({ status: 0, output: "" });
-      const outputs = JSON.parse(spawnSync(TERRAFORM, [`-chdir=${moduleDir}`, "output", "-json"], { encoding: "utf8", env: { PATH: process.env.PATH, CHECKPOINT_DISABLE: "1" } }).stdout);
+      const outputs = JSON.parse(terraform("output", "-json").stdout);
       expect(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, (v as { value: unknown }).value]))).toEqual({
         ipv6: "2001:db8:4641:c500::1",
         private_ipv4: "10.88.0.1",
