@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { MetalEmulatorHandle, startMetalEmulator } from "../emulators/metal";
 import { ProviderBuild, providerBinaryPath, terraformBinary } from "../rehearsal/tools";
 import { Terraform } from "../rehearsal/terraform";
-import { api, BGP_PROJECT, createDevice, FAULTY_PROJECT, ignition, MD5, metadata, PLAIN_PROJECT, seed, TOKEN, waitActive } from "./support/metal-emulator";
+import { api, BGP_PROJECT, createDevice, endToEndRoot, FAULTY_PROJECT, ignition, MD5, metadata, PLAIN_PROJECT, seed, TOKEN, waitActive } from "./support/metal-emulator";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-test-metal-emulator-"));
 const dir = path.join(work, "emulator");
@@ -122,7 +122,10 @@ describe("project, BGP config and sessions", () => {
     const query = "include=facility,metro,project,vrf&types=public_ipv4,global_ipv4,private_ipv4,public_ipv6,vrf";
     const blocks = api(em, "GET", `/projects/${PLAIN_PROJECT}/ips?${query}`).body.ip_addresses;
     const v6 = blocks.filter((b: { public: boolean; address_family: number }) => b.public && b.address_family === 6);
-    expect(v6.map((b: { metro: { code: string }; network: string; cidr: number }) => `${b.metro.code} ${b.network}/${b.cidr}`).sort()).toEqual(["da 2001:db8:aa00:100::/56", "sv 2001:db8:bb00:200::/56"]);
+    expect(v6.map((b: { metro: { code: string }; network: string; cidr: number }) => `${b.metro.code} ${b.network}/${b.cidr}`).sort()).toEqual([
+      "da 2001:db8:aa00:100::/56",
+      "sv 2001:db8:bb00:200::/56",
+    ]);
     expect(v6[0].project.href).toBe(`/metal/v1/projects/${PLAIN_PROJECT}`);
     const one = api(em, "GET", `/ips/${v6[0].id}`);
     expect(one.body.id).toBe(v6[0].id);
@@ -199,12 +202,51 @@ describe("metadata service", () => {
   });
 });
 
+// A node's own IPv6 as the caller needs a network namespace (root): the lead runs the
+// metadata-only listener that way in the rehearsal.
+const canUnshare = process.getuid?.() === 0 && spawnSync("unshare", ["--net", "true"]).status === 0;
+if (!canUnshare) console.warn("SKIPPED the metadata test from a device's IPv6 address: it needs root and unshare(1) for a network namespace");
+
+(canUnshare ? describe : describe.skip)("metadata service in a node's network namespace", () => {
+  test("a metadata-only listener answers the device's own IPv6 address", () => {
+    const nsDir = path.join(work, "netns");
+    fs.mkdirSync(nsDir);
+    const ready = path.join(nsDir, "ready.json");
+    const log = path.join(nsDir, "requests.log");
+    const server = path.join(__dirname, "..", "emulators", "metal", "server.ts");
+    const script = [
+      "set -e",
+      "ip link set lo up",
+      // nodad: the address is usable at once, without duplicate address detection.
+      "ip -6 addr add 2001:db8:4641:c500::1/128 dev lo nodad",
+      `"$NODE" -r "$TS_NODE" "$SERVER" --metadata-only --state "$STATE" --log "$LOG" --ready-file "$READY" --metadata-listen '[::]:8080' &`,
+      "pid=$!",
+      'for i in $(seq 1 300); do [ -f "$READY" ] && break; sleep 0.1; done',
+      "curl -sS -g --noproxy '*' --interface 2001:db8:4641:c500::1 'http://[::1]:8080/metadata' > \"$OUT\" || true",
+      'kill -TERM "$pid"; wait "$pid" || true',
+    ].join("\n");
+    const out = path.join(nsDir, "metadata.json");
+    const run = spawnSync("unshare", ["--net", "sh", "-c", script], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, NODE: process.execPath, TS_NODE: require.resolve("ts-node/register/transpile-only"), SERVER: server, STATE: em.stateFile, LOG: log, READY: ready, OUT: out },
+      timeout: 60000,
+    });
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: "" });
+    const doc = JSON.parse(fs.readFileSync(out, "utf8"));
+    expect(doc.hostname).toBe("cp-0");
+    expect(fs.readFileSync(log, "utf8")).toContain('"caller":"2001:db8:4641:c500::1"');
+  });
+});
+
 describe("isolation and logging", () => {
   test("the proxy refuses CONNECT to any other host and plain requests, and logs them", () => {
     const other = spawnSync("curl", ["-sS", "--noproxy", "", "--proxy", em.proxyUrl!, "https://example.com/"], { encoding: "utf8", env: { PATH: process.env.PATH } });
     expect(other.status).not.toBe(0);
     expect(other.stderr).toMatch(/403/);
-    const plain = spawnSync("curl", ["-sS", "--noproxy", "", "--proxy", em.proxyUrl!, "-o", "/dev/null", "-w", "%{http_code}", "http://example.com/"], { encoding: "utf8", env: { PATH: process.env.PATH } });
+    const plain = spawnSync("curl", ["-sS", "--noproxy", "", "--proxy", em.proxyUrl!, "-o", "/dev/null", "-w", "%{http_code}", "http://example.com/"], {
+      encoding: "utf8",
+      env: { PATH: process.env.PATH },
+    });
     expect(plain.stdout).toBe("403");
     const proxied = em.requests().filter((r) => r.listener === "proxy" && r.status === 403);
     expect(proxied.map((r) => `${r.method} ${r.path}`)).toEqual(expect.arrayContaining(["CONNECT example.com:443", "GET http://example.com/"]));
@@ -264,7 +306,9 @@ describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against th
     e2e = startMetalEmulator({
       dir: path.join(e2eDir, "emulator"),
       token: TOKEN,
-      seed: { provisioningSeconds: 1, projects: [
+      seed: {
+        provisioningSeconds: 1,
+        projects: [
           { id: PROJECT, name: "fabric-e2e", organizationId: "4d5e6f7a-8b9c-4dae-8f0a-1b2c3d4e5f6a", ipv6Blocks: { da: "2001:db8:4641:c500::/56" } },
           { id: SECOND_PROJECT, name: "fabric-e2e-2", organizationId: "4d5e6f7a-8b9c-4dae-8f0a-1b2c3d4e5f6a", ipv6Blocks: { da: "2001:db8:4641:c600::/56" } },
         ],
@@ -272,123 +316,80 @@ describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against th
     });
     running.push(e2e);
     fs.mkdirSync(moduleDir, { recursive: true });
-    // What the app's constructs declare: the project adopted with an import block and local BGP,
-    // the project and its precreated /56 read, a device from Ignition and its IPv6 session.
-    root = {
-      terraform: { required_providers: { metal: { source: "equinix/metal", version: "3.3.0" } } },
-      provider: { metal: {} },
-      import: [{ to: "metal_project.project", id: PROJECT }],
-      data: {
-        metal_project: { project: { project_id: PROJECT } },
-        metal_precreated_ip_block: { ipv6: { project_id: PROJECT, metro: "da", address_family: 6, public: true } },
-      },
-      resource: {
-        metal_project: {
-          project: {
-            name: "${data.metal_project.project.name}",
-            bgp_config: { deployment_type: "local", asn: 65000 },
-            lifecycle: { prevent_destroy: true, ignore_changes: ["organization_id", "payment_method_id", "backend_transfer"] },
-          },
-        },
-        metal_device: {
-          node: {
-            project_id: PROJECT,
-            hostname: "e2e-cp-0",
-            metro: "da",
-            plan: "c3.small.x86",
-            operating_system: "flatcar_stable",
-            billing_cycle: "hourly",
-            user_data: userData,
-            tags: ["v6fabric"],
-            lifecycle: { ignore_changes: ["user_data"] },
-          },
-        },
-        metal_bgp_session: { ipv6: { device_id: "${metal_device.node.id}", address_family: "ipv6", depends_on: ["metal_project.project"] } },
-      },
-      output: {
-        ipv6: { value: "${metal_device.node.access_public_ipv6}" },
-        private_ipv4: { value: "${metal_device.node.access_private_ipv4}" },
-        public_ipv4: { value: "${metal_device.node.access_public_ipv4}" },
-        block: { value: "${data.metal_precreated_ip_block.ipv6.cidr_notation}" },
-        session_status: { value: "${metal_bgp_session.ipv6.status}" },
-      },
-    };
+    root = endToEndRoot(PROJECT, userData);
     fs.writeFileSync(path.join(moduleDir, "main.tf.json"), JSON.stringify(root, null, 2));
   });
 
-  test(
-    "init, apply, an empty second plan, and destroy",
-    () => {
-      const init = terraform("init", "-input=false", "-no-color");
-      expect({ status: init.status, output: init.status === 0 ? "" : init.output }).toEqual({ status: 0, output: "" });
-      const apply = terraform("apply", "-input=false", "-auto-approve", "-no-color");
-      expect({ status: apply.status, output: apply.status === 0 ? "" : apply.output }).toEqual({ status: 0, output: "" });
-      const outputs = JSON.parse(terraform("output", "-json").stdout);
-      expect(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, (v as { value: unknown }).value]))).toEqual({
-        ipv6: "2001:db8:4641:c500::1",
-        private_ipv4: "10.88.0.1",
-        public_ipv4: "203.0.113.1",
-        block: "2001:db8:4641:c500::/56",
-        session_status: "unknown",
-      });
-      const state = e2e.state();
-      expect(state.devices.map((d) => [d.hostname, d.userData === userData])).toEqual([["e2e-cp-0", true]]);
-      expect(state.bgpSessions).toHaveLength(1);
-      expect(state.projects[0].bgpConfig).toMatchObject({ deploymentType: "local", asn: 65000, status: "enabled" });
+  test("init, apply, an empty second plan, and destroy", () => {
+    const init = terraform("init", "-input=false", "-no-color");
+    expect({ status: init.status, output: init.status === 0 ? "" : init.output }).toEqual({ status: 0, output: "" });
+    const apply = terraform("apply", "-input=false", "-auto-approve", "-no-color");
+    expect({ status: apply.status, output: apply.status === 0 ? "" : apply.output }).toEqual({ status: 0, output: "" });
+    const outputs = JSON.parse(terraform("output", "-json").stdout);
+    expect(Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, (v as { value: unknown }).value]))).toEqual({
+      ipv6: "2001:db8:4641:c500::1",
+      private_ipv4: "10.88.0.1",
+      public_ipv4: "203.0.113.1",
+      block: "2001:db8:4641:c500::/56",
+      session_status: "unknown",
+    });
+    const state = e2e.state();
+    expect(state.devices.map((d) => [d.hostname, d.userData === userData])).toEqual([["e2e-cp-0", true]]);
+    expect(state.bgpSessions).toHaveLength(1);
+    expect(state.projects[0].bgpConfig).toMatchObject({ deploymentType: "local", asn: 65000, status: "enabled" });
 
-      const plan = terraform("plan", "-input=false", "-detailed-exitcode", "-no-color");
-      expect({ status: plan.status, output: plan.status === 0 ? "" : plan.output }).toEqual({ status: 0, output: "" });
+    const plan = terraform("plan", "-input=false", "-detailed-exitcode", "-no-color");
+    expect({ status: plan.status, output: plan.status === 0 ? "" : plan.output }).toEqual({ status: 0, output: "" });
 
-      // The adopted project is never destroyed (prevent_destroy): it leaves the state first, as docs/bgp-fabric.md says.
-      expect(terraform("state", "rm", "metal_project.project").status).toBe(0);
-      // Observed with Terraform 1.5.7: while the import block stays in the configuration, destroy
-      // imports the project again and then refuses (prevent_destroy). Not the emulator's doing.
-      const refused = terraform("destroy", "-input=false", "-auto-approve", "-no-color");
-      expect(refused.status).toBe(1);
-      expect(refused.output).toMatch(/Instance cannot be destroyed/);
-      // Without the import block and the project resource (METAL_MANAGE_PROJECT_BGP=false), destroy goes through.
-      delete root.import;
-      delete (root.resource as Record<string, unknown>).metal_project;
-      (root.resource.metal_bgp_session.ipv6 as Record<string, unknown>).depends_on = undefined;
-      fs.writeFileSync(path.join(moduleDir, "main.tf.json"), JSON.stringify(root, null, 2));
-      const destroy = terraform("destroy", "-input=false", "-auto-approve", "-no-color");
-      expect({ status: destroy.status, output: destroy.status === 0 ? "" : destroy.output }).toEqual({ status: 0, output: "" });
-      expect(e2e.state().devices).toEqual([]);
-      expect(e2e.state().bgpSessions).toEqual([]);
-      expect(e2e.state().projects[0].bgpConfig).toMatchObject({ status: "enabled", asn: 65000 });
-      const hosts = new Set(e2e.requests().filter((r) => r.listener === "proxy").map((r) => `${r.path} ${r.status}`));
-      expect([...hosts]).toEqual(["api.equinix.com:443 200"]);
-    },
-    300000,
-  );
+    // The adopted project is never destroyed (prevent_destroy): it leaves the state first, as docs/bgp-fabric.md says.
+    expect(terraform("state", "rm", "metal_project.project").status).toBe(0);
+    // Observed with Terraform 1.5.7: while the import block stays in the configuration, destroy
+    // imports the project again and then refuses (prevent_destroy). Not the emulator's doing.
+    const refused = terraform("destroy", "-input=false", "-auto-approve", "-no-color");
+    expect(refused.status).toBe(1);
+    expect(refused.output).toMatch(/Instance cannot be destroyed/);
+    // Without the import block and the project resource (METAL_MANAGE_PROJECT_BGP=false), destroy goes through.
+    delete root.import;
+    delete (root.resource as Record<string, unknown>).metal_project;
+    (root.resource.metal_bgp_session.ipv6 as Record<string, unknown>).depends_on = undefined;
+    fs.writeFileSync(path.join(moduleDir, "main.tf.json"), JSON.stringify(root, null, 2));
+    const destroy = terraform("destroy", "-input=false", "-auto-approve", "-no-color");
+    expect({ status: destroy.status, output: destroy.status === 0 ? "" : destroy.output }).toEqual({ status: 0, output: "" });
+    expect(e2e.state().devices).toEqual([]);
+    expect(e2e.state().bgpSessions).toEqual([]);
+    expect(e2e.state().projects[0].bgpConfig).toMatchObject({ status: "enabled", asn: 65000 });
+    const hosts = new Set(
+      e2e
+        .requests()
+        .filter((r) => r.listener === "proxy")
+        .map((r) => `${r.path} ${r.status}`)
+    );
+    expect([...hosts]).toEqual(["api.equinix.com:443 200"]);
+  }, 300000);
 
-  test(
-    "the provider plans a new bgp_config's status as null, not unknown, so a plan-time check of it fails on first enable",
-    () => {
-      // What MetalProjectBgp does with METAL_MANAGE_PROJECT_BGP=true, on a project without BGP yet.
-      const dir = path.join(e2eDir, "first-enable");
-      fs.mkdirSync(dir, { recursive: true });
-      const module = {
-        terraform: { required_providers: { metal: { source: "equinix/metal", version: "3.3.0" } } },
-        import: [{ to: "metal_project.project", id: SECOND_PROJECT }],
-        resource: {
-          metal_project: {
-            project: {
-              name: "fabric-e2e-2",
-              bgp_config: { deployment_type: "local", asn: 65000 },
-              lifecycle: { postcondition: [{ condition: '${try(self.bgp_config[0].status, "") == "enabled"}', error_message: "local BGP is not enabled" }] },
-            },
+  test("the provider plans a new bgp_config's status as null, not unknown, so a plan-time check of it fails on first enable", () => {
+    // What MetalProjectBgp does with METAL_MANAGE_PROJECT_BGP=true, on a project without BGP yet.
+    const dir = path.join(e2eDir, "first-enable");
+    fs.mkdirSync(dir, { recursive: true });
+    const module = {
+      terraform: { required_providers: { metal: { source: "equinix/metal", version: "3.3.0" } } },
+      import: [{ to: "metal_project.project", id: SECOND_PROJECT }],
+      resource: {
+        metal_project: {
+          project: {
+            name: "fabric-e2e-2",
+            bgp_config: { deployment_type: "local", asn: 65000 },
+            lifecycle: { postcondition: [{ condition: '${try(self.bgp_config[0].status, "") == "enabled"}', error_message: "local BGP is not enabled" }] },
           },
         },
-      };
-      fs.writeFileSync(path.join(dir, "main.tf.json"), JSON.stringify(module, null, 2));
-      expect(terraformIn(dir, "init", "-input=false", "-no-color").status).toBe(0);
-      const plan = terraformIn(dir, "plan", "-input=false", "-no-color");
-      expect(plan.status).toBe(1);
-      expect(plan.output).toMatch(/Resource postcondition failed[\s\S]*self\.bgp_config\[0\]\.status is null/);
-      // The API was not asked to change anything.
-      expect(e2e.state().projects.find((p) => p.id === SECOND_PROJECT)!.bgpConfig).toBeUndefined();
-    },
-    120000,
-  );
+      },
+    };
+    fs.writeFileSync(path.join(dir, "main.tf.json"), JSON.stringify(module, null, 2));
+    expect(terraformIn(dir, "init", "-input=false", "-no-color").status).toBe(0);
+    const plan = terraformIn(dir, "plan", "-input=false", "-no-color");
+    expect(plan.status).toBe(1);
+    expect(plan.output).toMatch(/Resource postcondition failed[\s\S]*self\.bgp_config\[0\]\.status is null/);
+    // The API was not asked to change anything.
+    expect(e2e.state().projects.find((p) => p.id === SECOND_PROJECT)!.bgpConfig).toBeUndefined();
+  }, 120000);
 });

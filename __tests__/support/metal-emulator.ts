@@ -89,3 +89,51 @@ export function waitActive(em: MetalEmulatorHandle, id: string, timeoutMs = 1000
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
   }
 }
+
+/**
+ * A root module declaring what the app's constructs do: the project adopted with an
+ * import block and local BGP, the project and its precreated /56 read, a device booted
+ * from Ignition and its IPv6 BGP session.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function endToEndRoot(projectId: string, userData: string): any {
+  return {
+    terraform: { required_providers: { metal: { source: "equinix/metal", version: "3.3.0" } } },
+    provider: { metal: {} },
+    import: [{ to: "metal_project.project", id: projectId }],
+    data: {
+      metal_project: { project: { project_id: projectId } },
+      metal_precreated_ip_block: { ipv6: { project_id: projectId, metro: "da", address_family: 6, public: true } },
+    },
+    resource: {
+      metal_project: {
+        project: {
+          name: "${data.metal_project.project.name}",
+          bgp_config: { deployment_type: "local", asn: 65000 },
+          lifecycle: { prevent_destroy: true, ignore_changes: ["organization_id", "payment_method_id", "backend_transfer"] },
+        },
+      },
+      metal_device: {
+        node: {
+          project_id: projectId,
+          hostname: "e2e-cp-0",
+          metro: "da",
+          plan: "c3.small.x86",
+          operating_system: "flatcar_stable",
+          billing_cycle: "hourly",
+          user_data: userData,
+          tags: ["v6fabric"],
+          lifecycle: { ignore_changes: ["user_data"] },
+        },
+      },
+      metal_bgp_session: { ipv6: { device_id: "${metal_device.node.id}", address_family: "ipv6", depends_on: ["metal_project.project"] } },
+    },
+    output: {
+      ipv6: { value: "${metal_device.node.access_public_ipv6}" },
+      private_ipv4: { value: "${metal_device.node.access_private_ipv4}" },
+      public_ipv4: { value: "${metal_device.node.access_public_ipv4}" },
+      block: { value: "${data.metal_precreated_ip_block.ipv6.cidr_notation}" },
+      session_status: { value: "${metal_bgp_session.ipv6.status}" },
+    },
+  };
+}
