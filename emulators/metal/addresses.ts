@@ -65,12 +65,6 @@ export function netmask(family: 4 | 6, cidr: number): string {
   return family === 6 ? format6Long(mask) : format4(mask);
 }
 
-/** Network address text of a block. */
-export function blockNetwork(block: ParsedBlock, long = false): string {
-  if (block.family === 4) return format4(block.base);
-  return long ? format6Long(block.base) : format6(block.base);
-}
-
 /**
  * The n-th (0-based) point-to-point network of `size` bits' prefix starting at `start`:
  * the even address is the network and gateway, the odd one the device. For IPv6 this is

@@ -5,18 +5,15 @@
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { bgpConfigJson, bgpNeighborsJson, bgpSessionJson, API_PREFIX, deviceJson, facilityFor, projectJson, reservationJson } from "./render";
-import { allocateAddresses, AllocationError, MetalState, settleDevices, StoredDevice, StoredProject, writeState } from "./state";
-import { userDataProblem } from "./user-data";
+import { ApiError, createBgpSession, createDevice, deviceAction, findProject, notFound, setBgpConfig, unprocessable, updateDevice, updateProject } from "./changes";
+import { bgpConfigJson, bgpNeighborsJson, bgpSessionJson, API_PREFIX, deviceJson, projectJson, reservationJson } from "./render";
+import { MetalState, settleDevices, StoredDevice, writeState } from "./state";
 
 type Json = Record<string, unknown>;
 
 /** The state and where it is kept. */
 export class StateStore {
-  constructor(
-    readonly file: string,
-    readonly state: MetalState,
-  ) {}
+  constructor(readonly file: string, readonly state: MetalState) {}
 
   save(): void {
     writeState(this.file, this.state);
@@ -27,19 +24,6 @@ export class StateStore {
     if (settleDevices(this.state)) this.save();
   }
 }
-
-/** An API error: Metal answers `{"errors": [...]}` (packngo.go ErrorResponse). */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const notFound = () => new ApiError(404, "Not found");
-const unprocessable = (message: string) => new ApiError(422, message);
 
 interface Request {
   readonly method: string;
@@ -91,7 +75,10 @@ function handle(store: StateStore, token: string, req: IncomingMessage, rawBody:
   if (req.headers["x-auth-token"] !== token) throw new ApiError(401, "Invalid authentication token");
   const url = new URL(req.url ?? "/", "https://api.equinix.com");
   if (!url.pathname.startsWith(`${API_PREFIX}/`)) throw notFound();
-  const segments = url.pathname.slice(API_PREFIX.length + 1).split("/").filter((s) => s !== "");
+  const segments = url.pathname
+    .slice(API_PREFIX.length + 1)
+    .split("/")
+    .filter((s) => s !== "");
   let body: Json = {};
   if (rawBody.trim() !== "") {
     try {
@@ -112,7 +99,15 @@ function handle(store: StateStore, token: string, req: IncomingMessage, rawBody:
 function route(state: MetalState, r: Request, onChange: (device?: StoredDevice) => void): Reply {
   const [kind, id, sub, subId, extra] = r.segments;
   const m = r.method;
-  if (kind === "projects" && id === undefined && m === "GET") return { status: 200, body: paginate(r, "projects", state.projects.map((p) => projectJson(state, p, r.includes))) };
+  if (kind === "projects" && id === undefined && m === "GET")
+    return {
+      status: 200,
+      body: paginate(
+        r,
+        "projects",
+        state.projects.map((p) => projectJson(state, p, r.includes))
+      ),
+    };
   if (kind === "projects" && id !== undefined) {
     const project = findProject(state, id);
     if (sub === undefined) {
@@ -121,7 +116,15 @@ function route(state: MetalState, r: Request, onChange: (device?: StoredDevice) 
       if (m === "DELETE") throw unprocessable("The Metal emulator does not delete projects");
     }
     if (sub === "devices" && subId === undefined) {
-      if (m === "GET") return { status: 200, body: paginate(r, "devices", state.devices.filter((d) => d.projectId === id).map((d) => deviceJson(state, d, r.includes, r.excludes))) };
+      if (m === "GET")
+        return {
+          status: 200,
+          body: paginate(
+            r,
+            "devices",
+            state.devices.filter((d) => d.projectId === id).map((d) => deviceJson(state, d, r.includes, r.excludes))
+          ),
+        };
       if (m === "POST") {
         const device = createDevice(state, project, r.body);
         onChange(device);
@@ -145,7 +148,14 @@ function route(state: MetalState, r: Request, onChange: (device?: StoredDevice) 
     }
     if (sub === "bgp" && subId === "sessions" && extra === undefined && m === "GET") {
       const ids = new Set(state.devices.filter((d) => d.projectId === id).map((d) => d.id));
-      return { status: 200, body: paginate(r, "bgp_sessions", state.bgpSessions.filter((s) => ids.has(s.deviceId)).map((s) => bgpSessionJson(state, s, r.includes))) };
+      return {
+        status: 200,
+        body: paginate(
+          r,
+          "bgp_sessions",
+          state.bgpSessions.filter((s) => ids.has(s.deviceId)).map((s) => bgpSessionJson(state, s, r.includes))
+        ),
+      };
     }
     throw notFound();
   }
@@ -176,7 +186,15 @@ function route(state: MetalState, r: Request, onChange: (device?: StoredDevice) 
       return { status: 200, body: { ip_addresses: device.addresses.map((a) => reservationOrAssignment(state, a.id)) } };
     }
     if (sub === "bgp" && subId === "sessions" && extra === undefined) {
-      if (m === "GET") return { status: 200, body: paginate(r, "bgp_sessions", state.bgpSessions.filter((s) => s.deviceId === id).map((s) => bgpSessionJson(state, s, r.includes))) };
+      if (m === "GET")
+        return {
+          status: 200,
+          body: paginate(
+            r,
+            "bgp_sessions",
+            state.bgpSessions.filter((s) => s.deviceId === id).map((s) => bgpSessionJson(state, s, r.includes))
+          ),
+        };
       if (m === "POST") return { status: 201, body: bgpSessionJson(state, createBgpSession(state, device, r.body), r.includes) };
     }
     if (sub === "bgp" && subId === "neighbors" && extra === undefined && m === "GET") return { status: 200, body: { bgp_neighbors: bgpNeighborsJson(state, device) } };
@@ -193,12 +211,6 @@ function route(state: MetalState, r: Request, onChange: (device?: StoredDevice) 
   }
   if (kind === "ips" && id !== undefined && sub === undefined && m === "GET") return { status: 200, body: reservationOrAssignment(state, id) };
   throw notFound();
-}
-
-function findProject(state: MetalState, id: string): StoredProject {
-  const project = state.projects.find((p) => p.id === id);
-  if (!project) throw notFound();
-  return project;
 }
 
 /** Lists carry Metal's pagination `meta`; packngo follows `meta.next` (api_call_options.go nextPage). */
@@ -234,141 +246,14 @@ function reservationOrAssignment(state: MetalState, id: string): Json {
 }
 
 function assignmentFields(device: StoredDevice, a: StoredDevice["addresses"][number]): Json {
-  return { id: a.id, address: a.address, gateway: a.gateway, network: a.network, cidr: a.cidr, netmask: a.netmask, href: `${API_PREFIX}/ips/${a.id}`, assigned_to: { href: `${API_PREFIX}/devices/${device.id}` } };
-}
-
-function str(body: Json, key: string, required: boolean): string | undefined {
-  const value = body[key];
-  if (value === undefined || value === null || value === "") {
-    if (required) throw unprocessable(`${key} is required`);
-    return undefined;
-  }
-  if (typeof value !== "string") throw unprocessable(`${key} must be a string`);
-  return value;
-}
-
-function strings(body: Json, key: string): string[] | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) throw unprocessable(`${key} must be a list of strings`);
-  return value as string[];
-}
-
-function checkUserData(text: string | undefined): void {
-  const problem = text === undefined ? undefined : userDataProblem(text);
-  if (problem) throw unprocessable(problem);
-}
-
-function createDevice(state: MetalState, project: StoredProject, body: Json): StoredDevice {
-  const plan = str(body, "plan", true)!;
-  const operatingSystem = str(body, "operating_system", true)!;
-  const facilities = strings(body, "facility") ?? [];
-  const metro = (str(body, "metro", false) ?? facilities.find((f) => f !== "any")?.slice(0, 2) ?? "").toLowerCase();
-  if (metro === "") throw unprocessable("metro or facility is required");
-  if (!project.ipv6Blocks[metro]) throw unprocessable(`The Metal emulator has no IPv6 block for metro ${metro} in project ${project.id}: add it to the seed's ipv6Blocks`);
-  if (Array.isArray(body.ip_addresses) && body.ip_addresses.length > 0) throw unprocessable("The Metal emulator does not emulate custom ip_addresses; leave them out for the default public IPv4, private IPv4 and public IPv6");
-  const userData = str(body, "userdata", false);
-  checkUserData(userData);
-  const now = new Date();
-  const id = randomUUID();
-  const device: StoredDevice = {
-    id,
-    projectId: project.id,
-    hostname: str(body, "hostname", false) ?? `emulated-${id.slice(0, 8)}`,
-    description: str(body, "description", false),
-    metro,
-    facility: facilityFor(metro),
-    plan,
-    operatingSystem,
-    billingCycle: str(body, "billing_cycle", false) ?? "hourly",
-    tags: strings(body, "tags") ?? [],
-    userData,
-    customData: str(body, "customdata", false),
-    projectSshKeys: strings(body, "project_ssh_keys") ?? [],
-    alwaysPxe: body.always_pxe === true,
-    ipxeScriptUrl: str(body, "ipxe_script_url", false),
-    locked: false,
-    state: "provisioning",
-    activeAt: new Date(now.getTime() + state.provisioningMs).toISOString(),
-    createdAt: now.toISOString(),
-    updatedAt: now.toISOString(),
-    addresses: [],
+  return {
+    id: a.id,
+    address: a.address,
+    gateway: a.gateway,
+    network: a.network,
+    cidr: a.cidr,
+    netmask: a.netmask,
+    href: `${API_PREFIX}/ips/${a.id}`,
+    assigned_to: { href: `${API_PREFIX}/devices/${device.id}` },
   };
-  try {
-    device.addresses = allocateAddresses(state, project, device, now.toISOString());
-  } catch (error) {
-    if (error instanceof AllocationError) throw unprocessable(error.message);
-    throw error;
-  }
-  state.devices.push(device);
-  return device;
-}
-
-/** The fields of packngo's DeviceUpdateRequest, and `locked` (its Lock/Unlock PATCH). */
-function updateDevice(device: StoredDevice, body: Json): void {
-  const hostname = str(body, "hostname", false);
-  if (hostname !== undefined) device.hostname = hostname;
-  if (typeof body.description === "string") device.description = body.description;
-  if (typeof body.userdata === "string") {
-    checkUserData(body.userdata);
-    device.userData = body.userdata;
-  }
-  if (typeof body.customdata === "string") device.customData = body.customdata;
-  if (typeof body.locked === "boolean") device.locked = body.locked;
-  const tags = strings(body, "tags");
-  if (tags !== undefined) device.tags = tags;
-  if (typeof body.always_pxe === "boolean") device.alwaysPxe = body.always_pxe;
-  if (typeof body.ipxe_script_url === "string") device.ipxeScriptUrl = body.ipxe_script_url;
-  device.updatedAt = new Date().toISOString();
-}
-
-function deviceAction(state: MetalState, device: StoredDevice, body: Json): void {
-  const type = str(body, "type", true);
-  if (!["reinstall", "reboot", "power_on", "power_off", "rescue"].includes(type!)) throw unprocessable(`Unknown action type ${type}`);
-  if (type === "reinstall") {
-    device.state = "reinstalling";
-    device.activeAt = new Date(Date.now() + state.provisioningMs).toISOString();
-    device.updatedAt = new Date().toISOString();
-  }
-}
-
-function updateProject(state: MetalState, project: StoredProject, body: Json): Json {
-  const name = str(body, "name", false);
-  if (name !== undefined) project.name = name;
-  const payment = str(body, "payment_method_id", false);
-  if (payment !== undefined) project.paymentMethodId = payment;
-  if (typeof body.backend_transfer_enabled === "boolean") project.backendTransfer = body.backend_transfer_enabled;
-  project.updatedAt = new Date().toISOString();
-  return projectJson(state, project);
-}
-
-/** POST bgp-configs: local BGP is enabled at once; global BGP waits for Metal's review (provider docs). */
-function setBgpConfig(project: StoredProject, body: Json): void {
-  const deploymentType = str(body, "deployment_type", true)!;
-  if (deploymentType !== "local" && deploymentType !== "global") throw unprocessable("deployment_type must be local or global");
-  const asn = body.asn;
-  if (typeof asn !== "number" || !Number.isInteger(asn) || asn <= 0) throw unprocessable("asn is required");
-  const now = new Date().toISOString();
-  const md5 = str(body, "md5", false);
-  project.bgpConfig = {
-    id: project.bgpConfig?.id ?? randomUUID(),
-    deploymentType,
-    asn,
-    md5,
-    status: deploymentType === "local" ? "enabled" : "requested",
-    maxPrefix: project.bgpConfig?.maxPrefix ?? 10,
-    createdAt: project.bgpConfig?.createdAt ?? now,
-    requestedAt: now,
-  };
-}
-
-function createBgpSession(state: MetalState, device: StoredDevice, body: Json) {
-  const family = str(body, "address_family", true);
-  if (family !== "ipv4" && family !== "ipv6") throw unprocessable("address_family must be ipv4 or ipv6");
-  const project = findProject(state, device.projectId);
-  if (!project.bgpConfig || project.bgpConfig.status !== "enabled") throw unprocessable("BGP is not enabled for this project");
-  if (state.bgpSessions.some((s) => s.deviceId === device.id && s.addressFamily === family)) throw unprocessable(`Address family ${family} already has a BGP session on this device`);
-  const session = { id: randomUUID(), deviceId: device.id, addressFamily: family, defaultRoute: body.default_route === true, status: "unknown", createdAt: new Date().toISOString() } as const;
-  state.bgpSessions.push({ ...session });
-  return session;
 }

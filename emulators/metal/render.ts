@@ -26,7 +26,19 @@ export function stableId(name: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-const METRO_NAMES: Record<string, string> = { am: "Amsterdam", at: "Atlanta", ch: "Chicago", da: "Dallas", dc: "Washington DC", fr: "Frankfurt", ld: "London", ny: "New York", sv: "Silicon Valley", sy: "Sydney", ty: "Tokyo" };
+const METRO_NAMES: Record<string, string> = {
+  am: "Amsterdam",
+  at: "Atlanta",
+  ch: "Chicago",
+  da: "Dallas",
+  dc: "Washington DC",
+  fr: "Frankfurt",
+  ld: "London",
+  ny: "New York",
+  sv: "Silicon Valley",
+  sy: "Sydney",
+  ty: "Tokyo",
+};
 
 export function metroJson(code: string): Json {
   return { id: stableId(`metro:${code}`), code, name: METRO_NAMES[code] ?? code.toUpperCase(), country: "US" };
@@ -38,7 +50,14 @@ export function facilityFor(metro: string): string {
 }
 
 function facilityJson(code: string, metro: string): Json {
-  return { id: stableId(`facility:${code}`), code, name: `${METRO_NAMES[metro] ?? metro} ${code}`, features: ["baremetal", "bgp", "ipv6"], metro: metroJson(metro), href: href("facilities", stableId(`facility:${code}`)) };
+  return {
+    id: stableId(`facility:${code}`),
+    code,
+    name: `${METRO_NAMES[metro] ?? metro} ${code}`,
+    features: ["baremetal", "bgp", "ipv6"],
+    metro: metroJson(metro),
+    href: href("facilities", stableId(`facility:${code}`)),
+  };
 }
 
 export function projectJson(state: MetalState, p: StoredProject, includes: ReadonlySet<string> = new Set()): Json {

@@ -45,8 +45,7 @@ export interface ReadyInfo {
 }
 
 const USAGE =
-  "usage: server.ts --state FILE --log FILE --token TOKEN --seed SEED.json [--ready-file FILE] [--metadata-listen ADDR:PORT] " +
-  "[--proxy-listen ADDR:PORT] [--tls-dir DIR] [--metadata-only]";
+  "usage: server.ts --state FILE --log FILE --token TOKEN --seed SEED.json [--ready-file FILE] [--metadata-listen ADDR:PORT] " + "[--proxy-listen ADDR:PORT] [--tls-dir DIR] [--metadata-only]";
 
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServerOptions {
   const values = new Map<string, string>();
@@ -163,8 +162,8 @@ export async function startServer(options: ServerOptions): Promise<{ ready: Read
           new Promise<void>((resolve) => {
             s.close(() => resolve());
             s.closeAllConnections?.();
-          }),
-      ),
+          })
+      )
     );
   };
   return { ready, close };

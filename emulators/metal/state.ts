@@ -174,7 +174,10 @@ export function stateFromSeed(seed: MetalSeed, now = new Date()): MetalState {
   seed.projects.forEach((p, index) => {
     const where = `seed projects[${index}]`;
     // packngo validates every project, device and session ID as a UUID before calling (utils.go ValidateUUID).
-    for (const [key, value] of [["id", p.id], ["organizationId", p.organizationId]] as const) {
+    for (const [key, value] of [
+      ["id", p.id],
+      ["organizationId", p.organizationId],
+    ] as const) {
       if (typeof value !== "string" || !UUID.test(value)) throw new Error(`${where}.${key}=${value} is not a UUID (packngo refuses other IDs)`);
     }
     if (!p.ipv6Blocks || Object.keys(p.ipv6Blocks).length === 0) throw new Error(`${where}.ipv6Blocks must give the /56 of at least one metro`);
