@@ -66,7 +66,8 @@ export class StackRehearsal {
     readonly stack: string,
     synthesized: Record<string, unknown>,
     readonly dir: string,
-    env: NodeJS.ProcessEnv = process.env,
+    /** The settings and secrets of this rehearsal, as for a deploy. */
+    readonly env: NodeJS.ProcessEnv = process.env,
     private readonly progress: (line: string) => void = () => undefined,
     metalOptions: RehearsalMetalOptions = {},
   ) {
@@ -144,12 +145,18 @@ export class StackRehearsal {
 
   /**
    * Destroys what the apply created. An adopted project (METAL_MANAGE_PROJECT_BGP) is
-   * `prevent_destroy`: as docs/bgp-fabric.md tells the operator, it leaves the state
-   * first and stays in Metal.
+   * `prevent_destroy` and stays in Metal: as docs/bgp-fabric.md tells the operator, it
+   * leaves the state first, and the stack is synthesized again without adopting it (with
+   * the import block still there, destroy would import it again and stop).
    */
   destroy(): void {
     this.step("destroy", () => {
-      if (this.stateResources().includes(MANAGED_PROJECT_ADDRESS)) this.terraform.must(["state", "rm", "-no-color", MANAGED_PROJECT_ADDRESS]);
+      if (this.stateResources().includes(MANAGED_PROJECT_ADDRESS)) {
+        this.terraform.must(["state", "rm", "-no-color", MANAGED_PROJECT_ADDRESS]);
+        const outdir = path.join(this.dir, "cdktf.out-unmanaged");
+        synthesize({ ...this.env, METAL_MANAGE_PROJECT_BGP: "false" }, outdir);
+        this.write(readStack(outdir, this.stack));
+      }
       this.terraform.must(["destroy", "-auto-approve", "-input=false", "-no-color"]);
     });
   }
