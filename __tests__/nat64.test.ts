@@ -3,13 +3,17 @@
  * configuration and the nftables ruleset. Expected values are written out from RFC 6052
  * and the issue (#14); the ruleset is also loaded by the real `nft` in a scratch network
  * namespace. What the rules *do* to packets is proven by the NAT64 rehearsal
- * (rehearsal-nat64.test.ts), with the real tayga.
+ * (rehearsal-nat64.test.ts), with the real tayga. Where nodes get tayga from: the
+ * operator's NAT64_TAYGA_PACKAGE_URL, with the pinned hash (synthesized user data).
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { NAT64_BLOCKED_IPV4, NAT64_POOL, NAT64_PREFIX, nat64Form, nat64Ruleset, taygaConfig } from "../lib/nat64";
 import { TAYGA } from "../lib/versions";
+import { PLACEHOLDER_TAYGA_PACKAGE_URL } from "../lib/settings";
+import { ignitionFiles } from "./support/calico-userdata";
+import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { planAddresses } from "../lib/address-plan";
 import { calicoAddonManifests } from "../lib/calico";
 import { CalicoObjects, NodeRouteState, announcements, exportDecision } from "./support/bgp-export-model";
@@ -69,9 +73,35 @@ test("the ruleset rejects every blocked range from the TUN device, masquerades t
   expect(rules).not.toMatch(/flush ruleset/);
 });
 
-test("tayga is pinned by its Debian pool URL and SHA-256", () => {
-  expect(TAYGA.deb.url).toBe(`https://deb.debian.org/debian/pool/main/t/tayga/tayga_${TAYGA.version}_amd64.deb`);
-  expect(TAYGA.deb.hash).toMatch(/^sha256-[0-9a-f]{64}$/);
+test("tayga is pinned by Debian's file name and SHA-256; where nodes download it from is the operator's", () => {
+  expect(TAYGA.packageFile).toBe(`tayga_${TAYGA.version}_amd64.deb`);
+  expect(TAYGA.poolPath).toBe(`pool/main/t/tayga/${TAYGA.packageFile}`);
+  expect(TAYGA.hash).toMatch(/^sha256-[0-9a-f]{64}$/);
+  expect(PLACEHOLDER_TAYGA_PACKAGE_URL).toBe(`https://debian-mirror.example/debian/${TAYGA.poolPath}`);
+  // Only the placeholder host and path are ours: no mirror is named in the project.
+  expect(Object.values(TAYGA).join(" ")).not.toMatch(/https?:/);
+});
+
+describe("every node downloads tayga from NAT64_TAYGA_PACKAGE_URL, checked against the pin", () => {
+  const mirror = `https://debian-mirror.corp.internal/debian/${TAYGA.poolPath}`;
+  const taygaDownloads = (env: Record<string, string>) =>
+    resourcesOf(onlyStack(synthesize(env)), "metal_device").map(([, d]) => {
+      const deb = ignitionFiles(d.user_data, () => "stand-in").find((f) => f.path === "/opt/v6fabric/tayga.deb");
+      return { hostname: d.hostname, source: deb?.source, hash: deb?.hash, preconditions: d.lifecycle.precondition?.length ?? 0 };
+    });
+
+  test.each([
+    ["the default placeholder", {}, PLACEHOLDER_TAYGA_PACKAGE_URL],
+    ["an operator's mirror", { NAT64_TAYGA_PACKAGE_URL: mirror }, mirror],
+  ])("%s: the URL as given, the pinned hash, and the plan-time check on every device", (_, env, url) => {
+    expect(taygaDownloads(env)).toEqual(
+      ["v6fabric-cp-1", "v6fabric-worker-01", "v6fabric-worker-02"].map((hostname) => ({ hostname, source: url, hash: TAYGA.hash, preconditions: 1 })),
+    );
+  });
+
+  test("with NAT64_ENABLED=false: no download and no check", () => {
+    expect(taygaDownloads({ NAT64_ENABLED: "false" }).map((d) => [d.source, d.preconditions])).toEqual([[undefined, 0], [undefined, 0], [undefined, 0]]);
+  });
 });
 
 test("64:ff9b::/96 is a kernel route only: Calico never exports it to the routers, whatever length BIRD learns it at", () => {

@@ -88,9 +88,11 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
       "https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubeadm",
       "https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubelet",
       "https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubectl",
-      // The NAT64 translator's package: this rehearsal runs no NAT64 unit; the NAT64
-      // rehearsal (rehearsal-nat64.test.ts) runs its script and tayga.
-      "https://deb.debian.org/debian/pool/main/t/tayga/tayga_0.9.2-8_amd64.deb",
+      // The NAT64 translator's package, at NAT64_TAYGA_PACKAGE_URL's placeholder default
+      // (a deploy's plan refuses it; the rehearsal leaves the devices and their checks
+      // out). This rehearsal runs no NAT64 unit; the NAT64 rehearsal
+      // (rehearsal-nat64.test.ts) runs its script and tayga.
+      "https://debian-mirror.example/debian/pool/main/t/tayga/tayga_0.9.2-8_amd64.deb",
     ]);
     expect(node.exec(["kubeadm", "version", "-o", "short"]).stdout.trim()).toBe("v1.36.3");
   });

@@ -3,8 +3,8 @@
  * namespaces (rehearsal/nat64.ts draws them), each fed with what a deploy sends.
  *
  * From the synthesized user data (DNS_UPSTREAM_RESOLVERS pointed at the lab's
- * authoritative server, everything else default), decoded the way Terraform and
- * Ignition would:
+ * authoritative server, NAT64_TAYGA_PACKAGE_URL at the lab's mirror LAB.taygaPackageUrl,
+ * everything else default), decoded the way Terraform and Ignition would:
  * - a worker's tayga.conf, nftables ruleset and nat64 script: the script runs as the
  *   unit would (it unpacks tayga from a .deb, makes the TUN device, routes, rules), then
  *   tayga runs with the unit's ExecStart;
@@ -13,9 +13,10 @@
  * What is substituted, and only this:
  * - paths: tayga.conf's data-dir, and the files' locations, point into this test's temp
  *   folder (the script's V6FABRIC_* variables), so nothing is written to the host;
- * - the .deb: the pinned Debian package when it is on this machine
- *   (V6FABRIC_TAYGA_DEB or apt's cache; its SHA-256 must be the pin), else one built with
- *   dpkg-deb from this machine's Debian tayga, of the pinned version;
+ * - the download from LAB.taygaPackageUrl: the pinned Debian package when it is on this
+ *   machine (V6FABRIC_TAYGA_DEB or apt's cache; its SHA-256 must be the pin, as Ignition
+ *   checks it), else one built with dpkg-deb from this machine's Debian tayga, of the
+ *   pinned version;
  * - the Corefile's `kubernetes` block is removed (withoutKubernetesPlugin): it needs an
  *   API server, and no cluster name is asked here.
  * Expected values are written out from RFC 6052 and the lab's addresses.
@@ -70,7 +71,7 @@ describeRehearsal("NAT64/DNS64 rehearsal: an IPv6-only pod reaches the IPv4 Inte
     lab = new Nat64Lab(work);
     try {
       // What a deploy sends, decoded.
-      const stack = onlyStack(synthesize({ DNS_UPSTREAM_RESOLVERS: LAB.authoritativeDnsIpv6 }));
+      const stack = onlyStack(synthesize({ DNS_UPSTREAM_RESOLVERS: LAB.authoritativeDnsIpv6, NAT64_TAYGA_PACKAGE_URL: LAB.taygaPackageUrl }));
       const devices = resourcesOf(stack, "metal_device").map(([, d]) => d);
       const token = () => "abcdef.0123456789abcdef";
       const worker = devices.find((d) => d.hostname === "v6fabric-worker-01")!;
@@ -79,7 +80,7 @@ describeRehearsal("NAT64/DNS64 rehearsal: an IPv6-only pod reaches the IPv4 Inte
       const workerUnits = JSON.parse(evaluateTemplate(worker.user_data, token)).systemd.units as { name: string; contents?: string }[];
       const execStart = /^ExecStart=(.*)$/m.exec(workerUnits.find((u) => u.name === "v6fabric-nat64.service")!.contents!)![1].split(" ");
       const debFile = ignitionFiles(worker.user_data, token).find((f) => f.path === "/opt/v6fabric/tayga.deb")!;
-      expect([debFile.source, debFile.hash]).toEqual([TAYGA.deb.url, TAYGA.deb.hash]);
+      expect([debFile.source, debFile.hash]).toEqual([LAB.taygaPackageUrl, TAYGA.hash]);
       const configMap = YAML.parse(fileText(ignitionFiles(init.user_data, token).find((f) => f.path === "/etc/kubernetes/addons/dns/50-coredns-corefile.yaml")!), { version: "1.1" });
       corefile = configMap.data.Corefile;
 
@@ -205,14 +206,15 @@ describeRehearsal("NAT64/DNS64 rehearsal: an IPv6-only pod reaches the IPv4 Inte
 });
 
 /**
- * The tayga package the script unpacks: the pinned file itself when this machine has it
- * (its SHA-256 must be the pin), else a package built by dpkg-deb, the same ar + xz
- * layout as Debian's, from the installed Debian tayga of the pinned version.
+ * The tayga package the script unpacks, standing for what LAB.taygaPackageUrl serves:
+ * the pinned file itself when this machine has it (its SHA-256 must be the pin), else a
+ * package built by dpkg-deb, the same ar + xz layout as Debian's, from the installed
+ * Debian tayga of the pinned version.
  */
 function taygaDeb(work: string): string {
-  const cached = [process.env.V6FABRIC_TAYGA_DEB ?? "", `/var/cache/apt/archives/tayga_${TAYGA.version}_amd64.deb`].find((p) => p !== "" && fs.existsSync(p));
+  const cached = [process.env.V6FABRIC_TAYGA_DEB ?? "", `/var/cache/apt/archives/${TAYGA.packageFile}`].find((p) => p !== "" && fs.existsSync(p));
   if (cached) {
-    expect(`sha256-${createHash("sha256").update(fs.readFileSync(cached)).digest("hex")}`).toBe(TAYGA.deb.hash);
+    expect(`sha256-${createHash("sha256").update(fs.readFileSync(cached)).digest("hex")}`).toBe(TAYGA.hash);
     return cached;
   }
   const installed = spawnSync("dpkg-query", ["-W", "-f", "${Version}", "tayga"], { encoding: "utf8" }).stdout;
@@ -226,7 +228,7 @@ function taygaDeb(work: string): string {
     path.join(tree, "DEBIAN", "control"),
     `Package: tayga\nVersion: ${TAYGA.version}\nArchitecture: amd64\nMaintainer: v6fabric rehearsal <nobody@example.invalid>\nDescription: tayga repackaged from this machine for the NAT64 rehearsal\n`,
   );
-  const deb = path.join(work, `tayga_${TAYGA.version}_amd64.deb`);
+  const deb = path.join(work, TAYGA.packageFile);
   const r = spawnSync("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", tree, deb], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`dpkg-deb failed: ${r.stderr}`);
   return deb;

@@ -151,6 +151,17 @@ describe("Flatcar channel and Kubernetes release must agree on containerd", () =
   });
 });
 
+const POOL = "pool/main/t/tayga/tayga_0.9.2-8_amd64.deb";
+
+test("NAT64_TAYGA_PACKAGE_URL: any https URL of the pinned file name, in WHATWG form; the default is a placeholder", () => {
+  expect(loadSettings({}).taygaPackageUrl).toBe(`https://debian-mirror.example/debian/${POOL}`);
+  expect(loadSettings({ NAT64_TAYGA_PACKAGE_URL: `https://mirror.corp.internal/debian/${POOL}` }).taygaPackageUrl).toBe(`https://mirror.corp.internal/debian/${POOL}`);
+  // Upper-case scheme and host are the same URL; the plan-time check reads the lower-case form.
+  expect(loadSettings({ NAT64_TAYGA_PACKAGE_URL: `HTTPS://Mirror.Corp.Internal:8443/${POOL}` }).taygaPackageUrl).toBe(`https://mirror.corp.internal:8443/${POOL}`);
+  // A signed URL (an object store's) keeps its query; an IPv6 literal host is fine.
+  expect(loadSettings({ NAT64_TAYGA_PACKAGE_URL: "https://[2001:db8::80]/tayga_0.9.2-8_amd64.deb?X-Sig=ab%2Fcd&e=1" }).taygaPackageUrl).toBe("https://[2001:db8::80]/tayga_0.9.2-8_amd64.deb?X-Sig=ab%2Fcd&e=1");
+});
+
 test("NAT64 and DNS64 are on by default, with today's IPv6 resolvers", () => {
   const s = loadSettings({});
   expect(s.nat64Enabled).toBe(true);
@@ -169,6 +180,14 @@ test.each([
   [{ DNS_UPSTREAM_RESOLVERS: "2001:db8::1,2001:db8::2,2001:db8::3,2001:db8::4" }, "is not valid: give 1 to 3 addresses (resolv.conf uses at most 3)"],
   [{ DNS_UPSTREAM_RESOLVERS: "," }, "DNS_UPSTREAM_RESOLVERS=, is not valid: give 1 to 3 addresses"],
   [{ DNS_UPSTREAM_RESOLVERS: "" }, "DNS_UPSTREAM_RESOLVERS= is not valid: the variable is set but empty"],
+  [{ NAT64_TAYGA_PACKAGE_URL: "" }, "NAT64_TAYGA_PACKAGE_URL= is not valid: the variable is set but empty; set a value, or unset it to use the default https://debian-mirror.example/"],
+  [{ NAT64_TAYGA_PACKAGE_URL: `http://mirror.corp.internal/debian/${POOL}` }, `NAT64_TAYGA_PACKAGE_URL=http://mirror.corp.internal/debian/${POOL} is not valid: http is not https; give the https URL of Debian's tayga_0.9.2-8_amd64.deb on a mirror you trust, e.g. https://<mirror>/debian/${POOL}`],
+  [{ NAT64_TAYGA_PACKAGE_URL: "mirror.corp.internal/debian" }, "NAT64_TAYGA_PACKAGE_URL=mirror.corp.internal/debian is not valid: it is not a URL; give the https URL of Debian's tayga_0.9.2-8_amd64.deb"],
+  [{ NAT64_TAYGA_PACKAGE_URL: "https://mirror.corp.internal/debian/" }, 'NAT64_TAYGA_PACKAGE_URL=https://mirror.corp.internal/debian/ is not valid: its path ends with "", not Debian\'s file name of the pinned package, tayga_0.9.2-8_amd64.deb (lib/versions.ts; Ignition accepts only that file)'],
+  [{ NAT64_TAYGA_PACKAGE_URL: "https://mirror.corp.internal/debian/pool/main/t/tayga/tayga_0.9.3-1_amd64.deb" }, 'its path ends with "tayga_0.9.3-1_amd64.deb", not Debian\'s file name of the pinned package, tayga_0.9.2-8_amd64.deb'],
+  [{ NAT64_TAYGA_PACKAGE_URL: `https://me:secret@mirror.corp.internal/debian/${POOL}` }, "is not valid: it holds a user name or password, which would be readable on every node (user data is served by Metal's metadata service)"],
+  [{ NAT64_TAYGA_PACKAGE_URL: `https://mirror.corp.internal/\${x}/${POOL}` }, "is not valid: a URL holds only the characters of RFC 3986 (no spaces, double quotes, $, {, } or backslashes; percent-encode them)"],
+  [{ NAT64_TAYGA_PACKAGE_URL: `https://mirror.corp.internal/my debian/${POOL}` }, "is not valid: a URL holds only the characters of RFC 3986"],
 ])("%j is rejected", (env, message) => {
   const problems = settingsProblems(env);
   expect(problems).toHaveLength(1);

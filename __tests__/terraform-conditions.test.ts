@@ -9,16 +9,18 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { terraformBinary } from "../rehearsal/tools";
 import { onlyStack, synthesize } from "./support/synth";
+import { TAYGA_PACKAGE_URL_LOCAL } from "../constructs/nat64-package-source";
+import { PLACEHOLDER_TAYGA_PACKAGE_URL } from "../lib/settings";
 
 const terraform = terraformBinary();
 const hasTerraform = fs.existsSync(terraform);
 if (!hasTerraform) console.warn(`SKIPPED terraform-conditions: the pinned terraform is not built (${terraform}); run \`npm run tools -- terraform\` (.ci/run does)`);
 const describeWithTerraform = hasTerraform ? describe : describe.skip;
 
-/** Evaluates `expressions` (Terraform syntax, `self` as `local.self`) with `self` bound to `value`. */
-function evaluate(self: unknown, expressions: string[]): string[] {
+/** Evaluates `expressions` (Terraform syntax, `self` as `local.self`) with `self` bound to `value` and the stack's `locals`. */
+function evaluate(self: unknown, expressions: string[], locals: Record<string, unknown> = {}): string[] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tf-conditions-"));
-  fs.writeFileSync(path.join(dir, "main.tf.json"), JSON.stringify({ locals: { self } }));
+  fs.writeFileSync(path.join(dir, "main.tf.json"), JSON.stringify({ locals: { ...locals, self } }));
   const result = spawnSync(terraform, ["console"], {
     cwd: dir,
     // The console prints only the value of the last line it reads: ask for one list.
@@ -32,10 +34,10 @@ function evaluate(self: unknown, expressions: string[]): string[] {
   return (JSON.parse(JSON.parse(result.stdout.trim())) as boolean[]).map(String);
 }
 
-/** The conditions of every object of `type` (resource or data), as console expressions. */
-function conditionsOf(block: Record<string, Record<string, any>> | undefined, type: string): string[] {
+/** The postconditions (or preconditions) of every object of `type` (resource or data), as console expressions. */
+function conditionsOf(block: Record<string, Record<string, any>> | undefined, type: string, kind: "postcondition" | "precondition" = "postcondition"): string[] {
   return Object.values(block?.[type] ?? {}).flatMap((body: any) =>
-    (body.lifecycle?.postcondition ?? []).map((c: { condition: string }) => {
+    (body.lifecycle?.[kind] ?? []).map((c: { condition: string }) => {
       const m = /^\$\{([\s\S]*)\}$/.exec(c.condition);
       if (!m) throw new Error(`condition is not one interpolation: ${c.condition}`);
       return m[1].replace(/\bself\./g, "local.self.");
@@ -75,6 +77,36 @@ describeWithTerraform("plan-time and apply-time conditions, evaluated by terrafo
     expect(verdict([{ ...good, max_prefix: 0 }]).every((v) => v === "true")).toBe(true); // not reported
     for (const bad of [[], [{ ...good, asn: 65001 }], [{ ...good, deployment_type: "global" }], [{ ...good, md5: "secret" }], [{ ...good, max_prefix: 4 }]]) {
       expect(verdict(bad)).toContain("false");
+    }
+  });
+
+  test("NAT64_TAYGA_PACKAGE_URL on a name reserved for documentation or tests stops the plan before any device is created", () => {
+    const conditions = conditionsOf(stack.resource, "metal_device", "precondition");
+    expect(conditions).toHaveLength(3); // one per device of the default example
+    expect(stack.locals?.[TAYGA_PACKAGE_URL_LOCAL]).toBe(PLACEHOLDER_TAYGA_PACKAGE_URL);
+    const messages = Object.values(stack.resource!.metal_device).map((d: any) => d.lifecycle.precondition[0].error_message);
+    for (const m of messages) expect(m).toContain(`NAT64_TAYGA_PACKAGE_URL=${PLACEHOLDER_TAYGA_PACKAGE_URL} is not a place a node can download from: debian-mirror.example is a name reserved`);
+    const file = "debian/pool/main/t/tayga/tayga_0.9.2-8_amd64.deb";
+    const verdict = (url: string) => evaluate({}, conditions, { [TAYGA_PACKAGE_URL_LOCAL]: url });
+    for (const placeholder of [
+      PLACEHOLDER_TAYGA_PACKAGE_URL,
+      `https://debian-mirror.example./${file}`,
+      `https://mirror.example.org:8443/${file}`,
+      `https://example.com/${file}`,
+      `https://deb.mirror.invalid/${file}`,
+      `https://localhost/${file}`,
+      `https://tayga.rehearsal.test/${file}`,
+    ]) {
+      expect({ placeholder, verdict: verdict(placeholder) }).toEqual({ placeholder, verdict: ["false", "false", "false"] });
+    }
+    for (const real of [
+      `https://debian-mirror.corp.internal/${file}`,
+      `https://myexample.org/${file}`, // not example.org
+      `https://example.org.mirror.corp.internal/${file}`,
+      `https://[2001:db8::80]/${file}`,
+      `https://mirror.corp.internal/tayga_0.9.2-8_amd64.deb?from=example.test`,
+    ]) {
+      expect({ real, verdict: verdict(real) }).toEqual({ real, verdict: ["true", "true", "true"] });
     }
   });
 });

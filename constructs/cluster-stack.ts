@@ -16,6 +16,7 @@ import { CalicoBgpFabric } from "./calico-bgp-fabric";
 import { IPv6Node } from "./ipv6-node";
 import { KubeadmControlPlane } from "./kubeadm-control-plane";
 import { MetalProjectGuard } from "./metal-project-guard";
+import { Nat64PackageSource } from "./nat64-package-source";
 
 /**
  * One cluster: the Metal project checks, then one IPv6Node per control plane and
@@ -75,9 +76,12 @@ export class ClusterStack extends TerraformStack {
     const initFiles = [...fabric.nodeFiles, ...addons.map((m) => ({ path: m.path, mode: 0o644, text: m.yaml }))];
     const initAddons = [...fabric.addonManifests, ...addons.map((m) => m.path)];
     // NAT64 on every node, for its own pods: nothing shared, nothing per node (lib/nat64.ts).
+    // tayga comes from the operator's mirror, pinned by its hash; the plan refuses a placeholder host.
+    const taygaDeb = { url: settings.taygaPackageUrl, hash: TAYGA.hash };
     const nat64 = settings.nat64Enabled
-      ? { taygaDeb: TAYGA.deb, taygaConfig: taygaConfig(), ruleset: nat64Ruleset(), prefix: NAT64_PREFIX, pool: NAT64_POOL, device: NAT64_DEVICE, dataDir: NAT64_DATA_DIR }
+      ? { taygaDeb, taygaConfig: taygaConfig(), ruleset: nat64Ruleset(), prefix: NAT64_PREFIX, pool: NAT64_POOL, device: NAT64_DEVICE, dataDir: NAT64_DATA_DIR }
       : undefined;
+    const devicePreconditions = settings.nat64Enabled ? [new Nat64PackageSource(this, "nat64-package", { package: taygaDeb }).devicePrecondition] : [];
 
     // Control planes first: every other node's user data names the control planes it
     // reaches the API through before it joins (the node-local API path,
@@ -96,6 +100,7 @@ export class ClusterStack extends TerraformStack {
         tags: [`k8s-cluster-${settings.clusterName}`, `k8s-role-${role}`],
         expectedIpv6Range: settings.addressPlan.nodeRange,
         bgpSessionDependsOn: fabric.projectBgp.sessionDependencies,
+        preconditions: devicePreconditions,
         userData: toUserData(
           renderNodeIgnition({
             hostname,

@@ -4,6 +4,7 @@ import { BgpSession } from "../.gen/providers/metal/bgp-session";
 import { Device } from "../.gen/providers/metal/device";
 import { Ipv6Cidr } from "../lib/address-plan";
 import { validateHostname } from "../lib/naming";
+import { PlanCondition } from "./nat64-package-source";
 
 export interface IPv6NodeProps {
   /** Metal project the device belongs to. */
@@ -49,6 +50,12 @@ export interface IPv6NodeProps {
    * @default - nothing
    */
   readonly bgpSessionDependsOn?: readonly ITerraformDependable[];
+  /**
+   * Conditions the plan checks before the device is created, for what its user data
+   * needs from outside the device (e.g. Nat64PackageSource's: a real host for tayga).
+   * @default - none
+   */
+  readonly preconditions?: readonly PlanCondition[];
 }
 
 /**
@@ -82,6 +89,7 @@ export class IPv6Node extends Construct {
         // planes hold etcd, so new user data only reaches new or deliberately
         // replaced nodes (docs/operations.md).
         ignoreChanges: ["user_data"],
+        precondition: props.preconditions?.length ? [...props.preconditions] : undefined,
         postcondition: props.expectedIpv6Range ? [addressInRange(props.expectedIpv6Range)] : undefined,
       },
     });

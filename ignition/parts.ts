@@ -190,7 +190,7 @@ function resolvConf(resolvers: readonly string[]): string {
 
 /** What a node needs to translate NAT64 for its pods (lib/nat64.ts renders the texts). */
 export interface Nat64PartInput {
-  /** The pinned tayga package (lib/versions.ts TAYGA). */
+  /** The tayga package: the operator's URL (NAT64_TAYGA_PACKAGE_URL), the hash pinned in lib/versions.ts TAYGA. */
   readonly taygaDeb: PinnedDownload;
   /** tayga.conf text. */
   readonly taygaConfig: string;

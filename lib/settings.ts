@@ -15,7 +15,7 @@
  * neither can end up in cdktf.out/.
  */
 import { AddressPlan, AddressPlanError, Ipv6Cidr, planAddresses } from "./address-plan";
-import { DEFAULT_KUBERNETES_VERSION, FLATCAR_CONTAINERD_MAJOR, KUBERNETES_RELEASES, LAST_KUBERNETES_MINOR_WITH_CONTAINERD_1 } from "./versions";
+import { DEFAULT_KUBERNETES_VERSION, FLATCAR_CONTAINERD_MAJOR, KUBERNETES_RELEASES, LAST_KUBERNETES_MINOR_WITH_CONTAINERD_1, TAYGA } from "./versions";
 import { POD_BLOCK_PREFIX_LENGTH } from "./calico";
 import { Address6 } from "ip-address";
 import { DEFAULT_IPV6_RESOLVERS } from "../ignition/parts";
@@ -63,6 +63,8 @@ export interface ClusterSettings {
   readonly adminAllowedPrefixes: readonly Ipv6Cidr[];
   /** Whether every node translates NAT64 for its pods and cluster DNS synthesizes DNS64 answers (docs/nat64.md). */
   readonly nat64Enabled: boolean;
+  /** Where nodes download the pinned tayga package (NAT64_TAYGA_PACKAGE_URL); used only with NAT64. */
+  readonly taygaPackageUrl: string;
   /** IPv6 resolvers CoreDNS forwards to, also the kubelet's resolv.conf (DNS_UPSTREAM_RESOLVERS). */
   readonly dnsUpstreamResolvers: readonly string[];
   /** Terraform Cloud backend, or undefined for the local backend. */
@@ -413,6 +415,47 @@ const NAT64_ENABLED: SettingSpec<boolean> = {
   parse: (value) => oneOf(["true", "false"], " (false turns NAT64 and DNS64 off: pods reach IPv6 destinations only)")(value) === "true",
 };
 
+/**
+ * The characters a URL may hold as written (RFC 3986 section 2), so none of `$`, `{`, `}`,
+ * `"`, `\` or a space: the URL goes as a literal into Terraform strings (the user data
+ * and the plan-time check of constructs/nat64-package-source.ts).
+ */
+const URL_CHARACTERS = /^[A-Za-z0-9._~:/?#[\]@!&'()*+,;=%-]+$/;
+
+/**
+ * The default: Debian's path on a host of the reserved .example domain (RFC 2606), so
+ * the example synthesizes and no deploy downloads from it (the plan refuses it).
+ */
+export const PLACEHOLDER_TAYGA_PACKAGE_URL = `https://debian-mirror.example/debian/${TAYGA.poolPath}`;
+
+const NAT64_TAYGA_PACKAGE_URL: SettingSpec<string> = {
+  name: "NAT64_TAYGA_PACKAGE_URL",
+  default: PLACEHOLDER_TAYGA_PACKAGE_URL,
+  emptyMeansDefault: false,
+  description:
+    `Where every node downloads tayga for NAT64: the https URL of Debian's ${TAYGA.packageFile} on a Debian mirror you trust (${TAYGA.poolPath} under the mirror's root). Ignition checks the SHA-256 pinned in lib/versions.ts, so no other file is installed. The default is a placeholder in the reserved .example domain: it synthesizes, and with NAT64_ENABLED=true a deploy stops at plan time until you set a real mirror (docs/nat64.md). Unused when NAT64_ENABLED=false.`,
+  parse(value) {
+    const valid = `give the https URL of Debian's ${TAYGA.packageFile} on a mirror you trust, e.g. https://<mirror>/debian/${TAYGA.poolPath}`;
+    if (!URL_CHARACTERS.test(value)) throw new Invalid(`a URL holds only the characters of RFC 3986 (no spaces, double quotes, $, {, } or backslashes; percent-encode them); ${valid}`);
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new Invalid(`it is not a URL; ${valid}`);
+    }
+    if (url.protocol !== "https:") throw new Invalid(`${url.protocol.slice(0, -1)} is not https; ${valid}`);
+    if (url.username !== "" || url.password !== "") {
+      throw new Invalid(`it holds a user name or password, which would be readable on every node (user data is served by Metal's metadata service); ${valid} that needs none`);
+    }
+    const file = url.pathname.split("/").pop();
+    if (file !== TAYGA.packageFile) {
+      throw new Invalid(`its path ends with "${file}", not Debian's file name of the pinned package, ${TAYGA.packageFile} (lib/versions.ts; Ignition accepts only that file); ${valid}`);
+    }
+    // WHATWG form: a lower-case scheme and host, as the plan-time check expects.
+    return url.href;
+  },
+};
+
 /** resolv.conf honours at most 3 nameservers (glibc MAXNS); the kubelet drops the rest with a warning. */
 export const MAX_DNS_RESOLVERS = 3;
 
@@ -498,6 +541,7 @@ export const SETTINGS: readonly SettingDoc[] = [
   ADMIN_ALLOWED_PREFIXES,
   ADMIN_SOURCES.internetWide,
   NAT64_ENABLED,
+  NAT64_TAYGA_PACKAGE_URL,
   DNS_UPSTREAM_RESOLVERS,
   TF_CLOUD_ORGANIZATION,
   TF_WORKSPACE_PREFIX,
@@ -701,6 +745,7 @@ export function loadSettings(env: Env): ClusterSettings {
     apiAllowedPrefixes: read(API_ALLOWED_PREFIXES),
     adminAllowedPrefixes: read(ADMIN_ALLOWED_PREFIXES),
     nat64Enabled: read(NAT64_ENABLED),
+    taygaPackageUrl: read(NAT64_TAYGA_PACKAGE_URL),
     dnsUpstreamResolvers: read(DNS_UPSTREAM_RESOLVERS),
   };
   const runtimeProblem = containerRuntimeProblem(settings.flatcarChannel, settings.kubernetesVersion);

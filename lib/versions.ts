@@ -74,17 +74,19 @@ export const FLATCAR_CONTAINERD_MAJOR: Readonly<Record<"stable" | "beta" | "alph
 export const LAST_KUBERNETES_MINOR_WITH_CONTAINERD_1 = 35;
 
 /**
- * tayga, the NAT64 translator every node runs (lib/nat64.ts, docs/nat64.md): Debian's
- * package, from Debian 12's pool, by its SHA-256 as Debian's Packages index lists it
- * (`apt-cache show tayga`; checked with `apt-get download tayga && sha256sum`). Its
- * binary needs only glibc 2.4 symbols, so Flatcar's glibc runs it. If Debian drops
- * this version from its pool, snapshot.debian.org keeps it by SHA-1:
- * https://snapshot.debian.org/file/3f4eea639d5de30246cff5ca6e89acd58ebbcd0f
+ * tayga, the NAT64 translator every node runs (lib/nat64.ts, docs/nat64.md): Debian 12's
+ * package, by its SHA-256 as Debian's Packages index lists it (`apt-cache show tayga`;
+ * checked with `apt-get download tayga && sha256sum`). Its binary needs only glibc 2.4
+ * symbols, so Flatcar's glibc runs it. Where nodes download it from is the operator's
+ * setting NAT64_TAYGA_PACKAGE_URL (a mirror they trust, lib/settings.ts); the file is
+ * the same on every mirror, so only its name and hash are pinned here, and Ignition
+ * refuses any other file.
  */
 export const TAYGA = {
   version: "0.9.2-8",
-  deb: {
-    url: "https://deb.debian.org/debian/pool/main/t/tayga/tayga_0.9.2-8_amd64.deb",
-    hash: "sha256-ceb545483c778e6f622a3f5904a20cabe0de5641584b74c38cb3c16d79be9297",
-  } satisfies PinnedDownload,
+  /** Debian's name for the file, the last part of its URL on any mirror. */
+  packageFile: "tayga_0.9.2-8_amd64.deb",
+  /** Where Debian's archive layout keeps it, under a mirror's root. */
+  poolPath: "pool/main/t/tayga/tayga_0.9.2-8_amd64.deb",
+  hash: "sha256-ceb545483c778e6f622a3f5904a20cabe0de5641584b74c38cb3c16d79be9297",
 } as const;

@@ -26,6 +26,7 @@
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { TAYGA } from "../lib/versions";
 
 export const LAB = {
   podIpv6: "2001:db8:0:ab10::1:5",
@@ -42,6 +43,12 @@ export const LAB = {
   /** The AAAA record of the dual-stack name; nothing needs to listen there. */
   dualStackIpv6: "2001:db8:ffff::80",
   zone: "example.test",
+  /**
+   * NAT64_TAYGA_PACKAGE_URL for the rehearsal: a mirror in the lab's zone (a .test name,
+   * RFC 6761, so never a real host). Nothing downloads from it: the rehearsal hands the
+   * node's script its local copy of the file that URL stands for, checked against the pin.
+   */
+  taygaPackageUrl: `https://debian-mirror.example.test/debian/${TAYGA.poolPath}`,
 } as const;
 
 /** The authoritative zone the internet serves: an A-only name, a dual-stack name, and names for the blocked addresses. */
