@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { seconds } from "../rehearsal/format";
-import { CDK_TERRAIN_VERSION, SynthLibrary, isCdkTerrainInstalled, prepareCdkTerrain, registryProblem, synthOnCdkTerrain, synthOnCdktf } from "../scripts/cdk-terrain";
+import { CDK_TERRAIN_VERSION, SynthLibrary, isCdkTerrainInstalled, npmRunSynthOnCdkTerrain, prepareCdkTerrain, registryProblem, synthOnCdkTerrain, synthOnCdktf } from "../scripts/cdk-terrain";
 
 const VARIANTS: Record<string, Record<string, string>> = {
   example: {},
@@ -172,6 +172,13 @@ if (unavailable && process.env.CI) {
           expect([file, fs.readFileSync(path.join(out("cdktn", variant), file), "utf8")]).toEqual([file, asCdkTerrainFormats(withForkValues)]);
         }
       });
+    });
+
+    test("`npm run synth` in the switched app (main.ts on the fork) writes what the example's synth wrote", () => {
+      const viaNpm = path.join(temp, "npm-run-synth");
+      npmRunSynthOnCdkTerrain(path.join(temp, "app"), viaNpm);
+      expect(filesUnder(viaNpm)).toEqual(filesUnder(out("cdktn", "example")));
+      for (const file of filesUnder(viaNpm)) expect([file, fs.readFileSync(path.join(viaNpm, file), "utf8")]).toEqual([file, fs.readFileSync(path.join(out("cdktn", "example"), file), "utf8")]);
     });
 
     test("every known difference still occurs (a stale entry would hide nothing and explain nothing)", () => {

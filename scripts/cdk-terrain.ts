@@ -21,6 +21,9 @@ export const CDK_TERRAIN_VERSION = "0.24.0";
  */
 export const CDK_TERRAIN_CONSTRUCTS = "10.6.0";
 
+/** cdktn-cli 0.24.0's engines.node: its bundled HTTP client calls Node 22 APIs. */
+export const CDK_TERRAIN_CLI_NODE = ">=22.19.0";
+
 const root = path.resolve(__dirname, "..");
 
 type PackageJson = {
@@ -39,6 +42,7 @@ type PackageJson = {
  * the override lets its peer range (cdktf ^0.21.0) accept the aliased fork. jsii and
  * jsii-pacmak go: cdktf's generator needed them beside it, CDK Terrain's generator has
  * them as its own dependencies, and cdktn-cli wants jsii ~5.9 (npm installs it as a peer).
+ * cdktn-cli needs Node 22.19 (its engines field); the library itself runs on Node 20.
  */
 export function switchToCdkTerrain(pkg: PackageJson): PackageJson {
   const { "@cdktf/provider-generator": _generator, "cdktf-cli": _cli, jsii: _jsii, "jsii-pacmak": _pacmak, ...devDependencies } = pkg.devDependencies;
@@ -46,6 +50,7 @@ export function switchToCdkTerrain(pkg: PackageJson): PackageJson {
   const scripts = Object.fromEntries(Object.entries(pkg.scripts).map(([name, command]) => [name, command.replace(/\bcdktf (diff|deploy|destroy)\b/g, "cdktn $1")]));
   return {
     ...pkg,
+    engines: { ...(pkg.engines as object), node: CDK_TERRAIN_CLI_NODE },
     scripts,
     dependencies: { ...pkg.dependencies, cdktf: `npm:cdktn@${CDK_TERRAIN_VERSION}`, constructs: CDK_TERRAIN_CONSTRUCTS },
     devDependencies: { ...devDependencies, "@cdktn/provider-generator": CDK_TERRAIN_VERSION, "cdktn-cli": CDK_TERRAIN_VERSION },
@@ -55,8 +60,9 @@ export function switchToCdkTerrain(pkg: PackageJson): PackageJson {
 
 /** What the install is made from besides package.json: the bindings' generator input. */
 const INSTALL_FILES = ["cdktf.json", "scripts/generate-metal-bindings.js", "providers/equinix-metal-3.3.0.schema.json"];
-/** The app's sources a synth needs (main.ts is not: scripts/synth-variants.ts does its part). */
+/** The app's sources a synth needs. */
 const APP_FOLDERS = ["lib", "constructs", "ignition"];
+const APP_FILES = ["main.ts", "cdktf.json", "tsconfig.json", "scripts/synth-variants.ts"];
 const STAMP = ".installed";
 
 export interface CdkTerrainInstall {
@@ -155,15 +161,23 @@ export function synthOnCdktf(outdir: string, variants: Record<string, Record<str
 
 /**
  * The app's current sources on the install: copied into `workDir` (a fresh folder the
- * caller removes) beside links to the install's node_modules and .gen.
+ * caller removes) with the install's package.json, beside links to its node_modules and
+ * .gen, as a switched clone would be.
  */
 export function synthOnCdkTerrain(install: CdkTerrainInstall, workDir: string, outdir: string, variants: Record<string, Record<string, string>>): SynthLibrary {
   for (const folder of APP_FOLDERS) fs.cpSync(path.join(root, folder), path.join(workDir, folder), { recursive: true });
-  fs.mkdirSync(path.join(workDir, "scripts"));
-  fs.copyFileSync(path.join(root, "scripts", "synth-variants.ts"), path.join(workDir, "scripts", "synth-variants.ts"));
-  fs.copyFileSync(path.join(root, "tsconfig.json"), path.join(workDir, "tsconfig.json"));
+  for (const file of [...APP_FILES, "package.json"]) {
+    fs.mkdirSync(path.dirname(path.join(workDir, file)), { recursive: true });
+    fs.copyFileSync(path.join(file === "package.json" ? install.dir : root, file), path.join(workDir, file));
+  }
   for (const link of ["node_modules", ".gen"]) fs.symlinkSync(path.join(install.dir, link), path.join(workDir, link));
   return synthVariants(workDir, path.join(install.dir, "node_modules"), outdir, variants);
+}
+
+/** `npm run synth` in the `workDir` that synthOnCdkTerrain made, into `outdir` (CDKTF_OUTDIR, which the fork reads too). */
+export function npmRunSynthOnCdkTerrain(workDir: string, outdir: string): void {
+  const result = spawnSync("npm", ["run", "--silent", "synth"], { cwd: workDir, encoding: "utf8", timeout: 5 * 60_000, env: { ...process.env, CDKTF_OUTDIR: outdir } });
+  if (result.status !== 0) throw new Error(`npm run synth on CDK Terrain failed:\n${lastLines(`${result.stdout}${result.stderr}`, 30)}`);
 }
 
 if (require.main === module) {
