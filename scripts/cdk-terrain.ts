@@ -83,7 +83,10 @@ export function cdkTerrainDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 function run(command: string, args: readonly string[], cwd: string, timeoutMs: number): { ok: boolean; output: string } {
-  const result = spawnSync(command, args, { cwd, encoding: "utf8", timeout: timeoutMs, env: { ...process.env, CHECKPOINT_DISABLE: "1" }, maxBuffer: 64 * 1024 * 1024 });
+  // An existing CLI config keeps generate-metal-bindings.js from writing one into the temp folder.
+  const tfConfig = process.env.TF_CLI_CONFIG_FILE && fs.existsSync(process.env.TF_CLI_CONFIG_FILE) ? process.env.TF_CLI_CONFIG_FILE : "/dev/null";
+  const env = { ...process.env, CHECKPOINT_DISABLE: "1", TF_CLI_CONFIG_FILE: tfConfig };
+  const result = spawnSync(command, args, { cwd, encoding: "utf8", timeout: timeoutMs, env, maxBuffer: 64 * 1024 * 1024 });
   const output = `${result.stdout ?? ""}${result.stderr ?? ""}${result.error ? `\n${result.error.message}` : ""}`.trim();
   return { ok: result.status === 0, output };
 }
