@@ -104,7 +104,7 @@ export function isCdkTerrainInstalled(): boolean {
 export function registryProblem(): string | undefined {
   const probe = run("npm", ["view", `cdktn@${CDK_TERRAIN_VERSION}`, "version"], root, 60_000);
   if (probe.ok && probe.output.trim() === CDK_TERRAIN_VERSION) return undefined;
-  return `the npm registry did not answer \`npm view cdktn@${CDK_TERRAIN_VERSION} version\`: ${lastLines(probe.output, 3) || "no output"}`;
+  return `the npm registry did not answer \`npm view cdktn@${CDK_TERRAIN_VERSION} version\`: ${lastLines(probe.output, 3).replace(/\s*\n\s*/g, " ") || "no output"}`;
 }
 
 /**
