@@ -132,8 +132,11 @@ export function prepareCdkTerrain(): CdkTerrainInstall {
     if (!fs.existsSync(path.join(partial, ".gen", "providers", "metal", "index.ts"))) throw new Error(`npm install ran, but its postinstall wrote no metal bindings:\n${lastLines(install.output)}`);
     const installedInMs = Date.now() - started;
     fs.writeFileSync(path.join(partial, STAMP), `installed in ${seconds(installedInMs)} on ${new Date().toISOString()}\n`);
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(partial, dir);
+    // Another run may have finished the same install meanwhile: keep its folder, in use.
+    if (!fs.existsSync(path.join(dir, STAMP))) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.renameSync(partial, dir);
+    }
     return { dir, installedInMs };
   } finally {
     fs.rmSync(partial, { recursive: true, force: true });
