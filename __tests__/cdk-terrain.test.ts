@@ -124,11 +124,13 @@ if (unavailable && process.env.CI) {
   describe(`the app on CDK Terrain ${CDK_TERRAIN_VERSION}, compared with cdktf`, () => {
     let temp = "";
     let libraries: { cdktf: SynthLibrary; cdktn: SynthLibrary };
+    let installDir = "";
     const out = (library: "cdktf" | "cdktn", variant: string) => path.join(temp, library, variant);
 
     beforeAll(() => {
       temp = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-test-cdk-terrain-"));
       const install = prepareCdkTerrain();
+      installDir = install.dir;
       if (install.installedInMs !== undefined) console.log(`CDK Terrain ${CDK_TERRAIN_VERSION}: cold install in ${seconds(install.installedInMs)} into ${install.dir}`);
       const t0 = Date.now();
       const cdktf = synthOnCdktf(path.join(temp, "cdktf"), VARIANTS);
@@ -172,6 +174,15 @@ if (unavailable && process.env.CI) {
           expect([file, fs.readFileSync(path.join(out("cdktn", variant), file), "utf8")]).toEqual([file, asCdkTerrainFormats(withForkValues)]);
         }
       });
+    });
+
+    test("the fork's metal bindings are CDK Terrain's generator's, importing the library as `cdktf`: one copy of it is loaded", () => {
+      const bindings = path.join(installDir, ".gen", "providers", "metal");
+      const sources = (fs.readdirSync(bindings, { recursive: true }) as string[]).filter((f) => f.endsWith(".ts"));
+      expect(sources).toContain(path.join("device", "index.ts"));
+      const imports = new Set(sources.flatMap((f) => [...fs.readFileSync(path.join(bindings, f), "utf8").matchAll(/^import .* from '(cdkt[fn])';$/gm)].map((m) => m[0])));
+      // `cdktn.` is how CDK Terrain's generator names the library in the code it writes.
+      expect([...imports]).toEqual(["import * as cdktn from 'cdktf';"]);
     });
 
     test("`npm run synth` in the switched app (main.ts on the fork) writes what the example's synth wrote", () => {
