@@ -5,7 +5,7 @@
  * says (scripts/cdk-terrain.ts, cached outside the repository), and the output compared:
  * every difference must be in KNOWN_DIFFERENCES with its reason, and every entry there
  * must still occur. Without the npm registry and without a cached install it skips
- * saying why; under CI (`CI` set, as GitHub Actions and .ci/run have it) it fails instead.
+ * saying why; under CI (`CI` set, as GitHub Actions and the CI runner of .ci/run set it) it fails instead.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
