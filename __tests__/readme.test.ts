@@ -4,6 +4,7 @@ import { planAddresses } from "../lib/address-plan";
 import { SETTINGS } from "../lib/settings";
 import { USER_DATA_BUDGET_BYTES } from "../lib/user-data-size";
 import { DOC_TABLES, sizeTablesAgree, withDocTables } from "../scripts/doc-tables";
+import { switchToCdkTerrain } from "../scripts/cdk-terrain";
 
 const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
 
@@ -59,4 +60,21 @@ test("the README gives the two set-up commands and links every design document",
   expect(readme).toContain("npm ci && npm run synth");
   expect(readme).toContain("npm test");
   for (const doc of fs.readdirSync(path.join(__dirname, "..", "docs"))) expect(readme).toContain(`docs/${doc}`);
+});
+
+test("the README's switch to CDK Terrain is, row for row, the package.json that the comparison test installs", () => {
+  const section = readme.slice(readme.indexOf("## cdktf's status and CDK Terrain"), readme.indexOf("## Verification"));
+  const rows = [...section.matchAll(/^\| `(\w+)\.([^`]+)` \| (.+) \| (.+) \|$/gm)];
+  expect(rows.length).toBeGreaterThanOrEqual(10);
+  const cell = (text: string): unknown => (text === "(none)" ? undefined : JSON.parse(/^`(.*)`$/.exec(text)![1]));
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8"));
+  const switched = structuredClone(pkg);
+  for (const [, field, key, before, after] of rows) {
+    // The "cdktf (default)" column is what package.json has now.
+    expect([field, key, pkg[field]?.[key]]).toEqual([field, key, cell(before)]);
+    switched[field] ??= {};
+    if (cell(after) === undefined) delete switched[field][key];
+    else switched[field][key] = cell(after);
+  }
+  expect(switched).toEqual(switchToCdkTerrain(pkg));
 });

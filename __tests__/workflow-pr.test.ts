@@ -1,15 +1,17 @@
 /**
- * Lints the pull-request workflow. actionlint is not packaged for Debian bookworm and
- * npm has no official build, so the file is parsed with the `yaml` library and checked
+ * Lints the pull-request workflow. The file is parsed with the `yaml` library and checked
  * for what would break it: every step runs or uses something, project logic is only
  * npm scripts that exist, actions are pinned, no untrusted expression reaches a shell,
- * the comment is found again by its marker. If an `actionlint` binary is on PATH it
- * runs too.
+ * the comment is found again by its marker. Then actionlint (not in Debian bookworm:
+ * `npm run tools` builds it from its Go module) checks it with Debian's shellcheck on
+ * every run script; without them it skips saying why, and under CI it fails instead.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
+import { ACTIONLINT_VERSION, actionlintBinary } from "../rehearsal/tools";
 
 const root = path.resolve(__dirname, "..");
 const workflowsDir = path.join(root, ".github", "workflows");
@@ -95,7 +97,7 @@ describe.each(workflowFiles)("%s", (file) => {
         }
       }
     }
-    if (file === "pr.yml") expect([...new Set(called)].sort()).toEqual(["report", "synth", "synth-diff", "tools"]);
+    if (file === "pr.yml") expect([...new Set(called)].sort()).toEqual(["cdk-terrain", "report", "synth", "synth-diff", "tools"]);
   });
 
   test("actions are pinned by commit with the release named beside it, and no ${{ }} expression is pasted into a shell script", () => {
@@ -149,6 +151,15 @@ describe("pr.yml", () => {
     expect(fs.readFileSync(path.join(root, ".ci", "run"), "utf8")).toMatch(/^npm run tools$/m);
   });
 
+  test("installs CDK Terrain before the tests, as .ci/run does, so its comparison runs", () => {
+    const install = all.findIndex((s) => s.run === "npm run cdk-terrain");
+    expect(install).toBeGreaterThan(all.findIndex((s) => s.run?.startsWith("npm ci")));
+    expect(install).toBeLessThan(all.findIndex((s) => s.run === "npm test"));
+    const ciRun = fs.readFileSync(path.join(root, ".ci", "run"), "utf8");
+    expect(ciRun).toMatch(/^npm run cdk-terrain$/m);
+    expect(ciRun.indexOf("npm run cdk-terrain")).toBeLessThan(ciRun.search(/^npm test$/m));
+  });
+
   test("installs the system packages of .ci/run, then npm ci, then the tests, before synthesizing", () => {
     const order = ["--system-packages-only", "npm ci", "npm test", "npm run synth"].map((needle) => all.findIndex((s) => s.run?.includes(needle)));
     expect(order.every((i) => i >= 0)).toBe(true);
@@ -157,6 +168,8 @@ describe("pr.yml", () => {
     expect(ciRun).toMatch(/"\$\{1:-\}" = "--system-packages-only" \]; then exit 0/);
     expect(ciRun.indexOf("apt-get install")).toBeLessThan(ciRun.indexOf("--system-packages-only"));
     expect(ciRun).toMatch(/apt_packages=\([^)]*\bdirenv\b/);
+    // actionlint's shell checks (below) run Debian's shellcheck.
+    expect(ciRun).toMatch(/apt_packages=\([^)]*\bshellcheck\b/);
   });
 
   test("synthesizes the base in a git worktree and diffs it against the head with npm run synth-diff", () => {
@@ -223,10 +236,47 @@ describe("pr.yml", () => {
   });
 });
 
-const actionlint = spawnSync("sh", ["-c", "command -v actionlint"], { encoding: "utf8" }).stdout.trim();
-(actionlint ? test : test.skip)("actionlint finds nothing (runs when an actionlint binary is on PATH)", () => {
-  const result = spawnSync(actionlint, workflowFiles.map((f) => path.join(workflowsDir, f)), { cwd: root, encoding: "utf8" });
-  expect(result.stdout + result.stderr).toBe("");
-  expect(result.status).toBe(0);
-});
-if (!actionlint) console.warn("SKIPPED actionlint: no actionlint binary on PATH (not in Debian bookworm); the structural checks above still ran");
+/** The cached build (npm run tools), else one on PATH. */
+const actionlint = fs.existsSync(actionlintBinary()) ? actionlintBinary() : spawnSync("sh", ["-c", "command -v actionlint"], { encoding: "utf8" }).stdout.trim();
+const shellcheck = spawnSync("sh", ["-c", "command -v shellcheck"], { encoding: "utf8" }).stdout.trim();
+const lintMissing = [
+  !actionlint && `actionlint (npm run tools -- actionlint builds ${ACTIONLINT_VERSION} into ${path.dirname(actionlintBinary())})`,
+  !shellcheck && "shellcheck (apt-get install shellcheck; .ci/run installs it)",
+].filter(Boolean);
+
+/** actionlint on `files`, with shellcheck named: actionlint alone would skip the shell checks silently when it finds none. */
+function runActionlint(files: readonly string[]): { output: string; status: number | null } {
+  const result = spawnSync(actionlint, ["-shellcheck", shellcheck, ...files], { cwd: root, encoding: "utf8" });
+  return { output: `${result.stdout}${result.stderr}`, status: result.status };
+}
+
+if (lintMissing.length > 0 && process.env.CI) {
+  test("actionlint and shellcheck are installed (CI must lint the workflows)", () => {
+    throw new Error(`missing ${lintMissing.join(" and ")}`);
+  });
+} else if (lintMissing.length > 0) {
+  console.warn(`SKIPPED actionlint: missing ${lintMissing.join(" and ")}; the structural checks above still ran`);
+  test.skip("actionlint with shellcheck finds nothing in the workflows", () => undefined);
+} else {
+  describe("actionlint with shellcheck", () => {
+    test("finds nothing in the workflows", () => {
+      expect(runActionlint(workflowFiles.map((f) => path.join(workflowsDir, f)))).toEqual({ output: "", status: 0 });
+    });
+
+    test("would report a run script's unquoted variable and an unknown expression context: the shell checks are on", () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-test-actionlint-"));
+      try {
+        const file = path.join(dir, "bad.yml");
+        // pr.yml's "Trust the checkout" step with its quotes lost, and a mistyped context.
+        const bad = fs.readFileSync(path.join(workflowsDir, "pr.yml"), "utf8").replace('--add safe.directory "$GITHUB_WORKSPACE"', "--add safe.directory $GITHUB_WORKSPACE").replace("github.event.pull_request.number", "githb.event.pull_request.number");
+        fs.writeFileSync(file, bad);
+        const { output, status } = runActionlint([file]);
+        expect(status).toBe(1);
+        expect(output).toMatch(/shellcheck reported issue in this script: SC2086/);
+        expect(output).toMatch(/undefined variable "githb"/);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}

@@ -4,7 +4,7 @@
  * ever committed.
  *
  *   npm run tools [-- GROUP...]  build what is missing (groups: terraform, kubernetes,
- *                                coredns; default all), print each build's time
+ *                                coredns, actionlint; default all), print each build's time
  *
  * The kubernetes group also holds containerd and the pause program, and the container
  * images made from them (images.ts): the control-plane rehearsal runs the real kubelet
@@ -181,6 +181,16 @@ export function corednsBinary(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(toolsCacheDir(env), `coredns-${COREDNS_VERSION}`, "coredns");
 }
 
+/**
+ * actionlint, the GitHub Actions workflow linter (not packaged for Debian bookworm), for
+ * __tests__/workflow-pr.test.ts; it runs Debian's shellcheck on the workflow's scripts.
+ */
+export const ACTIONLINT_VERSION = "1.7.12";
+
+export function actionlintBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolsCacheDir(env), `actionlint-${ACTIONLINT_VERSION}`, "actionlint");
+}
+
 /** One cached build: a folder named <name>-<version> holding its outputs and a stamp. */
 interface Build {
   readonly name: string;
@@ -199,7 +209,7 @@ function inGroups(b: Build, groups: readonly ToolGroup[]): boolean {
   return groups.includes(b.group) || (b.alsoIn ?? []).some((g) => groups.includes(g));
 }
 
-export type ToolGroup = "terraform" | "kubernetes" | "coredns";
+export type ToolGroup = "terraform" | "kubernetes" | "coredns" | "actionlint";
 
 const STAMP = ".built";
 
@@ -405,6 +415,17 @@ function builds(): Build[] {
       },
     },
     imagesBuild(DEFAULT_KUBERNETES_VERSION),
+    {
+      name: "actionlint",
+      version: ACTIONLINT_VERSION,
+      outputs: [actionlintBinary()],
+      group: "actionlint",
+      build(work) {
+        goInstall(`github.com/rhysd/actionlint/cmd/actionlint@v${ACTIONLINT_VERSION}`, work);
+        fs.mkdirSync(path.dirname(actionlintBinary()), { recursive: true });
+        fs.renameSync(path.join(work, "actionlint"), actionlintBinary());
+      },
+    },
   ];
 }
 
@@ -473,7 +494,7 @@ export function buildMissing(groups: readonly ToolGroup[], options: { required?:
 
 if (require.main === module) {
   const args = process.argv.slice(2);
-  const known: readonly ToolGroup[] = ["terraform", "kubernetes", "coredns"];
+  const known: readonly ToolGroup[] = ["terraform", "kubernetes", "coredns", "actionlint"];
   const onlyAt = args.indexOf("--only");
   const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
   const asked = args.filter((a, i) => !a.startsWith("--") && i !== onlyAt + 1);
