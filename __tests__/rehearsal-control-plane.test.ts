@@ -92,7 +92,8 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
       // (a deploy's plan refuses it; the rehearsal leaves the devices and their checks
       // out). This rehearsal runs no NAT64 unit; the NAT64 rehearsal
       // (rehearsal-nat64.test.ts) runs its script and tayga.
-      "https://debian-mirror.example/debian/pool/main/t/tayga/tayga_0.9.2-8_amd64.deb",
+      // NAT64_TAYGA_PACKAGE_URL is unset, so the rehearsal names its own mirror.
+      "https://tayga-mirror.rehearsal.internal/debian/pool/main/t/tayga/tayga_0.9.2-8_amd64.deb",
     ]);
     expect(node.exec(["kubeadm", "version", "-o", "short"]).stdout.trim()).toBe("v1.36.3");
   });

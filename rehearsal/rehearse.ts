@@ -22,6 +22,7 @@ import * as path from "node:path";
 import { seconds, table } from "./format";
 import { MANAGED_PROJECT_ADDRESS } from "../constructs/metal-project-bgp";
 import { loadSettings } from "../lib/settings";
+import { TAYGA } from "../lib/versions";
 import { MetalApi, RehearsalDevice, RehearsalMetalOptions, projectSeed, rehearsalDevices, startRehearsalMetal } from "./metal";
 import { RehearsalRoot, rehearsalRoot } from "./root-module";
 import { PlanJson, Terraform, plannedActions } from "./terraform";
@@ -29,12 +30,25 @@ import { buildMissing } from "./tools";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 
+/**
+ * The tayga package's URL when the operator has not set NAT64_TAYGA_PACKAGE_URL: a mirror
+ * of the rehearsal's own, on a private-use name (.internal), so the plan's check of the
+ * placeholder passes; the rehearsal's nodes get the package from its local copy, checked
+ * against the pinned hash. A deploy still needs the operator's mirror (docs/nat64.md).
+ */
+export const REHEARSAL_TAYGA_PACKAGE_URL = `https://tayga-mirror.rehearsal.internal/debian/${TAYGA.poolPath}`;
+
+/** The environment the rehearsal synthesizes with: the operator's, and its own tayga mirror if none is set. */
+export function rehearsalEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return env.NAT64_TAYGA_PACKAGE_URL ? env : { ...env, NAT64_TAYGA_PACKAGE_URL: REHEARSAL_TAYGA_PACKAGE_URL };
+}
+
 /** Runs the app (main.ts) with `env` into `outdir`, as `cdktf synth` does; returns the stack names. */
 export function synthesize(env: NodeJS.ProcessEnv, outdir: string): string[] {
   fs.mkdirSync(path.dirname(outdir), { recursive: true });
   const result = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "main.ts"], {
     cwd: PROJECT_DIR,
-    env: { ...env, CDKTF_OUTDIR: outdir, CHECKPOINT_DISABLE: "1" },
+    env: { ...rehearsalEnv(env), CDKTF_OUTDIR: outdir, CHECKPOINT_DISABLE: "1" },
     encoding: "utf8",
   });
   if (result.status !== 0) throw new Error(`synth failed:\n${(result.stderr || result.stdout).trim()}`);
@@ -185,6 +199,7 @@ export function rehearse(env: NodeJS.ProcessEnv, keepDir?: string): number {
   const notes = new Set<string>();
   try {
     say("rehearse: synthesizing with the settings of this environment ...");
+    if (!env.NAT64_TAYGA_PACKAGE_URL) notes.add(`NAT64_TAYGA_PACKAGE_URL is unset: the rehearsal used its own mirror (${REHEARSAL_TAYGA_PACKAGE_URL}); a deploy stops at plan until you set yours (docs/nat64.md)`);
     const outdir = path.join(work, "cdktf.out");
     const stacks = synthesize(env, outdir);
     for (const stack of stacks) {
