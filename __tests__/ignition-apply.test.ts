@@ -7,7 +7,8 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BootRole } from "../ignition";
-import { decodeDataUrl, files, hasCommand, IgnConfig, installHint, tempDir } from "./support/ignition";
+import { gzipSync } from "node:zlib";
+import { decodeDataUrl, files, hasCommand, IgnConfig, IgnFile, installHint, tempDir, unpackMerges } from "./support/ignition";
 import { referencePath } from "./support/reference";
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { resolveTerraformRefs } from "./support/terraform-refs";
@@ -41,6 +42,7 @@ const TOLERATED: { pattern: RegExp; reason: string }[] = [
 
 const ROLES: BootRole[] = ["init", "control-plane", "worker"];
 
+/** Each role's user data after Terraform (packed: a gzip'd merged boot config and the apply-time files). */
 function configsByRole(): Record<BootRole, IgnConfig> {
   const stack = onlyStack(synthesize({ CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }));
   const out: Partial<Record<BootRole, IgnConfig>> = {};
@@ -65,7 +67,10 @@ describe("ignition-apply-check: every role applies and its units verify", () => 
   const configs = configsByRole();
 
   it.each(ROLES)("%s", (role) => {
-    const config = configs[role];
+    const packed = configs[role];
+    // Everything the node gets: the merged boot config's files and units, then the user data's own.
+    const config = unpackMerges(packed);
+    expect(packed.ignition.config?.merge).toHaveLength(1);
     // The check skips remote sources; every one must carry a hash Ignition verifies on the node.
     const remote = files(config).filter((f) => !f.contents?.source.startsWith("data:"));
     expect(remote.length).toBeGreaterThanOrEqual(3);
@@ -73,7 +78,7 @@ describe("ignition-apply-check: every role applies and its units verify", () => 
 
     const dir = tempDir("apply");
     const file = path.join(dir, `${role}.ign`);
-    fs.writeFileSync(file, JSON.stringify(config));
+    fs.writeFileSync(file, JSON.stringify(offline(packed)));
     const work = path.join(dir, "work");
     fs.mkdirSync(work);
     const result = spawnSync("bash", [tool, "--keep", `--workdir=${work}`, file], { encoding: "utf8", timeout: 300_000 });
@@ -90,8 +95,9 @@ describe("ignition-apply-check: every role applies and its units verify", () => 
     expect(output).toMatch(/multi-user\.target\.wants\/v6fabric-kubeadm\.service/);
     expect(output).toContain("locksmithd.service -> /dev/null (masked)");
 
-    // What Ignition wrote is what the config meant: every inline file, gzip'd or not
-    // (PEMs come from Terraform's base64gzip(), here the placeholder's gzip), byte for byte.
+    // What Ignition wrote is what the config meant: every inline file, from the merged
+    // boot config (gzip'd as a whole) or the user data's own (PEMs come from Terraform's
+    // base64gzip(), here the placeholder's gzip), byte for byte as this test decodes it.
     const [scratch] = fs.readdirSync(work).filter((n) => n.startsWith("ign-check."));
     const root = path.join(work, scratch, "root");
     const inline = files(config).filter((f) => f.contents?.source.startsWith("data:"));
@@ -103,6 +109,22 @@ describe("ignition-apply-check: every role applies and its units verify", () => 
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+/**
+ * The packed config with the remote file sources inside its merged configs blanked
+ * (`data:,`), as the check blanks the top-level ones: it runs offline, and it cannot see
+ * into a gzip'd merged config. The merged config is re-gzip'd here; Ignition still
+ * fetches, decompresses and merges it for real.
+ */
+function offline(config: IgnConfig): IgnConfig {
+  const blank = (f: IgnFile): IgnFile => (f.contents && !f.contents.source.startsWith("data:") ? { ...f, contents: { source: "data:," } } : f);
+  const merge = (config.ignition.config?.merge ?? []).map((m) => {
+    const inner = JSON.parse(decodeDataUrl(m.source, m.compression).toString("utf8")) as IgnConfig;
+    const blanked = { ...inner, storage: { ...inner.storage, files: files(inner).map(blank) } };
+    return { source: `data:;base64,${gzipSync(JSON.stringify(blanked)).toString("base64")}`, compression: "gzip" };
+  });
+  return { ...config, ignition: { ...config.ignition, config: { merge } } };
+}
 
 /** The "  - ..." lines after `heading` in the check's summary. */
 function sectionLines(output: string, heading: string): string[] {

@@ -11,7 +11,7 @@ import { escapeTerraformTemplate } from "../ignition/terraform-escape";
 import { BOOT_VALUES } from "../lib/boot-values";
 import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "../lib/versions";
 import { ADDON, BASE64_NODE_KEY, BASE64_TOKEN, fixtureInput, kubeadmFixture, TOKEN } from "./support/ignition-fixtures";
-import { decodeDataUrl, describeWithTools, file, fileText, files, IgnConfig, ignitionValidate, unit, unitValues } from "./support/ignition";
+import { decodeDataUrl, describeWithTools, file, fileText, files, IgnConfig, ignitionValidate, unit, unitValues, unpackMerges } from "./support/ignition";
 import { REF_PLACEHOLDERS, resolveTerraformRefs } from "./support/terraform-refs";
 
 const ROLES: BootRole[] = ["init", "control-plane", "worker"];
@@ -27,7 +27,7 @@ function applied(input: NodeIgnitionInput): IgnConfig {
     .join("${base64gzip(tls_private_key.node.private_key_pem)}")
     .split(BASE64_TOKEN)
     .join("${base64encode(tls_private_key.ca.private_key_pem)}");
-  return JSON.parse(resolveTerraformRefs(cdktfTokens).text) as IgnConfig;
+  return unpackMerges(JSON.parse(resolveTerraformRefs(cdktfTokens).text) as IgnConfig);
 }
 
 describe("composition: one base for every node, role parts added", () => {
@@ -82,16 +82,21 @@ describe("composition: one base for every node, role parts added", () => {
 });
 
 describe("NodeFile encoding", () => {
-  it("text without tokens becomes a base64 data URL of exactly that text", () => {
-    const text = "line one\nwith ${shell} and %{x} and ünïcode\n";
-    expect(textSource(text)).toBe(`data:;base64,${Buffer.from(text).toString("base64")}`);
-    expect(decodeDataUrl(textSource(text)).toString()).toBe(text);
+  it("text without tokens becomes a percent-encoded data URL of exactly that text, escaping only what Ignition's parser refuses", () => {
+    const text = "line one\nwith ${shell} and %{x}, 100% \"quoted\" <a|b> [c] `d` #e ^f \\g and ünïcode\n";
+    const source = textSource(text);
+    expect(source.startsWith("data:,")).toBe(true);
+    expect(decodeDataUrl(source).toString()).toBe(text);
+    // RFC 2396 delims and unwise characters, controls, space, non-ASCII and % itself are escaped; the rest stays readable.
+    expect(source.slice("data:,".length)).not.toMatch(/[\x00-\x20\x7f-\uffff<>#"{}|\\^[\]`]/);
+    expect(source).toContain("with%20$%7Bshell%7D%20and%20%25%7Bx%7D,%20100%25");
+    expect(textSource("a=b;c/d?e:f@g&h+i$j,k-l_m.n!o~p*q'r(s)t")).toBe("data:,a=b;c/d?e:f@g&h+i$j,k-l_m.n!o~p*q'r(s)t");
   });
 
-  it("long text without tokens is gzip-compressed and still decodes to the text", () => {
+  it("long text is not compressed file by file: the boot config is gzip'd as a whole (ignition/user-data.ts)", () => {
     const text = "net.ipv6.conf.all.forwarding = 1\n".repeat(40);
     const resource = textResource(text);
-    expect(resource.compression).toBe("gzip");
+    expect(resource).toEqual({ source: textSource(text) });
     expect(decodeDataUrl(resource.source, resource.compression).toString()).toBe(text);
   });
 
@@ -146,7 +151,10 @@ describe("toUserData escapes literal Terraform template syntax and keeps cdktf t
     const contents = "[Service]\nExecStart=/bin/sh -c 'echo ${HOME} %{x}'\n[Install]\nWantedBy=multi-user.target\n";
     const input = { ...fixtureInput("worker"), units: [{ name: "echo.service", contents }] };
     const userData = toUserData(renderNodeIgnition(input));
-    expect(userData).toContain("$${HOME}");
+    // The unit travels inside the gzip'd boot config, out of Terraform's sight; the only
+    // expressions Terraform evaluates are the apply-time files' own.
+    expect(resolveTerraformRefs(userData).expressions).toEqual(resolveTerraformRefs(toUserData(renderNodeIgnition(fixtureInput("worker")))).expressions);
+    expect(resolveTerraformRefs(userData).expressions.join(" ")).not.toContain("HOME");
     expect(unit(applied(input), "echo.service").contents).toBe(contents);
   });
 });

@@ -27,6 +27,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
+import { unpackUserData } from "../ignition/user-data";
+import { IgnitionConfig } from "../ignition/types";
 import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
 import { NodeAddresses, RehearsalNode } from "./nodes";
 import { NodeRuntime, REHEARSAL_DIR, kubeletSupport } from "./kubelet";
@@ -88,7 +90,8 @@ export const LOCAL_DOWNLOADS: Readonly<Record<string, string>> = {
  * Ignition checks it. Returns the URLs that have no local copy.
  */
 export function installDownloads(root: string, userData: string, local: Readonly<Record<string, string>> = LOCAL_DOWNLOADS): string[] {
-  const config = JSON.parse(userData) as { storage?: { files?: { path: string; mode?: number; contents?: { source?: string; verification?: { hash?: string } } }[] } };
+  // The downloads sit in the gzip'd boot config the user data merges (ignition/user-data.ts).
+  const config = unpackUserData(JSON.parse(userData) as IgnitionConfig);
   const missing: string[] = [];
   for (const f of config.storage?.files ?? []) {
     const source = f.contents?.source ?? "";
