@@ -7,8 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BootRole } from "../ignition";
-import { gzipSync } from "node:zlib";
-import { decodeDataUrl, files, hasCommand, IgnConfig, IgnFile, installHint, tempDir, unpackMerges } from "./support/ignition";
+import { decodeDataUrl, files, hasCommand, IgnConfig, installHint, offline, tempDir, unpackMerges } from "./support/ignition";
 import { referencePath } from "./support/reference";
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { resolveTerraformRefs } from "./support/terraform-refs";
@@ -109,22 +108,6 @@ describe("ignition-apply-check: every role applies and its units verify", () => 
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
-
-/**
- * The packed config with the remote file sources inside its merged configs blanked
- * (`data:,`), as the check blanks the top-level ones: it runs offline, and it cannot see
- * into a gzip'd merged config. The merged config is re-gzip'd here; Ignition still
- * fetches, decompresses and merges it for real.
- */
-function offline(config: IgnConfig): IgnConfig {
-  const blank = (f: IgnFile): IgnFile => (f.contents && !f.contents.source.startsWith("data:") ? { ...f, contents: { source: "data:," } } : f);
-  const merge = (config.ignition.config?.merge ?? []).map((m) => {
-    const inner = JSON.parse(decodeDataUrl(m.source, m.compression).toString("utf8")) as IgnConfig;
-    const blanked = { ...inner, storage: { ...inner.storage, files: files(inner).map(blank) } };
-    return { source: `data:;base64,${gzipSync(JSON.stringify(blanked)).toString("base64")}`, compression: "gzip" };
-  });
-  return { ...config, ignition: { ...config.ignition, config: { merge } } };
-}
 
 /** The "  - ..." lines after `heading` in the check's summary. */
 function sectionLines(output: string, heading: string): string[] {

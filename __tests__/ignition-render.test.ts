@@ -3,7 +3,7 @@
  * input validation, and ignition-validate on every role (with a kubeadm fixture; the
  * synthesized app is checked in ignition-synth.test.ts).
  */
-import { BootRole, NODE_PATHS, NODE_UNITS, NodeIgnitionInput, renderNodeIgnition, toUserData } from "../ignition";
+import { BootRole, NODE_PATHS, NODE_UNITS, NodeIgnitionInput, packUserData, renderNodeIgnition, toUserData, unpackUserData } from "../ignition";
 import { composeConfig } from "../ignition/compose";
 import { base64Source, textResource, textSource } from "../ignition/node-files";
 import { renderTemplate } from "../ignition/templates";
@@ -139,6 +139,47 @@ describe("NodeFile encoding", () => {
       if (role !== "init") expect(file(config, "/etc/kubernetes/discovery/node.key").mode).toBe(0o600);
       if (role !== "worker") expect(fileText(config, "/etc/kubernetes/pki/ca.key")).toBe(Buffer.from(REF_PLACEHOLDERS.base64, "base64").toString());
     }
+  });
+});
+
+describe("packing: the boot config gzip'd as one merged config, the apply-time files outside", () => {
+  const config = renderNodeIgnition(fixtureInput("control-plane"));
+  const packed = JSON.parse(JSON.stringify(packUserData(config))) as IgnConfig;
+  const merge = packed.ignition.config?.merge ?? [];
+
+  it("merges exactly one gzip'd data URL; the user data's own files are those holding a Terraform reference", () => {
+    expect(merge).toHaveLength(1);
+    expect(merge[0].compression).toBe("gzip");
+    expect(merge[0].source).toMatch(/^data:;base64,[A-Za-z0-9+/]+=*$/);
+    const withToken = files(JSON.parse(JSON.stringify(config)) as IgnConfig).filter((f) => f.contents?.source.includes("${TfToken["));
+    expect(withToken.length).toBeGreaterThanOrEqual(2);
+    expect(files(packed)).toEqual(withToken);
+    expect(packed.systemd).toBeUndefined();
+  });
+
+  it("the merged config and the user data's own files are, together, the rendered config", () => {
+    const flat = JSON.parse(JSON.stringify(config)) as IgnConfig;
+    const unpacked = unpackMerges(packed);
+    const byPath = (c: IgnConfig) => [...files(c)].sort((a, b) => a.path.localeCompare(b.path));
+    expect(byPath(unpacked)).toEqual(byPath(flat));
+    expect(unpacked.systemd).toEqual(flat.systemd);
+    expect(JSON.parse(JSON.stringify(unpackUserData(packUserData(config))))).toEqual(unpacked);
+  });
+
+  it("the gzip is byte-stable: no time, no name, OS byte 255, the same bytes on every render", () => {
+    const gz = Buffer.from(merge[0].source.slice("data:;base64,".length), "base64");
+    expect([gz[0], gz[1], gz[2]]).toEqual([0x1f, 0x8b, 8]);
+    expect(gz[3]).toBe(0); // FLG: no name, comment, extra field or header CRC
+    expect(gz.readUInt32LE(4)).toBe(0); // MTIME
+    expect(gz[9]).toBe(255);
+    expect(toUserData(renderNodeIgnition(fixtureInput("control-plane")))).toBe(toUserData(renderNodeIgnition(fixtureInput("control-plane"))));
+  });
+
+  it("refuses a Terraform reference anywhere but a whole-file base64 source", () => {
+    // Text files refuse one when rendered (above); unit text is only caught here.
+    const unitWithToken = renderNodeIgnition({ ...fixtureInput("worker"), units: [{ name: "x.service", contents: `[Service]\nEnvironment=T=${TOKEN}\n`, enabled: false }] });
+    expect(() => packUserData(unitWithToken)).toThrow("a Terraform reference sits outside a whole-file `base64` source");
+    expect(() => packUserData(packUserData(config))).toThrow("pack a node's own config once");
   });
 });
 

@@ -17,7 +17,7 @@
  */
 import { gunzipSync } from "node:zlib";
 import { hasToken, stableGzip } from "./node-files";
-import { IgnitionConfig, IgnitionFile, IGNITION_SPEC_VERSION } from "./types";
+import { IgnitionConfig, IgnitionFile, IgnitionResource, IGNITION_SPEC_VERSION } from "./types";
 
 function appliedAtApplyTime(file: IgnitionFile): boolean {
   return file.contents !== undefined && hasToken(file.contents.source);
@@ -34,11 +34,23 @@ export function packUserData(config: IgnitionConfig): IgnitionConfig {
   const json = JSON.stringify(boot);
   // A reference there would reach the node as the literal text `${TfToken[...]}`.
   if (hasToken(json)) throw new Error("packUserData: a Terraform reference sits outside a whole-file `base64` source (in a unit, a hook or a text file)");
-  const gzipped = stableGzip(Buffer.from(json, "utf8"));
   return {
-    ignition: { version: IGNITION_SPEC_VERSION, config: { merge: [{ source: `data:;base64,${gzipped.toString("base64")}`, compression: "gzip" }] } },
+    ignition: { version: IGNITION_SPEC_VERSION, config: { merge: [mergeSource(boot)] } },
     ...(applyTime.length > 0 ? { storage: { files: applyTime } } : {}),
   };
+}
+
+/** The config a `data:;base64,` merge source holds (gzip'd or not). */
+export function readMergedConfig(resource: IgnitionResource): IgnitionConfig {
+  const match = /^data:;base64,([A-Za-z0-9+/=]*)$/.exec(resource.source);
+  if (!match) throw new Error(`merge source is not a base64 data URL: ${resource.source.slice(0, 40)}`);
+  const bytes = Buffer.from(match[1], "base64");
+  return JSON.parse((resource.compression === "gzip" ? gunzipSync(bytes) : bytes).toString("utf8")) as IgnitionConfig;
+}
+
+/** A merge source for `config`, gzip'd as packUserData does it. */
+export function mergeSource(config: IgnitionConfig): IgnitionResource {
+  return { source: `data:;base64,${stableGzip(Buffer.from(JSON.stringify(config), "utf8")).toString("base64")}`, compression: "gzip" };
 }
 
 /**
@@ -47,12 +59,7 @@ export function packUserData(config: IgnitionConfig): IgnitionConfig {
  * config's, in one config. Only `data:` merge sources are read.
  */
 export function unpackUserData(config: IgnitionConfig): IgnitionConfig {
-  const merged = (config.ignition.config?.merge ?? []).map((resource) => {
-    const match = /^data:;base64,([A-Za-z0-9+/=]*)$/.exec(resource.source);
-    if (!match) throw new Error(`unpackUserData: merge source is not a base64 data URL: ${resource.source.slice(0, 40)}`);
-    const bytes = Buffer.from(match[1], "base64");
-    return unpackUserData(JSON.parse((resource.compression === "gzip" ? gunzipSync(bytes) : bytes).toString("utf8")) as IgnitionConfig);
-  });
+  const merged = (config.ignition.config?.merge ?? []).map((resource) => unpackUserData(readMergedConfig(resource)));
   const all = [...merged, config];
   const list = <T>(pick: (c: IgnitionConfig) => readonly T[] | undefined): T[] => all.flatMap((c) => [...(pick(c) ?? [])]);
   const files = list((c) => c.storage?.files);

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 
 export interface IgnFile {
   path: string;
@@ -70,6 +70,23 @@ export function unpackMerges(config: IgnConfig): IgnConfig {
     },
     ...(units.length > 0 ? { systemd: { units } } : {}),
   };
+}
+
+/**
+ * A packed config with the remote file sources inside its merged configs blanked
+ * (`data:,`), for reference/tools/ignition-apply-check.sh: it runs offline and blanks
+ * the top-level ones itself, but cannot see into a gzip'd merged config. The merged
+ * config is re-gzip'd here; Ignition still fetches, decompresses and merges it for real.
+ * Callers assert the remote sources' hashes on the unpacked config.
+ */
+export function offline(config: IgnConfig): IgnConfig {
+  const blank = (f: IgnFile): IgnFile => (f.contents && !f.contents.source.startsWith("data:") ? { ...f, contents: { source: "data:," } } : f);
+  const merge = (config.ignition.config?.merge ?? []).map((m) => {
+    const inner = JSON.parse(decodeDataUrl(m.source, m.compression).toString("utf8")) as IgnConfig;
+    const blanked = { ...inner, storage: { ...inner.storage, files: files(inner).map(blank) } };
+    return { source: `data:;base64,${gzipSync(JSON.stringify(blanked)).toString("base64")}`, compression: "gzip" };
+  });
+  return { ...config, ignition: { ...config.ignition, config: { merge } } };
 }
 
 export function files(config: IgnConfig): IgnFile[] {
