@@ -35,7 +35,7 @@ export function packUserData(config: IgnitionConfig): IgnitionConfig {
   // A reference there would reach the node as the literal text `${TfToken[...]}`.
   if (hasToken(json)) throw new Error("packUserData: a Terraform reference sits outside a whole-file `base64` source (in a unit, a hook or a text file)");
   return {
-    ignition: { version: IGNITION_SPEC_VERSION, config: { merge: [mergeSource(boot)] } },
+    ignition: { version: IGNITION_SPEC_VERSION, config: { merge: [gzippedSource(json)] } },
     ...(applyTime.length > 0 ? { storage: { files: applyTime } } : {}),
   };
 }
@@ -50,7 +50,11 @@ export function readMergedConfig(resource: IgnitionResource): IgnitionConfig {
 
 /** A merge source for `config`, gzip'd as packUserData does it. */
 export function mergeSource(config: IgnitionConfig): IgnitionResource {
-  return { source: `data:;base64,${stableGzip(Buffer.from(JSON.stringify(config), "utf8")).toString("base64")}`, compression: "gzip" };
+  return gzippedSource(JSON.stringify(config));
+}
+
+function gzippedSource(json: string): IgnitionResource {
+  return { source: `data:;base64,${stableGzip(Buffer.from(json, "utf8")).toString("base64")}`, compression: "gzip" };
 }
 
 /**
