@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BootRole } from "../ignition";
-import { decodeDataUrl, files, hasCommand, IgnConfig, installHint, tempDir } from "./support/ignition";
+import { decodeDataUrl, files, hasCommand, IgnConfig, installHint, offline, tempDir, unpackMerges } from "./support/ignition";
 import { referencePath } from "./support/reference";
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { resolveTerraformRefs } from "./support/terraform-refs";
@@ -41,6 +41,7 @@ const TOLERATED: { pattern: RegExp; reason: string }[] = [
 
 const ROLES: BootRole[] = ["init", "control-plane", "worker"];
 
+/** Each role's user data after Terraform (packed: a gzip'd merged boot config and the apply-time files). */
 function configsByRole(): Record<BootRole, IgnConfig> {
   const stack = onlyStack(synthesize({ CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }));
   const out: Partial<Record<BootRole, IgnConfig>> = {};
@@ -65,7 +66,10 @@ describe("ignition-apply-check: every role applies and its units verify", () => 
   const configs = configsByRole();
 
   it.each(ROLES)("%s", (role) => {
-    const config = configs[role];
+    const packed = configs[role];
+    // Everything the node gets: the merged boot config's files and units, then the user data's own.
+    const config = unpackMerges(packed);
+    expect(packed.ignition.config?.merge).toHaveLength(1);
     // The check skips remote sources; every one must carry a hash Ignition verifies on the node.
     const remote = files(config).filter((f) => !f.contents?.source.startsWith("data:"));
     expect(remote.length).toBeGreaterThanOrEqual(3);
@@ -73,7 +77,7 @@ describe("ignition-apply-check: every role applies and its units verify", () => 
 
     const dir = tempDir("apply");
     const file = path.join(dir, `${role}.ign`);
-    fs.writeFileSync(file, JSON.stringify(config));
+    fs.writeFileSync(file, JSON.stringify(offline(packed)));
     const work = path.join(dir, "work");
     fs.mkdirSync(work);
     const result = spawnSync("bash", [tool, "--keep", `--workdir=${work}`, file], { encoding: "utf8", timeout: 300_000 });
@@ -90,8 +94,9 @@ describe("ignition-apply-check: every role applies and its units verify", () => 
     expect(output).toMatch(/multi-user\.target\.wants\/v6fabric-kubeadm\.service/);
     expect(output).toContain("locksmithd.service -> /dev/null (masked)");
 
-    // What Ignition wrote is what the config meant: every inline file, gzip'd or not
-    // (PEMs come from Terraform's base64gzip(), here the placeholder's gzip), byte for byte.
+    // What Ignition wrote is what the config meant: every inline file, from the merged
+    // boot config (gzip'd as a whole) or the user data's own (PEMs come from Terraform's
+    // base64gzip(), here the placeholder's gzip), byte for byte as this test decodes it.
     const [scratch] = fs.readdirSync(work).filter((n) => n.startsWith("ign-check."));
     const root = path.join(work, scratch, "root");
     const inline = files(config).filter((f) => f.contents?.source.startsWith("data:"));

@@ -3,7 +3,7 @@
  * input validation, and ignition-validate on every role (with a kubeadm fixture; the
  * synthesized app is checked in ignition-synth.test.ts).
  */
-import { BootRole, NODE_PATHS, NODE_UNITS, NodeIgnitionInput, renderNodeIgnition, toUserData } from "../ignition";
+import { BootRole, NODE_PATHS, NODE_UNITS, NodeIgnitionInput, packUserData, renderNodeIgnition, toUserData, unpackUserData } from "../ignition";
 import { composeConfig } from "../ignition/compose";
 import { base64Source, textResource, textSource } from "../ignition/node-files";
 import { renderTemplate } from "../ignition/templates";
@@ -11,7 +11,7 @@ import { escapeTerraformTemplate } from "../ignition/terraform-escape";
 import { BOOT_VALUES } from "../lib/boot-values";
 import { DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES } from "../lib/versions";
 import { ADDON, BASE64_NODE_KEY, BASE64_TOKEN, fixtureInput, kubeadmFixture, TOKEN } from "./support/ignition-fixtures";
-import { decodeDataUrl, describeWithTools, file, fileText, files, IgnConfig, ignitionValidate, unit, unitValues } from "./support/ignition";
+import { decodeDataUrl, describeWithTools, file, fileText, files, IgnConfig, ignitionValidate, unit, unitValues, unpackMerges } from "./support/ignition";
 import { REF_PLACEHOLDERS, resolveTerraformRefs } from "./support/terraform-refs";
 
 const ROLES: BootRole[] = ["init", "control-plane", "worker"];
@@ -27,7 +27,7 @@ function applied(input: NodeIgnitionInput): IgnConfig {
     .join("${base64gzip(tls_private_key.node.private_key_pem)}")
     .split(BASE64_TOKEN)
     .join("${base64encode(tls_private_key.ca.private_key_pem)}");
-  return JSON.parse(resolveTerraformRefs(cdktfTokens).text) as IgnConfig;
+  return unpackMerges(JSON.parse(resolveTerraformRefs(cdktfTokens).text) as IgnConfig);
 }
 
 describe("composition: one base for every node, role parts added", () => {
@@ -82,16 +82,21 @@ describe("composition: one base for every node, role parts added", () => {
 });
 
 describe("NodeFile encoding", () => {
-  it("text without tokens becomes a base64 data URL of exactly that text", () => {
-    const text = "line one\nwith ${shell} and %{x} and ünïcode\n";
-    expect(textSource(text)).toBe(`data:;base64,${Buffer.from(text).toString("base64")}`);
-    expect(decodeDataUrl(textSource(text)).toString()).toBe(text);
+  it("text without tokens becomes a percent-encoded data URL of exactly that text, escaping only what Ignition's parser refuses", () => {
+    const text = "line one\nwith ${shell} and %{x}, 100% \"quoted\" <a|b> [c] `d` #e ^f \\g and ünïcode\n";
+    const source = textSource(text);
+    expect(source.startsWith("data:,")).toBe(true);
+    expect(decodeDataUrl(source).toString()).toBe(text);
+    // RFC 2396 delims and unwise characters, controls, space, non-ASCII and % itself are escaped; the rest stays readable.
+    expect(source.slice("data:,".length)).not.toMatch(/[\x00-\x20\x7f-\uffff<>#"{}|\\^[\]`]/);
+    expect(source).toContain("with%20$%7Bshell%7D%20and%20%25%7Bx%7D,%20100%25");
+    expect(textSource("a=b;c/d?e:f@g&h+i$j,k-l_m.n!o~p*q'r(s)t")).toBe("data:,a=b;c/d?e:f@g&h+i$j,k-l_m.n!o~p*q'r(s)t");
   });
 
-  it("long text without tokens is gzip-compressed and still decodes to the text", () => {
+  it("long text is not compressed file by file: the boot config is gzip'd as a whole (ignition/user-data.ts)", () => {
     const text = "net.ipv6.conf.all.forwarding = 1\n".repeat(40);
     const resource = textResource(text);
-    expect(resource.compression).toBe("gzip");
+    expect(resource).toEqual({ source: textSource(text) });
     expect(decodeDataUrl(resource.source, resource.compression).toString()).toBe(text);
   });
 
@@ -137,6 +142,47 @@ describe("NodeFile encoding", () => {
   });
 });
 
+describe("packing: the boot config gzip'd as one merged config, the apply-time files outside", () => {
+  const config = renderNodeIgnition(fixtureInput("control-plane"));
+  const packed = JSON.parse(JSON.stringify(packUserData(config))) as IgnConfig;
+  const merge = packed.ignition.config?.merge ?? [];
+
+  it("merges exactly one gzip'd data URL; the user data's own files are those holding a Terraform reference", () => {
+    expect(merge).toHaveLength(1);
+    expect(merge[0].compression).toBe("gzip");
+    expect(merge[0].source).toMatch(/^data:;base64,[A-Za-z0-9+/]+=*$/);
+    const withToken = files(JSON.parse(JSON.stringify(config)) as IgnConfig).filter((f) => f.contents?.source.includes("${TfToken["));
+    expect(withToken.length).toBeGreaterThanOrEqual(2);
+    expect(files(packed)).toEqual(withToken);
+    expect(packed.systemd).toBeUndefined();
+  });
+
+  it("the merged config and the user data's own files are, together, the rendered config", () => {
+    const flat = JSON.parse(JSON.stringify(config)) as IgnConfig;
+    const unpacked = unpackMerges(packed);
+    const byPath = (c: IgnConfig) => [...files(c)].sort((a, b) => a.path.localeCompare(b.path));
+    expect(byPath(unpacked)).toEqual(byPath(flat));
+    expect(unpacked.systemd).toEqual(flat.systemd);
+    expect(JSON.parse(JSON.stringify(unpackUserData(packUserData(config))))).toEqual(unpacked);
+  });
+
+  it("the gzip is byte-stable: no time, no name, OS byte 255, the same bytes on every render", () => {
+    const gz = Buffer.from(merge[0].source.slice("data:;base64,".length), "base64");
+    expect([gz[0], gz[1], gz[2]]).toEqual([0x1f, 0x8b, 8]);
+    expect(gz[3]).toBe(0); // FLG: no name, comment, extra field or header CRC
+    expect(gz.readUInt32LE(4)).toBe(0); // MTIME
+    expect(gz[9]).toBe(255);
+    expect(toUserData(renderNodeIgnition(fixtureInput("control-plane")))).toBe(toUserData(renderNodeIgnition(fixtureInput("control-plane"))));
+  });
+
+  it("refuses a Terraform reference anywhere but a whole-file base64 source", () => {
+    // Text files refuse one when rendered (above); unit text is only caught here.
+    const unitWithToken = renderNodeIgnition({ ...fixtureInput("worker"), units: [{ name: "x.service", contents: `[Service]\nEnvironment=T=${TOKEN}\n`, enabled: false }] });
+    expect(() => packUserData(unitWithToken)).toThrow("a Terraform reference sits outside a whole-file `base64` source");
+    expect(() => packUserData(packUserData(config))).toThrow("pack a node's own config once");
+  });
+});
+
 describe("toUserData escapes literal Terraform template syntax and keeps cdktf tokens", () => {
   it("escapes ${ and %{, leaves tokens alone", () => {
     expect(escapeTerraformTemplate(`a \${b} %{c} ${TOKEN} $x`)).toBe(`a $\${b} %%{c} ${TOKEN} $x`);
@@ -146,7 +192,10 @@ describe("toUserData escapes literal Terraform template syntax and keeps cdktf t
     const contents = "[Service]\nExecStart=/bin/sh -c 'echo ${HOME} %{x}'\n[Install]\nWantedBy=multi-user.target\n";
     const input = { ...fixtureInput("worker"), units: [{ name: "echo.service", contents }] };
     const userData = toUserData(renderNodeIgnition(input));
-    expect(userData).toContain("$${HOME}");
+    // The unit travels inside the gzip'd boot config, out of Terraform's sight; the only
+    // expressions Terraform evaluates are the apply-time files' own.
+    expect(resolveTerraformRefs(userData).expressions).toEqual(resolveTerraformRefs(toUserData(renderNodeIgnition(fixtureInput("worker")))).expressions);
+    expect(resolveTerraformRefs(userData).expressions.join(" ")).not.toContain("HOME");
     expect(unit(applied(input), "echo.service").contents).toBe(contents);
   });
 });

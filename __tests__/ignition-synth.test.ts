@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { BootRole, NODE_PATHS, NODE_UNITS } from "../ignition";
 import { BOOT_VALUES, SAMPLE_BOOT_VALUES } from "../lib/boot-values";
 import { calicoErrors, parseManifest } from "./support/calico-validate";
-import { decodeDataUrl, describeWithTools, fileText, files, IgnConfig, ignitionValidate, tempDir, unit } from "./support/ignition";
+import { decodeDataUrl, describeWithTools, fileText, files, IgnConfig, ignitionValidate, tempDir, unit, unpackMerges } from "./support/ignition";
 
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { USER_DATA_BUDGET_BYTES, userDataSize } from "../lib/user-data-size";
@@ -22,6 +22,9 @@ interface Device {
   hostname: string;
   role: BootRole;
   userData: string;
+  /** The user data as Ignition reads it, after Terraform: a config that merges the gzip'd boot config. */
+  packed: IgnConfig;
+  /** The same with the merged config folded in: every file and unit the node gets. */
   config: IgnConfig;
   /** Size in bytes once Terraform has filled in the references (lib/user-data-size.ts estimate). */
   appliedBytes: number;
@@ -41,7 +44,8 @@ function devices(env: Record<string, string>): Device[] {
       hostname: body.hostname,
       role: roleOf(body.hostname),
       userData,
-      config: JSON.parse(resolveTerraformRefs(userData).text) as IgnConfig,
+      packed: JSON.parse(resolveTerraformRefs(userData).text) as IgnConfig,
+      config: unpackMerges(JSON.parse(resolveTerraformRefs(userData).text) as IgnConfig),
       appliedBytes: userDataSize(userData).appliedBytes,
     };
   });
@@ -170,9 +174,18 @@ describe.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
     for (const list of byRole.values()) {
       const [first, ...rest] = list;
       for (const d of rest) {
-        // Same user data once the hostname is taken out: inline files (some gzip'd) are compared decoded.
+        // Same user data once the hostname is taken out: the gzip'd boot config and its
+        // inline files are compared decoded.
         const normalize = (x: Device) => {
           let text = x.userData;
+          for (const merge of x.packed.ignition.config?.merge ?? []) {
+            let inner = decodeDataUrl(merge.source, merge.compression).toString("utf8");
+            for (const f of files(x.config)) {
+              const source = f.contents?.source ?? "";
+              if (source.startsWith("data:") && inner.includes(source)) inner = inner.split(source).join(`decoded:${JSON.stringify(fileText(x.config, f.path))}`);
+            }
+            text = text.split(merge.source).join(`merged:${inner}`);
+          }
           for (const f of files(x.config)) {
             const source = f.contents?.source ?? "";
             if (source.startsWith("data:") && text.includes(source)) text = text.split(source).join(`decoded:${JSON.stringify(fileText(x.config, f.path))}`);
@@ -294,11 +307,16 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     "control-plane": [...baseUnits, "v6fabric-api-path.service enabled", "v6fabric-nat64.service enabled"],
     worker: [...baseUnits, "v6fabric-api-path.service enabled", "v6fabric-nat64.service enabled"],
   };
+  const applyTime = [...pki.map(([p]) => p), "/etc/kubernetes/discovery/ca.crt", "/etc/kubernetes/discovery/node.crt", "/etc/kubernetes/discovery/node.key", "/etc/v6fabric/api-servers"];
   const remote = ["/opt/bin/kubeadm", "/opt/bin/kubelet", "/opt/bin/kubectl", "/etc/kubernetes/addons/calico/00-tigera-operator.yaml", "/opt/v6fabric/tayga.deb"];
 
   it.each(["init", "control-plane", "worker"] as BootRole[])("%s", (role) => {
     for (const d of scenario("CONTROL_PLANE_COUNT=3 WORKER_COUNT=5").filter((x) => x.role === role)) {
-      expect(files(d.config).map((f) => [f.path, f.mode])).toEqual(expectedFiles[role]);
+      // Ignition merges the gzip'd boot config first, then the user data's own files:
+      // those Terraform fills in at apply time (keys, certificates, addresses), in order.
+      const own = expectedFiles[role].filter(([p]) => applyTime.includes(p));
+      expect(files(d.packed).map((f) => [f.path, f.mode])).toEqual(own);
+      expect(files(d.config).map((f) => [f.path, f.mode])).toEqual([...expectedFiles[role].filter(([p]) => !applyTime.includes(p)), ...own]);
       expect(files(d.config).filter((f) => !f.contents?.source.startsWith("data:")).map((f) => f.path)).toEqual(remote.filter((p) => expectedFiles[role].some(([q]) => q === p)));
       expect((d.config.systemd?.units ?? []).map((u) => `${u.name} ${u.mask ? "masked" : u.enabled ? "enabled" : "not enabled"}`)).toEqual(expectedUnits[role]);
     }
@@ -338,9 +356,13 @@ describe("size does not grow with the number of nodes", () => {
 describeWithTools(["ignition-validate"], "ignition-validate: no error and no warning on any device", () => {
   it.each(SCENARIOS.map(([name]) => name))("%s", (name) => {
     for (const d of scenario(name)) {
-      const result = ignitionValidate(JSON.stringify(d.config));
-      expect({ host: d.hostname, output: result.output }).toEqual({ host: d.hostname, output: "" });
-      expect(result.status).toBe(0);
+      // What Metal hands Ignition (it does not open merged configs) and the boot config it merges.
+      const merged = (d.packed.ignition.config?.merge ?? []).map((m) => decodeDataUrl(m.source, m.compression).toString("utf8"));
+      expect(merged).toHaveLength(1);
+      for (const [what, json] of [["user data", JSON.stringify(d.packed)], ["merged boot config", merged[0]]]) {
+        const result = ignitionValidate(json);
+        expect({ host: d.hostname, what, output: result.output, status: result.status }).toEqual({ host: d.hostname, what, output: "", status: 0 });
+      }
     }
   });
 });

@@ -13,7 +13,7 @@
  * tls provider made; this one also runs where Terraform is not built.
  */
 import { onlyStack, resourcesOf, synthesize, TerraformJson } from "./support/synth";
-import { decodeDataUrl, IgnConfig, IgnFile, unit } from "./support/ignition";
+import { decodeDataUrl, IgnConfig, IgnFile, unit, unpackMerges } from "./support/ignition";
 import { parseYaml11Documents } from "./support/kubeadm-validate";
 import { parseTerraformTemplate } from "../lib/terraform-template";
 
@@ -194,7 +194,7 @@ function readDevices(stack: TerraformJson): Device[] {
     const json = parseTerraformTemplate(device.user_data as string)
       .map((part) => ("literal" in part ? part.literal : `@@REF${expressions.push(part.expression) - 1}@@`))
       .join("");
-    const config = JSON.parse(json) as IgnConfig;
+    const config = unpackMerges(JSON.parse(json) as IgnConfig);
     const file = (path: string) => {
       const found = (config.storage?.files ?? []).filter((f) => f.path === path);
       if (found.length !== 1) throw new Error(`${device.hostname}: expected one file ${path}, found ${found.length}`);

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { SAMPLE_BOOT_VALUES } from "../lib/boot-values";
 import { NODE_PATHS } from "../ignition";
-import { tempDir } from "./support/ignition";
+import { IgnConfig, tempDir, unpackMerges } from "./support/ignition";
 import { parseTerraformTemplate } from "../lib/terraform-template";
 import { DISCOVERY_CA_PATH, DISCOVERY_KUBECONFIG_PATH, KUBEADM_CONFIG_PATH } from "../lib/kubeadm";
 import { parseYaml11Documents, validateKubeadmFile } from "./support/kubeadm-validate";
@@ -93,7 +93,7 @@ function decode(file: IgnitionFile): string {
 function readNodes(stack: TerraformJson): Node[] {
   return Object.values(stack.resource?.metal_device ?? {}).map((device) => {
     const { text, expressions } = parseTemplate(device.user_data);
-    const config = JSON.parse(text);
+    const config: any = unpackMerges(JSON.parse(text) as IgnConfig);
     // Sources as synthesized (Terraform references visible); decoding substitutes samples.
     const files = new Map<string, IgnitionFile>(
       (config.storage?.files ?? []).map((f: IgnitionFile) => [

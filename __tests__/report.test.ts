@@ -21,6 +21,7 @@ import { planAddresses } from "../lib/address-plan";
 import { buildReport, renderReport, reportFromOutdir } from "../scripts/report";
 import { SynthesizedTreeError, TerraformJson as ReportTerraformJson } from "../scripts/synthesized";
 import { REPORT_FIXTURE_STACK } from "./fixtures/report/stack";
+import { IgnConfig, unpackMerges } from "./support/ignition";
 import { Synthesized, TerraformJson, synthesize } from "./support/synth";
 import { writeSynthesizedTree } from "./support/synthesized-tree";
 
@@ -95,14 +96,15 @@ const withoutInterpolations = (text: string) => replaceInterpolations(text, () =
 function editUserData(userData: string, edit: (config: any) => void): string {
   const expressions: string[] = [];
   const masked = replaceInterpolations(userData, (e) => `TFEXPR${expressions.push(e) - 1}END`, true);
-  const config = JSON.parse(masked);
+  // The merged boot config folded in (a plain config without merges is user data too).
+  const config = unpackMerges(JSON.parse(masked) as IgnConfig);
   edit(config);
   return JSON.stringify(config).replace(/TFEXPR(\d+)END/g, (_m, i: string) => expressions[Number(i)]);
 }
 
 /** Kubernetes documents in a device's user data, decoded independently of scripts/synthesized.ts. */
 function documentsInUserData(userData: string): any[] {
-  const config = JSON.parse(withoutInterpolations(userData));
+  const config: any = unpackMerges(JSON.parse(withoutInterpolations(userData)) as IgnConfig);
   const docs: any[] = [];
   for (const file of config.storage?.files ?? []) {
     const source: string = file.contents?.source ?? "";
@@ -500,7 +502,7 @@ describe("report of a hand-written stack with known content (fixtures/report/sta
 
 /** Files under /etc/kubernetes/addons in a device's user data, decoded by this test. */
 function addonFiles(userData: string): string[] {
-  const config = JSON.parse(withoutInterpolations(userData));
+  const config: any = unpackMerges(JSON.parse(withoutInterpolations(userData)) as IgnConfig);
   return (config.storage?.files ?? []).map((f: any) => f.path as string).filter((p: string) => p.startsWith("/etc/kubernetes/addons/"));
 }
 

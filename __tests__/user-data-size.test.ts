@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
-import { USER_DATA_BUDGET_BYTES, ZLIB_SIZE_TOLERANCE_BYTES, assumedGzippedPemBytes, assumedPemBytes, userDataSize } from "../lib/user-data-size";
+import { USER_DATA_BUDGET_BYTES, ZLIB_SIZE_TOLERANCE_BYTES, assumedGzippedPemBytes, assumedPemBytes, formatKiB, userDataSize } from "../lib/user-data-size";
 import { describeWithTools, tempDir } from "./support/ignition";
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 
@@ -89,15 +89,67 @@ describeWithTools(["openssl"], "user data size estimate for certificates", () =>
   });
 });
 
-describe("every node's user data fits the budget, with room for another zlib build", () => {
-  // The exact sizes of this build; the README rounds them (scripts/doc-tables.ts).
-  test.each([
-    ["default", {}],
-    ["CONTROL_PLANE_COUNT=3 WORKER_COUNT=5", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }],
-  ])("%s", (_label, env) => {
-    for (const [, device] of resourcesOf(onlyStack(synthesize(env)), "metal_device")) {
-      const { appliedBytes } = userDataSize(device.user_data);
-      expect({ host: device.hostname, fits: appliedBytes + ZLIB_SIZE_TOLERANCE_BYTES <= USER_DATA_BUDGET_BYTES }).toEqual({ host: device.hostname, fits: true });
+type Role = "init" | "control-plane" | "worker";
+
+function roleOf(hostname: string): Role {
+  return /-cp-1$/.test(hostname) ? "init" : /-cp-\d+$/.test(hostname) ? "control-plane" : "worker";
+}
+
+/** The largest applied user data of each role in a synthesized example. */
+function sizesByRole(env: Record<string, string>): Partial<Record<Role, number>> {
+  const out: Partial<Record<Role, number>> = {};
+  for (const [, device] of resourcesOf(onlyStack(synthesize(env)), "metal_device")) {
+    const role = roleOf(device.hostname);
+    out[role] = Math.max(out[role] ?? 0, userDataSize(device.user_data).appliedBytes);
+  }
+  return out;
+}
+
+const EXAMPLES: [string, Record<string, string>][] = [
+  ["default", {}],
+  ["CONTROL_PLANE_COUNT=3 WORKER_COUNT=5", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }],
+  ["CONTROL_PLANE_COUNT=3 WORKER_COUNT=97", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "97" }],
+];
+
+describe("every role's applied user data fits the budget, with room for another zlib build", () => {
+  const sizes = new Map(EXAMPLES.map(([label, env]) => [label, sizesByRole(env)]));
+
+  afterAll(() => {
+    // The figures behind the README's table (scripts/doc-tables.ts rounds them), per role.
+    const lines = [...sizes].flatMap(([label, roles]) => Object.entries(roles).map(([role, bytes]) => `  ${label}, ${role}: ${bytes} bytes (${formatKiB(bytes!)})`));
+    // eslint-disable-next-line no-console
+    console.log(`applied user data per role (budget ${formatKiB(USER_DATA_BUDGET_BYTES)}):\n${lines.join("\n")}`);
+  });
+
+  test.each(EXAMPLES.map(([label]) => label))("%s", (label) => {
+    const roles = sizes.get(label)!;
+    expect(Object.keys(roles).sort()).toEqual(label === "default" ? ["init", "worker"] : ["control-plane", "init", "worker"]);
+    for (const [role, bytes] of Object.entries(roles)) {
+      expect({ role, fits: bytes! + ZLIB_SIZE_TOLERANCE_BYTES <= USER_DATA_BUDGET_BYTES }).toEqual({ role, fits: true });
     }
+  });
+});
+
+describe("a role's user data does not grow with the number of nodes", () => {
+  // What a worker may gain per extra control plane: one API servers line (a full-length
+  // IPv6 address and its newline, base64-encoded as Terraform writes it).
+  const perControlPlane = Math.ceil(40 / 3) * 4 + 2;
+  // Hostnames sit inside the gzip'd boot config: worker-7 and worker-100 compress a few bytes apart.
+  const hostnameSlack = 16;
+
+  it("2 or 100 workers: every role the same size", () => {
+    const few = sizesByRole({ WORKER_COUNT: "2" });
+    const many = sizesByRole({ WORKER_COUNT: "100" });
+    expect(Math.abs(many.init! - few.init!)).toBeLessThanOrEqual(hostnameSlack);
+    expect(Math.abs(many.worker! - few.worker!)).toBeLessThanOrEqual(hostnameSlack);
+  });
+
+  it("1 or 5 control planes: only a worker's API servers file grows, by a line per control plane (at most 5)", () => {
+    const one = sizesByRole({ CONTROL_PLANE_COUNT: "1", WORKER_COUNT: "2" });
+    const five = sizesByRole({ CONTROL_PLANE_COUNT: "5", WORKER_COUNT: "2" });
+    expect(Math.abs(five.init! - one.init!)).toBeLessThanOrEqual(hostnameSlack);
+    expect(five.worker! - one.worker!).toBeGreaterThan(0);
+    expect(five.worker! - one.worker!).toBeLessThanOrEqual(4 * perControlPlane + hostnameSlack);
+    expect(five["control-plane"]).toBeDefined();
   });
 });

@@ -6,7 +6,8 @@
  * CONTRACT used by the constructs (see constructs/cluster-stack.ts):
  * - `renderNodeIgnition(input)` returns the node's IgnitionConfig: the base part
  *   every node gets, composed with the part of its boot role (ignition/parts.ts).
- * - `toUserData(config)` serializes it for metal_device.user_data.
+ * - `toUserData(config)` serializes it for metal_device.user_data, packed: all that
+ *   is known at synth in one gzip'd merged config (ignition/user-data.ts).
  * - A `NodeFile` is plain `text`, fully known at synth (no cdktf tokens: rendering
  *   rejects them), `base64` (one Terraform expression that yields the whole file
  *   base64-encoded, e.g. Fn.base64encode(pem), or with `gzip: true` compressed and
@@ -24,6 +25,7 @@ import { composeConfig } from "./compose";
 import { base64Source, hasToken, textResource } from "./node-files";
 import { ApiPathInput, apiPathPart, basePart, callerPart, DEFAULT_IPV6_RESOLVERS, EncodedNodeFile, filesPart, initPart, joinPart, nat64Part, Nat64PartInput, NODE_PATHS } from "./parts";
 import { escapeTerraformTemplate } from "./terraform-escape";
+import { packUserData } from "./user-data";
 import { IgnitionConfig } from "./types";
 
 export { API_PATH_NFT_TABLE, DEFAULT_IPV6_RESOLVERS, NODE_PATHS, NODE_UNITS } from "./parts";
@@ -205,9 +207,14 @@ export function renderNodeIgnition(input: NodeIgnitionInput): IgnitionConfig {
   );
 }
 
-/** Serializes a config for `metal_device.user_data`: compact JSON with Terraform template syntax escaped. */
+/**
+ * Serializes a node's config for `metal_device.user_data`: packed (what is known at synth
+ * in one gzip'd merged config, ignition/user-data.ts), compact JSON, with Terraform
+ * template syntax escaped.
+ */
 export function toUserData(config: IgnitionConfig): string {
-  return escapeTerraformTemplate(JSON.stringify(config));
+  return escapeTerraformTemplate(JSON.stringify(packUserData(config)));
 }
 
 export { hasToken };
+export { packUserData, unpackUserData } from "./user-data";

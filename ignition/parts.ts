@@ -111,8 +111,8 @@ function unit(name: string, values: Readonly<Record<string, string>>, enabled = 
 
 /**
  * A unit template without its comment lines: the commented source is in the project
- * (ignition/units/), and unit text travels uncompressed in user data, so comments
- * would cost every node about 3 KB. One line says where the comments are.
+ * (ignition/units/), and every node's user data counts against the size budget, gzip'd
+ * or not (docs/flatcar-boot.md). One line says where the comments are.
  */
 function unitText(name: string, values: Readonly<Record<string, string>> = {}): string {
   const lines = renderTemplate(`units/${name}`, values)

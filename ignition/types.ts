@@ -48,7 +48,11 @@ export interface IgnitionUnit {
 }
 
 export interface IgnitionConfig {
-  readonly ignition: { readonly version: typeof IGNITION_SPEC_VERSION };
+  readonly ignition: {
+    readonly version: typeof IGNITION_SPEC_VERSION;
+    /** Configs Ignition fetches and merges with this one (ignition/user-data.ts). */
+    readonly config?: { readonly merge?: readonly IgnitionResource[] };
+  };
   readonly passwd?: {
     readonly users?: readonly { readonly name: string; readonly sshAuthorizedKeys?: readonly string[] }[];
   };

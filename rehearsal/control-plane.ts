@@ -27,6 +27,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
+import { mergeSource, readMergedConfig, unpackUserData } from "../ignition/user-data";
+import { IgnitionConfig } from "../ignition/types";
 import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
 import { NodeAddresses, RehearsalNode } from "./nodes";
 import { NodeRuntime, REHEARSAL_DIR, kubeletSupport } from "./kubelet";
@@ -56,13 +58,29 @@ export const PHASES_WITHOUT_KUBELET = {
 export function applyIgnition(userData: string, nodeDir: string): { root: string; log: string } {
   fs.mkdirSync(nodeDir, { recursive: true });
   const config = path.join(nodeDir, "user-data.ign");
-  fs.writeFileSync(config, userData, { mode: 0o600 });
+  fs.writeFileSync(config, withoutDownloads(userData), { mode: 0o600 });
   const result = spawnSync("bash", [IGNITION_APPLY, "--keep", `--workdir=${nodeDir}`, config], { encoding: "utf8", timeout: 300_000 });
   const log = `${result.stdout}${result.stderr}`;
   fs.writeFileSync(path.join(nodeDir, "ignition-apply.log"), log);
   const scratch = fs.readdirSync(nodeDir).find((d) => d.startsWith("ign-check."));
   if (result.status !== 0 || !scratch) throw new Error(`ignition apply failed (exit ${result.status}):\n${log.split("\n").slice(-30).join("\n")}`);
   return { root: path.join(nodeDir, scratch, "root"), log };
+}
+
+/**
+ * The user data with the downloads inside its merged boot config blanked (`data:,`), as
+ * the apply check blanks top-level ones: it runs offline and cannot see into the gzip'd
+ * merged config (ignition/user-data.ts). installDownloads then writes them from local
+ * copies, checked against their hashes. Everything else is the user data as applied.
+ */
+export function withoutDownloads(userData: string): string {
+  const config = JSON.parse(userData) as IgnitionConfig;
+  const merge = (config.ignition.config?.merge ?? []).map((resource) => {
+    const merged = readMergedConfig(resource);
+    const files = (merged.storage?.files ?? []).map((f) => (f.contents && !f.contents.source.startsWith("data:") ? { ...f, contents: { source: "data:," } } : f));
+    return mergeSource({ ...merged, storage: { ...merged.storage, files } });
+  });
+  return JSON.stringify(merge.length > 0 ? { ...config, ignition: { ...config.ignition, config: { merge } } } : config);
 }
 
 /** What afterburn (coreos-metadata.service) writes on Metal: /run/metadata/flatcar. */
@@ -129,7 +147,8 @@ export const LOCAL_DOWNLOADS: Readonly<Record<string, string>> = {
  * Ignition checks it. Returns the URLs that have no local copy.
  */
 export function installDownloads(root: string, userData: string, local: Readonly<Record<string, string>> = LOCAL_DOWNLOADS): string[] {
-  const config = JSON.parse(userData) as { storage?: { files?: { path: string; mode?: number; contents?: { source?: string; verification?: { hash?: string } } }[] } };
+  // The downloads sit in the gzip'd boot config the user data merges (ignition/user-data.ts).
+  const config = unpackUserData(JSON.parse(userData) as IgnitionConfig);
   const missing: string[] = [];
   for (const f of config.storage?.files ?? []) {
     const source = f.contents?.source ?? "";

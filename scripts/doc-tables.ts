@@ -81,7 +81,7 @@ export function sizeTableNumbers(table: string): { label: string; kib: number[];
 /**
  * The size table still holds when it has the same rows and each size is within
  * ZLIB_SIZE_TOLERANCE_BYTES (plus the 0.1 KiB of rounding) of the fresh one: another
- * zlib build compresses the gzip'd files a little differently, and the README must not
+ * zlib build compresses the gzip'd boot config a little differently, and the README must not
  * change with it (lib/user-data-size.ts).
  */
 export function sizeTablesAgree(current: string, fresh: string): boolean {

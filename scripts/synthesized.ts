@@ -13,6 +13,7 @@ import * as zlib from "node:zlib";
 import * as crypto from "node:crypto";
 import { AnnotationMetadataEntryType, Manifest } from "cdktf";
 import YAML from "yaml";
+import { unpackUserData } from "../ignition/user-data";
 import { parseTerraformTemplate } from "../lib/terraform-template";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -234,6 +235,12 @@ export function decodeUserData(userData: string): UserDataDecoding {
     };
   }
   if (!config || typeof config !== "object" || !config.ignition) return { error: "user data is JSON but not an Ignition config" };
+  // The boot config travels gzip'd as a merged config (ignition/user-data.ts): show its files and units as the node's.
+  try {
+    config = unpackUserData(config);
+  } catch (e) {
+    return { error: `user data merges a config that cannot be read: ${(e as Error).message}` };
+  }
   const files: DecodedFile[] = (config.storage?.files ?? []).map((f: any): DecodedFile => {
     const filePath = masked.restore(String(f.path));
     const source: string | undefined = f.contents?.source;

@@ -5,7 +5,7 @@
  * Ignition JSON, then each file's data URL. Written independently of ignition/.
  */
 import { parseTerraformTemplate } from "../../lib/terraform-template";
-import { decodeDataUrl } from "./ignition";
+import { decodeDataUrl, IgnConfig, unpackMerges } from "./ignition";
 
 export interface TemplateExpression {
   /** The expression text between `${` and `}`. */
@@ -46,7 +46,7 @@ export interface IgnitionFileOut {
 
 /** The files of a device's Ignition after Terraform evaluation with `resolve`. */
 export function ignitionFiles(userData: string, resolve: (expression: string) => string): IgnitionFileOut[] {
-  const config = JSON.parse(evaluateTemplate(userData, resolve));
+  const config = unpackMerges(JSON.parse(evaluateTemplate(userData, resolve)) as IgnConfig);
   return (config.storage?.files ?? []).map((f: any) => ({
     path: f.path,
     mode: f.mode,

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 
 export interface IgnFile {
   path: string;
@@ -21,7 +21,7 @@ export interface IgnUnit {
   dropins?: { name: string; contents: string }[];
 }
 export interface IgnConfig {
-  ignition: { version: string };
+  ignition: { version: string; config?: { merge?: { source: string; compression?: string }[] } };
   storage?: { files?: IgnFile[]; directories?: unknown[]; links?: unknown[] };
   systemd?: { units?: IgnUnit[] };
 }
@@ -39,6 +39,54 @@ export function decodeDataUrl(source: string, compression?: string): Buffer {
     bytes = Buffer.from(decodeURIComponent(match[2]), "utf8");
   }
   return compression === "gzip" ? gunzipSync(bytes) : bytes;
+}
+
+/**
+ * A config with the configs it merges (`ignition.config.merge`, `data:` sources only)
+ * folded in, as Ignition applies them: the merged configs' files, directories, links
+ * and units, then the config's own. User data is packed that way (one gzip'd merged
+ * config, ignition/user-data.ts); a path or a unit's contents defined twice throws,
+ * since the order Ignition merges in would then decide.
+ */
+export function unpackMerges(config: IgnConfig): IgnConfig {
+  const merged = (config.ignition.config?.merge ?? []).map((r) => unpackMerges(JSON.parse(decodeDataUrl(r.source, r.compression).toString("utf8")) as IgnConfig));
+  const all = [...merged, config];
+  const fileList = all.flatMap((c) => c.storage?.files ?? []);
+  const paths = fileList.map((f) => f.path);
+  const twice = paths.filter((p, i) => paths.indexOf(p) !== i);
+  if (twice.length > 0) throw new Error(`paths defined by both a merged config and its parent: ${twice.join(", ")}`);
+  const units = all.flatMap((c) => c.systemd?.units ?? []);
+  const names = units.filter((u) => u.contents !== undefined).map((u) => u.name);
+  const unitsTwice = names.filter((n, i) => names.indexOf(n) !== i);
+  if (unitsTwice.length > 0) throw new Error(`unit contents defined twice across merged configs: ${unitsTwice.join(", ")}`);
+  const directories = all.flatMap((c) => c.storage?.directories ?? []);
+  const links = all.flatMap((c) => c.storage?.links ?? []);
+  return {
+    ignition: { version: config.ignition.version },
+    storage: {
+      ...(fileList.length > 0 ? { files: fileList } : {}),
+      ...(directories.length > 0 ? { directories } : {}),
+      ...(links.length > 0 ? { links } : {}),
+    },
+    ...(units.length > 0 ? { systemd: { units } } : {}),
+  };
+}
+
+/**
+ * A packed config with the remote file sources inside its merged configs blanked
+ * (`data:,`), for reference/tools/ignition-apply-check.sh: it runs offline and blanks
+ * the top-level ones itself, but cannot see into a gzip'd merged config. The merged
+ * config is re-gzip'd here; Ignition still fetches, decompresses and merges it for real.
+ * Callers assert the remote sources' hashes on the unpacked config.
+ */
+export function offline(config: IgnConfig): IgnConfig {
+  const blank = (f: IgnFile): IgnFile => (f.contents && !f.contents.source.startsWith("data:") ? { ...f, contents: { source: "data:," } } : f);
+  const merge = (config.ignition.config?.merge ?? []).map((m) => {
+    const inner = JSON.parse(decodeDataUrl(m.source, m.compression).toString("utf8")) as IgnConfig;
+    const blanked = { ...inner, storage: { ...inner.storage, files: files(inner).map(blank) } };
+    return { source: `data:;base64,${gzipSync(JSON.stringify(blanked)).toString("base64")}`, compression: "gzip" };
+  });
+  return { ...config, ignition: { ...config.ignition, config: { merge } } };
 }
 
 export function files(config: IgnConfig): IgnFile[] {
