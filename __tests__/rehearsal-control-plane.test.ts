@@ -14,6 +14,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
+import { unpackUserData } from "../ignition/user-data";
 import { PreparedCluster } from "../rehearsal/cluster";
 import { InitNodeBoot, addonDocuments, bootInitNode, declaredDifferences } from "../rehearsal/control-plane";
 import { NodeRuntime } from "../rehearsal/kubelet";
@@ -64,6 +65,10 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     for (const device of devices) {
       const booted = fs.readFileSync(path.join(work, "nodes", device.hostname, "user-data.ign"), "utf8");
       expect([device.hostname, booted === device.userData]).toEqual([device.hostname, true]);
+      // What the offline apply check read differs only in the downloads' sources, which installDownloads fills from local copies.
+      const offline = fs.readFileSync(path.join(work, "nodes", device.hostname, "user-data.offline.ign"), "utf8");
+      const withoutSources = (text: string) => JSON.stringify(unpackUserData(JSON.parse(text)), (k, v) => (k === "contents" && !String(v?.source).startsWith("data:") ? { source: "data:," } : v));
+      expect(withoutSources(offline)).toBe(withoutSources(device.userData));
       const rehearsed = cluster!.byName(device.hostname);
       const addresses = rehearsed.exec(["ip", "-o", "addr", "show", "dev", "eth0", "scope", "global"]).stdout;
       const onEth0 = [...addresses.matchAll(/inet6? (\S+)/g)].map((m) => m[1]).sort();

@@ -57,7 +57,9 @@ export const PHASES_WITHOUT_KUBELET = {
  */
 export function applyIgnition(userData: string, nodeDir: string): { root: string; log: string } {
   fs.mkdirSync(nodeDir, { recursive: true });
-  const config = path.join(nodeDir, "user-data.ign");
+  // user-data.ign: the bytes Metal holds; what the offline apply check reads has its downloads blanked.
+  fs.writeFileSync(path.join(nodeDir, "user-data.ign"), userData, { mode: 0o600 });
+  const config = path.join(nodeDir, "user-data.offline.ign");
   fs.writeFileSync(config, withoutDownloads(userData), { mode: 0o600 });
   const result = spawnSync("bash", [IGNITION_APPLY, "--keep", `--workdir=${nodeDir}`, config], { encoding: "utf8", timeout: 300_000 });
   const log = `${result.stdout}${result.stderr}`;
