@@ -72,6 +72,20 @@ function userData(applied: Applied): Map<string, string> {
   return new Map(applied.rehearsal.devices().map((d) => [d.hostname, d.userData]));
 }
 
+/** Metal's answer to "how big": the bytes of user data each device holds, by role. */
+const USER_DATA_LIMIT = 24 * 1024;
+const appliedSizes = new Map<string, Map<string, number>>();
+function roleOf(hostname: string): string {
+  return hostname.endsWith("-cp-1") ? "first control plane" : hostname.includes("-cp-") ? "control plane" : "worker";
+}
+function recordSizes(name: string, rehearsal: StackRehearsal): Map<string, number> {
+  const largest = new Map<string, number>();
+  for (const d of rehearsal.devices()) largest.set(roleOf(d.hostname), Math.max(largest.get(roleOf(d.hostname)) ?? 0, Buffer.byteLength(d.userData)));
+  appliedSizes.set(name, largest);
+  console.log(`rehearsal figure: ${name}, applied user data per role (largest): ${[...largest].map(([role, bytes]) => `${role} ${(bytes / 1024).toFixed(1)} KiB`).join(", ")}`);
+  return largest;
+}
+
 /** What the emulator holds apart from the project and its blocks: must be nothing after destroy. */
 function leftInMetal(rehearsal: StackRehearsal): string[] {
   const state = rehearsal.metal.state();
@@ -122,6 +136,10 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     const ids = new Set(state.devices.map((d) => d.id));
     expect(state.bgpSessions.map((b) => b.addressFamily)).toEqual(["ipv6", "ipv6", "ipv6"]);
     expect(new Set(state.bgpSessions.map((b) => b.deviceId))).toEqual(ids);
+  });
+
+  test("every device's user data, as Metal holds it, is at most 24 KiB", () => {
+    for (const [role, bytes] of recordSizes("default", applied.rehearsal)) expect([role, bytes <= USER_DATA_LIMIT]).toEqual([role, true]);
   });
 
   test("every device's public IPv6 is a /127 in the first /64 of CLUSTER_IPV6_BLOCK, and the outputs are Metal's addresses", () => {
@@ -252,6 +270,12 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
   }, 300_000);
   afterAll(() => applied?.rehearsal.destroy(), 120_000);
 
+  test("every role's user data, as Metal holds it, is at most 24 KiB", () => {
+    const sizes = recordSizes("3 + 5", applied.rehearsal);
+    expect([...sizes.keys()].sort()).toEqual(["control plane", "first control plane", "worker"]);
+    for (const [role, bytes] of sizes) expect([role, bytes <= USER_DATA_LIMIT]).toEqual([role, true]);
+  });
+
   test("every control plane carries the same CAs; the direct API URLs are the devices' addresses", () => {
     const byHost = userData(applied);
     expect(byHost.size).toBe(8);
@@ -309,6 +333,13 @@ describeRehearsal("Terraform rehearsal figures", () => {
     const applied = applyCase("large", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "97" });
     try {
       expect(applied.rehearsal.devices()).toHaveLength(100);
+      // Constant in N: 92 more workers change no role's user data beyond a few bytes (hostnames, DER lengths).
+      const sizes = recordSizes("3 + 97", applied.rehearsal);
+      const few = appliedSizes.get("3 + 5");
+      for (const [role, bytes] of sizes) {
+        expect([role, bytes <= USER_DATA_LIMIT]).toEqual([role, true]);
+        if (few) expect([role, Math.abs(bytes - few.get(role)!) <= 64]).toEqual([role, true]);
+      }
       expect(applied.rehearsal.metal.state().bgpSessions).toHaveLength(100);
       expect(new Set(applied.rehearsal.devices().map((d) => d.publicIpv6.address)).size).toBe(100);
     } finally {
