@@ -329,7 +329,9 @@ describeRehearsal("Terraform rehearsal: a Terraform Cloud stack", () => {
 });
 
 describeRehearsal("Terraform rehearsal figures", () => {
-  test("3 control planes + 97 workers apply and destroy", () => {
+  // Not destroyed: the emulator and its state go with the test's folder (destroy is
+  // rehearsed on the smaller clusters); a destroy of 100 devices costs two more minutes.
+  test("3 control planes + 97 workers apply", () => {
     const applied = applyCase("large", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "97" });
     try {
       expect(applied.rehearsal.devices()).toHaveLength(100);
@@ -343,9 +345,8 @@ describeRehearsal("Terraform rehearsal figures", () => {
       expect(applied.rehearsal.metal.state().bgpSessions).toHaveLength(100);
       expect(new Set(applied.rehearsal.devices().map((d) => d.publicIpv6.address)).size).toBe(100);
     } finally {
-      applied.rehearsal.destroy();
+      applied.rehearsal.close();
     }
-    expect(leftInMetal(applied.rehearsal)).toEqual([]);
     console.log(`rehearsal figure: 3 + 97 nodes, synth to apply ${(applied.milliseconds / 1000).toFixed(1)} s`);
   }, 600_000);
 });
