@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { applyIgnition, installBinaries, installDownloads } from "./control-plane";
+import { applyIgnition, installBinaries, installDownloads } from "./node-root";
 import { seconds, table } from "./format";
 import { Fabric, NodeAddresses, RehearsalNode } from "./nodes";
 import { StackRehearsal, readStack, synthesize } from "./rehearse";
