@@ -298,7 +298,7 @@ describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against th
 
   /** Terraform in `chdir` with the mirror-only CLI config (rehearsal/terraform.ts) and the emulator's variables, nothing else. */
   function terraformIn(chdir: string, ...args: string[]) {
-    const run = new Terraform(chdir, { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...e2e.env() }).run(args);
+    const run = new Terraform(chdir, { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR }, e2e.env()).run(args);
     return { status: run.status, stdout: run.stdout, output: `${run.stdout}\n${run.stderr}` };
   }
 

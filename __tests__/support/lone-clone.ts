@@ -11,7 +11,10 @@
  * reference/ files through the project's own modules (rehearsal/control-plane.ts: the
  * Calico CRDs and the Ignition apply check, which ignition-apply.test.ts and
  * reference.test.ts also read in the clone), and none may name the folder beside the
- * project: the lone-clone test checks that, so leaving them out stays safe.
+ * project: the lone-clone test checks that, so leaving them out stays safe. One module
+ * may: rehearsal/pinned-sources.ts names it as where `npm run tools` finds a source the
+ * Go module proxy refuses. The rehearsals run the cached builds, never the source, and
+ * skip saying what to put where when a build is missing (tools.ts toolsUnavailable).
  *
  * Pure: reads files, runs nothing.
  */
@@ -20,6 +23,8 @@ import * as path from "node:path";
 
 /** Names the folder beside the project in code: `../shared`, or "shared" as a path part. */
 export const NAMES_FOLDER_BESIDE = /\.\.\/shared\b|["'`]shared["'`/]/;
+/** Where the tools' builds find their pinned sources: the one module a rehearsal may import that names the folder (above). */
+export const PINNED_SOURCES_MODULE = "rehearsal/pinned-sources.ts";
 /** Reads the pinned copies under reference/ in code: support/reference.ts, or a path into reference/. */
 export const READS_PINNED_FILES = /["'`](\.\.\/)*reference["'`/]|support\/reference["']/;
 
@@ -80,7 +85,7 @@ export function loneCloneSuites(repo: string): LoneCloneSuites {
     const closure = importClosure(path.join(dir, suite));
     const beside = filesMatching(repo, closure, NAMES_FOLDER_BESIDE);
     if (suite.startsWith("rehearsal-")) {
-      rehearsals.push({ suite, namesFolderBeside: beside });
+      rehearsals.push({ suite, namesFolderBeside: beside.filter((f) => f !== PINNED_SOURCES_MODULE) });
       continue;
     }
     const because = [...new Set([...beside, ...filesMatching(repo, closure, READS_PINNED_FILES)])].sort();
