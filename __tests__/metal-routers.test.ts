@@ -292,6 +292,12 @@ describeRouters("Metal's routers (bird2) peering with nodes (bird2) in namespace
     // Disabled, not restarting: still down after the node's retry interval.
     await sleep(5000);
     for (const r of routers) expect(session(r, C).state).toBe("down");
+
+    // Back within the limit, the session returns only when the router's operator enables it.
+    await reconfigureNode(2, [ONLY_C]);
+    for (const r of routers) r.enableSession(C);
+    await waitFor("node C Established again after enable", () => established(C));
+    await waitFor("node C's /64 back at both routers", () => routers.every((r) => nexthops(r, ONLY_C).join() === C), 10_000);
   }, 90_000);
 
   test("a node whose BGP daemon stops is withdrawn by both routers", async () => {

@@ -142,6 +142,16 @@ export class MetalRouter {
     if (!/Reconfigur|Reconfiguration in progress|configured/i.test(reply)) throw new Error(`birdc configure on ${this.address}: ${reply.trim()}`);
   }
 
+  /**
+   * Brings a node's session back after the router disabled it (past the prefix limit),
+   * as an operator would once the node announces fewer prefixes: `birdc enable`.
+   */
+  enableSession(neighbor: string): void {
+    const session = this.current.sessions.find((s) => s.neighbor === neighbor);
+    if (!session) throw new Error(`${this.address} has no session with ${neighbor}`);
+    this.birdc(["enable", session.protocol]);
+  }
+
   /** Runs birdc against this router; returns its output. */
   birdc(args: readonly string[]): string {
     return sh("birdc", ["-s", this.controlSocket, ...args]);
