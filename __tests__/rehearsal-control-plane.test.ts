@@ -295,6 +295,13 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     test("a Cluster Service may not ask for a Local pool address by name", () => {
       const refused = create(service("Cluster", { annotations: { "projectcalico.org/loadBalancerIPs": `["${LOCAL_POOL[3]}"]` } }));
       expect([refused.status, refused.stderr]).toEqual([1, expect.stringContaining("the addresses of the pool local-services-ipv6 (2001:db8:0:ab30::8000/126) are for externalTrafficPolicy: Local Services only")]);
+      // A Local Service with a Local address may still become a Cluster one (Calico then releases the address).
+      const local = service("Local", { annotations: ASK_LOCAL });
+      expect(create(local).status).toBe(0);
+      expect(publish(local.metadata.name, LOCAL_POOL[3]).status).toBe(0);
+      const patch = JSON.stringify({ metadata: { annotations: { "projectcalico.org/ipv6pools": null } }, spec: { externalTrafficPolicy: "Cluster" } });
+      const flip = node.exec([...ADMIN, "-n", "default", "patch", "service", local.metadata.name, "--type=merge", "-p", patch]);
+      expect([flip.status, flip.stderr]).toEqual([0, ""]);
     });
 
     test("one Local Service past the budget gets no address a node would announce: status writes outside the pool are refused", () => {

@@ -56,7 +56,8 @@ describe("spec.externalIPs is refused for every Service", () => {
 
 describe("the Local pool's addresses stay with Local Services", () => {
   const local = named(admissionDocs(base), "ValidatingAdmissionPolicy", "v6fabric-local-service-addresses");
-  const addresses = local.spec.variables.find((v: any) => v.name === "addresses").expression as string;
+  const variable = (name: string) => local.spec.variables.find((v: any) => v.name === name).expression as string;
+  const addresses = `${variable("requested")} ${variable("addresses")}`;
 
   test("the addresses checked are what Calico is asked for, spec.loadBalancerIP and the status; externalIPs is left to its own policy", () => {
     expect(addresses).toContain("object.metadata.annotations['projectcalico.org/loadBalancerIPs']");
@@ -65,9 +66,10 @@ describe("the Local pool's addresses stay with Local Services", () => {
     expect(addresses).not.toContain("externalIPs");
   });
 
-  test("a Cluster Service may not hold or ask for a Local pool address", () => {
+  test("a Cluster Service may not ask for a Local pool address (its status may still hold one after a switch from Local)", () => {
     const rule = local.spec.validations.find((v: any) => v.message.startsWith("the addresses of the pool"));
-    expect(rule.expression).toBe("variables.local || variables.addresses.all(a, !isIP(a) || !cidr('2001:db8:0:ab30::8000/126').containsIP(a))");
+    expect(rule.expression).toBe("variables.local || variables.requested.all(a, !isIP(a) || !cidr('2001:db8:0:ab30::8000/126').containsIP(a))");
+    expect(variable("addresses")).toMatch(/^variables\.requested \+ /);
     expect(rule.message).toContain("local-services-ipv6 (2001:db8:0:ab30::8000/126) are for externalTrafficPolicy: Local Services only");
   });
 

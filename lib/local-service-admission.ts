@@ -57,8 +57,8 @@ const cel = (text: string) => `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'
  *    pool: the addresses it asks Calico for (LOAD_BALANCER_IPS_ANNOTATION),
  *    spec.loadBalancerIP (ignored by Calico, checked so that no other controller can act
  *    on it) and the addresses in its status;
- * 4. no address of a Cluster Service lies in the Local pool (naming one in the annotation
- *    would take it from the Local budget just as naming the pool would).
+ * 4. a Cluster Service asks for no address of the Local pool by name (it would take it
+ *    from the Local budget just as naming the pool would).
  * spec.externalIPs is refused for every Service by serviceExternalIpsAdmission.
  */
 export function localServiceAdmission(input: LocalServiceAdmissionInput): object[] {
@@ -72,14 +72,20 @@ export function localServiceAdmission(input: LocalServiceAdmissionInput): object
       expression: `has(object.metadata.annotations) && ${cel(IPV6_POOLS_ANNOTATION)} in object.metadata.annotations ? object.metadata.annotations[${cel(IPV6_POOLS_ANNOTATION)}].replace(' ', '') : ''`,
     },
     {
-      // Every address the Service asks Calico for, claims or was given. The annotation is a
-      // JSON list of strings; CEL here has no JSON decoding, so its brackets, quotes and
-      // spaces are dropped and the rest split at commas (anything not an address is
-      // ignored below, and Calico refuses a malformed annotation itself).
+      // The addresses the Service asks Calico for by name. The annotation is a JSON list
+      // of strings; CEL here has no JSON decoding, so its brackets, quotes and spaces are
+      // dropped and the rest split at commas (anything not an address is ignored below,
+      // and Calico refuses a malformed annotation itself).
+      name: "requested",
+      expression:
+        `has(object.metadata.annotations) && ${cel(LOAD_BALANCER_IPS_ANNOTATION)} in object.metadata.annotations ? ` +
+        `object.metadata.annotations[${cel(LOAD_BALANCER_IPS_ANNOTATION)}].replace('[', '').replace(']', '').replace('"', '').replace(' ', '').split(',') : []`,
+    },
+    {
+      // Every address the Service asks for, claims or was given.
       name: "addresses",
       expression:
-        `(has(object.metadata.annotations) && ${cel(LOAD_BALANCER_IPS_ANNOTATION)} in object.metadata.annotations ? ` +
-        `object.metadata.annotations[${cel(LOAD_BALANCER_IPS_ANNOTATION)}].replace('[', '').replace(']', '').replace('"', '').replace(' ', '').split(',') : []) + ` +
+        "variables.requested + " +
         "(has(object.spec.loadBalancerIP) ? [object.spec.loadBalancerIP] : []) + " +
         "(has(object.status) && has(object.status.loadBalancer) && has(object.status.loadBalancer.ingress) ? object.status.loadBalancer.ingress.filter(i, has(i.ip)).map(i, i.ip) : [])",
     },
@@ -112,7 +118,10 @@ export function localServiceAdmission(input: LocalServiceAdmissionInput): object
     ...(localPool
       ? [
           {
-            expression: `variables.local || variables.addresses.all(a, !isIP(a) || !cidr(${cel(localPool.toString())}).containsIP(a))`,
+            // Only what it asks for: a Local Service turned into a Cluster one keeps its
+            // Local address in the status until Calico releases it (not from a Manual pool
+            // without the annotation), and that change must go through.
+            expression: `variables.local || variables.requested.all(a, !isIP(a) || !cidr(${cel(localPool.toString())}).containsIP(a))`,
             message: `the addresses of the pool ${localPoolName} (${localPool}) are for externalTrafficPolicy: Local Services only (${where})`,
             reason: "Forbidden",
           },
