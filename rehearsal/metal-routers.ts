@@ -84,7 +84,7 @@ export interface MetalRouterConfig {
   readonly sessions: readonly MetalRouterSession[];
 }
 
-/** The /56 as [expanded prefix hextets, length], or an error naming the value. */
+/** The /56 as given, once checked: an IPv6 prefix of length 56 with no bits set past it. */
 function parseProjectBlock(block: string): string {
   const [address, length, ...rest] = block.split("/");
   if (rest.length > 0 || length !== "56" || !isIPv6(address)) {
