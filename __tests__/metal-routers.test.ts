@@ -31,7 +31,9 @@ function neighbor(customerIp: string, md5?: string): MetalBgpNeighbor {
     multihop: true,
     peer_as: 65530,
     peer_ips: ["fc00::e", "fc00::f"],
-    routes_in: [],
+    // As the emulator serves it: the routers accept more-specifics of the project's /56.
+    routes_in: [{ route: BLOCK, exact: false }],
+    routes_out: [],
   };
 }
 
@@ -64,7 +66,16 @@ describe("renderMetalRouterConfig", () => {
     expect(config.text).toContain("merge paths on;");
   });
 
+  test("the import filter is the node's routes_in: exact routes as themselves, others' more-specifics; none: the /56's", () => {
+    const filter = (routes_in: MetalBgpNeighbor["routes_in"]) =>
+      /import where net ~ \[ (.*) \];/.exec(renderMetalRouterConfig({ routerAddress: "fc00::e", projectBlock: BLOCK, nodeInterface: "eth0", neighbors: [{ ...neighbor("2001:db8:500:ab00::3"), routes_in }] }).text)?.[1];
+    expect(filter([{ route: "2001:db8:500:ab40::/60", exact: false }, { route: "2001:db8:500:ab50::/64", exact: true }])).toBe("2001:db8:500:ab40::/60{61,128}, 2001:db8:500:ab50::/64");
+    expect(filter([])).toBe("2001:db8:500:ab00::/56{57,128}");
+  });
+
   test.each([
+    ["routes_in outside the /56", { neighbors: [{ ...neighbor("2001:db8:500:ab00::3"), routes_in: [{ route: "2001:db8:500:ac00::/64", exact: false }] }] }, /routes_in 2001:db8:500:ac00::\/64 is not inside the project's block/],
+    ["routes_in wider than the /56", { neighbors: [{ ...neighbor("2001:db8:500:ab00::3"), routes_in: [{ route: "2001:db8:500::/48", exact: false }] }] }, /not inside the project's block/],
     ["a /48", { projectBlock: "2001:db8:500::/48" }, /projectBlock=2001:db8:500::\/48 is not valid/],
     ["host bits", { projectBlock: "2001:db8:500:ab01::/56" }, /bits set past \/56/],
     ["another router", { routerAddress: "fc00::1" }, /routerAddress=fc00::1/],
@@ -84,6 +95,7 @@ describeBird("bird -p reads every rendered configuration", () => {
   test.each([
     ["no MD5", [neighbor("2001:db8:500:ab00::3"), neighbor("2001:db8:500:ab00::5")]],
     ["MD5", [neighbor("2001:db8:500:ab00::3", MD5), neighbor("2001:db8:500:ab00::5", MD5)]],
+    ["routes_in with exact and wider entries", [{ ...neighbor("2001:db8:500:ab00::3"), routes_in: [{ route: "2001:db8:500:ab40::/60", exact: false }, { route: "2001:db8:500:ab50::/64", exact: true }] }]],
     ["no nodes yet", []],
   ])("%s", (name, neighbors) => {
     for (const routerAddress of ["fc00::e", "fc00::f"] as const) {

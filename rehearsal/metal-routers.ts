@@ -31,8 +31,12 @@ export const METAL_ROUTER_AS = 65530;
  */
 export const METAL_MAX_PREFIX = 10;
 
-/** A route the routers send the node; Metal's local BGP sends none, so it is not rendered. */
-export interface MetalRouteIn {
+/**
+ * A prefix in a neighbour's `routes_in` (what the routers accept from the node) or
+ * `routes_out` (what they send it). `exact: false` accepts the prefix's more-specifics
+ * (not the prefix itself: facts.md, only more-specifics of the /56).
+ */
+export interface MetalRoute {
   readonly route: string;
   readonly exact: boolean;
 }
@@ -50,7 +54,13 @@ export interface MetalBgpNeighbor {
   readonly multihop: boolean;
   readonly peer_as: number;
   readonly peer_ips: readonly string[];
-  readonly routes_in: readonly MetalRouteIn[];
+  /**
+   * The prefixes the routers accept from this node; the emulator serves the project's
+   * /56, not exact. Empty: more-specifics of the project's /56 (facts.md).
+   */
+  readonly routes_in: readonly MetalRoute[];
+  /** What the routers send the node. Metal's local BGP sends nothing (facts.md); not rendered. */
+  readonly routes_out?: readonly MetalRoute[];
 }
 
 export interface MetalRouterConfigInput {
@@ -105,6 +115,27 @@ function expand(address: string): number[] {
   const t = part(tail);
   if (tail === undefined) return h;
   return [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
+}
+
+/**
+ * The BIRD prefix-set entries of a neighbour's `routes_in`, each checked to lie in the
+ * project's /56: an exact route as itself, another as its more-specifics.
+ */
+function importPrefixes(n: MetalBgpNeighbor, block: string): string[] {
+  const blockWords = expand(block.split("/")[0]);
+  const routes = n.routes_in.length > 0 ? n.routes_in : [{ route: block, exact: false }];
+  return routes.map(({ route, exact }) => {
+    const [address, lengthText, ...rest] = route.split("/");
+    const length = Number(lengthText);
+    const bad = (why: string) => new Error(`bgp_neighbors entry for ${n.customer_ip}: routes_in ${route} ${why}`);
+    if (rest.length > 0 || !isIPv6(address) || !Number.isInteger(length) || length < 0 || length > 128) throw bad("is not an IPv6 prefix");
+    const words = expand(address);
+    // Inside the /56: at least 56 bits long, and its first 56 bits are the block's.
+    if (length < 56 || words.slice(0, 3).some((w, i) => w !== blockWords[i]) || words[3] >> 8 !== blockWords[3] >> 8) throw bad(`is not inside the project's block ${block}`);
+    if (exact) return route;
+    if (length === 128) throw bad("has no more-specifics (a /128 that is not exact)");
+    return `${route}{${length + 1},128}`;
+  });
 }
 
 /** A BIRD protocol name from the node's address: `node_2001_db8_500_ab00__3`. */
@@ -205,15 +236,16 @@ export function renderMetalRouterConfig(input: MetalRouterConfigInput): MetalRou
       "  ipv6 {",
       "    igp table nodes6;",
       "    gateway recursive;",
-      "    # Only more-specifics of the project's /56: not the /56 itself, nothing outside it.",
-      `    import where net ~ [ ${block}{57,128} ];`,
+      "    # What the node may announce (its routes_in): more-specifics of the project's /56,",
+      "    # not the /56 itself, nothing outside it.",
+      `    import where net ~ [ ${importPrefixes(n, block).join(", ")} ];`,
       // Metal's routers tear the session down beyond max_prefix (facts.md) and it stays
       // down: `disable` keeps it down until an operator acts (here: `birdc enable`),
       // where `restart` would bring it back to be torn down again. `import limit`
       // counts the routes the filter accepts, so a node's rejected announcements (outside
       // the /56) do not count; whether Metal counts those is not documented.
       `    import limit ${METAL_MAX_PREFIX} action disable;`,
-      "    # Metal's local BGP sends nothing back to the nodes (routes_in is not rendered).",
+      "    # Metal's local BGP sends nothing back to the nodes (routes_out is not rendered).",
       "    export none;",
       "  };",
       "}",
