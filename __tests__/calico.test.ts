@@ -47,6 +47,8 @@ describe("every Calico and operator document validates strictly", () => {
       "IPPool",
       "Installation",
       "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
       "ValidatingAdmissionPolicyBinding",
     ]);
     // The admission policy is Kubernetes' own: the control-plane rehearsal checks it with the real API server.

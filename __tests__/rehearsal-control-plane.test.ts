@@ -305,12 +305,37 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
       expect(create(service("Cluster")).status).toBe(0);
     });
 
-    test("a Local Service's externalIPs in the external range must come from the Local pool; addresses outside the range cost nothing", () => {
-      const refused = create(service("Local", { type: "NodePort", externalIPs: [CLUSTER_POOL_ADDRESS] }));
+    test("no Service may set spec.externalIPs, whatever the address: the message says why", () => {
+      for (const [policy, address] of [["Local", LOCAL_POOL[0]], ["Cluster", CLUSTER_POOL_ADDRESS], ["Cluster", OUTSIDE_EXTERNAL]] as const) {
+        const refused = create(service(policy, { type: "NodePort", externalIPs: [address] }));
+        expect([policy, address, refused.status, refused.stderr]).toEqual([policy, address, 1, expect.stringContaining("v6fabric-service-external-ips")]);
+        expect(refused.stderr).toContain("spec.externalIPs is not allowed: kube-proxy would take traffic for those addresses to this Service on every node, whoever owns them (CVE-2020-8554)");
+      }
+      // Adding them to an existing Service is refused too; an empty list is no claim.
+      const plain = service("Cluster", { type: "NodePort", externalIPs: [] });
+      expect(create(plain).status).toBe(0);
+      const add = node.exec([...ADMIN, "-n", "default", "patch", "service", plain.metadata.name, "--type=merge", "-p", JSON.stringify({ spec: { externalIPs: [OUTSIDE_EXTERNAL] } })]);
+      expect([add.status, add.stderr]).toEqual([1, expect.stringContaining("spec.externalIPs is not allowed")]);
+    });
+
+    test("the addresses a Local Service asks Calico for, in the external range, must come from the Local pool; addresses outside the range cost nothing", () => {
+      const ask = (address: string) => ({ ...ASK_LOCAL, "projectcalico.org/loadBalancerIPs": JSON.stringify([address]) });
+      const refused = create(service("Local", { annotations: ask(CLUSTER_POOL_ADDRESS) }));
       expect([refused.status, refused.stderr]).toEqual([1, expect.stringContaining("only from the Local pool 2001:db8:0:ab30::8000/126")]);
-      expect(create(service("Local", { type: "NodePort", externalIPs: [LOCAL_POOL[0]] })).status).toBe(0);
-      expect(create(service("Local", { type: "NodePort", externalIPs: [OUTSIDE_EXTERNAL] })).status).toBe(0);
-      expect(create(service("Cluster", { type: "NodePort", externalIPs: [CLUSTER_POOL_ADDRESS] })).status).toBe(0);
+      expect(create(service("Local", { annotations: ask(OUTSIDE_EXTERNAL) })).status).toBe(0);
+      expect(create(service("Cluster", { annotations: { "projectcalico.org/loadBalancerIPs": JSON.stringify([CLUSTER_POOL_ADDRESS]) } })).status).toBe(0);
+    });
+
+    test("a Cluster Service may not ask for a Local pool address by name", () => {
+      const refused = create(service("Cluster", { annotations: { "projectcalico.org/loadBalancerIPs": `["${LOCAL_POOL[3]}"]` } }));
+      expect([refused.status, refused.stderr]).toEqual([1, expect.stringContaining("the addresses of the pool local-services-ipv6 (2001:db8:0:ab30::8000/126) are for externalTrafficPolicy: Local Services only")]);
+      // A Local Service with a Local address may still become a Cluster one (Calico then releases the address).
+      const local = service("Local", { annotations: ASK_LOCAL });
+      expect(create(local).status).toBe(0);
+      expect(publish(local.metadata.name, LOCAL_POOL[3]).status).toBe(0);
+      const patch = JSON.stringify({ metadata: { annotations: { "projectcalico.org/ipv6pools": null } }, spec: { externalTrafficPolicy: "Cluster" } });
+      const flip = node.exec([...ADMIN, "-n", "default", "patch", "service", local.metadata.name, "--type=merge", "-p", patch]);
+      expect([flip.status, flip.stderr]).toEqual([0, expect.any(String)]);
     });
 
     test("one Local Service past the budget gets no address a node would announce: status writes outside the pool are refused", () => {

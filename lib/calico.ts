@@ -15,7 +15,7 @@
  */
 import { toYamlDocuments } from "./yaml";
 import { AddressPlan, Ipv6Cidr, loadBalancerPools } from "./address-plan";
-import { localServiceAdmission } from "./local-service-admission";
+import { localServiceAdmission, serviceExternalIpsAdmission } from "./local-service-admission";
 import { maxPodBlocksPerNode } from "./prefix-budget";
 import { CALICO, PinnedDownload } from "./versions";
 
@@ -358,7 +358,8 @@ export function bgpPasswordManifestPrefix(): string {
  * 2. the Installation (fails until the operator.tigera.io CRDs exist);
  * 3. BGP configuration, filter and peers, before calico-node starts, so the node-to-node
  *    mesh is never on;
- * 4. the admission policy for Local Services' addresses, before any pool can hand one out;
+ * 4. the admission policies for Service addresses (Local Services' addresses; no Service with
+ *    spec.externalIPs), before any pool can hand one out;
  * 5. IPAM's settings, then the IP pools; the operator starts calico-node once a pool
  *    exists and creates the calico-system namespace;
  * 6. with a password, the Secret in calico-system (fails until that namespace exists).
@@ -372,14 +373,16 @@ export function calicoAddonManifests(input: CalicoInput): AddonManifest[] {
     { path: `${CALICO_ADDON_DIR}/20-bgp.yaml`, yaml: toYamlDocuments([bgpConfiguration(input), bgpFilter(input), ...bgpPeers(input)]) },
     {
       path: `${CALICO_ADDON_DIR}/25-local-service-admission.yaml`,
-      yaml: toYamlDocuments(
-        localServiceAdmission({
+      yaml: toYamlDocuments([
+        ...localServiceAdmission({
           plan: input.plan,
           localPool: localServicePool(input),
           localPoolName: CALICO_NAMES.localServicePool,
           localServiceRoutes: o.localServiceRoutes,
         }),
-      ),
+        // In the same file (a stable user-data path): no Service claims an address IPAM did not give.
+        ...serviceExternalIpsAdmission(),
+      ]),
     },
     { path: `${CALICO_ADDON_DIR}/30-ippools.yaml`, yaml: toYamlDocuments([ipamConfig(input), ...ipPools(input)]) },
   ];

@@ -18,7 +18,18 @@ import { AddressPlan, Ipv6Cidr } from "./address-plan";
 /** Calico LoadBalancer IPAM reads the pools a Service asks for from this annotation. */
 export const IPV6_POOLS_ANNOTATION = "projectcalico.org/ipv6pools";
 
+/**
+ * Calico LoadBalancer IPAM assigns the addresses a Service names in this annotation (a
+ * JSON list), from any pool that allows LoadBalancer use, Manual ones included
+ * (kube-controllers' loadbalancer controller, Calico 3.32). It ignores
+ * `spec.loadBalancerIP`.
+ */
+export const LOAD_BALANCER_IPS_ANNOTATION = "projectcalico.org/loadBalancerIPs";
+
 export const LOCAL_SERVICE_POLICY_NAME = "v6fabric-local-service-addresses";
+
+/** The policy that refuses `spec.externalIPs` on every Service (serviceExternalIpsAdmission). */
+export const SERVICE_EXTERNAL_IPS_POLICY_NAME = "v6fabric-service-external-ips";
 
 export interface LocalServiceAdmissionInput {
   readonly plan: AddressPlan;
@@ -38,12 +49,17 @@ export function localPoolAnnotationValue(localPoolName: string): string {
 const cel = (text: string) => `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 
 /**
- * The policy and its binding. Three rules, each with its own message:
+ * The policy and its binding. Four rules, each with its own message:
  * 1. a Local LoadBalancer Service asks for the Local pool (Calico assigns from it only on
  *    request: it is a Manual pool);
  * 2. a Cluster Service does not (it would use up the Local budget for nothing);
  * 3. every address of a Local Service that lies in the external range lies in the Local
- *    pool: spec.externalIPs, spec.loadBalancerIP and the addresses in its status.
+ *    pool: the addresses it asks Calico for (LOAD_BALANCER_IPS_ANNOTATION),
+ *    spec.loadBalancerIP (ignored by Calico, checked so that no other controller can act
+ *    on it) and the addresses in its status;
+ * 4. a Cluster Service asks for no address of the Local pool by name (it would take it
+ *    from the Local budget just as naming the pool would).
+ * spec.externalIPs is refused for every Service by serviceExternalIpsAdmission.
  */
 export function localServiceAdmission(input: LocalServiceAdmissionInput): object[] {
   const { plan, localPool, localPoolName, localServiceRoutes } = input;
@@ -56,10 +72,21 @@ export function localServiceAdmission(input: LocalServiceAdmissionInput): object
       expression: `has(object.metadata.annotations) && ${cel(IPV6_POOLS_ANNOTATION)} in object.metadata.annotations ? object.metadata.annotations[${cel(IPV6_POOLS_ANNOTATION)}].replace(' ', '') : ''`,
     },
     {
-      // Every address the Service claims or was given.
+      // The addresses the Service asks Calico for by name. The annotation is a JSON list
+      // of strings; CEL here has no JSON decoding, so its brackets, quotes and spaces are
+      // dropped and the rest split at commas (anything not an address is ignored below,
+      // and Calico refuses a malformed annotation itself).
+      name: "requested",
+      expression:
+        `has(object.metadata.annotations) && ${cel(LOAD_BALANCER_IPS_ANNOTATION)} in object.metadata.annotations ? ` +
+        `object.metadata.annotations[${cel(LOAD_BALANCER_IPS_ANNOTATION)}].replace('[', '').replace(']', '').replace('"', '').replace(' ', '').split(',') : []`,
+    },
+    {
+      // Every address the Service asks for, claims or was given.
       name: "addresses",
       expression:
-        "(has(object.spec.externalIPs) ? object.spec.externalIPs : []) + (has(object.spec.loadBalancerIP) ? [object.spec.loadBalancerIP] : []) + " +
+        "variables.requested + " +
+        "(has(object.spec.loadBalancerIP) ? [object.spec.loadBalancerIP] : []) + " +
         "(has(object.status) && has(object.status.loadBalancer) && has(object.status.loadBalancer.ingress) ? object.status.loadBalancer.ingress.filter(i, has(i.ip)).map(i, i.ip) : [])",
     },
   ];
@@ -88,6 +115,18 @@ export function localServiceAdmission(input: LocalServiceAdmissionInput): object
         : `an externalTrafficPolicy: Local Service may not use addresses of the external range ${external} (${where})`,
       reason: "Forbidden",
     },
+    ...(localPool
+      ? [
+          {
+            // Only what it asks for: a Local Service turned into a Cluster one keeps its
+            // Local address in the status until Calico releases it (not from a Manual pool
+            // without the annotation), and that change must go through.
+            expression: `variables.local || variables.requested.all(a, !isIP(a) || !cidr(${cel(localPool.toString())}).containsIP(a))`,
+            message: `the addresses of the pool ${localPoolName} (${localPool}) are for externalTrafficPolicy: Local Services only (${where})`,
+            reason: "Forbidden",
+          },
+        ]
+      : []),
   ];
   return [
     {
@@ -110,6 +149,46 @@ export function localServiceAdmission(input: LocalServiceAdmissionInput): object
       kind: "ValidatingAdmissionPolicyBinding",
       metadata: { name: LOCAL_SERVICE_POLICY_NAME },
       spec: { policyName: LOCAL_SERVICE_POLICY_NAME, validationActions: ["Deny"] },
+    },
+  ];
+}
+
+/**
+ * Refuses every Service that sets `spec.externalIPs`, for everyone (docs/security.md
+ * "Service addresses"). kube-proxy sends traffic for an external IP to that Service on
+ * every node, whoever owns the address (CVE-2020-8554), and Calico announces a Local
+ * Service's external IPs as /128s: a Service could take another tenant's address, a
+ * Local-pool address included, without IPAM knowing. Only Calico's IPAM hands out
+ * LoadBalancer addresses. A policy rather than the API server's DenyServiceExternalIPs
+ * plugin: the message says why in this project's words, and it reaches a running
+ * cluster with the add-ons rather than with the API server's flags.
+ */
+export function serviceExternalIpsAdmission(): object[] {
+  return [
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name: SERVICE_EXTERNAL_IPS_POLICY_NAME },
+      spec: {
+        failurePolicy: "Fail",
+        // The status subresource cannot change spec, so only the Service itself.
+        matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["services"] }] },
+        validations: [
+          {
+            expression: "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+            message:
+              "spec.externalIPs is not allowed: kube-proxy would take traffic for those addresses to this Service on every node, whoever owns them (CVE-2020-8554), " +
+              "and Calico would announce them for a Local Service; use type: LoadBalancer, whose address Calico's IPAM assigns (docs/security.md)",
+            reason: "Forbidden",
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name: SERVICE_EXTERNAL_IPS_POLICY_NAME },
+      spec: { policyName: SERVICE_EXTERNAL_IPS_POLICY_NAME, validationActions: ["Deny"] },
     },
   ];
 }

@@ -248,6 +248,8 @@ export class Fabric {
   readonly nsDir: string;
   /** cgroup folders the nodes' kubelets use (RehearsalNode.makeCgroupRoot). */
   readonly cgroups: string[] = [];
+  /** Other namespaces joined to the metro (Metal's routers): removed by destroy() and the reaper. */
+  readonly adopted: string[] = [];
   private destroyed = false;
 
   constructor(readonly workDir: string) {
@@ -274,7 +276,7 @@ export class Fabric {
     const entry: RegistryEntry = {
       pid: process.pid,
       nsDir: this.nsDir,
-      namespaces: [this.hub, ...this.nodes.map((n) => n.netns)],
+      namespaces: [this.hub, ...this.nodes.map((n) => n.netns), ...this.adopted],
       handles: this.nodes.flatMap((n) => [n.mountNs, n.utsNs]),
       cgroups: this.cgroups,
     };
@@ -284,6 +286,15 @@ export class Fabric {
   /** Records cgroup folders to remove in destroy() (and by a later run's reaper). */
   recordCgroups(dirs: readonly string[]): void {
     this.cgroups.push(...dirs);
+    this.register();
+  }
+
+  /**
+   * Records a network namespace made by a caller (e.g. rehearsal/metal-router-namespaces.ts)
+   * so that destroy(), or a later run's reaper, kills its processes and removes it.
+   */
+  adoptNamespace(netns: string): void {
+    this.adopted.push(netns);
     this.register();
   }
 
@@ -362,6 +373,10 @@ export class Fabric {
       trySh("umount", ["-l", node.mountNs]);
       trySh("umount", ["-l", node.utsNs]);
       trySh("ip", ["netns", "del", node.netns]);
+    }
+    for (const ns of this.adopted) {
+      for (const pid of spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).stdout?.split("\n").filter(Boolean) ?? []) trySh("kill", ["-9", pid]);
+      trySh("ip", ["netns", "del", ns]);
     }
     trySh("ip", ["netns", "del", this.hub]);
     trySh("umount", ["-l", this.nsDir]);
