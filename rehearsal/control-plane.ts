@@ -20,7 +20,7 @@
  *   here (kubeletSupport) does StaticPods below stand in for it, loudly: each static
  *   pod's command runs as a process and kubeadm skips the phases that need a kubelet.
  * - Calico's operator and pods need images that cannot be built here; its CRDs are
- *   loaded from reference/upstream/calico-v3.32.0 so the add-ons meet the real schema.
+ *   loaded from reference/upstream/calico-v3.32.1 so the add-ons meet the real schema.
  */
 import { ChildProcess, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -37,7 +37,7 @@ import { UnitRun, runUnit, startUnit } from "./units";
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
-export const CALICO_CRDS = path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.0", "operator-crds.yaml");
+export const CALICO_CRDS = path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.1", "operator-crds.yaml");
 const IGNITION_APPLY = path.join(PROJECT_DIR, "reference", "tools", "ignition-apply-check.sh");
 
 /** kubeadm phases that wait for, or act on, a running kubelet, per command: skipped only by the StaticPods fallback. */
@@ -79,7 +79,7 @@ export function afterburnMetadata(hostname: string, a: NodeAddresses): string {
 
 /** The upstream files the rehearsal has for a node's downloads, by URL. */
 export const LOCAL_DOWNLOADS: Readonly<Record<string, string>> = {
-  "https://raw.githubusercontent.com/projectcalico/calico/v3.32.0/manifests/tigera-operator.yaml": path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.0", "tigera-operator.yaml"),
+  "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/tigera-operator.yaml": path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.1", "tigera-operator.yaml"),
 };
 
 /**

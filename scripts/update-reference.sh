@@ -21,7 +21,7 @@ if [ ! -d "$shared/schemas" ] || [ ! -f "$shared/tools/ignition-apply-check.sh" 
 fi
 
 # What the tests need, relative to both trees.
-items=(schemas/metal schemas/kubeadm schemas/calico tools/ignition-apply-check.sh upstream/calico-v3.32.0)
+items=(schemas/metal schemas/kubeadm schemas/calico tools/ignition-apply-check.sh upstream/calico-v3.32.1)
 
 if [ $check = 1 ]; then
   status=0
