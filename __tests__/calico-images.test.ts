@@ -4,17 +4,18 @@
  * program inside its own image, and of Calico 3.32.1's manifest for the operator itself),
  * and the programs inside run: BIRD, calico-node and the Debian tools in calico-node's
  * image root, iptables and conntrack in kube-proxy's, each with its libraries resolved,
- * run with chroot in the unpacked layer. Running them under the kubelet is the cluster
- * rehearsal's part.
+ * run with chroot in the unpacked layer; and calico-node's, the CNI plugin's and the
+ * operator's images imported into the rehearsal's containerd and run by runc. Running
+ * them under the kubelet with the operator's pod specs is the cluster rehearsal's part.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
 import { calicoImageArchiveDir, calicoImages } from "../rehearsal/calico-images";
-import { imageArchiveDir, toolsPresent, toolsUnavailable } from "../rehearsal/tools";
+import { containerdBinary, imageArchiveDir, toolsPresent, toolsUnavailable } from "../rehearsal/tools";
 import { hasCommand } from "./support/ignition";
 
 const root = typeof process.getuid === "function" && process.getuid() === 0;
@@ -192,4 +193,40 @@ if (whyKubeProxy && !why) console.warn(`SKIPPED kube-proxy image: ${whyKubeProxy
   expect(inImage(proxy, ["conntrack", "--version"])).toMatchObject({ status: 0 });
   expect(unresolved(proxy, "/usr/sbin/xtables-nft-multi")).toEqual([]);
   expect(inImage(proxy, ["kube-proxy", "--version"]).out).toContain(proxy.reference.split(":").pop()!);
+});
+
+const whyContainerd =
+  why ||
+  (!toolsPresent(["kubernetes"]) ? "the containerd build is missing: run `npm run tools -- kubernetes`" : !fs.existsSync("/usr/sbin/runc") ? "Debian's runc is missing (apt-get install runc)" : "");
+if (whyContainerd && !why) console.warn(`SKIPPED Calico images under containerd: ${whyContainerd}`);
+
+(whyContainerd ? test.skip : test)("containerd imports calico-node's, the CNI plugin's and the operator's archives by their references, and runc runs their programs", async () => {
+  const dir = fs.mkdtempSync(path.join(work, "containerd-"));
+  // A socket's path must stay under 108 bytes, which the test's temporary folder may not.
+  const runDir = fs.mkdtempSync("/run/v6fabric-calico-images-");
+  const socket = path.join(runDir, "containerd.sock");
+  fs.writeFileSync(path.join(dir, "config.toml"), [`version = 3`, `root = "${dir}/root"`, `state = "${runDir}/state"`, `[grpc]`, `  address = "${socket}"`, ``].join("\n"));
+  const env = { ...process.env, PATH: `${path.dirname(containerdBinary("containerd"))}:${process.env.PATH}` };
+  const daemon = spawn(containerdBinary("containerd"), ["--config", path.join(dir, "config.toml")], { env, stdio: "ignore" });
+  const ctr = (...args: string[]) => spawnSync(containerdBinary("ctr"), ["--address", socket, "--namespace", "k8s.io", ...args], { env, encoding: "utf8", timeout: 120_000 });
+  try {
+    for (let i = 0; i < 100 && ctr("version").status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(daemon.exitCode).toBeNull();
+    for (const archive of ["node.tar", "cni.tar", "operator.tar"]) expect(ctr("images", "import", path.join(calicoImageArchiveDir(), archive)).status).toBe(0);
+    const listed = ctr("images", "ls", "-q").stdout.split("\n");
+    for (const reference of ["quay.io/calico/node:v3.32.1", "quay.io/calico/cni:v3.32.1", "quay.io/tigera/operator:v1.42.3"]) expect(listed).toContain(reference);
+    const run = (image: string, ...command: string[]) => ctr("run", "--rm", image, `t-${process.pid}-${Date.now()}`, ...command);
+    expect(run("quay.io/calico/node:v3.32.1", "/bin/calico-node", "-v").stdout).toContain("v3.32.1");
+    expect(run("quay.io/calico/node:v3.32.1", "bird6", "--version").stderr + run("quay.io/calico/node:v3.32.1", "bird6", "--version").stdout).toMatch(/BIRD version/);
+    expect(run("quay.io/calico/cni:v3.32.1", "/opt/cni/bin/calico", "-v").stdout).toContain("v3.32.1");
+    // As the image's user 10001, as the operator's Deployment runs it.
+    expect(run("quay.io/tigera/operator:v1.42.3", "/usr/bin/operator", "--print-images=listcalico").stdout).toContain("quay.io/calico/node:v3.32.1");
+  } finally {
+    if (daemon.exitCode === null) {
+      const exited = new Promise((r) => daemon.once("exit", r));
+      daemon.kill("SIGTERM");
+      await exited;
+    }
+    fs.rmSync(runDir, { recursive: true, force: true });
+  }
 });
