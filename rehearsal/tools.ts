@@ -4,11 +4,14 @@
  * ever committed.
  *
  *   npm run tools [-- GROUP...]  build what is missing (groups: terraform, kubernetes,
- *                                coredns; default all), print each build's time
+ *                                coredns, calico; default all), print each build's time
  *
  * The kubernetes group also holds containerd and the pause program, and the container
  * images made from them (images.ts): the control-plane rehearsal runs the real kubelet
- * on containerd with Debian's runc.
+ * on containerd with Debian's runc. kube-proxy's image starts from a Debian root made
+ * with debootstrap (calico-images.ts). The calico group builds Calico, its BIRD fork and
+ * the tigera operator from their pinned sources, and the images the operator deploys
+ * (calico-tools.ts, calico-images.ts).
  *   npm run tools -- --list      print what is cached where, build nothing
  *   npm run tools -- --only NAME build one tool (e.g. terraform-provider-metal)
  *
