@@ -294,9 +294,9 @@ describe("the Calico documents of the default settings, field by field", () => {
     expect(docs(plain, file)).toEqual(parseManifest(yaml));
   });
 
-  test("the operator manifest: Calico v3.32.0's own, from the Calico repository, SHA-512 pinned, mode 0644", () => {
+  test("the operator manifest: Calico v3.32.1's own, from the Calico repository, SHA-512 pinned, mode 0644", () => {
     const operator = byPath(plain).get("/etc/kubernetes/addons/calico/00-tigera-operator.yaml")!;
-    expect(operator).toMatchObject({ source: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.0/manifests/tigera-operator.yaml", mode: 0o644 });
+    expect(operator).toMatchObject({ source: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/tigera-operator.yaml", mode: 0o644 });
     expect(operator.hash).toMatch(/^sha512-[0-9a-f]{128}$/);
   });
 

@@ -71,6 +71,31 @@ describe("pinned sources", () => {
     expect(fs.existsSync(path.join(copied, ".git"))).toBe(false);
   });
 
+  test("a tree that is not a Go module is recognised by its marker, and a tarball packed under another folder is unpacked as it is", () => {
+    const dir = path.join(work, "marker");
+    fs.mkdirSync(path.join(dir, "tree", "charts"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "tree", "charts", "base.tgz"), "chart");
+    sh("tar", ["-czf", path.join(dir, "charts-1.0.tar.gz"), "-C", path.join(dir, "tree"), "charts"]);
+    const sha256 = crypto.createHash("sha256").update(fs.readFileSync(path.join(dir, "charts-1.0.tar.gz"))).digest("hex");
+    const pin: PinnedSource = { name: "charts", version: "1.0", tarball: "charts-1.0.tar.gz", sha256, repository: "example/charts", commit: "0".repeat(40), tarballFolder: "charts", marker: "manifests/Chart.yaml" };
+    const env = { V6FABRIC_PINNED_SOURCES: dir };
+    expect(locateSource(pin, env)).toEqual({ kind: "tarball", file: path.join(dir, "charts-1.0.tar.gz") });
+    expect(fs.readFileSync(path.join(unpackSource(pin, fs.mkdtempSync(path.join(work, "out-")), env), "base.tgz"), "utf8")).toBe("chart");
+    // A checkout is the repository's tree: found by the marker, not by go.mod.
+    fs.mkdirSync(path.join(dir, "charts-1.0", "manifests"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "charts-1.0", "manifests", "Chart.yaml"), "name: base\n");
+    expect(locateSource(pin, env)).toEqual({ kind: "checkout", dir: path.join(dir, "charts-1.0") });
+  });
+
+  test("Calico's sources are pinned to their release commits: Calico 3.32.1, the operator 1.42.3 its manifest runs, Istio 1.29.4's charts, BIRD", () => {
+    const byName = Object.fromEntries(PINNED_SOURCES.map((s) => [s.name, s]));
+    expect(byName.calico).toMatchObject({ version: "3.32.1", repository: "projectcalico/calico", commit: "0ca9d1b93644778cafdf1812f3dda02ac0c361e8" });
+    expect(byName["tigera-operator"]).toMatchObject({ version: "1.42.3", repository: "tigera/operator", commit: "40f3e3d35845ec159148b0a726ca069bf104d680" });
+    expect(byName["istio-charts"]).toMatchObject({ version: "1.29.4", repository: "istio/istio", commit: "e339c3903bcf276ba1dd83ea98ceebf049e3b385" });
+    expect(byName["calico-bird"]).toMatchObject({ repository: "projectcalico/bird", commit: "1e2ff99db42b8f037a51f7a8f7b946a542d96bd1" });
+    for (const pin of PINNED_SOURCES) expect(pin.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   test("without the source, the advice names the repository, the commit, the tarball's hash and both places", () => {
     const pin = PINNED_SOURCES[0];
     const env = { V6FABRIC_PINNED_SOURCES: path.join(work, "nothing-here") };

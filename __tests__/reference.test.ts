@@ -37,7 +37,7 @@ test("every reference file is recorded in SHA256SUMS, and nothing recorded is mi
       "schemas/kubeadm/KubeletConfiguration.schema.json",
       "schemas/calico/BGPPeer.schema.json",
       "tools/ignition-apply-check.sh",
-      "upstream/calico-v3.32.0/operator-crds.yaml",
+      "upstream/calico-v3.32.1/operator-crds.yaml",
     ]),
   );
 });

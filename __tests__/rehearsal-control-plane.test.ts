@@ -194,7 +194,7 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     expect(node.exec([...ADMIN, "get", "clusterrolebinding", "kubeadm:node-autoapprove-certificate-rotation"]).status).toBe(0);
   });
 
-  test("the add-ons apply with the real kubectl after the Calico v3.32.0 CRDs, and read back as declared", () => {
+  test("the add-ons apply with the real kubectl after the Calico v3.32.1 CRDs, and read back as declared", () => {
     expect([boot.crds.status, boot.crds.output.includes("bgpconfigurations.crd.projectcalico.org serverside-applied")]).toEqual([0, true]);
     expect([boot.addons.at(-1)?.status, logTail(boot.addons)]).toEqual([0, expect.stringContaining("apply-addons: all add-ons applied")]);
     const docs = addonDocuments(node);

@@ -88,7 +88,7 @@ test("the images carry the names kubeadm 1.36.3 lists (`kubeadm config images li
     "registry.k8s.io/etcd:3.6.8-0",
   ];
   const images = rehearsalImages(
-    { kubernetes: (c) => `/bin/${c}`, etcd: "/bin/etcd", pause: "/bin/pause", coredns: "/bin/coredns" },
+    { kubernetes: (c) => `/bin/${c}`, etcd: "/bin/etcd", pause: "/bin/pause", coredns: "/bin/coredns", debianRoot: "/srv/debian-root" },
     { kubernetes: "1.36.3", etcd: "3.6.8", coredns: "1.14.2" },
   );
   expect(images.map((i) => i.reference).sort()).toEqual([...kubeadmList].sort());
@@ -101,4 +101,6 @@ test("the images carry the names kubeadm 1.36.3 lists (`kubeadm config images li
   expect(images.find((i) => i.reference.includes("pause"))?.entrypoint).toEqual(["/pause"]);
   // kubeadm's CoreDNS Deployment gives only args ("-conf", ...): the image runs the program.
   expect(images.find((i) => i.reference.includes("coredns"))).toMatchObject({ entrypoint: ["/coredns"], files: { "/coredns": "/bin/coredns" } });
+  // kube-proxy runs iptables and conntrack: its image starts from the Debian root; the others hold their program only.
+  expect(images.filter((i) => i.root).map((i) => [i.reference, i.root])).toEqual([["registry.k8s.io/kube-proxy:v1.36.3", "/srv/debian-root"]]);
 });

@@ -142,8 +142,10 @@ describe("pr.yml", () => {
     expect(setupGo.with).toEqual({ "go-version": "1.26", cache: false });
     const cache = all.find((s) => s.uses?.startsWith("actions/cache@"))!;
     expect(String(cache.with?.path).split("\n").filter(Boolean)).toEqual(["~/.cache/v6fabric-tools", "~/go/pkg/mod", "~/.cache/go-build"]);
-    // The image archives are made by images.ts: a change there must not meet old archives.
-    expect(cache.with?.key).toBe("rehearsal-tools-${{ hashFiles('rehearsal/tools.ts', 'rehearsal/images.ts', 'rehearsal/pinned-sources.ts', 'lib/versions.ts') }}");
+    // The image archives are made by images.ts and calico-images.ts: a change there must not meet old archives.
+    expect(cache.with?.key).toBe(
+      "rehearsal-tools-${{ hashFiles('rehearsal/tools.ts', 'rehearsal/images.ts', 'rehearsal/calico-tools.ts', 'rehearsal/calico-images.ts', 'rehearsal/pinned-sources.ts', 'lib/versions.ts') }}",
+    );
     const tools = index((s) => s.run === "npm run tools");
     expect(index((s) => s === setupGo)).toBeLessThan(tools);
     expect(index((s) => s === cache)).toBeLessThan(tools);

@@ -7,7 +7,7 @@
  * password manifest is returned as a literal prefix the construct completes with a
  * Terraform expression.
  *
- * API groups: the pinned operator (v1.42.0, Calico v3.32.0) installs the
+ * API groups: the pinned operator (v1.42.3, Calico v3.32.1) installs the
  * `crd.projectcalico.org/v1` CRDs on a new cluster (operator pkg/apis/version.go:
  * v3 CRDs only when CALICO_API_GROUP says so or a migration ran) and no Calico API
  * server is created here, so Calico resources use `crd.projectcalico.org/v1` with every

@@ -53,15 +53,18 @@ export const DEFAULT_KUBERNETES_VERSION = "1.36.3";
 /**
  * Calico, installed by the Tigera operator. The manifest holds no CRDs: the operator
  * runs with -manage-crds=true and creates them itself at start-up.
- * Hash computed from projectcalico/calico tag v3.32.0 (commit eb1cf578...).
+ * Hash computed from projectcalico/calico tag v3.32.1 (commit 0ca9d1b9...). 3.32.1 and its
+ * operator 1.42.3 fix what this design meets: operator 1.42.0 fails on Kubernetes 1.36 in
+ * native-v3 mode (hard-coded MutatingAdmissionPolicy v1beta1), and 3.32.0 mishandles
+ * server-side apply of a BGPConfiguration with Service IP lists (docs/facts.md).
  */
 export const CALICO = {
-  version: "v3.32.0",
+  version: "v3.32.1",
   /** Operator image the manifest deploys. */
-  operatorImage: "quay.io/tigera/operator:v1.42.0",
+  operatorImage: "quay.io/tigera/operator:v1.42.3",
   operatorManifest: {
-    url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.0/manifests/tigera-operator.yaml",
-    hash: "sha512-33d3ccbe002455209168dfef0176872bae32c6675c8dcc943fe9cacfbebdd521f4b2828f8866cdb6a89fade8ff0a6ffbe8262becd6cc93a4c1c897b010fae2f8",
+    url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/tigera-operator.yaml",
+    hash: "sha512-3ded38359dc27bd83d3a2a4df2ce8a7acbaeb8dee173063977112bc99d1ebbd4667a1247e6b9d0f3239f783ed6625a35754e4acd7ef910524ad199639265ede1",
   } satisfies PinnedDownload,
 } as const;
 

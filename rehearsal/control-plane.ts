@@ -21,7 +21,7 @@
  *   here (kubeletSupport) does StaticPods below stand in for it, loudly: each static
  *   pod's command runs as a process and kubeadm skips the phases that need a kubelet.
  * - Calico's operator and pods need images that cannot be built here; its CRDs are
- *   loaded from reference/upstream/calico-v3.32.0 so the add-ons meet the real schema.
+ *   loaded from reference/upstream/calico-v3.32.1 so the add-ons meet the real schema.
  */
 import { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -36,7 +36,7 @@ import { UnitRun, runUnit, startUnit } from "./units";
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
-export const CALICO_CRDS = path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.0", "operator-crds.yaml");
+export const CALICO_CRDS = path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.1", "operator-crds.yaml");
 
 /** kubeadm phases that wait for, or act on, a running kubelet, per command: skipped only by the StaticPods fallback. */
 export const PHASES_WITHOUT_KUBELET = {

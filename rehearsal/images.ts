@@ -18,14 +18,36 @@ import * as path from "node:path";
 export interface ImageSpec {
   /** Full reference as kubeadm writes it, e.g. registry.k8s.io/kube-apiserver:v1.36.3. */
   readonly reference: string;
-  /** Program path in the image (absolute) -> file on this machine. */
-  readonly files: Readonly<Record<string, string>>;
+  /** Program path in the image (absolute) -> file on this machine (mode 0755), or a file with its mode. */
+  readonly files: Readonly<Record<string, string | { readonly file: string; readonly mode: number }>>;
   /** Entrypoint, for images whose users give no command (the pause image). */
   readonly entrypoint?: readonly string[];
+  /** Command (the image's CMD), when its users give none and it has no entrypoint. */
+  readonly cmd?: readonly string[];
+  /**
+   * A root file system the image starts from (a Debian root made by calico-images.ts),
+   * copied with its owners and modes; `files` and `trees` go on top. Needs root.
+   */
+  readonly root?: string;
+  /** Paths of `root` left out, where `trees` puts its own (Debian runit's /etc/service link). */
+  readonly without?: readonly string[];
+  /** Folder in the image (absolute) -> folder on this machine whose contents go there. */
+  readonly trees?: Readonly<Record<string, string>>;
+  /** Symbolic links: path in the image -> target. */
+  readonly links?: Readonly<Record<string, string>>;
+  /** Empty folders: path in the image -> mode (e.g. /tmp, 0o1777). */
+  readonly dirs?: Readonly<Record<string, number>>;
+  /** Owner (user and group id) of paths in the image that are not root's, as upstream's Dockerfile sets them. Needs root. */
+  readonly owners?: Readonly<Record<string, number>>;
+  /** Environment beyond PATH (or replacing it). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** `uid[:gid]` the image runs as (its Dockerfile's USER). */
+  readonly user?: string;
+  readonly workingDir?: string;
 }
 
 /** Raise when the archives this module writes change, so cached ones are made again. */
-export const IMAGE_FORMAT_VERSION = 1;
+export const IMAGE_FORMAT_VERSION = 2;
 
 const PATH_IN_IMAGE = "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -45,9 +67,13 @@ function sha256File(file: string): { digest: string; size: number } {
   return { digest: `sha256:${hash.digest("hex")}`, size };
 }
 
+function run(command: string, args: readonly string[]): void {
+  const result = spawnSync(command, [...args], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed: ${result.stderr.trim()}`);
+}
+
 function tar(args: readonly string[]): void {
-  const result = spawnSync("tar", [...args], { encoding: "utf8" });
-  if (result.status !== 0) throw new Error(`tar ${args.join(" ")} failed: ${result.stderr.trim()}`);
+  run("tar", args);
 }
 
 /** Writes one blob into an OCI layout's blobs/sha256 and returns its descriptor. */
@@ -73,14 +99,35 @@ export function writeImageArchive(spec: ImageSpec, archive: string): void {
   const work = fs.mkdtempSync(`${archive}.work-`);
   try {
     const rootfs = path.join(work, "rootfs");
+    fs.mkdirSync(rootfs);
+    if (spec.root) run("cp", ["-a", `${spec.root}/.`, rootfs]);
+    for (const inImage of spec.without ?? []) fs.rmSync(path.join(rootfs, inImage), { recursive: true, force: true });
+    for (const [inImage, source] of Object.entries(spec.trees ?? {})) {
+      const target = path.join(rootfs, inImage);
+      fs.mkdirSync(target, { recursive: true });
+      run("cp", ["-r", "--no-preserve=ownership", `${source}/.`, target]);
+    }
     for (const [inImage, source] of Object.entries(spec.files)) {
       const target = path.join(rootfs, inImage);
       fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.copyFileSync(source, target);
-      fs.chmodSync(target, 0o755);
+      const { file, mode } = typeof source === "string" ? { file: source, mode: 0o755 } : source;
+      fs.copyFileSync(file, target);
+      fs.chmodSync(target, mode);
     }
+    for (const [inImage, mode] of Object.entries(spec.dirs ?? {})) {
+      fs.mkdirSync(path.join(rootfs, inImage), { recursive: true });
+      fs.chmodSync(path.join(rootfs, inImage), mode);
+    }
+    for (const [inImage, target] of Object.entries(spec.links ?? {})) {
+      fs.mkdirSync(path.dirname(path.join(rootfs, inImage)), { recursive: true });
+      fs.rmSync(path.join(rootfs, inImage), { force: true });
+      fs.symlinkSync(target, path.join(rootfs, inImage));
+    }
+    for (const [inImage, id] of Object.entries(spec.owners ?? {})) fs.chownSync(path.join(rootfs, inImage), id, id);
+    // Programs alone are root's whoever builds them; a root file system keeps its owners.
+    const owners = spec.root || spec.owners ? ["--numeric-owner"] : ["--owner=0", "--group=0", "--numeric-owner"];
     const layerTar = path.join(work, "layer.tar");
-    tar(["--create", "--file", layerTar, "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "-C", rootfs, "."]);
+    tar(["--create", "--file", layerTar, "--sort=name", ...owners, "--mtime=@0", "-C", rootfs, "."]);
     const layout = path.join(work, "layout");
     const layer = writeBlob(layout, "application/vnd.oci.image.layer.v1.tar", { file: layerTar });
     const config = writeBlob(
@@ -89,7 +136,13 @@ export function writeImageArchive(spec: ImageSpec, archive: string): void {
       JSON.stringify({
         architecture: "amd64",
         os: "linux",
-        config: { Env: [`PATH=${PATH_IN_IMAGE}`], ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}) },
+        config: {
+          Env: Object.entries({ PATH: PATH_IN_IMAGE, ...spec.env }).map(([k, v]) => `${k}=${v}`),
+          ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
+          ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+          ...(spec.user ? { User: spec.user } : {}),
+          ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
+        },
         // Uncompressed: the layer's digest is its diff ID.
         rootfs: { type: "layers", diff_ids: [layer.digest] },
       }),
@@ -124,6 +177,8 @@ export interface ImageSources {
   readonly etcd: string;
   readonly pause: string;
   readonly coredns: string;
+  /** The Debian root kube-proxy's image starts from (calico-images.ts): iptables and conntrack. */
+  readonly debianRoot: string;
 }
 
 /** The versions in the images' tags. */
@@ -161,6 +216,8 @@ export function rehearsalImages(from: ImageSources, versions: ImageVersions): Re
     component("kube-apiserver", false),
     component("kube-controller-manager", false),
     component("kube-scheduler", false),
-    component("kube-proxy", true),
+    // kube-proxy programs the node's tables with iptables (Debian's, nft backend) and
+    // clears stale UDP entries with conntrack, like upstream's distroless-iptables base.
+    { ...component("kube-proxy", true), root: from.debianRoot },
   ];
 }

@@ -32,6 +32,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
 import { CRI_SOCKET } from "../lib/kubeadm";
+import { debianRootDir } from "./calico-images";
 import { PAUSE_IMAGE, RehearsalImage, rehearsalImages } from "./images";
 import { RehearsalNode } from "./nodes";
 import { CONTAINERD_COMMANDS, COREDNS_VERSION, ETCD_VERSION, containerdBinary, corednsBinary, etcdBinary, imageArchiveDir, kubernetesBinary, pauseBinary } from "./tools";
@@ -124,7 +125,7 @@ export function kubeletSupport(): { ok: true } | { ok: false; why: string } {
 /** The images a node of `role` needs: workers only the sandbox and kube-proxy's. */
 export function imagesFor(role: "control-plane" | "worker"): RehearsalImage[] {
   const all = rehearsalImages(
-    { kubernetes: (c) => kubernetesBinary(c), etcd: etcdBinary(), pause: pauseBinary(), coredns: corednsBinary() },
+    { kubernetes: (c) => kubernetesBinary(c), etcd: etcdBinary(), pause: pauseBinary(), coredns: corednsBinary(), debianRoot: debianRootDir() },
     { kubernetes: DEFAULT_KUBERNETES_VERSION, etcd: ETCD_VERSION, coredns: COREDNS_VERSION },
   );
   return role === "worker" ? all.filter((i) => i.onWorkers) : all;

@@ -1,5 +1,6 @@
 /**
- * Upstream sources the Go module proxy refuses (docs/rehearsal.md), pinned by release,
+ * Upstream sources built from their repositories' trees (the Go module proxy refuses
+ * some; Calico's images need more than a module: docs/rehearsal.md), pinned by release,
  * commit and SHA-256: the one place that knows where each comes from. The rehearsal's
  * tools build them unmodified; nothing from them is committed.
  *
@@ -26,6 +27,13 @@ export interface PinnedSource {
   /** GitHub `owner/name` and the full commit of the release. */
   readonly repository: string;
   readonly commit: string;
+  /** The top folder of the tarball, when it is not `<name>-<version>`. */
+  readonly tarballFolder?: string;
+  /**
+   * A file a checkout of the repository holds (and the unpacked tarball, unless
+   * `tarballFolder` says it has another layout): how a checkout is recognised. @default "go.mod"
+   */
+  readonly marker?: string;
 }
 
 /** equinix/metal 3.3.0 (tag v3.3.0): the provider the app's Metal objects are written for. */
@@ -38,8 +46,80 @@ export const METAL_PROVIDER_SOURCE: PinnedSource = {
   commit: "5b6938ab0f6f200cbe414418a0e7f2d5ff988594",
 };
 
+/**
+ * Calico 3.32.1 (tag v3.32.1), one Go module for calico-node, the CNI plugin,
+ * kube-controllers, typha and pod2daemon. 3.32.1 rather than the 3.32.0 the app first
+ * pinned: its operator (1.42.3) finds the served MutatingAdmissionPolicy version, where
+ * 1.42.0 fails on Kubernetes 1.36 in native-v3 mode (docs/facts.md).
+ */
+export const CALICO_SOURCE: PinnedSource = {
+  name: "calico",
+  version: "3.32.1",
+  tarball: "calico-3.32.1.tar.gz",
+  sha256: "e645958453720eac0303e2837cafcdfdc6d3436d78a790dc06da77cfb0e715ff",
+  repository: "projectcalico/calico",
+  commit: "0ca9d1b93644778cafdf1812f3dda02ac0c361e8",
+};
+
+/** tigera/operator 1.42.3 (tag v1.42.3): what Calico 3.32.1's tigera-operator.yaml runs. */
+export const TIGERA_OPERATOR_SOURCE: PinnedSource = {
+  name: "tigera-operator",
+  version: "1.42.3",
+  tarball: "tigera-operator-1.42.3.tar.gz",
+  sha256: "6ae6b18200d38f47d242dfa1d5e57be91c1670d4f7ecff56713007057e1e426c",
+  repository: "tigera/operator",
+  commit: "40f3e3d35845ec159148b0a726ca069bf104d680",
+};
+
+/**
+ * Istio 1.29.4 (tag 1.29.4; the operator's Makefile ISTIO_VERSION): the four charts the
+ * operator embeds. The tarball holds them packed (`charts/*.tgz`); a checkout of the
+ * repository holds their folders under manifests/charts, packed at build time.
+ */
+export const ISTIO_CHARTS_SOURCE: PinnedSource = {
+  name: "istio-charts",
+  version: "1.29.4",
+  tarball: "istio-charts-1.29.4.tar.gz",
+  sha256: "0904e5f7b60096dacbf84a5df2a148572394c4749ca9d1761c85f465b07f5acc",
+  repository: "istio/istio",
+  commit: "e339c3903bcf276ba1dd83ea98ceebf049e3b385",
+  tarballFolder: "charts",
+  marker: "manifests/charts/base/Chart.yaml",
+};
+
+/**
+ * Calico's BIRD fork, branch feature-ipinip at v0.3.3-208: the nearest published commit
+ * to the v0.3.3-211-g9111ec3c Calico 3.32's metadata.mk names (that one is not public).
+ */
+export const CALICO_BIRD_SOURCE: PinnedSource = {
+  name: "calico-bird",
+  version: "1e2ff99d",
+  tarball: "calico-bird-1e2ff99d.tar.gz",
+  sha256: "cf94285d1632e591a6d81f0ab211d2e66ba346022a0852db1703f4d6a2d5665f",
+  repository: "projectcalico/bird",
+  commit: "1e2ff99db42b8f037a51f7a8f7b946a542d96bd1",
+  marker: "configure.ac",
+};
+
+/** kubernetes-csi/node-driver-registrar at the commit Calico's pod2daemon/Makefile builds as calico/node-driver-registrar. */
+export const NODE_DRIVER_REGISTRAR_SOURCE: PinnedSource = {
+  name: "node-driver-registrar",
+  version: "3d20cc82",
+  tarball: "node-driver-registrar-3d20cc82.tar.gz",
+  sha256: "8004a58fe04af5557d078efa4511323408eecdd4bfc5bdea8d624c24fb3e8b70",
+  repository: "kubernetes-csi/node-driver-registrar",
+  commit: "3d20cc82ea58e2fcff1ea61fc9e8f6f51c811a7b",
+};
+
 /** Every source the project pins, for `npm run tools -- --list` and the workflow's checkouts. */
-export const PINNED_SOURCES: readonly PinnedSource[] = [METAL_PROVIDER_SOURCE];
+export const PINNED_SOURCES: readonly PinnedSource[] = [
+  METAL_PROVIDER_SOURCE,
+  CALICO_SOURCE,
+  TIGERA_OPERATOR_SOURCE,
+  ISTIO_CHARTS_SOURCE,
+  CALICO_BIRD_SOURCE,
+  NODE_DRIVER_REGISTRAR_SOURCE,
+];
 
 /** The folder pinned sources are read from (see the module comment). */
 export function pinnedSourcesDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -57,7 +137,7 @@ export type SourceLocation = { readonly kind: "checkout"; readonly dir: string }
 /** Where the source is, or undefined when neither form exists. Does not verify it. */
 export function locateSource(source: PinnedSource, env: NodeJS.ProcessEnv = process.env): SourceLocation | undefined {
   const dir = checkoutDir(source, env);
-  if (fs.existsSync(path.join(dir, "go.mod"))) return { kind: "checkout", dir };
+  if (fs.existsSync(path.join(dir, source.marker ?? "go.mod"))) return { kind: "checkout", dir };
   const file = path.join(pinnedSourcesDir(env), source.tarball);
   if (fs.existsSync(file)) return { kind: "tarball", file };
   return undefined;
@@ -80,7 +160,8 @@ export function sha256File(file: string): string {
 /**
  * Puts the verified source tree in `work/<name>-<version>` and returns its path: a
  * tarball must match its SHA-256, a checkout must be at the pinned commit. Throws,
- * naming what differs, otherwise.
+ * naming what differs, otherwise. A tarball whose folder has another name
+ * (`tarballFolder`) is unpacked as it is; the caller knows its layout.
  */
 export function unpackSource(source: PinnedSource, work: string, env: NodeJS.ProcessEnv = process.env): string {
   const location = locateSource(source, env);
@@ -91,7 +172,13 @@ export function unpackSource(source: PinnedSource, work: string, env: NodeJS.Pro
     if (actual !== source.sha256) throw new Error(`${location.file} has SHA-256 ${actual}, not the pinned ${source.sha256}: refusing to build it`);
     const untar = spawnSync("tar", ["-xzf", location.file, "-C", work], { encoding: "utf8" });
     if (untar.status !== 0) throw new Error(`tar -xzf ${location.file} failed: ${untar.stderr}`);
-    if (!fs.existsSync(path.join(tree, "go.mod"))) throw new Error(`${location.file} does not hold ${path.basename(tree)}/go.mod`);
+    if (source.tarballFolder) {
+      const folder = path.join(work, source.tarballFolder);
+      if (!fs.existsSync(folder)) throw new Error(`${location.file} does not hold ${source.tarballFolder}/`);
+      return folder;
+    }
+    const marker = source.marker ?? "go.mod";
+    if (!fs.existsSync(path.join(tree, marker))) throw new Error(`${location.file} does not hold ${path.basename(tree)}/${marker}`);
     return tree;
   }
   const head = spawnSync("git", ["-C", location.dir, "rev-parse", "HEAD"], { encoding: "utf8" });

@@ -4,11 +4,14 @@
  * ever committed.
  *
  *   npm run tools [-- GROUP...]  build what is missing (groups: terraform, kubernetes,
- *                                coredns, actionlint; default all), print each build's time
+ *                                coredns, calico, actionlint; default all), print each build's time
  *
  * The kubernetes group also holds containerd and the pause program, and the container
  * images made from them (images.ts): the control-plane rehearsal runs the real kubelet
- * on containerd with Debian's runc.
+ * on containerd with Debian's runc. kube-proxy's image starts from a Debian root made
+ * with debootstrap (calico-images.ts). The calico group builds Calico, its BIRD fork and
+ * the tigera operator from their pinned sources, and the images the operator deploys
+ * (calico-tools.ts, calico-images.ts).
  *   npm run tools -- --list      print what is cached where, build nothing
  *   npm run tools -- --only NAME build one tool (e.g. terraform-provider-metal)
  *
@@ -18,21 +21,17 @@
  * The providers' code is upstream's, unmodified; `go` verifies every module against
  * go.sum or the pinned module hash below.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DEFAULT_KUBERNETES_VERSION } from "../lib/versions";
+import { Build, ToolGroup, goEnv, log, run, toolsCacheDir } from "./build";
+import { calicoBuilds, debianRootBuild, debianRootDir, debianRootVersion } from "./calico-images";
 import { seconds } from "./format";
 import { IMAGE_FORMAT_VERSION, rehearsalImages, writeImageArchive } from "./images";
 import { METAL_PROVIDER_SOURCE, PinnedSource, locateSource, missingSourceAdvice, unpackSource } from "./pinned-sources";
 
-/** Where builds are cached: V6FABRIC_TOOLS_CACHE, else ~/.cache/v6fabric-tools. */
-export function toolsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.V6FABRIC_TOOLS_CACHE) return path.resolve(env.V6FABRIC_TOOLS_CACHE);
-  const cacheHome = env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
-  return path.join(cacheHome, "v6fabric-tools");
-}
+export { toolsCacheDir };
 
 /**
  * Terraform core 1.5.7: the last release under the MPL-2.0 (later ones are BSL), and
@@ -163,7 +162,7 @@ export function pauseBinary(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The image archives (images.ts), keyed by everything they are made from. */
 export function imagesVersion(version = DEFAULT_KUBERNETES_VERSION): string {
-  return `${version}-etcd${ETCD_VERSION}-pause${PAUSE_VERSION}-coredns${COREDNS_VERSION}-format${IMAGE_FORMAT_VERSION}`;
+  return `${version}-etcd${ETCD_VERSION}-pause${PAUSE_VERSION}-coredns${COREDNS_VERSION}-root${debianRootVersion()}-format${IMAGE_FORMAT_VERSION}`;
 }
 
 export function imageArchiveDir(version = DEFAULT_KUBERNETES_VERSION, env: NodeJS.ProcessEnv = process.env): string {
@@ -191,41 +190,13 @@ export function actionlintBinary(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(toolsCacheDir(env), `actionlint-${ACTIONLINT_VERSION}`, "actionlint");
 }
 
-/** One cached build: a folder named <name>-<version> holding its outputs and a stamp. */
-interface Build {
-  readonly name: string;
-  readonly version: string;
-  readonly outputs: readonly string[];
-  /** Why it cannot be built on this machine (a pinned source is absent), if it cannot. */
-  unavailable?(): string | undefined;
-  /** Groups builds so a caller can ask only for what it runs. */
-  readonly group: ToolGroup;
-  /** Other groups that need this build too. */
-  readonly alsoIn?: readonly ToolGroup[];
-  build(work: string): void;
-}
-
 function inGroups(b: Build, groups: readonly ToolGroup[]): boolean {
   return groups.includes(b.group) || (b.alsoIn ?? []).some((g) => groups.includes(g));
 }
 
-export type ToolGroup = "terraform" | "kubernetes" | "coredns" | "actionlint";
+export type { ToolGroup };
 
 const STAMP = ".built";
-
-function goEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  // Static binaries: they run inside node namespaces with their own mount tables.
-  return { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-buildvcs=false -trimpath", ...extra };
-}
-
-function run(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
-  const result = spawnSync(command, args, { cwd: options.cwd, env: options.env ?? process.env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
-  if (result.status !== 0) {
-    const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-30).join("\n");
-    throw new Error(`${command} ${args.join(" ")} failed (exit ${result.status ?? result.signal}):\n${output}`);
-  }
-  return result.stdout;
-}
 
 function goInstall(pkg: string, bin: string, env: NodeJS.ProcessEnv = goEnv()): void {
   run("go", ["install", pkg], { env: { ...env, GOBIN: bin } });
@@ -367,7 +338,7 @@ function pauseBuild(): Build {
 /** Made from the builds above, so it comes after them. */
 function imagesBuild(version: string): Build {
   const images = rehearsalImages(
-    { kubernetes: (c) => kubernetesBinary(c, version), etcd: etcdBinary(), pause: pauseBinary(), coredns: corednsBinary() },
+    { kubernetes: (c) => kubernetesBinary(c, version), etcd: etcdBinary(), pause: pauseBinary(), coredns: corednsBinary(), debianRoot: debianRootDir() },
     { kubernetes: version, etcd: ETCD_VERSION, coredns: COREDNS_VERSION },
   );
   return {
@@ -375,6 +346,7 @@ function imagesBuild(version: string): Build {
     version: imagesVersion(version),
     outputs: images.map((i) => path.join(imageArchiveDir(version), i.archive)),
     group: "kubernetes",
+    unavailable: () => debianRootBuild().unavailable?.(),
     build() {
       fs.mkdirSync(imageArchiveDir(version), { recursive: true });
       for (const image of images) writeImageArchive(image, path.join(imageArchiveDir(version), image.archive));
@@ -414,6 +386,8 @@ function builds(): Build[] {
         fs.renameSync(path.join(work, "coredns"), corednsBinary());
       },
     },
+    // kube-proxy's image starts from it (iptables, conntrack); so do two of Calico's.
+    debianRootBuild(),
     imagesBuild(DEFAULT_KUBERNETES_VERSION),
     {
       name: "actionlint",
@@ -426,6 +400,7 @@ function builds(): Build[] {
         fs.renameSync(path.join(work, "actionlint"), actionlintBinary());
       },
     },
+    ...calicoBuilds().filter((b) => b.name !== "debian-root"),
   ];
 }
 
@@ -451,10 +426,6 @@ export function toolsUnavailable(groups: readonly ToolGroup[]): string | undefin
     .map((b) => b.unavailable?.())
     .filter((r): r is string => r !== undefined);
   return reasons.length > 0 ? reasons.join("; ") : undefined;
-}
-
-function log(line: string): void {
-  process.stdout.write(`${line}\n`);
 }
 
 /**
@@ -494,10 +465,10 @@ export function buildMissing(groups: readonly ToolGroup[], options: { required?:
 
 if (require.main === module) {
   const args = process.argv.slice(2);
-  const known: readonly ToolGroup[] = ["terraform", "kubernetes", "coredns", "actionlint"];
+  const known: readonly ToolGroup[] = ["terraform", "kubernetes", "coredns", "calico", "actionlint"];
   const onlyAt = args.indexOf("--only");
   const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
-  const asked = args.filter((a, i) => !a.startsWith("--") && i !== onlyAt + 1);
+  const asked = args.filter((a, i) => !a.startsWith("--") && (onlyAt < 0 || i !== onlyAt + 1));
   const unknown = asked.filter((a) => !(known as readonly string[]).includes(a));
   if (unknown.length > 0) {
     console.error(`tools: unknown group ${unknown.join(", ")}: use ${known.join(", ")}`);

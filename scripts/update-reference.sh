@@ -25,7 +25,7 @@ if [ ! -d "$from/schemas" ] || [ ! -f "$from/tools/ignition-apply-check.sh" ]; t
 fi
 
 # What the tests need, relative to both trees.
-items=(schemas/metal schemas/kubeadm schemas/calico tools/ignition-apply-check.sh upstream/calico-v3.32.0)
+items=(schemas/metal schemas/kubeadm schemas/calico tools/ignition-apply-check.sh upstream/calico-v3.32.1)
 
 if [ $check = 1 ]; then
   status=0

@@ -31,7 +31,7 @@ const FROM_CRD = new Set(["IPAMConfig"]);
  * validation is: no field the schema does not declare.
  */
 function strictSchemaFromCrd(kind: string): object {
-  const text = fs.readFileSync(referencePath("upstream", "calico-v3.32.0", "operator-crds.yaml"), "utf8");
+  const text = fs.readFileSync(referencePath("upstream", "calico-v3.32.1", "operator-crds.yaml"), "utf8");
   const crd = YAML.parseAllDocuments(text)
     .map((d) => d.toJS())
     .find((d) => d?.kind === "CustomResourceDefinition" && d.spec.group === "crd.projectcalico.org" && d.spec.names.kind === kind);
