@@ -270,6 +270,10 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
   }, 300_000);
   afterAll(() => applied?.rehearsal.destroy(), 120_000);
 
+  test("a second plan changes nothing", () => {
+    expect(applied.rehearsal.changesPlanned()).toBe(false);
+  });
+
   test("every role's user data, as Metal holds it, is at most 24 KiB", () => {
     const sizes = recordSizes("3 + 5", applied.rehearsal);
     expect([...sizes.keys()].sort()).toEqual(["control plane", "first control plane", "worker"]);
@@ -308,6 +312,12 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
     expect(created.every((address) => /v6fabric-worker-0[67]/.test(address))).toBe(true);
     const outputChanges = Object.entries(plan.output_changes ?? {}).filter(([, c]) => c.actions.join() !== "no-op");
     expect(outputChanges.map(([name, c]) => `${name}:${c.actions.join("+")}`).sort()).toEqual(["fabric_summary:update"]); // the worker count
+  });
+
+  test("destroy leaves Metal with only the project and its blocks", () => {
+    applied.rehearsal.destroy();
+    expect(applied.rehearsal.stateResources()).toEqual([]);
+    expect(leftInMetal(applied.rehearsal)).toEqual([]);
   });
 });
 
