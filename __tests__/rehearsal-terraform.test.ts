@@ -16,7 +16,7 @@ import type { RehearsalMetalOptions } from "../rehearsal/metal";
 import { StackRehearsal, readStack, synthesize } from "../rehearsal/rehearse";
 import { plannedActions } from "../rehearsal/terraform";
 import { toolsPresent, toolsUnavailable } from "../rehearsal/tools";
-import { IgnConfig, decodeDataUrl, files, hasCommand, ignitionValidate, installHint } from "./support/ignition";
+import { IgnConfig, decodeDataUrl, files, hasCommand, ignitionValidate, installHint, unpackMerges } from "./support/ignition";
 
 const present = toolsPresent(["terraform"]);
 if (!present) console.warn(`SKIPPED Terraform rehearsal: the pinned terraform and providers are not built: ${toolsUnavailable(["terraform"]) ?? "run `npm run tools` (.ci/run does)"}`);
@@ -65,6 +65,11 @@ function applyCase(name: string, settings: Record<string, string>): Applied {
   const requests = rehearsal.metal.requests().length - before;
   console.log(`rehearsal figure: ${name}, the Metal API emulator served ${requests} requests during apply`);
   return { rehearsal, outputs: rehearsal.outputs(), planText: text, created: plannedActions(plan), milliseconds: Date.now() - started, requests };
+}
+
+/** A device's user data with the boot config it merges folded in, as Ignition applies it. */
+function unpacked(text: string): IgnConfig {
+  return unpackMerges(JSON.parse(text) as IgnConfig);
 }
 
 /** Each device's user data as Metal received it from the provider. */
@@ -155,12 +160,12 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     expect(applied.outputs.control_plane_api_server_urls.value).toEqual([`https://[${cp.publicIpv6.address}]:443`]);
   });
 
-  test("each device's user data from the state holds no template and is valid Ignition", () => {
+  test("each device's user data, as Metal holds it, holds no template and is valid Ignition", () => {
     const byHost = userData(applied);
     expect([...byHost.keys()]).toEqual(["v6fabric-cp-1", "v6fabric-worker-01", "v6fabric-worker-02"]);
     for (const [host, text] of byHost) {
       expect(text).not.toContain("${");
-      const config = JSON.parse(text) as IgnConfig;
+      const config = unpacked(text);
       expect(config.ignition.version).toBe("3.3.0");
       expect(fileBytes(config, "/etc/hostname").toString()).toBe(`${host}\n`);
       if (hasIgnitionValidate) {
@@ -179,7 +184,7 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     expect(ca.ca).toBe(true);
     expect(ca.verify(ca.publicKey)).toBe(true);
 
-    const cp = JSON.parse(userData(applied).get("v6fabric-cp-1")!) as IgnConfig;
+    const cp = unpacked(userData(applied).get("v6fabric-cp-1")!);
     // kubeadm's PKI layout: each CA with its own key, the etcd CA under etcd/.
     const pairs: [string, string, string][] = [
       ["/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key", "CN=kubernetes"],
@@ -202,7 +207,7 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     expect(fileBytes(cp, "/etc/kubernetes/pki/sa.pub").toString().trim()).toBe(String(saPublic).trim());
 
     // Workers verify the API server against the same CA, and get no CA key.
-    const worker = JSON.parse(userData(applied).get("v6fabric-worker-01")!) as IgnConfig;
+    const worker = unpacked(userData(applied).get("v6fabric-worker-01")!);
     expect(new X509Certificate(fileBytes(worker, "/etc/kubernetes/discovery/ca.crt")).fingerprint256).toBe(ca.fingerprint256);
     // The only key a worker gets is its own join key.
     expect(files(worker).map((f) => f.path).filter((p) => p.endsWith(".key"))).toEqual(["/etc/kubernetes/discovery/node.key"]);
@@ -225,7 +230,7 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
   test("each joining node's user data holds a client certificate for its own node name, signed by the cluster CA, and the key to it; no token", () => {
     const ca = new X509Certificate(applied.outputs.cluster_ca_certificate.value as string);
     for (const [host, text] of userData(applied)) {
-      const config = JSON.parse(text) as IgnConfig;
+      const config = unpacked(text);
       expect(files(config).some((f) => f.path === "/etc/kubernetes/bootstrap-token")).toBe(false);
       if (host === "v6fabric-cp-1") continue;
       const cert = new X509Certificate(fileBytes(config, "/etc/kubernetes/discovery/node.crt"));
@@ -283,7 +288,7 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
   test("every control plane carries the same CAs; the direct API URLs are the devices' addresses", () => {
     const byHost = userData(applied);
     expect(byHost.size).toBe(8);
-    const caOf = (host: string) => new X509Certificate(fileBytes(JSON.parse(byHost.get(host)!), "/etc/kubernetes/pki/ca.crt")).fingerprint256;
+    const caOf = (host: string) => new X509Certificate(fileBytes(unpacked(byHost.get(host)!), "/etc/kubernetes/pki/ca.crt")).fingerprint256;
     expect(new Set(["v6fabric-cp-1", "v6fabric-cp-2", "v6fabric-cp-3"].map(caOf)).size).toBe(1);
     // The direct URLs are the control planes' addresses as Metal gave them, in node order.
     const byName = new Map(applied.rehearsal.devices().map((d) => [d.hostname, d.publicIpv6.address]));
