@@ -204,7 +204,7 @@ const ISTIO_CHARTS: Readonly<Record<string, string>> = {
 };
 
 /** Puts `<chart>.tgz` in `into`: from the tarball's packed charts, or packed from a checkout's folders. */
-function istioCharts(work: string, into: string): void {
+export function istioCharts(work: string, into: string): void {
   const charts = unpackSource(ISTIO_CHARTS_SOURCE, work);
   for (const [chart, folder] of Object.entries(ISTIO_CHARTS)) {
     const target = path.join(into, `${chart}.tgz`);
