@@ -181,7 +181,12 @@ function birdBuild(): Build {
         const started = Date.now();
         const obj = path.join(work, `obj${v.suffix}`);
         fs.mkdirSync(obj);
-        run(path.join(tree, "configure"), ["--with-protocols=bfd bgp pipe static", ...v.configure, "--enable-client=no", "--enable-pthreads=yes", "--runstatedir=/var/run/calico"], { cwd: obj });
+        // configure's default CFLAGS (-g -O2), with the build folder's path mapped away so
+        // the binaries (their debug information and build ID) are the same on every build.
+        run(path.join(tree, "configure"), ["--with-protocols=bfd bgp pipe static", ...v.configure, "--enable-client=no", "--enable-pthreads=yes", "--runstatedir=/var/run/calico"], {
+          cwd: obj,
+          env: { ...process.env, CFLAGS: `-g -O2 -ffile-prefix-map=${work}=.` },
+        });
         run("make", [], { cwd: obj });
         fs.rmSync(path.join(obj, "bird"));
         fs.rmSync(path.join(obj, "birdcl"));
