@@ -181,7 +181,12 @@ function birdBuild(): Build {
         const started = Date.now();
         const obj = path.join(work, `obj${v.suffix}`);
         fs.mkdirSync(obj);
-        run(path.join(tree, "configure"), ["--with-protocols=bfd bgp pipe static", ...v.configure, "--enable-client=no", "--enable-pthreads=yes", "--runstatedir=/var/run/calico"], { cwd: obj });
+        // configure's default CFLAGS (-g -O2), with the build folder's path mapped away so
+        // the binaries (their debug information and build ID) are the same on every build.
+        run(path.join(tree, "configure"), ["--with-protocols=bfd bgp pipe static", ...v.configure, "--enable-client=no", "--enable-pthreads=yes", "--runstatedir=/var/run/calico"], {
+          cwd: obj,
+          env: { ...process.env, CFLAGS: `-g -O2 -ffile-prefix-map=${work}=.` },
+        });
         run("make", [], { cwd: obj });
         fs.rmSync(path.join(obj, "bird"));
         fs.rmSync(path.join(obj, "birdcl"));
@@ -204,7 +209,7 @@ const ISTIO_CHARTS: Readonly<Record<string, string>> = {
 };
 
 /** Puts `<chart>.tgz` in `into`: from the tarball's packed charts, or packed from a checkout's folders. */
-function istioCharts(work: string, into: string): void {
+export function istioCharts(work: string, into: string): void {
   const charts = unpackSource(ISTIO_CHARTS_SOURCE, work);
   for (const [chart, folder] of Object.entries(ISTIO_CHARTS)) {
     const target = path.join(into, `${chart}.tgz`);
