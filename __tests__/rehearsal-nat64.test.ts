@@ -32,7 +32,7 @@ import { TAYGA } from "../lib/versions";
 import { LAB, Nat64Lab, labZone, withoutKubernetesPlugin } from "../rehearsal/nat64";
 import { corednsBinary, toolsPresent } from "../rehearsal/tools";
 import { fileText, ignitionFiles, evaluateTemplate } from "./support/calico-userdata";
-import { hasCommand, installHint } from "./support/ignition";
+import { IgnConfig, hasCommand, installHint, unpackMerges } from "./support/ignition";
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 
 const TOOLS = ["ip", "nft", "tayga", "dig", "curl", "dpkg-deb", "tar", "xz"];
@@ -77,7 +77,7 @@ describeRehearsal("NAT64/DNS64 rehearsal: an IPv6-only pod reaches the IPv4 Inte
       const worker = devices.find((d) => d.hostname === "v6fabric-worker-01")!;
       const init = devices.find((d) => d.hostname === "v6fabric-cp-1")!;
       const workerFile = (p: string) => fileText(ignitionFiles(worker.user_data, token).find((f) => f.path === p)!);
-      const workerUnits = JSON.parse(evaluateTemplate(worker.user_data, token)).systemd.units as { name: string; contents?: string }[];
+      const workerUnits = unpackMerges(JSON.parse(evaluateTemplate(worker.user_data, token)) as IgnConfig).systemd!.units as { name: string; contents?: string }[];
       const execStart = /^ExecStart=(.*)$/m.exec(workerUnits.find((u) => u.name === "v6fabric-nat64.service")!.contents!)![1].split(" ");
       const debFile = ignitionFiles(worker.user_data, token).find((f) => f.path === "/opt/v6fabric/tayga.deb")!;
       expect([debFile.source, debFile.hash]).toEqual([LAB.taygaPackageUrl, TAYGA.hash]);
