@@ -4,14 +4,16 @@
  */
 import { kubeletSupport } from "../../rehearsal/kubelet";
 import { nodeSupport } from "../../rehearsal/nodes";
-import { toolsPresent } from "../../rehearsal/tools";
+import { toolsPresent, toolsUnavailable } from "../../rehearsal/tools";
 import { hasCommand, installHint } from "./ignition";
 
 /** The reason to skip, or "" when root, the tools, the commands and the kubelet's needs are all there. */
 export function controlPlaneRehearsalSkipReason(commands: readonly string[]): string {
   const support = nodeSupport();
   if (!support.ok) return support.why;
-  if (!toolsPresent(["terraform", "kubernetes"])) return "the pinned Terraform, Kubernetes and containerd builds are missing: run `npm run tools` (.ci/run does)";
+  if (!toolsPresent(["terraform", "kubernetes"])) {
+    return `the pinned Terraform, providers, Kubernetes and containerd builds are missing: ${toolsUnavailable(["terraform", "kubernetes"]) ?? "run `npm run tools` (.ci/run does)"}`;
+  }
   const missing = commands.filter((t) => !hasCommand(t));
   if (missing.length > 0) return installHint(missing);
   const kubelet = kubeletSupport();
