@@ -11,12 +11,17 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { seconds } from "../rehearsal/format";
+import { REHEARSAL_TAYGA_PACKAGE_URL, StackRehearsal, readStack } from "../rehearsal/rehearse";
+import { plannedActions } from "../rehearsal/terraform";
+import { toolsPresent } from "../rehearsal/tools";
 import { CDK_TERRAIN_VERSION, SynthLibrary, isCdkTerrainInstalled, npmRunSynthOnCdkTerrain, prepareCdkTerrain, registryProblem, synthOnCdkTerrain, synthOnCdktf } from "../scripts/cdk-terrain";
 
 const VARIANTS: Record<string, Record<string, string>> = {
   example: {},
   "cp3-workers5": { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" },
   "terraform-cloud": { TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" },
+  // The example as the rehearsal plans it: its own tayga mirror instead of the placeholder the plan refuses.
+  rehearsed: { NAT64_TAYGA_PACKAGE_URL: REHEARSAL_TAYGA_PACKAGE_URL },
 };
 
 interface KnownDifference {
@@ -191,6 +196,25 @@ if (unavailable && process.env.CI) {
       expect(filesUnder(viaNpm)).toEqual(filesUnder(out("cdktn", "example")));
       for (const file of filesUnder(viaNpm)) expect([file, fs.readFileSync(path.join(viaNpm, file), "utf8")]).toEqual([file, fs.readFileSync(path.join(out("cdktn", "example"), file), "utf8")]);
     });
+
+    (toolsPresent(["terraform"]) ? test : test.skip)("the rehearsal plans the fork's output as cdktf's: the real Terraform, tls and metal providers against the Metal API emulator", () => {
+      const planOf = (library: "cdktf" | "cdktn") => {
+        const outdir = out(library, "rehearsed");
+        const [stack] = Object.keys(JSON.parse(fs.readFileSync(path.join(outdir, "manifest.json"), "utf8")).stacks);
+        const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...VARIANTS.rehearsed };
+        const rehearsal = new StackRehearsal(stack, readStack(outdir, stack), path.join(temp, `plan-${library}`), env);
+        try {
+          rehearsal.init();
+          rehearsal.validate();
+          return plannedActions(rehearsal.plan().plan);
+        } finally {
+          rehearsal.close();
+        }
+      };
+      const onFork = planOf("cdktn");
+      expect(onFork.metal_device).toEqual({ create: 3 });
+      expect(onFork).toEqual(planOf("cdktf"));
+    }, 5 * 60_000);
 
     test("every known difference still occurs (a stale entry would hide nothing and explain nothing)", () => {
       const seen = KNOWN_DIFFERENCES.map((k) =>
