@@ -25,9 +25,10 @@ import {
   calicoFile,
   nodeDriverRegistrarBinary,
   operatorBinary,
+  CALICO_BUILD_VERSION,
 } from "./calico-tools";
 import { IMAGE_FORMAT_VERSION, ImageSpec, writeImageArchive } from "./images";
-import { CALICO_BIRD_SOURCE, CALICO_SOURCE, TIGERA_OPERATOR_SOURCE } from "./pinned-sources";
+import { CALICO_BIRD_SOURCE, TIGERA_OPERATOR_SOURCE } from "./pinned-sources";
 
 /**
  * What calico/node's Dockerfile installs, as Debian names it: iptables (nft and legacy),
@@ -217,7 +218,7 @@ export function calicoImages(): CalicoImage[] {
 
 /** The archives' cache key: everything they are made from. */
 export function calicoImagesVersion(): string {
-  return `${CALICO_SOURCE.version}-operator${TIGERA_OPERATOR_SOURCE.version}-bird${CALICO_BIRD_SOURCE.version}-root${debianRootVersion()}-format${IMAGE_FORMAT_VERSION}`;
+  return `${CALICO_BUILD_VERSION}-operator${TIGERA_OPERATOR_SOURCE.version}-bird${CALICO_BIRD_SOURCE.version}-root${debianRootVersion()}-format${IMAGE_FORMAT_VERSION}`;
 }
 
 export function calicoImageArchiveDir(): string {
