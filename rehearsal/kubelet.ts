@@ -63,6 +63,12 @@ export function kubeletOverrides(cgroupRoot: string): Record<string, unknown> {
     cgroupDriver: "cgroupfs",
     failCgroupV1: false,
     cgroupRoot,
+    // The nodes share this machine's disk with everything else on it, so the kubelet's
+    // percentages (imagefs.available 15%: 40 GB of 264) measure the machine, not the
+    // node: with 16% free it evicted the operator and the pods ("The node was low on
+    // resource: ephemeral-storage"). Small absolute floors instead; the others as the
+    // kubelet's defaults (an evictionHard map replaces them all).
+    evictionHard: { "memory.available": "100Mi", "nodefs.available": "2Gi", "imagefs.available": "2Gi", "nodefs.inodesFree": "5%", "imagefs.inodesFree": "5%" },
   };
 }
 
