@@ -261,6 +261,12 @@ export async function bootInitNode(
   options: {
     /** Image archives imported into the node's containerd beside Kubernetes' (Calico's); none by default. */
     extraImages?: readonly string[];
+    /**
+     * Sets kube-proxy's conntrack.maxPerCore to 0 after kubeadm init (keepConntrackMax), so
+     * its pods run. Off by default: the control-plane suites count on kube-proxy not
+     * answering (their Service-announcement test). @default false
+     */
+    runKubeProxy?: boolean;
   } = {},
 ): Promise<InitNodeBoot> {
   fs.mkdirSync(logDir, { recursive: true });
@@ -273,7 +279,7 @@ export async function bootInitNode(
   await startApiPath(node, logDir);
   const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm } });
   const kubeadmDoneMs = Date.now() - started;
-  if (agent instanceof NodeRuntime && kubeadmRuns.at(-1)?.status === 0) keepConntrackMax(node);
+  if (options.runKubeProxy && agent instanceof NodeRuntime && kubeadmRuns.at(-1)?.status === 0) keepConntrackMax(node);
   const crdsTarget = "/etc/v6fabric-rehearsal/calico-crds.yaml";
   fs.mkdirSync(path.dirname(node.hostPath(crdsTarget)), { recursive: true });
   fs.copyFileSync(CALICO_CRDS, node.hostPath(crdsTarget));
