@@ -73,7 +73,7 @@ test("$NAME as a whole word splits into the value's words or vanishes; ${NAME} i
   expect(expandExecStart(["run", "$A", "$EMPTY", "$UNSET", "--x=${B}y"], { A: "1  2", EMPTY: "", B: "b" })).toEqual(["run", "1", "2", "--x=by"]);
 });
 
-test("the rehearsal's kubelet overrides are KubeletConfiguration fields, strictly valid, and only the three this machine needs", () => {
+test("the rehearsal's kubelet overrides are KubeletConfiguration fields, strictly valid, and only the four this machine needs", () => {
   const [doc] = validateKubeadmFile(YAML.stringify(kubeletOverrides("/v6rtest-n0")));
   expect(doc).toEqual({
     apiVersion: "kubelet.config.k8s.io/v1beta1",
@@ -81,6 +81,7 @@ test("the rehearsal's kubelet overrides are KubeletConfiguration fields, strictl
     cgroupDriver: "cgroupfs",
     failCgroupV1: false,
     cgroupRoot: "/v6rtest-n0",
+    evictionHard: { "memory.available": "100Mi", "nodefs.available": "2Gi", "imagefs.available": "2Gi", "nodefs.inodesFree": "5%", "imagefs.inodesFree": "5%" },
   });
 });
 

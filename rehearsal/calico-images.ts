@@ -25,9 +25,10 @@ import {
   calicoFile,
   nodeDriverRegistrarBinary,
   operatorBinary,
+  CALICO_BUILD_VERSION,
 } from "./calico-tools";
 import { IMAGE_FORMAT_VERSION, ImageSpec, writeImageArchive } from "./images";
-import { CALICO_BIRD_SOURCE, CALICO_SOURCE, TIGERA_OPERATOR_SOURCE } from "./pinned-sources";
+import { CALICO_BIRD_SOURCE, TIGERA_OPERATOR_SOURCE } from "./pinned-sources";
 
 /**
  * What calico/node's Dockerfile installs, as Debian names it: iptables (nft and legacy),
@@ -149,7 +150,12 @@ export function calicoImages(): CalicoImage[] {
         "/bin/mountns": calicoBinary("mountns"),
         "/licenses/LICENSE": { file: calicoFile("licence"), mode: 0o644 },
       },
-      env: { SVDIR: "/etc/service/enabled" },
+      // FELIX_DebugSkipCTLBCleanup: felix, not in BPF mode, removes a BPF connect-time
+      // load balancer left by an earlier run (felix/bpf/nat/connecttime.go), through
+      // libbpf; this CGO_ENABLED=0 build has libbpf's stubs, and felix died at start with
+      // "panic: LIBBPF syscall stub". The variable is felix's own switch to skip that
+      // clean-up (its FV tests set it); nothing here ever ran Calico's BPF data plane.
+      env: { SVDIR: "/etc/service/enabled", FELIX_DebugSkipCTLBCleanup: "true" },
       cmd: ["start_runit"],
     }),
     // cni-plugin/Dockerfile: the plugins in /opt/cni/bin, `install` as CMD.
@@ -215,9 +221,12 @@ export function calicoImages(): CalicoImage[] {
   ];
 }
 
+/** What the image specs above add to their inputs; raised when a spec changes. */
+const CALICO_IMAGE_SPEC_REVISION = 2;
+
 /** The archives' cache key: everything they are made from. */
 export function calicoImagesVersion(): string {
-  return `${CALICO_SOURCE.version}-operator${TIGERA_OPERATOR_SOURCE.version}-bird${CALICO_BIRD_SOURCE.version}-root${debianRootVersion()}-format${IMAGE_FORMAT_VERSION}`;
+  return `${CALICO_BUILD_VERSION}-spec${CALICO_IMAGE_SPEC_REVISION}-operator${TIGERA_OPERATOR_SOURCE.version}-bird${CALICO_BIRD_SOURCE.version}-root${debianRootVersion()}-format${IMAGE_FORMAT_VERSION}`;
 }
 
 export function calicoImageArchiveDir(): string {

@@ -35,6 +35,18 @@ export const CALICO_TAG = `v${CALICO_SOURCE.version}`;
 export const OPERATOR_TAG = `v${TIGERA_OPERATOR_SOURCE.version}`;
 
 /**
+ * The Go release Calico 3.32.1 is built with (metadata.mk GO_VERSION, go.mod's `go`
+ * line), fetched as the `golang.org/toolchain` module through GOTOOLCHAIN. Built with
+ * this machine's Go 1.26, calico-typha died at its first client: "runtime: out of
+ * memory: cannot allocate 167882285645824-byte block" in encoding/json's map encoder
+ * under json-iterator/reflect2 (uniquelabels.Map.MarshalJSON), a map header read
+ * through reflect2's unsafe type layout, which Go 1.26 changed.
+ */
+export const CALICO_GO_VERSION = "1.25.11";
+/** The Calico build's cache key: the source's version and the Go release. */
+export const CALICO_BUILD_VERSION = `${CALICO_SOURCE.version}-go${CALICO_GO_VERSION}`;
+
+/**
  * Calico's Go programs: output name -> package in Calico's module. `calico-ipam` is the
  * `calico` program under another name (cni-plugin/Makefile links it).
  */
@@ -83,7 +95,7 @@ function dir(name: string, version: string): string {
 }
 
 export function calicoDir(): string {
-  return dir(CALICO_SOURCE.name, CALICO_SOURCE.version);
+  return dir(CALICO_SOURCE.name, CALICO_BUILD_VERSION);
 }
 
 export function calicoBinary(program: CalicoProgram | CniPlugin): string {
@@ -115,9 +127,9 @@ function absent(...sources: PinnedSource[]): string | undefined {
 }
 
 /** `go build` of one program, its time printed. */
-function goBuild(tree: string, pkg: string, out: string, ldflags: string): void {
+function goBuild(tree: string, pkg: string, out: string, ldflags: string, extraEnv: Record<string, string> = {}): void {
   const started = Date.now();
-  run("go", ["build", "-ldflags", ldflags, "-o", out, pkg], { cwd: tree, env: goEnv() });
+  run("go", ["build", "-ldflags", ldflags, "-o", out, pkg], { cwd: tree, env: goEnv(extraEnv) });
   log(`  ${path.basename(out)} ${seconds(Date.now() - started)}`);
 }
 
@@ -126,7 +138,7 @@ function calicoBuild(): Build {
   const plugins = Object.keys(CNI_PLUGINS) as CniPlugin[];
   return {
     name: CALICO_SOURCE.name,
-    version: CALICO_SOURCE.version,
+    version: CALICO_BUILD_VERSION,
     outputs: [...programs, ...plugins].map((p) => calicoBinary(p)).concat(Object.keys(CALICO_FILES).map((f) => calicoFile(f as keyof typeof CALICO_FILES))),
     group: "calico",
     unavailable: () => absent(CALICO_SOURCE),
@@ -136,11 +148,12 @@ function calicoBuild(): Build {
       // lib.Makefile's LDFLAGS (BuildDate left out: the build is reproducible).
       const buildinfo = "github.com/projectcalico/calico/pkg/buildinfo";
       const ldflags = `-s -w -X ${buildinfo}.Version=${CALICO_TAG} -X ${buildinfo}.GitRevision=${CALICO_SOURCE.commit}`;
-      for (const p of programs) goBuild(tree, CALICO_PROGRAMS[p], path.join(out, "bin", p), ldflags);
+      const toolchain = { GOTOOLCHAIN: `go${CALICO_GO_VERSION}` };
+      for (const p of programs) goBuild(tree, CALICO_PROGRAMS[p], path.join(out, "bin", p), ldflags, toolchain);
       // cni-plugin/Makefile CN_FLAGS: the plugins report Calico's version.
       const cnFlags = `-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=${CALICO_TAG}`;
       const started = Date.now();
-      run("go", ["install", "-ldflags", cnFlags, ...plugins.map((p) => `${CNI_PLUGINS[p]}@v${CNI_PLUGINS_VERSION}`)], { env: goEnv({ GOBIN: path.join(out, "bin") }) });
+      run("go", ["install", "-ldflags", cnFlags, ...plugins.map((p) => `${CNI_PLUGINS[p]}@v${CNI_PLUGINS_VERSION}`)], { env: goEnv({ GOBIN: path.join(out, "bin"), ...toolchain }) });
       log(`  ${plugins.join(", ")} ${seconds(Date.now() - started)}`);
       fs.cpSync(path.join(tree, "node", "filesystem"), path.join(out, CALICO_FILES.nodeFilesystem), { recursive: true });
       for (const sub of ["conf.d", "templates"]) {

@@ -193,10 +193,10 @@ export type PodAgent = NodeRuntime | StaticPods;
  * Starts the node's containerd and kubelet, or, when they cannot run here, the
  * StaticPods fallback with the reason printed loudly.
  */
-async function startAgent(node: RehearsalNode, role: "control-plane" | "worker", logDir: string, holdManifests: readonly string[] = []): Promise<PodAgent> {
+async function startAgent(node: RehearsalNode, role: "control-plane" | "worker", logDir: string, holdManifests: readonly string[] = [], extraImages: readonly string[] = []): Promise<PodAgent> {
   const support = kubeletSupport();
   if (support.ok) {
-    const runtime = new NodeRuntime(node, role, path.join(logDir, "runtime"));
+    const runtime = new NodeRuntime(node, role, path.join(logDir, "runtime"), 1, extraImages);
     try {
       await runtime.start();
     } catch (err) {
@@ -255,23 +255,58 @@ export interface InitNodeBoot {
  * add-ons unit retries every 5 s instead of 10 s and 6 times instead of 60, so a
  * failure shows within half a minute.
  */
-export async function bootInitNode(node: RehearsalNode, logDir: string): Promise<InitNodeBoot> {
+export async function bootInitNode(
+  node: RehearsalNode,
+  logDir: string,
+  options: {
+    /** Image archives imported into the node's containerd beside Kubernetes' (Calico's); none by default. */
+    extraImages?: readonly string[];
+    /**
+     * Sets kube-proxy's conntrack.maxPerCore to 0 after kubeadm init (keepConntrackMax), so
+     * its pods run. Off by default: the control-plane suites count on kube-proxy not
+     * answering (their Service-announcement test). @default false
+     */
+    runKubeProxy?: boolean;
+  } = {},
+): Promise<InitNodeBoot> {
   fs.mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, "units.log");
   const started = Date.now();
-  const agent = await startAgent(node, "control-plane", logDir);
+  const agent = await startAgent(node, "control-plane", logDir, [], options.extraImages);
   const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
   const peerRoutes = await bootMetadata(node, logFile);
   const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
   await startApiPath(node, logDir);
   const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm } });
   const kubeadmDoneMs = Date.now() - started;
+  if (options.runKubeProxy && agent instanceof NodeRuntime && kubeadmRuns.at(-1)?.status === 0) keepConntrackMax(node);
   const crdsTarget = "/etc/v6fabric-rehearsal/calico-crds.yaml";
   fs.mkdirSync(path.dirname(node.hostPath(crdsTarget)), { recursive: true });
   fs.copyFileSync(CALICO_CRDS, node.hostPath(crdsTarget));
   const crdResult = node.exec(["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "apply", "--server-side", "-f", crdsTarget], { timeoutMs: 300_000 });
   const addons = await runUnit(node, "v6fabric-addons.service", { logFile, extraEnv: { V6FABRIC_APPLY_ATTEMPTS: "6", V6FABRIC_APPLY_DELAY: "5" } });
   return { peerRoutes, bootValues, kubeadm: kubeadmRuns, crds: { status: crdResult.status, output: crdResult.stdout + crdResult.stderr }, addons, agent, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
+}
+
+/**
+ * kube-proxy's `conntrack.maxPerCore: 0` (leave nf_conntrack_max as it is), set in the
+ * kube-proxy ConfigMap kubeadm wrote, before its pods start for good. nf_conntrack_max
+ * belongs to this machine's initial network namespace: from a node's it is read-only,
+ * and kube-proxy exits with "open /proc/sys/net/netfilter/nf_conntrack_max: permission
+ * denied" (docs/rehearsal.md, table of differences).
+ */
+export function keepConntrackMax(node: RehearsalNode): void {
+  const kubectl = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "-n", "kube-system"];
+  const got = node.exec([...kubectl, "get", "configmap", "kube-proxy", "-o", "json"], { timeoutMs: 30_000 });
+  if (got.status !== 0) throw new Error(`${node.hostname}: reading kube-proxy's ConfigMap failed: ${got.stderr.trim()}`);
+  const configMap = JSON.parse(got.stdout);
+  const config = YAML.parse(configMap.data["config.conf"]);
+  config.conntrack = { ...config.conntrack, maxPerCore: 0 };
+  configMap.data["config.conf"] = YAML.stringify(config);
+  const put = node.exec([...kubectl, "replace", "-f", "-"], { input: JSON.stringify(configMap), timeoutMs: 30_000 });
+  if (put.status !== 0) throw new Error(`${node.hostname}: writing kube-proxy's ConfigMap failed: ${put.stderr.trim()}`);
+  // Pods that already crashed on the old value start again with the new one.
+  node.exec([...kubectl, "delete", "pod", "-l", "k8s-app=kube-proxy", "--wait=false"], { timeoutMs: 30_000 });
 }
 
 export interface JoinNodeBoot {
@@ -299,6 +334,8 @@ export async function bootJoinNode(
     holdManifests?: readonly string[];
     releaseHeldAt?: number;
     agent?: PodAgent;
+    /** Image archives imported into the node's containerd beside Kubernetes' (Calico's); none by default. */
+    extraImages?: readonly string[];
     /** The kubeadm unit's output as it comes, with its attempt (a fault test stops kubeadm at a printed phase). */
     onKubeadmOutput?: (text: string, attempt: number) => void;
   } = {},
@@ -307,7 +344,7 @@ export async function bootJoinNode(
   const logFile = path.join(logDir, "units.log");
   const started = Date.now();
   // A node's second boot of the unit keeps its running agent (containerd, kubelet).
-  const agent = options.agent ?? (await startAgent(node, options.role ?? "control-plane", logDir, options.holdManifests));
+  const agent = options.agent ?? (await startAgent(node, options.role ?? "control-plane", logDir, options.holdManifests, options.extraImages));
   const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
   // A second boot of the unit (a retry test) keeps what the first boot's metadata step wrote.
   const peerRoutes = options.agent ? [] : await bootMetadata(node, logFile);

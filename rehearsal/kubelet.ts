@@ -63,6 +63,12 @@ export function kubeletOverrides(cgroupRoot: string): Record<string, unknown> {
     cgroupDriver: "cgroupfs",
     failCgroupV1: false,
     cgroupRoot,
+    // The nodes share this machine's disk with everything else on it, so the kubelet's
+    // percentages (imagefs.available 15%: 40 GB of 264) measure the machine, not the
+    // node: with 16% free it evicted the operator and the pods ("The node was low on
+    // resource: ephemeral-storage"). Small absolute floors instead; the others as the
+    // kubelet's defaults (an evictionHard map replaces them all).
+    evictionHard: { "memory.available": "100Mi", "nodefs.available": "2Gi", "imagefs.available": "2Gi", "nodefs.inodesFree": "5%", "imagefs.inodesFree": "5%" },
   };
 }
 
@@ -154,6 +160,11 @@ export class NodeRuntime {
     private readonly logDir: string,
     /** Seconds between kubelet restarts; the unit says RestartSec=10, 1 s saves time here. */
     private readonly restartSec = 1,
+    /**
+     * Image archives imported beside the Kubernetes ones (Calico's, calico-images.ts), as
+     * a registry would serve them to the operator's pods; none by default.
+     */
+    private readonly extraArchives: readonly string[] = [],
   ) {
     fs.mkdirSync(logDir, { recursive: true });
     this.control = path.join(logDir, "kubelet-control");
@@ -170,6 +181,10 @@ export class NodeRuntime {
     const node = this.node;
     // containerd's snapshots are overlays: their upper layers must not be on the node's overlay.
     node.bindMount(path.join(path.dirname(node.root), "containerd-root"), "/var/lib/containerd");
+    // Pod logs: /var/log is this machine's, shared by every node, and a kubelet removes the
+    // log folders of pods it does not know (another node's), so `kubectl logs` failed with
+    // "lstat /var/log/pods/...: no such file or directory".
+    node.bindMount(path.join(path.dirname(node.root), "var-log"), "/var/log");
     const bin = node.hostPath(BIN);
     fs.mkdirSync(bin, { recursive: true });
     for (const c of CONTAINERD_COMMANDS) {
@@ -181,6 +196,12 @@ export class NodeRuntime {
     }
     this.writeInNode(`${BIN}/systemctl`, systemctl(this.control), "0755");
     this.applyNetworkSysctls();
+    // systemd makes every mount shared at boot; the node's mount namespace starts private.
+    // calico-node's ebpf-bootstrap init container mounts /sys/fs Bidirectional, which
+    // containerd refuses on a mount that is not shared ("path /sys/fs is mounted on /sys
+    // but it is not a shared mount").
+    const shared = node.exec(["mount", "--make-rshared", "/"]);
+    if (shared.status !== 0) throw new Error(`making ${node.hostname}'s mounts shared failed: ${shared.stderr.trim()}`);
     this.writeInNode(CONTAINERD_CONFIG, containerdConfig());
     this.writeInNode(`${REGISTRY_HOSTS}/_default/hosts.toml`, `# Every registry: nothing listens here (rehearsal/kubelet.ts).\nserver = "${NO_REGISTRY}"\n[host."${NO_REGISTRY}"]\n  capabilities = ["pull", "resolve"]\n`);
     this.writeInNode("/run/systemd/resolve/resolv.conf", fs.readFileSync("/etc/resolv.conf", "utf8"));
@@ -196,6 +217,12 @@ export class NodeRuntime {
       const started = Date.now();
       const result = node.exec(["ctr", "-n", "k8s.io", "images", "import", path.join(imageArchiveDir(), image.archive)], { env: { PATH }, timeoutMs: 120_000 });
       if (result.status !== 0) throw new Error(`importing ${image.reference} into ${node.hostname}'s containerd failed: ${result.stderr.trim()}`);
+      this.imageImportMs.push(Date.now() - started);
+    }
+    for (const archive of this.extraArchives) {
+      const started = Date.now();
+      const result = node.exec(["ctr", "-n", "k8s.io", "images", "import", archive], { env: { PATH }, timeoutMs: 180_000 });
+      if (result.status !== 0) throw new Error(`importing ${archive} into ${node.hostname}'s containerd failed: ${result.stderr.trim()}`);
       this.imageImportMs.push(Date.now() - started);
     }
     this.timer = setInterval(() => this.supervise(), 250);

@@ -349,15 +349,6 @@ export class Fabric {
     return this.metadataUrl;
   }
 
-  /**
-   * Routes `prefix` from the metro to `nodes`, as Metal's routers do for a prefix those
-   * nodes announce over BGP (ECMP when several do).
-   */
-  routeAnnounced(prefix: string, nodes: readonly RehearsalNode[]): void {
-    const nexthops = nodes.flatMap((n) => ["nexthop", "via", n.addresses.ipv6]);
-    sh("ip", ["netns", "exec", this.hub, "ip", "-6", "route", "replace", prefix, ...nexthops]);
-  }
-
   /** The metro's IPv6 routes, one a line (`ip -6 route show` where Metal's routers would be). */
   metroRoutes(): string[] {
     return sh("ip", ["netns", "exec", this.hub, "ip", "-6", "route", "show"]).split("\n").filter(Boolean);
