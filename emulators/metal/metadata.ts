@@ -6,7 +6,7 @@
  */
 import * as http from "node:http";
 import { canonicalAddress, format6Long, netmask, parse6 } from "./addresses";
-import { bgpNeighborsJson, macFor, osJson } from "./render";
+import { addressFields, bgpNeighborsJson, macFor, osJson } from "./render";
 import { MetalState, StoredDevice } from "./state";
 import { RequestLog } from "./request-log";
 
@@ -35,20 +35,7 @@ export function metadataDocument(state: MetalState, device: StoredDevice): Recor
       interfaces: [0, 1].map((i) => ({ name: `eth${i}`, mac: macFor(device.id, i), bond: "bond0" })),
       addresses: device.addresses.map((a) => {
         const block = state.reservations.find((r) => r.id === a.reservationId);
-        return {
-          id: a.id,
-          address_family: a.family,
-          netmask: a.netmask,
-          created_at: a.createdAt,
-          public: a.public,
-          cidr: a.cidr,
-          management: true,
-          enabled: true,
-          network: a.network,
-          address: a.address,
-          gateway: a.gateway,
-          parent_block: block ? parentBlock(block.network, block.cidr, a.family, block.id) : undefined,
-        };
+        return { ...addressFields(a), parent_block: block ? parentBlock(block.network, block.cidr, a.family, block.id) : undefined };
       }),
     },
     customdata: {},

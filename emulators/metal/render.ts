@@ -110,8 +110,8 @@ function parentBlockJson(state: MetalState, a: StoredAddress): Json {
   return { network: v6 ? format6Long(parse6(r.network)) : r.network, netmask: netmask(a.family, r.cidr), cidr: r.cidr, href: href("ips", r.id) };
 }
 
-/** One `ip_addresses[]` entry: `management` makes the provider take it for access_public_ipv6 etc. (helpers_device.go getNetworkInfo). */
-export function assignmentJson(state: MetalState, device: StoredDevice, a: StoredAddress): Json {
+/** What the API's `ip_addresses[]` and the metadata's `network.addresses[]` say alike of a device address. */
+export function addressFields(a: StoredAddress): Json {
   return {
     id: a.id,
     address_family: a.family,
@@ -120,12 +120,19 @@ export function assignmentJson(state: MetalState, device: StoredDevice, a: Store
     public: a.public,
     cidr: a.cidr,
     management: true,
-    manageable: true,
     enabled: true,
-    global_ip: false,
     network: a.network,
     address: a.address,
     gateway: a.gateway,
+  };
+}
+
+/** One `ip_addresses[]` entry: `management` makes the provider take it for access_public_ipv6 etc. (helpers_device.go getNetworkInfo). */
+export function assignmentJson(state: MetalState, device: StoredDevice, a: StoredAddress): Json {
+  return {
+    ...addressFields(a),
+    manageable: true,
+    global_ip: false,
     href: href("ips", a.id),
     parent_block: parentBlockJson(state, a),
     assigned_to: ref("devices", device.id),
