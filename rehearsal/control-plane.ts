@@ -20,8 +20,9 @@
  *   is skipped, as the check's own message asks. Only when the kubelet cannot run
  *   here (kubeletSupport) does StaticPods below stand in for it, loudly: each static
  *   pod's command runs as a process and kubeadm skips the phases that need a kubelet.
- * - Calico's operator and pods need images that cannot be built here; its CRDs are
- *   loaded from reference/upstream/calico-v3.32.1 so the add-ons meet the real schema.
+ * - Calico's CRDs are loaded from reference/upstream/calico-v3.32.1 so the add-ons meet
+ *   the real schema; Calico's images are imported only where a caller asks for them
+ *   (`extraImages`: the fabric rehearsal), so elsewhere Nodes stay NotReady.
  */
 import { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
