@@ -192,8 +192,26 @@ export function removeCgroupTree(dir: string): boolean {
   return true;
 }
 
-/** Removes cgroup trees, retrying while their last processes exit. */
+/**
+ * Kills every process in a cgroup tree. Pod containers run in namespaces of their own,
+ * outside the node's, so killing the node's processes leaves them; the kubelet's
+ * cgroupRoot holds them all.
+ */
+export function killCgroupTree(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) killCgroupTree(path.join(dir, entry.name));
+  let pids: string[] = [];
+  try {
+    pids = fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean);
+  } catch {
+    return;
+  }
+  for (const pid of pids) trySh("kill", ["-9", pid]);
+}
+
+/** Removes cgroup trees, killing what still runs in them and retrying while their last processes exit. */
 export function removeCgroups(dirs: readonly string[]): string[] {
+  for (const dir of dirs) killCgroupTree(dir);
   let left = [...dirs];
   for (let i = 0; i < 50 && left.length > 0; i++) {
     left = left.filter((d) => !removeCgroupTree(d));
