@@ -128,29 +128,7 @@ export function localServiceAdmission(input: LocalServiceAdmissionInput): object
         ]
       : []),
   ];
-  return [
-    {
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "ValidatingAdmissionPolicy",
-      metadata: { name: LOCAL_SERVICE_POLICY_NAME },
-      spec: {
-        failurePolicy: "Fail",
-        matchConstraints: {
-          resourceRules: [
-            { apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["services", "services/status"] },
-          ],
-        },
-        variables,
-        validations,
-      },
-    },
-    {
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "ValidatingAdmissionPolicyBinding",
-      metadata: { name: LOCAL_SERVICE_POLICY_NAME },
-      spec: { policyName: LOCAL_SERVICE_POLICY_NAME, validationActions: ["Deny"] },
-    },
-  ];
+  return denyingPolicy(LOCAL_SERVICE_POLICY_NAME, ["services", "services/status"], validations, variables);
 }
 
 /**
@@ -164,31 +142,37 @@ export function localServiceAdmission(input: LocalServiceAdmissionInput): object
  * cluster with the add-ons rather than with the API server's flags.
  */
 export function serviceExternalIpsAdmission(): object[] {
+  // The status subresource cannot change spec, so only the Service itself.
+  return denyingPolicy(SERVICE_EXTERNAL_IPS_POLICY_NAME, ["services"], [
+    {
+      expression: "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+      message:
+        "spec.externalIPs is not allowed: kube-proxy would take traffic for those addresses to this Service on every node, whoever owns them (CVE-2020-8554), " +
+        "and Calico would announce them for a Local Service; use type: LoadBalancer, whose address Calico's IPAM assigns (docs/security.md)",
+      reason: "Forbidden",
+    },
+  ]);
+}
+
+/** A ValidatingAdmissionPolicy on Services (create and update of `resources`) and its binding that denies what it refuses, for everyone. */
+function denyingPolicy(name: string, resources: readonly string[], validations: readonly object[], variables?: readonly object[]): object[] {
   return [
     {
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "ValidatingAdmissionPolicy",
-      metadata: { name: SERVICE_EXTERNAL_IPS_POLICY_NAME },
+      metadata: { name },
       spec: {
         failurePolicy: "Fail",
-        // The status subresource cannot change spec, so only the Service itself.
-        matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["services"] }] },
-        validations: [
-          {
-            expression: "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
-            message:
-              "spec.externalIPs is not allowed: kube-proxy would take traffic for those addresses to this Service on every node, whoever owns them (CVE-2020-8554), " +
-              "and Calico would announce them for a Local Service; use type: LoadBalancer, whose address Calico's IPAM assigns (docs/security.md)",
-            reason: "Forbidden",
-          },
-        ],
+        matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: [...resources] }] },
+        ...(variables ? { variables } : {}),
+        validations,
       },
     },
     {
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "ValidatingAdmissionPolicyBinding",
-      metadata: { name: SERVICE_EXTERNAL_IPS_POLICY_NAME },
-      spec: { policyName: SERVICE_EXTERNAL_IPS_POLICY_NAME, validationActions: ["Deny"] },
+      metadata: { name },
+      spec: { policyName: name, validationActions: ["Deny"] },
     },
   ];
 }
