@@ -274,19 +274,35 @@ export async function bootInitNode(
   const logFile = path.join(logDir, "units.log");
   const started = Date.now();
   const agent = await startAgent(node, "control-plane", logDir, [], options.extraImages);
-  const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
-  const peerRoutes = await bootMetadata(node, logFile);
-  const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
-  await startApiPath(node, logDir);
-  const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm } });
-  const kubeadmDoneMs = Date.now() - started;
-  if (options.runKubeProxy && agent instanceof NodeRuntime && kubeadmRuns.at(-1)?.status === 0) keepConntrackMax(node);
-  const crdsTarget = "/etc/v6fabric-rehearsal/calico-crds.yaml";
-  fs.mkdirSync(path.dirname(node.hostPath(crdsTarget)), { recursive: true });
-  fs.copyFileSync(CALICO_CRDS, node.hostPath(crdsTarget));
-  const crdResult = node.exec(["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "apply", "--server-side", "-f", crdsTarget], { timeoutMs: 300_000 });
-  const addons = await runUnit(node, "v6fabric-addons.service", { logFile, extraEnv: { V6FABRIC_APPLY_ATTEMPTS: "6", V6FABRIC_APPLY_DELAY: "5" } });
-  return { peerRoutes, bootValues, kubeadm: kubeadmRuns, crds: { status: crdResult.status, output: crdResult.stdout + crdResult.stderr }, addons, agent, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
+  return stoppingOnFailure(agent, async () => {
+    const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
+    const peerRoutes = await bootMetadata(node, logFile);
+    const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
+    await startApiPath(node, logDir);
+    const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm } });
+    const kubeadmDoneMs = Date.now() - started;
+    if (options.runKubeProxy && agent instanceof NodeRuntime && kubeadmRuns.at(-1)?.status === 0) keepConntrackMax(node);
+    const crdsTarget = "/etc/v6fabric-rehearsal/calico-crds.yaml";
+    fs.mkdirSync(path.dirname(node.hostPath(crdsTarget)), { recursive: true });
+    fs.copyFileSync(CALICO_CRDS, node.hostPath(crdsTarget));
+    const crdResult = node.exec(["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "apply", "--server-side", "-f", crdsTarget], { timeoutMs: 300_000 });
+    const addons = await runUnit(node, "v6fabric-addons.service", { logFile, extraEnv: { V6FABRIC_APPLY_ATTEMPTS: "6", V6FABRIC_APPLY_DELAY: "5" } });
+    return { peerRoutes, bootValues, kubeadm: kubeadmRuns, crds: { status: crdResult.status, output: crdResult.stdout + crdResult.stderr }, addons, agent, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
+  });
+}
+
+/**
+ * Runs the rest of a boot; when it throws, stops the agent the boot started before
+ * rethrowing. The caller never receives that agent, so nothing else could stop it, and
+ * its kubelet supervisor would outlive the test that removes the node's root.
+ */
+async function stoppingOnFailure<T>(agent: PodAgent, boot: () => Promise<T>): Promise<T> {
+  try {
+    return await boot();
+  } catch (err) {
+    agent.stop();
+    throw err;
+  }
 }
 
 /**
@@ -346,23 +362,27 @@ export async function bootJoinNode(
   const started = Date.now();
   // A node's second boot of the unit keeps its running agent (containerd, kubelet).
   const agent = options.agent ?? (await startAgent(node, options.role ?? "control-plane", logDir, options.holdManifests, options.extraImages));
-  const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
-  // A second boot of the unit (a retry test) keeps what the first boot's metadata step wrote.
-  const peerRoutes = options.agent ? [] : await bootMetadata(node, logFile);
-  const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
-  await startApiPath(node, logDir);
-  const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", {
-    logFile,
-    extraEnv: { V6FABRIC_KUBEADM: kubeadm },
-    attempts: options.attempts ?? 1,
-    retryDelayMs: options.retryDelayMs,
-    beforeRetry: (attempt) => {
-      // Held manifests exist only in the StaticPods fallback; the kubelet runs whatever kubeadm writes.
-      if (attempt === options.releaseHeldAt && agent instanceof StaticPods) agent.held.clear();
-    },
-    onOutput: options.onKubeadmOutput,
-  });
-  return { peerRoutes, bootValues, kubeadm: kubeadmRuns, agent, milliseconds: Date.now() - started };
+  const boot = async (): Promise<JoinNodeBoot> => {
+    const kubeadm = installKubeadmWrapper(node.root, agent instanceof NodeRuntime);
+    // A second boot of the unit (a retry test) keeps what the first boot's metadata step wrote.
+    const peerRoutes = options.agent ? [] : await bootMetadata(node, logFile);
+    const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
+    await startApiPath(node, logDir);
+    const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", {
+      logFile,
+      extraEnv: { V6FABRIC_KUBEADM: kubeadm },
+      attempts: options.attempts ?? 1,
+      retryDelayMs: options.retryDelayMs,
+      beforeRetry: (attempt) => {
+        // Held manifests exist only in the StaticPods fallback; the kubelet runs whatever kubeadm writes.
+        if (attempt === options.releaseHeldAt && agent instanceof StaticPods) agent.held.clear();
+      },
+      onOutput: options.onKubeadmOutput,
+    });
+    return { peerRoutes, bootValues, kubeadm: kubeadmRuns, agent, milliseconds: Date.now() - started };
+  };
+  // A caller's agent stays the caller's to stop.
+  return options.agent ? boot() : stoppingOnFailure(agent, boot);
 }
 
 export interface EtcdMember {

@@ -225,7 +225,7 @@ export class NodeRuntime {
       if (result.status !== 0) throw new Error(`importing ${archive} into ${node.hostname}'s containerd failed: ${result.stderr.trim()}`);
       this.imageImportMs.push(Date.now() - started);
     }
-    this.timer = setInterval(() => this.supervise(), 250);
+    this.timer = setInterval(() => this.superviseOrStop(), 250);
   }
 
   /**
@@ -252,6 +252,21 @@ export class NodeRuntime {
     while (!check()) {
       if (Date.now() > deadline) throw new Error(`${this.node.hostname}: timed out waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /**
+   * A timer callback must not throw: it would end the test process. When supervising
+   * fails (the node's root went away under a failed boot), the supervisor stops and says
+   * why on stderr.
+   */
+  private superviseOrStop(): void {
+    try {
+      this.supervise();
+    } catch (err) {
+      if (this.timer) clearInterval(this.timer);
+      this.timer = undefined;
+      process.stderr.write(`rehearsal: ${this.node.hostname}'s kubelet supervisor stopped: ${(err as Error).message}\n`);
     }
   }
 
