@@ -16,14 +16,17 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import YAML from "yaml";
 import { calicoImageArchiveDir, calicoImages } from "../rehearsal/calico-images";
 import { PreparedCluster } from "../rehearsal/cluster";
 import { InitNodeBoot, JoinNodeBoot, bootInitNode, bootJoinNode } from "../rehearsal/control-plane";
 import { MetalRouter, birdSupport, startMetalRouters } from "../rehearsal/metal-router-namespaces";
 import { MetalBgpNeighbor } from "../rehearsal/metal-routers";
 import { RehearsalNode } from "../rehearsal/nodes";
+import { kubernetesBinary } from "../rehearsal/tools";
 import { runUnit } from "../rehearsal/units";
 import { controlPlaneRehearsalSkipReason } from "./support/control-plane-rehearsal";
+import { ICMPV6_ECHO, Internet, TCP_CLIENT, TCP_SERVER, addInternet, dropped, inside, podRange, waitFor } from "./support/fabric";
 
 const CALICO_ARCHIVES = calicoImages().map((i) => path.join(calicoImageArchiveDir(), i.archive));
 
@@ -48,72 +51,16 @@ const PROJECT_ASN = 65000;
 const METAL_ASN = 65530;
 const NODES = ["v6fabric-cp-1", "v6fabric-worker-01", "v6fabric-worker-02"];
 const ADMIN = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"];
-/** A host on the Internet, from the documentation range but outside the cluster's block, and its gateway in the metro. */
+/**
+ * Hosts on the Internet, from the documentation range but outside the cluster's block:
+ * the operator's (in API_ALLOWED_PREFIXES) with its gateway in the metro, and a stranger's.
+ */
 const INTERNET_HOST = "2001:db8:ffff::2";
 const INTERNET_GATEWAY = "2001:db8:ffff::1";
+const API_ALLOWED = "2001:db8:ffff::/64";
+const STRANGER = "2001:db8:fffe::2";
 /** The external range (LoadBalancer addresses, announced whole): the block's fourth /60, its first /112. */
 const EXTERNAL_RANGE = "2001:db8:0:ab30::/112";
-
-/** An IPv6 address as a 128-bit number (independent of lib/address-plan.ts). */
-function toBigInt(address: string): bigint {
-  const [head, tail = ""] = address.split("::");
-  const words = (s: string) => (s ? s.split(":") : []);
-  const h = words(head);
-  const t = words(tail);
-  const all = address.includes("::") ? [...h, ...Array(8 - h.length - t.length).fill("0"), ...t] : h;
-  return all.reduce((acc, w) => (acc << 16n) | BigInt(parseInt(w, 16)), 0n);
-}
-
-function inside(address: string, cidr: string): boolean {
-  const [base, len] = cidr.split("/");
-  const shift = 128n - BigInt(len);
-  return toBigInt(address) >> shift === toBigInt(base) >> shift;
-}
-
-/** Zone 1's pod range: the block's second /60, its first /64. */
-function podRange(block: string): string {
-  const base = toBigInt(block.split("/")[0]) + (1n << 68n);
-  const words = Array.from({ length: 8 }, (_, i) => ((base >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
-  return `${words.slice(0, 4).join(":")}::/64`;
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-}
-
-/** Python run with the host's interpreter inside a pod's network namespace: a TCP server, a TCP client, an ICMPv6 echo. */
-const TCP_SERVER = `
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("::", int(sys.argv[1]))); s.listen(4)
-while True:
-    c, peer = s.accept()
-    c.sendall(("hello from " + socket.gethostname() + " to " + peer[0] + "\\n").encode()); c.close()
-`;
-const TCP_CLIENT = `
-import socket, sys
-c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-print(c.recv(200).decode().strip())
-`;
-const ICMPV6_ECHO = `
-import socket, sys, time
-s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-s.settimeout(3)
-s.sendto(bytes([128, 0, 0, 0, 0x12, 0x34, 0, 1]) + b"v6fabric", (sys.argv[1], 0))
-end = time.time() + 3
-while time.time() < end:
-    data, peer = s.recvfrom(1500)
-    if data[0] == 129 and data[4:6] == bytes([0x12, 0x34]):
-        print("echo reply from " + peer[0]); sys.exit(0)
-sys.exit(1)
-`;
 
 describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 control plane and 2 workers", () => {
   let work: string;
@@ -122,6 +69,7 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
   const joins: JoinNodeBoot[] = [];
   let routers: MetalRouter[] = [];
   let cp1: RehearsalNode;
+  let internet: Internet;
   const figures: string[] = [];
   const background: { kill: () => void }[] = [];
 
@@ -135,7 +83,7 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
   beforeAll(async () => {
     const started = Date.now();
     work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-fabric-rehearsal-"));
-    cluster = PreparedCluster.prepare(work, { PATH: process.env.PATH, HOME: process.env.HOME, CONTROL_PLANE_COUNT: "1", WORKER_COUNT: "2" });
+    cluster = PreparedCluster.prepare(work, { PATH: process.env.PATH, HOME: process.env.HOME, CONTROL_PLANE_COUNT: "1", WORKER_COUNT: "2", API_ALLOWED_PREFIXES: API_ALLOWED });
     cp1 = cluster.byName("v6fabric-cp-1");
     const fabric = cluster.fabric!;
     // What each node will read at boot: its bgp_neighbors, from the metro's metadata service.
@@ -150,6 +98,7 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
     // has no link route for (the nodes' /127s) up to both routers.
     const hub = spawnSync("ip", ["netns", "exec", fabric.hub, "ip", "-6", "route", "replace", CLUSTER_BLOCK, "nexthop", "via", "fc00::e", "dev", "metro", "nexthop", "via", "fc00::f", "dev", "metro"], { encoding: "utf8" });
     if (hub.status !== 0) throw new Error(`metro route to the routers: ${hub.stderr}`);
+    internet = addInternet(fabric, { gateway: INTERNET_GATEWAY, hosts: [INTERNET_HOST], otherHosts: [STRANGER] });
     const firstBoot = Date.now();
     init = await bootInitNode(cp1, path.join(work, "logs", cp1.hostname), { extraImages: CALICO_ARCHIVES, runKubeProxy: true });
     figures.push(`init node: kubeadm init ${(init.kubeadmDoneMs / 1000).toFixed(1)} s, add-ons ${(init.addonsDoneMs / 1000).toFixed(1)} s after its first unit`);
@@ -283,29 +232,9 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
   });
 
   test("from an Internet beyond the routers: a pod's own address stays closed (the app's public surface); a LoadBalancer address answers only once its pod opts in, and the routers hold the LoadBalancer range from every node (ECMP)", async () => {
-    const fabric = cluster!.fabric!;
-    const inet = `${fabric.id}-inet`;
-    const hubSide = `${fabric.id}i`;
-    const sh = (argv: string[]) => {
-      const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8" });
-      if (r.status !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
-    };
-    sh(["ip", "netns", "add", inet]);
-    fabric.adoptNamespace(inet);
-    sh(["ip", "link", "add", hubSide, "type", "veth", "peer", "name", "eth0", "netns", inet]);
-    sh(["ip", "link", "set", hubSide, "netns", fabric.hub]);
-    sh(["ip", "netns", "exec", fabric.hub, "ip", "-6", "addr", "add", `${INTERNET_GATEWAY}/64`, "dev", hubSide, "nodad"]);
-    sh(["ip", "netns", "exec", fabric.hub, "ip", "link", "set", hubSide, "up"]);
-    sh(["ip", "netns", "exec", inet, "ip", "link", "set", "lo", "up"]);
-    sh(["ip", "netns", "exec", inet, "ip", "-6", "addr", "add", `${INTERNET_HOST}/64`, "dev", "eth0", "nodad"]);
-    sh(["ip", "netns", "exec", inet, "ip", "link", "set", "eth0", "up"]);
-    sh(["ip", "netns", "exec", inet, "ip", "-6", "route", "add", "default", "via", INTERNET_GATEWAY]);
-    expect(inside(INTERNET_HOST, CLUSTER_BLOCK)).toBe(false);
+    expect([inside(INTERNET_HOST, CLUSTER_BLOCK), inside(INTERNET_HOST, API_ALLOWED), inside(STRANGER, API_ALLOWED)]).toEqual([false, true, false]);
     const [server] = NODES;
     const podAddress = probes.get(server)!.address;
-    const connect = (address: string, port: number) =>
-      spawnSync("ip", ["netns", "exec", inet, "/usr/bin/python3", "-c", TCP_CLIENT, address, String(port)], { encoding: "utf8", timeout: 15_000 });
-    const refused = (r: ReturnType<typeof connect>) => [r.status, r.stdout, /timed out|TimeoutError/.test(r.stderr)];
 
     // A LoadBalancer Service for the server pod; Calico's IPAM gives it an address from the external range.
     const service = {
@@ -321,20 +250,20 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
     figures.push(`LoadBalancer address ${lbAddress}`);
 
     // Default deny: nothing is labelled fabric.v6/public=true yet.
-    expect(refused(connect(podAddress, 8080))).toEqual([1, "", true]);
-    expect(refused(connect(lbAddress, 80))).toEqual([1, "", true]);
+    expect(dropped(internet.greet(podAddress, 8080))).toEqual([1, "", true]);
+    expect(dropped(internet.greet(lbAddress, 80))).toEqual([1, "", true]);
 
     const label = kubectl(["-n", "default", "label", "pod", `probe-${server}`, "fabric.v6/public=true"]);
     expect([label.status, label.stderr]).toEqual([0, ""]);
     const opened = Date.now();
     const answer = await waitFor("the Internet's connection to the LoadBalancer address once the pod opts in", 60_000, () => {
-      const r = connect(lbAddress, 80);
+      const r = internet.greet(lbAddress, 80);
       return r.status === 0 ? r.stdout.trim() : undefined;
     });
     expect(answer).toMatch(new RegExp(`^hello from ${server} to `));
     figures.push(`Internet -> LoadBalancer address answered ${((Date.now() - opened) / 1000).toFixed(1)} s after the opt-in label`);
     // Opted in or not, a pod is never addressed directly from outside (lib/policies.ts publicSurfacePolicy).
-    expect(refused(connect(podAddress, 8080))).toEqual([1, "", true]);
+    expect(dropped(internet.greet(podAddress, 8080))).toEqual([1, "", true]);
 
     // Every node announces the LoadBalancer range (aggregated, Cluster policy) once its
     // service-announcement unit, started by its timer every 30 s, finds kube-proxy healthy
@@ -357,4 +286,76 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
       expect([router.address, nexthops]).toEqual([router.address, everyNode]);
     }
   });
+  test("from the Internet: kubectl with the admin_kubeconfig output (the kubernetes Service's ClusterIP on 443) lists the nodes from API_ALLOWED_PREFIXES; a stranger's connection to that address is dropped", async () => {
+    const kubeconfig = cluster!.outputs.admin_kubeconfig.value as string;
+    const file = path.join(work, "admin.kubeconfig");
+    fs.writeFileSync(file, kubeconfig, { mode: 0o600 });
+    const clusterIp = json(["-n", "default", "get", "service", "kubernetes"]).spec.clusterIP as string;
+    expect(YAML.parse(kubeconfig).clusters[0].cluster.server).toBe(`https://[${clusterIp}]:443`);
+    const listed = await waitFor("kubectl from the Internet", 90_000, () => {
+      const r = internet.run([kubernetesBinary("kubectl"), "--kubeconfig", file, "--request-timeout=10s", "get", "nodes", "-o", "name"], 20_000);
+      return r.status === 0 ? r.stdout.trim().split("\n").sort() : undefined;
+    });
+    expect(listed).toEqual(NODES.map((n) => `node/${n}`));
+    expect(internet.connect(clusterIp, 443).stdout.trim()).toBe("connected");
+    expect(dropped(internet.connect(clusterIp, 443, STRANGER))).toEqual([1, "", true]);
+  });
+
+  test("from the Internet, every node answers ICMPv6 echo, its kubelet, etcd and NodePort ports are dropped, and the API server's port answers API_ALLOWED_PREFIXES only", () => {
+    const nodePort = json(["-n", "default", "get", "service", "fabric-probe"]).spec.ports[0].nodePort as number;
+    expect(nodePort).toBeGreaterThanOrEqual(30000);
+    for (const name of NODES) {
+      const address = cluster!.byName(name).addresses.ipv6;
+      expect([name, internet.echo(address).stdout.trim()]).toEqual([name, `echo reply from ${address}`]);
+      for (const port of [10250, 2379, 2380, nodePort]) expect([name, port, ...dropped(internet.connect(address, port))]).toEqual([name, port, 1, "", true]);
+    }
+    const apiServer = cp1.addresses.ipv6;
+    expect(internet.connect(apiServer, 6443).stdout.trim()).toBe("connected");
+    expect(dropped(internet.connect(apiServer, 6443, STRANGER))).toEqual([1, "", true]);
+  }, 240_000);
+
+  test("a Local Service's /128 is announced only by the node with its ready endpoint, follows the endpoint, and its pod sees the client's own address", async () => {
+    const [first, second] = NODES.slice(1);
+    const firstProbe = probes.get(first)!;
+    const proc = cluster!.byName(first).start(["ip", "netns", "exec", firstProbe.netns, "/usr/bin/python3", "-c", TCP_SERVER, "8080"], path.join(work, "logs", "tcp-server-local.log"));
+    background.push({ kill: () => proc.pid && process.kill(-proc.pid, "SIGKILL") });
+    const label = kubectl(["-n", "default", "label", "pod", `probe-${first}`, "fabric.v6/public=true"]);
+    expect([label.status, label.stderr]).toEqual([0, ""]);
+    const service = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "fabric-local", namespace: "default", annotations: { "projectcalico.org/ipv6pools": '["local-services-ipv6"]' } },
+      spec: { type: "LoadBalancer", externalTrafficPolicy: "Local", selector: { "fabric-probe-node": first }, ports: [{ port: 80, targetPort: 8080, protocol: "TCP" }] },
+    };
+    const created = kubectl(["apply", "-f", "-"], JSON.stringify(service));
+    expect([created.status, created.stderr]).toEqual([0, ""]);
+    const address = await waitFor("the Local Service's address", 60_000, () => json(["-n", "default", "get", "service", "fabric-local"]).status?.loadBalancer?.ingress?.[0]?.ip as string | undefined);
+    const localPool = json(["get", "ippools.crd.projectcalico.org", "local-services-ipv6"]).spec.cidr as string;
+    expect([address, localPool, inside(address, localPool), inside(address, EXTERNAL_RANGE)]).toEqual([address, localPool, true, true]);
+    figures.push(`Local Service address ${address} (pool ${localPool})`);
+    const nexthopsOf = async (node: string) => {
+      const want = [cluster!.byName(node).addresses.ipv6];
+      const held: Record<string, string[]> = {};
+      for (const router of routers) {
+        held[router.address] = await waitFor(`${router.address}: ${address}/128 from ${node} only`, 90_000, () => {
+          const found = [...(router.routes().find((r) => r.prefix === `${address}/128`)?.nexthops ?? [])].sort();
+          return JSON.stringify(found) === JSON.stringify(want) ? found : undefined;
+        }).catch(() => [...(router.routes().find((r) => r.prefix === `${address}/128`)?.nexthops ?? [])].sort());
+      }
+      return held;
+    };
+    const byRouter = (node: string) => Object.fromEntries(routers.map((r) => [r.address, [cluster!.byName(node).addresses.ipv6]]));
+    expect(await nexthopsOf(first)).toEqual(byRouter(first));
+    const answer = await waitFor("the Internet's connection to the Local Service", 60_000, () => {
+      const r = internet.greet(address, 80);
+      return r.status === 0 ? r.stdout.trim() : undefined;
+    });
+    // Local keeps the client's address: the pod sees the Internet host itself.
+    expect(answer).toBe(`hello from ${first} to ${INTERNET_HOST}`);
+    const moved = Date.now();
+    const patched = kubectl(["-n", "default", "patch", "service", "fabric-local", "--type=merge", "-p", JSON.stringify({ spec: { selector: { "fabric-probe-node": second } } })]);
+    expect([patched.status, patched.stderr]).toEqual([0, ""]);
+    expect(await nexthopsOf(second)).toEqual(byRouter(second));
+    figures.push(`Local /128 moved from ${first} to ${second} on both routers in ${((Date.now() - moved) / 1000).toFixed(1)} s`);
+  }, 300_000);
 });
