@@ -26,7 +26,7 @@ function rendered(localServiceRoutes: number) {
   const docs = calicoAddonManifests(input).flatMap((m) => ("yaml" in m ? parseManifest(m.yaml) : []));
   const one = (kind: string) => docs.filter((d) => d.kind === kind);
   const objects: CalicoObjects = { exportRules: one("BGPFilter")[0].spec.exportV6, pools: one("IPPool").map((p) => p.spec) };
-  return { objects, filter: one("BGPFilter")[0].spec, bgp: one("BGPConfiguration")[0].spec, ipam: one("IPAMConfig")[0].spec, pools: one("IPPool") };
+  return { objects, filter: one("BGPFilter")[0].spec, bgp: one("BGPConfiguration")[0].spec, ipam: one("IPAMConfiguration")[0].spec, pools: one("IPPool") };
 }
 
 /** The Calico static routes for the Service ranges of the BGPConfiguration, plus per-Service /128s. */

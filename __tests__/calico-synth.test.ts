@@ -4,13 +4,14 @@
  * strictly, and compared across node counts.
  */
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { NODE_PATHS } from "../ignition";
 import { CALICO_ADDON_DIR } from "../lib/calico";
 import { CALICO } from "../lib/versions";
 import { IgnitionFileOut, fileText, ignitionFiles, templateExpressions } from "./support/calico-userdata";
-import { calicoErrors, parseManifest } from "./support/calico-validate";
+import { V3_CRDS_FILE, calicoErrors, parseManifest, v3Crds } from "./support/calico-validate";
 import { describeWithTools, hasCommand, IgnConfig, installHint, ignitionValidate, offline, tempDir } from "./support/ignition";
 import { referencePath } from "./support/reference";
 import { resolveTerraformRefs } from "./support/terraform-refs";
@@ -46,17 +47,19 @@ const withPassword = onlyStack(synthesize({ METAL_BGP_MD5_ENABLED: "true" }));
 describe("the init node carries the Calico manifests and applies them in order", () => {
   const files = calicoFiles(initDevice(plain));
 
-  test("operator first, as a pinned download Ignition verifies; then the inline manifests", () => {
+  test("the v3 CRDs, then the operator, as pinned downloads Ignition verifies; then the inline manifests", () => {
     expect(files.map((f) => f.path)).toEqual([
+      `${CALICO_ADDON_DIR}/00-calico-v3-crds.yaml`,
       `${CALICO_ADDON_DIR}/00-tigera-operator.yaml`,
       `${CALICO_ADDON_DIR}/10-installation.yaml`,
       `${CALICO_ADDON_DIR}/20-bgp.yaml`,
       `${CALICO_ADDON_DIR}/25-local-service-admission.yaml`,
       `${CALICO_ADDON_DIR}/30-ippools.yaml`,
     ]);
-    expect(files[0]).toMatchObject({ source: CALICO.operatorManifest.url, hash: CALICO.operatorManifest.hash });
+    expect(files[0]).toMatchObject({ source: CALICO.v3Crds.url, hash: CALICO.v3Crds.hash });
+    expect(files[1]).toMatchObject({ source: CALICO.operatorManifest.url, hash: CALICO.operatorManifest.hash });
     // Inline: percent-encoded text inside the gzip'd boot config (ignition/user-data.ts).
-    for (const f of files.slice(1)) expect(f.source).toMatch(/^data:,apiVersion:%20/);
+    for (const f of files.slice(2)) expect(f.source).toMatch(/^data:,apiVersion:%20/);
   });
 
   test("the add-on list names them in the same order", () => {
@@ -84,13 +87,13 @@ describe("the init node carries the Calico manifests and applies them in order",
       });
     const clusterConfigs = docs.filter((d) => d && d.kind === "ClusterConfiguration");
     expect(clusterConfigs).toHaveLength(1);
-    const pools = files.slice(1).flatMap((f) => parseManifest(fileText(f))).filter((d) => d.kind === "IPPool");
+    const pools = files.slice(2).flatMap((f) => parseManifest(fileText(f))).filter((d) => d.kind === "IPPool");
     const podPool = pools.find((p) => p.spec.allowedUses.includes("Workload"))!;
     expect(podPool.spec.cidr).toBe(clusterConfigs[0].networking.podSubnet);
     expect(podPool.spec.cidr).toBe("2001:db8:0:ab10::/64");
     // And the FlexVolume dir is the kubelet's plugin dir (read from the same kubeadm config).
     const kubelet = docs.find((d) => d && d.kind === "KubeletConfiguration")!;
-    const installation = files.slice(1).flatMap((f) => parseManifest(fileText(f))).find((d) => d.kind === "Installation")!;
+    const installation = files.slice(2).flatMap((f) => parseManifest(fileText(f))).find((d) => d.kind === "Installation")!;
     expect(installation.spec.flexVolumePath).toBe(kubelet.volumePluginDir);
   });
 });
@@ -99,7 +102,9 @@ describe("the init node carries the Calico manifests and applies them in order",
  * The Calico documents the init node applies with the default settings, written out by
  * hand from docs/bgp-fabric.md and docs/facts.md (not computed by lib/calico.ts), and
  * compared whole: any field set to another valid value fails here although the schemas
- * still accept it. Comments say why a value is what it is.
+ * still accept it. Comments say why a value is what it is. Calico's own objects are
+ * `projectcalico.org/v3`, the API Calico supports for direct use (docs/bgp-fabric.md,
+ * "API group").
  */
 const INSTALLATION_YAML = `
 apiVersion: operator.tigera.io/v1
@@ -131,7 +136,7 @@ spec:
 `;
 
 const BGP_YAML = `
-apiVersion: crd.projectcalico.org/v1
+apiVersion: projectcalico.org/v3
 kind: BGPConfiguration
 metadata:
   name: default
@@ -151,7 +156,7 @@ spec:
   # Disabled would announce a /128 per Service from every node, far over max_prefix.
   serviceLoadBalancerAggregation: Enabled
 ---
-apiVersion: crd.projectcalico.org/v1
+apiVersion: projectcalico.org/v3
 kind: BGPFilter
 metadata:
   name: metal-export
@@ -190,7 +195,7 @@ spec:
     - action: Reject
 ---
 # One global peer per Metal router: every node, so nodes added later peer by themselves.
-apiVersion: crd.projectcalico.org/v1
+apiVersion: projectcalico.org/v3
 kind: BGPPeer
 metadata:
   name: metal-router-fc00-e
@@ -205,7 +210,7 @@ spec:
   filters:
     - metal-export
 ---
-apiVersion: crd.projectcalico.org/v1
+apiVersion: projectcalico.org/v3
 kind: BGPPeer
 metadata:
   name: metal-router-fc00-f
@@ -220,8 +225,9 @@ spec:
 
 /** IPAM's caps, then the pools: flat routed, no NAT (docs/bgp-fabric.md, "IP pools" and "What holds at run time"). */
 const IPPOOLS_YAML = `
-apiVersion: crd.projectcalico.org/v1
-kind: IPAMConfig
+# v3's IPAMConfiguration (crd.projectcalico.org/v1 called it IPAMConfig); Calico reads "default".
+apiVersion: projectcalico.org/v3
+kind: IPAMConfiguration
 metadata:
   name: default
 spec:
@@ -230,7 +236,7 @@ spec:
   autoAllocateBlocks: true
   maxBlocksPerHost: 2
 ---
-apiVersion: crd.projectcalico.org/v1
+apiVersion: projectcalico.org/v3
 kind: IPPool
 metadata:
   name: pods-ipv6
@@ -247,7 +253,7 @@ spec:
   disableBGPExport: false
   assignmentMode: Automatic
 ---
-apiVersion: crd.projectcalico.org/v1
+apiVersion: projectcalico.org/v3
 kind: IPPool
 metadata:
   name: loadbalancer-ipv6
@@ -264,7 +270,7 @@ spec:
   disableBGPExport: false
   assignmentMode: Automatic
 ---
-apiVersion: crd.projectcalico.org/v1
+apiVersion: projectcalico.org/v3
 kind: IPPool
 metadata:
   name: local-services-ipv6
@@ -300,6 +306,21 @@ describe("the Calico documents of the default settings, field by field", () => {
     expect(operator.hash).toMatch(/^sha512-[0-9a-f]{128}$/);
   });
 
+  test("the native v3 CRDs: Calico v3.32.1's own file, SHA-512 pinned, serving every Calico kind the user data writes, and no crd.projectcalico.org kind", () => {
+    const crds = byPath(plain).get("/etc/kubernetes/addons/calico/00-calico-v3-crds.yaml")!;
+    expect(crds).toMatchObject({ source: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/v3_projectcalico_org.yaml", mode: 0o644 });
+    // The reference copy is the upstream file (reference/upstream/calico-v3.32.1/README.md); its hash is computed here.
+    const copy = fs.readFileSync(V3_CRDS_FILE);
+    expect(crds.hash).toBe(`sha512-${createHash("sha512").update(copy).digest("hex")}`);
+    const served = new Set(v3Crds().map((c) => `${c.spec.names.kind}.${c.spec.group}`));
+    expect(v3Crds().filter((c) => c.spec.group === "crd.projectcalico.org")).toEqual([]);
+    const written = calicoFiles(initDevice(withPassword))
+      .filter((f) => f.source.startsWith("data:"))
+      .flatMap((f) => parseManifest(fileText(f)))
+      .filter((d) => /projectcalico\.org|operator\.tigera\.io/.test(d.apiVersion));
+    for (const d of written) expect(served).toContain(`${d.kind}.${d.apiVersion.split("/")[0]}`);
+  });
+
   test("with METAL_BGP_MD5_ENABLED=true the peers read the password from metal-bgp-password/password; nothing else changes", () => {
     const peers = docs(withPassword, "20-bgp.yaml");
     const expected = parseManifest(BGP_YAML).map((d) =>
@@ -319,6 +340,7 @@ describe("the synthesized Calico documents validate strictly", () => {
       .flatMap((f) => parseManifest(fileText(f)));
     const calico = docs.filter((d) => /projectcalico\.org|operator\.tigera\.io/.test(d.apiVersion));
     expect(calico.length).toBe(9);
+    expect(new Set(calico.map((d) => d.apiVersion))).toEqual(new Set(["projectcalico.org/v3", "operator.tigera.io/v1"]));
     expect(calico.flatMap(calicoErrors)).toEqual([]);
   });
 });

@@ -41,7 +41,7 @@ describe("every Calico and operator document validates strictly", () => {
       "BGPFilter",
       "BGPPeer",
       "BGPPeer",
-      "IPAMConfig",
+      "IPAMConfiguration",
       "IPPool",
       "IPPool",
       "IPPool",
@@ -65,9 +65,12 @@ describe("every Calico and operator document validates strictly", () => {
     const peer = byKind(docsOf(calicoAddonManifests(base)), "BGPPeer")[0];
     expect(calicoErrors({ ...peer, spec: { ...peer.spec, multihop: true } })).not.toEqual([]);
     expect(calicoErrors({ ...peer, spec: { ...peer.spec, node: "v6fabric-worker-01" } })).not.toEqual([]); // node and nodeSelector
-    const ipam = byKind(docsOf(calicoAddonManifests(base)), "IPAMConfig")[0];
+    const ipam = byKind(docsOf(calicoAddonManifests(base)), "IPAMConfiguration")[0];
     expect(calicoErrors({ ...ipam, spec: { ...ipam.spec, maxBlockPerHost: 2 } })).not.toEqual([]);
     expect(calicoErrors({ ...ipam, spec: { maxBlocksPerHost: 2 } })).not.toEqual([]); // strictAffinity and autoAllocateBlocks are required
+    // Only the group and version the pinned CRDs serve, and v3's kind names.
+    expect(calicoErrors({ ...peer, apiVersion: "crd.projectcalico.org/v1" })).not.toEqual([]);
+    expect(calicoErrors({ ...ipam, kind: "IPAMConfig" })).not.toEqual([]);
   });
 });
 
@@ -79,8 +82,11 @@ describe("what the manifests say", () => {
   const peers = byKind(docs, "BGPPeer");
   const pools = byKind(docs, "IPPool");
 
-  test("the operator comes pinned, from the verified manifest, first", () => {
-    expect(manifests[0]).toEqual({ path: expect.stringMatching(/^\/etc\/kubernetes\/addons\//), remote: CALICO.operatorManifest });
+  test("the native v3 CRDs come first, then the operator, both pinned and verified", () => {
+    expect(manifests[0]).toEqual({ path: expect.stringMatching(/^\/etc\/kubernetes\/addons\//), remote: CALICO.v3Crds });
+    expect(CALICO.v3Crds.url).toContain(`/${CALICO.version}/manifests/v3_projectcalico_org.yaml`);
+    expect(CALICO.v3Crds.hash).toMatch(/^sha512-[0-9a-f]{128}$/);
+    expect(manifests[1]).toEqual({ path: expect.stringMatching(/^\/etc\/kubernetes\/addons\//), remote: CALICO.operatorManifest });
     expect(CALICO.operatorManifest.url).toContain(`/${CALICO.version}/manifests/tigera-operator.yaml`);
     expect(CALICO.operatorManifest.hash).toMatch(/^sha512-[0-9a-f]{128}$/);
   });
@@ -164,16 +170,17 @@ describe("what the manifests say", () => {
     expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name });
   });
 
-  test("apply order: operator, Installation, BGP before pools (mesh never on), Local addresses policed and IPAM set before any pool, password last", () => {
+  test("apply order: v3 CRDs before the operator (its API group is chosen at start-up), Installation, BGP before pools (mesh never on), Local addresses policed and IPAM set before any pool, password last", () => {
     const kinds = calicoAddonManifests({ ...base, md5Password: true }).map((m) =>
-      "yaml" in m ? [...new Set(parseManifest(m.yaml).map((d) => d.kind))].join("+") : "remote" in m ? "operator" : "password",
+      "yaml" in m ? [...new Set(parseManifest(m.yaml).map((d) => d.kind))].join("+") : "remote" in m ? m.remote.url.split("/").at(-1) : "password",
     );
     expect(kinds).toEqual([
-      "operator",
+      "v3_projectcalico_org.yaml",
+      "tigera-operator.yaml",
       "Installation",
       "BGPConfiguration+BGPFilter+BGPPeer",
       "ValidatingAdmissionPolicy+ValidatingAdmissionPolicyBinding",
-      "IPAMConfig+IPPool",
+      "IPAMConfiguration+IPPool",
       "password",
     ]);
   });

@@ -259,6 +259,7 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
       ["/etc/v6fabric/addons.list", 0o644],
       ...kubeadm,
       ...pki,
+      ["/etc/kubernetes/addons/calico/00-calico-v3-crds.yaml", 0o644],
       ["/etc/kubernetes/addons/calico/00-tigera-operator.yaml", 0o644],
       ["/etc/kubernetes/addons/calico/10-installation.yaml", 0o644],
       ["/etc/kubernetes/addons/calico/20-bgp.yaml", 0o644],
@@ -308,7 +309,7 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     worker: [...baseUnits, "v6fabric-api-path.service enabled", "v6fabric-nat64.service enabled"],
   };
   const applyTime = [...pki.map(([p]) => p), "/etc/kubernetes/discovery/ca.crt", "/etc/kubernetes/discovery/node.crt", "/etc/kubernetes/discovery/node.key", "/etc/v6fabric/api-servers"];
-  const remote = ["/opt/bin/kubeadm", "/opt/bin/kubelet", "/opt/bin/kubectl", "/etc/kubernetes/addons/calico/00-tigera-operator.yaml", "/opt/v6fabric/tayga.deb"];
+  const remote = ["/opt/bin/kubeadm", "/opt/bin/kubelet", "/opt/bin/kubectl", "/etc/kubernetes/addons/calico/00-calico-v3-crds.yaml", "/etc/kubernetes/addons/calico/00-tigera-operator.yaml", "/opt/v6fabric/tayga.deb"];
 
   it.each(["init", "control-plane", "worker"] as BootRole[])("%s", (role) => {
     for (const d of scenario("CONTROL_PLANE_COUNT=3 WORKER_COUNT=5").filter((x) => x.role === role)) {

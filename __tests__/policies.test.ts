@@ -87,7 +87,7 @@ describe("rules keep to Calico's validator (libcalico-go validator/v3), which Fe
 
   test("policies spell out what the API server would default, and preDNAT policies only deny", () => {
     for (const p of docsOf(base).filter((d) => d.kind === "GlobalNetworkPolicy")) {
-      expect(p.apiVersion).toBe("crd.projectcalico.org/v1");
+      expect(p.apiVersion).toBe("projectcalico.org/v3");
       // One direction per policy, and its rules under the matching key only.
       expect(p.spec).toEqual(expect.objectContaining({ tier: "default", doNotTrack: false }));
       expect([["Ingress"], ["Egress"]]).toContainEqual(p.spec.types);

@@ -435,7 +435,7 @@ describe("report of a hand-written stack with known content (fixtures/report/sta
     ]);
     const announces = "`/120s in 2001:db8:1:c10::/64`, `2001:db8:1:c20::/108`, `2001:db8:1:c30::/112`, `/128s in 2001:db8:1:c30::/112`";
     expect(tableAfter(markdown, "### Per node")).toEqual([
-      // The hand-written stack has no IPAMConfig, so the block cap and the node's maximum are unknown.
+      // The hand-written stack has no IPAMConfiguration, so the block cap and the node's maximum are unknown.
       ["t-cp-1", announces, "fc00::e (AS 65530), fc00::f (AS 65530)", "?"],
       ["t-worker-01", announces, "fc00::e (AS 65530), fc00::f (AS 65530)", "?"],
     ]);
@@ -512,6 +512,7 @@ function expectInitNodeCarriesCalico(stack: TerraformJson, report: string): void
   const init = devices.filter((d) => documentsInUserData(d.user_data).some((doc) => doc.kind === "InitConfiguration"));
   expect(init.map((d) => d.hostname)).toEqual(["v6fabric-cp-1"]);
   expect(addonFiles(init[0].user_data)).toEqual([
+    "/etc/kubernetes/addons/calico/00-calico-v3-crds.yaml",
     "/etc/kubernetes/addons/calico/00-tigera-operator.yaml",
     "/etc/kubernetes/addons/calico/10-installation.yaml",
     "/etc/kubernetes/addons/calico/20-bgp.yaml",

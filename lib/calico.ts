@@ -7,11 +7,11 @@
  * password manifest is returned as a literal prefix the construct completes with a
  * Terraform expression.
  *
- * API groups: the pinned operator (v1.42.3, Calico v3.32.1) installs the
- * `crd.projectcalico.org/v1` CRDs on a new cluster (operator pkg/apis/version.go:
- * v3 CRDs only when CALICO_API_GROUP says so or a migration ran) and no Calico API
- * server is created here, so Calico resources use `crd.projectcalico.org/v1` with every
- * field spelled out (that path does no defaulting).
+ * API group: `projectcalico.org/v3`, through Calico's native v3 CRDs, which the init
+ * node applies before the operator so that the operator (v1.42.3, pkg/apis/version.go
+ * UseV3CRDS) and every Calico component run in v3 mode (docs/bgp-fabric.md, "API
+ * group"). The CRDs' schemas and CEL rules validate what is written here and default
+ * only a few fields, so every field the design depends on is still spelled out.
  */
 import { toYamlDocuments } from "./yaml";
 import { AddressPlan, Ipv6Cidr, loadBalancerPools } from "./address-plan";
@@ -106,7 +106,8 @@ export class CalicoConfigError extends Error {
 
 type Metadata = { readonly name: string; readonly namespace?: string };
 
-const CALICO_API = "crd.projectcalico.org/v1";
+/** Calico's API for direct use; lib/policies.ts writes the same group. */
+export const CALICO_API = "projectcalico.org/v3";
 
 
 function validate(input: CalicoInput): Required<Omit<CalicoInput, "plan" | "asNumber">> {
@@ -149,10 +150,9 @@ export function localServicePool(input: CalicoInput): Ipv6Cidr | undefined {
 
 /**
  * The operator's Installation. `ipPools: []` tells the operator to create no pools and
- * wait for ours (operator api/v1 installation_types.go): a pool the operator creates
- * cannot be created once any other pool exists while no Calico API server runs
- * (pkg/controller/ippool/pool_controller.go), and the LoadBalancer pool lies outside
- * kubeadm's podSubnet, which the operator requires of every pool it manages.
+ * wait for ours (operator api/v1 installation_types.go): the LoadBalancer pool lies
+ * outside kubeadm's podSubnet, which the operator requires of every pool it manages
+ * (pkg/controller/ippool), so one owner writes every pool.
  */
 export function installation(input: CalicoInput): object {
   const o = validate(input);
@@ -232,7 +232,9 @@ export function ipamConfig(input: CalicoInput): object {
   const o = validate(input);
   return {
     apiVersion: CALICO_API,
-    kind: "IPAMConfig",
+    // v3's name for crd.projectcalico.org/v1's IPAMConfig; Calico reads the one named
+    // "default" (libcalico-go model.IPAMConfigGlobalName).
+    kind: "IPAMConfiguration",
     metadata: { name: "default" },
     spec: { strictAffinity: true, autoAllocateBlocks: true, maxBlocksPerHost: maxPodBlocksPerNode(o.blockPrefixLength) },
   };
@@ -353,9 +355,12 @@ export function bgpPasswordManifestPrefix(): string {
 
 /**
  * Every Calico manifest, in the order the init node applies them. Each is retried until
- * it succeeds, so the order only has to avoid waiting on something applied later:
- * 1. the operator (it creates the CRDs at start-up);
- * 2. the Installation (fails until the operator.tigera.io CRDs exist);
+ * it succeeds, so the order only has to avoid waiting on something applied later, and
+ * to put the CRDs before the operator, which picks its API group once, when it starts:
+ * 0. the native v3 CRDs (with the operator's own): the operator then finds the
+ *    projectcalico.org group and no crd.projectcalico.org one and runs in v3 mode;
+ * 1. the operator;
+ * 2. the Installation;
  * 3. BGP configuration, filter and peers, before calico-node starts, so the node-to-node
  *    mesh is never on;
  * 4. the admission policies for Service addresses (Local Services' addresses; no Service with
@@ -368,6 +373,7 @@ export function bgpPasswordManifestPrefix(): string {
 export function calicoAddonManifests(input: CalicoInput): AddonManifest[] {
   const o = validate(input);
   const manifests: AddonManifest[] = [
+    { path: `${CALICO_ADDON_DIR}/00-calico-v3-crds.yaml`, remote: CALICO.v3Crds },
     { path: `${CALICO_ADDON_DIR}/00-tigera-operator.yaml`, remote: CALICO.operatorManifest },
     { path: `${CALICO_ADDON_DIR}/10-installation.yaml`, yaml: toYamlDocuments([installation(input)]) },
     { path: `${CALICO_ADDON_DIR}/20-bgp.yaml`, yaml: toYamlDocuments([bgpConfiguration(input), bgpFilter(input), ...bgpPeers(input)]) },

@@ -28,20 +28,19 @@
  * Workload policies (Kubernetes NetworkPolicy, namespaced Calico policy) are untouched:
  * host endpoint policy is evaluated in addition to them, never instead.
  *
- * API group: `crd.projectcalico.org/v1` with every field spelled out, like lib/calico.ts
- * (no Calico API server runs, so nothing is defaulted or validated before Felix reads it;
- * Felix ignores a resource its validator rejects, hence the care about IP versions).
+ * API group: `projectcalico.org/v3`, like lib/calico.ts. The v3 CRDs check types and
+ * their CEL rules, but not what only Calico's Go validator knows (selector syntax, a
+ * rule's IP version against its nets): Felix ignores a resource that validator rejects,
+ * hence the care about IP versions.
  */
 import { toYamlDocuments } from "./yaml";
 import { AddressPlan, Ipv6Cidr } from "./address-plan";
-import { METAL_IPV6_PEERS } from "./calico";
+import { CALICO_API, METAL_IPV6_PEERS } from "./calico";
 import { API_SERVER_PORT } from "./kubeadm";
 import { METADATA_SERVICE_IPV4, NAT64_BLOCKED_IPV4, NAT64_POOL, nat64Form } from "./nat64";
 
 /** Where the init node keeps these manifests (beside /etc/kubernetes/addons/calico). */
 export const SECURITY_ADDON_DIR = "/etc/kubernetes/addons/security";
-
-const CALICO_API = "crd.projectcalico.org/v1";
 
 // ---------------------------------------------------------------------------
 // Labels and selectors: the contract with users (the opt-in) and with kube-controllers.

@@ -51,9 +51,12 @@ export const KUBERNETES_RELEASES: Readonly<Record<string, KubernetesRelease>> = 
 export const DEFAULT_KUBERNETES_VERSION = "1.36.3";
 
 /**
- * Calico, installed by the Tigera operator. The manifest holds no CRDs: the operator
- * runs with -manage-crds=true and creates them itself at start-up.
- * Hash computed from projectcalico/calico tag v3.32.1 (commit 0ca9d1b9...). 3.32.1 and its
+ * Calico, installed by the Tigera operator. The operator manifest holds no CRDs: the
+ * operator runs with -manage-crds=true and ensures them at start-up, in whichever API
+ * group it detects; nodes apply the native `projectcalico.org/v3` CRDs first so it
+ * detects v3 (docs/bgp-fabric.md, "API group").
+ * Hashes computed from projectcalico/calico tag v3.32.1 (commit 0ca9d1b9...;
+ * reference/upstream/calico-v3.32.1/SHA512SUMS). 3.32.1 and its
  * operator 1.42.3 fix what this design meets: operator 1.42.0 fails on Kubernetes 1.36 in
  * native-v3 mode (hard-coded MutatingAdmissionPolicy v1beta1), and 3.32.0 mishandles
  * server-side apply of a BGPConfiguration with Service IP lists (docs/facts.md).
@@ -65,6 +68,11 @@ export const CALICO = {
   operatorManifest: {
     url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/tigera-operator.yaml",
     hash: "sha512-3ded38359dc27bd83d3a2a4df2ce8a7acbaeb8dee173063977112bc99d1ebbd4667a1247e6b9d0f3239f783ed6625a35754e4acd7ef910524ad199639265ede1",
+  } satisfies PinnedDownload,
+  /** The native `projectcalico.org/v3` CRDs and the operator's own (`operator.tigera.io`), 2.9 MB. */
+  v3Crds: {
+    url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/v3_projectcalico_org.yaml",
+    hash: "sha512-d1acff14f407bf2a6cf58873c3ed2e8783ede741d87d359dc556f9ae80b0852907e72f748e6d5d87ee4f9f6a5d2080fcdc2986e6a2e0f2061e4e9d3553fc7073",
   } satisfies PinnedDownload,
 } as const;
 

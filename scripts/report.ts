@@ -419,7 +419,7 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
   if (pools.length === 0) notFound.push("a Calico IPPool (issue 5: lib/calico.ts): pod block size");
   const candidates: Route[] = [];
   const loadBalancerPools = pools.filter((p) => arr(obj(p.body.spec).allowedUses).map(String).includes("LoadBalancer"));
-  const ipam = obj(ofKind(docs, "IPAMConfig")[0]?.body.spec);
+  const ipam = obj(ofKind(docs, "IPAMConfiguration")[0]?.body.spec);
   const maxBlocks = typeof ipam.maxBlocksPerHost === "number" && ipam.maxBlocksPerHost > 0 ? ipam.maxBlocksPerHost : undefined;
   for (const pool of pools) {
     const spec = obj(pool.body.spec);

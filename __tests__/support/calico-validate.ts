@@ -1,9 +1,15 @@
 /**
- * Strict validation of Calico and operator documents: reference/schemas/calico (the
- * recipe in its README: ajv + ajv-formats + a `cidr` format), and BGPFilter against
- * the hand-written __tests__/support/bgpfilter.schema.json (reference/ has none).
+ * Strict validation of Calico and operator documents, each against two schemas:
+ * - the CRD that serves its kind in the pinned v3_projectcalico_org.yaml (the file nodes
+ *   download and apply: the native projectcalico.org/v3 CRDs and the operator's),
+ *   made strict as kubectl's field validation is, with its apiVersion fixed, so a
+ *   document of another group or version, or with a field that release lacks, fails;
+ * - the reference schema of its kind when there is one: reference/schemas/calico (the
+ *   recipe in its README: ajv + ajv-formats + a `cidr` format), or for BGPFilter the
+ *   hand-written __tests__/support/bgpfilter.schema.json. They translate the CRDs' CEL
+ *   rules, which the CRD schema alone cannot check here.
  * Schemas are compiled once per kind (Installation takes about a second).
- * The schemas live in reference/schemas (reference/README.md).
+ * The schemas live in reference/ (reference/README.md).
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -21,51 +27,79 @@ ajv.addFormat("cidr", (s: string) => {
   return !!v && Number(m![2]) <= (v === 4 ? 32 : 128);
 });
 
-const validators: Record<string, ValidateFunction> = {};
+/** The pinned native CRDs, as nodes download them (lib/versions.ts CALICO.v3Crds). */
+export const V3_CRDS_FILE = referencePath("upstream", "calico-v3.32.1", "v3_projectcalico_org.yaml");
 
-/** Kinds reference/schemas/calico has no schema for, checked against their CRD in the pinned operator-crds.yaml. */
-const FROM_CRD = new Set(["IPAMConfig"]);
+let crds: Record<string, any>[] | undefined;
+/** Every CRD of the pinned file. */
+export function v3Crds(): Record<string, any>[] {
+  crds ??= YAML.parseAllDocuments(fs.readFileSync(V3_CRDS_FILE, "utf8"))
+    .map((d) => d.toJS())
+    .filter((d) => d?.kind === "CustomResourceDefinition");
+  return crds;
+}
+
+const validators: Record<string, ValidateFunction[]> = {};
+
+/** Go's `(?i)` has no JavaScript spelling in a pattern: each letter becomes a class of both cases. */
+function caseInsensitive(pattern: string): string {
+  if (!pattern.startsWith("^(?i)")) return pattern;
+  return "^" + pattern.slice(5).replace(/\\.|\[[^\]]*\]|[A-Za-z]/g, (t) => (t.length === 1 ? `[${t.toUpperCase()}${t.toLowerCase()}]` : t));
+}
 
 /**
- * A CRD's openAPIV3Schema made strict the way `kubectl apply` with strict field
- * validation is: no field the schema does not declare.
+ * The storage version's openAPIV3Schema of the CRD serving `kind`, made strict the way
+ * `kubectl apply` with strict field validation is: no field the schema does not declare.
+ * As the API server reads them: an int-or-string node takes either (its pattern applies to
+ * strings), and a `(?i)` pattern ignores case.
  */
-function strictSchemaFromCrd(kind: string): object {
-  const text = fs.readFileSync(referencePath("upstream", "calico-v3.32.1", "operator-crds.yaml"), "utf8");
-  const crd = YAML.parseAllDocuments(text)
-    .map((d) => d.toJS())
-    .find((d) => d?.kind === "CustomResourceDefinition" && d.spec.group === "crd.projectcalico.org" && d.spec.names.kind === kind);
-  if (!crd) throw new Error(`no crd.projectcalico.org CRD of kind ${kind} in operator-crds.yaml`);
+function strictSchemaFromCrd(kind: string): object | undefined {
+  const crd = v3Crds().find((d) => d.spec.names.kind === kind);
+  if (!crd) return undefined;
+  const version = crd.spec.versions.find((v: any) => v.storage);
   const strict = (node: any): any => {
     if (Array.isArray(node)) return node.map(strict);
     if (!node || typeof node !== "object") return node;
     const out: any = {};
     for (const [k, v] of Object.entries(node)) if (!k.startsWith("x-kubernetes-")) out[k] = k === "properties" ? Object.fromEntries(Object.entries(v as object).map(([p, s]) => [p, strict(s)])) : strict(v);
+    if (typeof out.pattern === "string") out.pattern = caseInsensitive(out.pattern);
     if (out.type === "object" && out.properties && out.additionalProperties === undefined) out.additionalProperties = false;
+    if (node["x-kubernetes-int-or-string"]) {
+      const { type: _type, pattern, ...rest } = out;
+      return { ...rest, anyOf: [{ type: "integer" }, { type: "string", ...(pattern ? { pattern } : {}) }] };
+    }
     return out;
   };
-  const schema = strict(crd.spec.versions.find((v: any) => v.storage).schema.openAPIV3Schema);
-  // metadata is the API server's to check; the CRD leaves it open.
+  const schema = strict(version.schema.openAPIV3Schema);
+  // The only apiVersion this CRD serves; metadata is the API server's to check.
+  schema.properties.apiVersion = { const: `${crd.spec.group}/${version.name}` };
+  schema.properties.kind = { const: kind };
   schema.properties.metadata = { type: "object" };
+  schema.required = [...new Set(["apiVersion", "kind", ...(schema.required ?? [])])];
   return schema;
 }
 
-function schemaFor(kind: string): object {
-  if (FROM_CRD.has(kind)) return strictSchemaFromCrd(kind);
+function referenceSchema(kind: string): object | undefined {
   const file = kind === "BGPFilter" ? path.join(__dirname, "bgpfilter.schema.json") : referencePath("schemas", "calico", `${kind}.schema.json`);
-  return JSON.parse(fs.readFileSync(file, "utf8"));
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : undefined;
 }
 
-export function calicoValidator(kind: string): ValidateFunction {
-  if (!validators[kind]) validators[kind] = ajv.compile(schemaFor(kind));
+export function calicoValidators(kind: string): ValidateFunction[] {
+  if (!validators[kind]) {
+    const fromCrd = strictSchemaFromCrd(kind);
+    if (!fromCrd) throw new Error(`no CRD serves kind ${kind} in ${path.basename(V3_CRDS_FILE)}`);
+    const reference = referenceSchema(kind);
+    validators[kind] = [fromCrd, ...(reference ? [reference] : [])].map((s) => ajv.compile(s));
+  }
   return validators[kind];
 }
 
-/** Errors of `doc` against its kind's schema, or [] when valid. */
+/** Errors of `doc` against its kind's schemas, or [] when valid. */
 export function calicoErrors(doc: Record<string, any>): string[] {
-  const validate = calicoValidator(doc.kind);
-  if (validate(doc as unknown)) return [];
-  return [`${doc.kind}/${doc.metadata?.name}: ${ajv.errorsText(validate.errors)}`];
+  if (!v3Crds().some((d) => d.spec.names.kind === doc.kind)) return [`${doc.kind}/${doc.metadata?.name}: no CRD serves kind ${doc.kind}`];
+  return calicoValidators(doc.kind)
+    .filter((validate) => !validate(doc as unknown))
+    .map((validate) => `${doc.kind}/${doc.metadata?.name}: ${ajv.errorsText(validate.errors)}`);
 }
 
 /** Parses YAML the way kubectl does (YAML 1.1 scalars), every document. */
