@@ -1,20 +1,18 @@
 #!/bin/bash
 # Init node only: applies the cluster add-on manifests listed (one path a line, in
 # order) in the add-on list, with server-side apply, once `kubeadm init` has
-# written admin.conf. Objects whose kinds are CRDs created asynchronously (the
-# Tigera operator creates its own at start-up) fail until those exist, so each
-# manifest is retried for a bounded time; if that runs out, systemd restarts the
+# written admin.conf. Objects fail until their kinds are served (a CRD applied by
+# the previous manifest takes a moment to be established; the operator adds its
+# admission policies at start-up), so each manifest is retried for a bounded time; if that runs out, systemd restarts the
 # unit and the whole list is applied again (server-side apply is idempotent).
 # --force-conflicts: these objects are declared here; when a controller created a
 # default first (kube-controllers writes its `default` configuration at start-up),
 # our values win instead of the apply failing on the conflict forever.
 #
-# Calico's crd.projectcalico.org/v1 CRDs declare some lists of objects as sets
-# (BGPConfiguration serviceClusterIPs, serviceExternalIPs, serviceLoadBalancerIPs),
-# which server-side apply cannot merge: the API server answers "associative list
-# without keys has an element that's a map type" (seen in the control-plane
-# rehearsal with Kubernetes 1.36 and the Calico v3.32.0 CRDs). A manifest refused for
-# that reason is applied client-side instead; its values are still ours alone.
+# Server-side apply also takes Calico's objects whole: the v3.32.1 CRDs declare no
+# list of objects as a set (their Service IP lists are atomic), so no manifest needs
+# a client-side fallback; the first is 2.9 MB of CRDs, too large for the
+# last-applied annotation client-side apply would write.
 set -euo pipefail
 
 list=${ADDON_LIST:-@ADDON_LIST@}
@@ -34,18 +32,7 @@ if [ ! -e "$kubeconfig" ]; then
 fi
 
 apply_manifest() {
-	local output
-	if output=$("$kubectl" --kubeconfig "$kubeconfig" apply --server-side --force-conflicts --field-manager=v6fabric-addons -f "$1" 2>&1); then
-		printf '%s\n' "$output"
-		return 0
-	fi
-	printf '%s\n' "$output" >&2
-	if grep -q "associative list without keys" <<<"$output"; then
-		echo "apply-addons: $1: server-side apply cannot merge Calico's set-typed lists; applying it client-side"
-		"$kubectl" --kubeconfig "$kubeconfig" apply --field-manager=v6fabric-addons -f "$1"
-		return
-	fi
-	return 1
+	"$kubectl" --kubeconfig "$kubeconfig" apply --server-side --force-conflicts --field-manager=v6fabric-addons -f "$1"
 }
 
 while IFS= read -r manifest || [ -n "$manifest" ]; do
