@@ -194,9 +194,11 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     expect(node.exec([...ADMIN, "get", "clusterrolebinding", "kubeadm:node-autoapprove-certificate-rotation"]).status).toBe(0);
   });
 
-  test("the add-ons apply with the real kubectl after the Calico v3.32.1 CRDs, and read back as declared", () => {
-    expect([boot.crds.status, boot.crds.output.includes("bgpconfigurations.crd.projectcalico.org serverside-applied")]).toEqual([0, true]);
+  test("the add-on unit applies Calico v3.32.1's native v3 CRDs first, then the add-ons, with the real kubectl; all read back as declared", () => {
     expect([boot.addons.at(-1)?.status, logTail(boot.addons)]).toEqual([0, expect.stringContaining("apply-addons: all add-ons applied")]);
+    const output = boot.addons.map((r) => r.output).join("\n");
+    expect(output).toContain("customresourcedefinition.apiextensions.k8s.io/bgpconfigurations.projectcalico.org serverside-applied");
+    expect(output.indexOf("applied /etc/kubernetes/addons/calico/00-calico-v3-crds.yaml")).toBeLessThan(output.indexOf("applied /etc/kubernetes/addons/calico/00-tigera-operator.yaml"));
     const docs = addonDocuments(node);
     const kinds = new Set(docs.map((d) => d.doc.kind));
     for (const kind of [
@@ -204,8 +206,9 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
       "BGPConfiguration",
       "BGPPeer",
       "BGPFilter",
-      "IPAMConfig",
+      "IPAMConfiguration",
       "IPPool",
+      "CustomResourceDefinition",
       "ValidatingAdmissionPolicy",
       "ValidatingAdmissionPolicyBinding",
       "FelixConfiguration",
@@ -232,15 +235,46 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     expect(problems).toEqual([]);
   });
 
-  test("the API server validates the add-ons strictly: a misspelled field is refused, not dropped", () => {
-    const bad = "/etc/v6fabric-rehearsal/misspelled.yaml";
-    fs.writeFileSync(
-      node.hostPath(bad),
-      YAML.stringify({ apiVersion: "crd.projectcalico.org/v1", kind: "BGPPeer", metadata: { name: "misspelled" }, spec: { peerIP: "fc00::e", asNumbr: 65530 } }),
-    );
-    const result = node.exec([...ADMIN, "apply", "--server-side", "-f", bad]);
-    expect(result.status).not.toBe(0);
-    expect(result.stderr).toContain(".spec.asNumbr: field not declared in schema");
+  test("the operator would start in v3 mode: the API server serves projectcalico.org/v3 and no crd.projectcalico.org group", () => {
+    // What operator 1.42.3's UseV3CRDS (pkg/apis/version.go) and libcalico-go's UsingV3CRDs read: the served groups.
+    const versions = node.exec([...ADMIN, "api-versions"]);
+    expect(versions.status).toBe(0);
+    const groups = versions.stdout.split("\n").filter((g) => g.includes("projectcalico.org"));
+    expect(groups).toEqual(["projectcalico.org/v3"]);
+    const crds = node.exec([...ADMIN, "get", "crd", "-o", "name"]).stdout.split("\n").filter(Boolean);
+    expect(crds).toContain("customresourcedefinition.apiextensions.k8s.io/bgppeers.projectcalico.org");
+    expect(crds.filter((c) => c.endsWith(".crd.projectcalico.org"))).toEqual([]);
+  });
+
+  describe("the API server validates Calico's objects with the v3 CRDs", () => {
+    function applyBad(name: string, doc: object): { status: number | null; stderr: string } {
+      const bad = `/etc/v6fabric-rehearsal/${name}.yaml`;
+      fs.writeFileSync(node.hostPath(bad), YAML.stringify(doc));
+      return node.exec([...ADMIN, "apply", "--server-side", "-f", bad]);
+    }
+
+    test("a misspelled field is refused, not dropped", () => {
+      const result = applyBad("misspelled", { apiVersion: "projectcalico.org/v3", kind: "BGPPeer", metadata: { name: "misspelled" }, spec: { peerIP: "fc00::e", asNumbr: 65530 } });
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain(".spec.asNumbr: field not declared in schema");
+    });
+
+    test("a CEL rule of the CRD holds: a peer cannot name a node and select nodes", () => {
+      const result = applyBad("node-and-selector", {
+        apiVersion: "projectcalico.org/v3",
+        kind: "BGPPeer",
+        metadata: { name: "node-and-selector" },
+        spec: { peerIP: "fc00::e", asNumber: 65530, node: "v6fabric-cp-1", nodeSelector: "all()" },
+      });
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain("node and nodeSelector cannot both be set");
+    });
+
+    test("the old group is not served: a crd.projectcalico.org/v1 object is refused", () => {
+      const result = applyBad("old-group", { apiVersion: "crd.projectcalico.org/v1", kind: "BGPPeer", metadata: { name: "old-group" }, spec: { peerIP: "fc00::e", asNumber: 65530 } });
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toMatch(/no matches for kind "BGPPeer" in version "crd.projectcalico.org\/v1"|the server could not find the requested resource/);
+    });
   });
 
   describe("Local Services stay within the prefix budget: the API server refuses what no node could announce", () => {
@@ -285,7 +319,7 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     }
 
     test("the Local pool is a Manual pool of exactly LOCAL_SERVICE_ROUTES addresses, the Cluster pool the external range's first half", () => {
-      const pools = JSON.parse(node.exec([...ADMIN, "get", "ippools.crd.projectcalico.org", "-o", "json"]).stdout).items;
+      const pools = JSON.parse(node.exec([...ADMIN, "get", "ippools.projectcalico.org", "-o", "json"]).stdout).items;
       const byName = Object.fromEntries(pools.map((p: any) => [p.metadata.name, p.spec]));
       expect(byName["local-services-ipv6"]).toMatchObject({ cidr: "2001:db8:0:ab30::8000/126", assignmentMode: "Manual", allowedUses: ["LoadBalancer"] });
       expect(byName["loadbalancer-ipv6"]).toMatchObject({ cidr: "2001:db8:0:ab30::/113", assignmentMode: "Automatic" });

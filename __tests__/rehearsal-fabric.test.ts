@@ -144,6 +144,29 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
     for (const app of ["calico-node", "calico-kube-controllers", "calico-typha"]) expect([app, deployed.has(app)]).toEqual([app, true]);
   });
 
+  test("Calico runs on the native projectcalico.org/v3 API: the operator chose v3 mode, gave its components the v3 group, and they write v3 objects", () => {
+    // Only the v3 CRDs exist: the operator found no crd.projectcalico.org group at start-up (pkg/apis/version.go UseV3CRDS).
+    const crds = (json(["get", "crd"]).items as any[]).map((c) => c.metadata.name as string);
+    expect(crds.filter((c) => c.endsWith(".crd.projectcalico.org"))).toEqual([]);
+    for (const kind of ["bgppeers", "bgpfilters", "ippools", "ipamconfigurations", "blockaffinities", "globalnetworkpolicies"]) expect(crds).toContain(`${kind}.projectcalico.org`);
+    const operatorLog = kubectl(["-n", "tigera-operator", "logs", "deployment/tigera-operator"]);
+    expect(operatorLog.status).toBe(0);
+    expect(operatorLog.stdout).toMatch(/"msg":"Detected API groups from API server".*"v3present":true,"v1present":false/);
+    expect(operatorLog.stdout).toMatch(/"msg":"Ensuring CRDs are installed".*"v3":true/);
+    // The operator injects CALICO_API_GROUP into what it deploys (pkg/controller/utils/component.go).
+    const env = (app: string) => {
+      const pod = calicoPods().find((p) => p.metadata.labels["k8s-app"] === app);
+      return Object.fromEntries((pod?.spec.containers[0].env ?? []).map((e: any) => [e.name, e.value]));
+    };
+    for (const app of ["calico-node", "calico-kube-controllers"]) expect([app, env(app).CALICO_API_GROUP]).toEqual([app, "projectcalico.org/v3"]);
+    // Its admission policies act on our v3 policies: the tier label (tierlabel.policy.projectcalico.org).
+    const policy = json(["get", "globalnetworkpolicies.projectcalico.org", "v6fabric-host-ingress"]);
+    expect(policy.metadata.labels?.["projectcalico.org/tier"]).toBe("default");
+    // kube-controllers read our v3 KubeControllersConfiguration: one host endpoint per node, as v3 objects.
+    const hostEndpoints = (json(["get", "hostendpoints.projectcalico.org"]).items as any[]).map((h) => h.spec.node as string).sort();
+    expect(hostEndpoints).toEqual(NODES);
+  });
+
   const podRangeOfBlock = podRange(CLUSTER_BLOCK);
   const probes = new Map<string, { address: string; netns: string }>();
 
@@ -184,7 +207,7 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
   });
 
   test("both routers hold an Established session with every node (AS 65000) and each node's pod blocks, learned over BGP with the node as next hop", async () => {
-    const blocks = json(["get", "blockaffinities.crd.projectcalico.org"]).items as any[];
+    const blocks = json(["get", "blockaffinities.projectcalico.org"]).items as any[];
     const byNode = new Map<string, string[]>();
     for (const b of blocks.filter((x) => x.spec.state === "confirmed")) byNode.set(b.spec.node, [...(byNode.get(b.spec.node) ?? []), b.spec.cidr]);
     figures.push(`pod blocks: ${[...byNode].map(([n, c]) => `${n} ${c.join(" ")}`).join(", ")}`);
@@ -330,7 +353,7 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
     const created = kubectl(["apply", "-f", "-"], JSON.stringify(service));
     expect([created.status, created.stderr]).toEqual([0, ""]);
     const address = await waitFor("the Local Service's address", 60_000, () => json(["-n", "default", "get", "service", "fabric-local"]).status?.loadBalancer?.ingress?.[0]?.ip as string | undefined);
-    const localPool = json(["get", "ippools.crd.projectcalico.org", "local-services-ipv6"]).spec.cidr as string;
+    const localPool = json(["get", "ippools.projectcalico.org", "local-services-ipv6"]).spec.cidr as string;
     expect([address, localPool, inside(address, localPool), inside(address, EXTERNAL_RANGE)]).toEqual([address, localPool, true, true]);
     figures.push(`Local Service address ${address} (pool ${localPool})`);
     const nexthopsOf = async (node: string) => {

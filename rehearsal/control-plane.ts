@@ -20,9 +20,11 @@
  *   is skipped, as the check's own message asks. Only when the kubelet cannot run
  *   here (kubeletSupport) does StaticPods below stand in for it, loudly: each static
  *   pod's command runs as a process and kubeadm skips the phases that need a kubelet.
- * - Calico's CRDs are loaded from reference/upstream/calico-v3.32.1 so the add-ons meet
- *   the real schema; Calico's images are imported only where a caller asks for them
- *   (`extraImages`: the fabric rehearsal), so elsewhere Nodes stay NotReady.
+ * - Calico's native v3 CRDs reach the API server as on Metal: the add-on unit applies
+ *   the file Ignition downloads (node-root.ts LOCAL_DOWNLOADS), so the add-ons meet the
+ *   real schema and the operator starts in v3 mode. Calico's images are imported only
+ *   where a caller asks for them (`extraImages`: the fabric rehearsal), so elsewhere
+ *   Nodes stay NotReady.
  */
 import { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -36,8 +38,6 @@ import { UnitRun, runUnit, startUnit } from "./units";
 // Kubernetes objects as parsed YAML/JSON.
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
-const PROJECT_DIR = path.resolve(__dirname, "..");
-export const CALICO_CRDS = path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.1", "operator-crds.yaml");
 
 /** kubeadm phases that wait for, or act on, a running kubelet, per command: skipped only by the StaticPods fallback. */
 export const PHASES_WITHOUT_KUBELET = {
@@ -242,7 +242,6 @@ export interface InitNodeBoot {
   readonly peerRoutes: UnitRun[];
   readonly bootValues: UnitRun[];
   readonly kubeadm: UnitRun[];
-  readonly crds: { status: number; output: string };
   readonly addons: UnitRun[];
   readonly agent: PodAgent;
   /** Milliseconds from the first unit to kubeadm init done, and to the add-ons done. */
@@ -252,7 +251,7 @@ export interface InitNodeBoot {
 
 /**
  * The init node's first boot, in its units' systemd order: boot values, kubeadm (init),
- * then the Calico CRDs (what the operator would create) and the add-ons unit. The
+ * then the add-ons unit (Calico's v3 CRDs first, as on Metal). The
  * add-ons unit retries every 5 s instead of 10 s and 6 times instead of 60, so a
  * failure shows within half a minute.
  */
@@ -282,12 +281,8 @@ export async function bootInitNode(
     const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm } });
     const kubeadmDoneMs = Date.now() - started;
     if (options.runKubeProxy && agent instanceof NodeRuntime && kubeadmRuns.at(-1)?.status === 0) keepConntrackMax(node);
-    const crdsTarget = "/etc/v6fabric-rehearsal/calico-crds.yaml";
-    fs.mkdirSync(path.dirname(node.hostPath(crdsTarget)), { recursive: true });
-    fs.copyFileSync(CALICO_CRDS, node.hostPath(crdsTarget));
-    const crdResult = node.exec(["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "apply", "--server-side", "-f", crdsTarget], { timeoutMs: 300_000 });
     const addons = await runUnit(node, "v6fabric-addons.service", { logFile, extraEnv: { V6FABRIC_APPLY_ATTEMPTS: "6", V6FABRIC_APPLY_DELAY: "5" } });
-    return { peerRoutes, bootValues, kubeadm: kubeadmRuns, crds: { status: crdResult.status, output: crdResult.stdout + crdResult.stderr }, addons, agent, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
+    return { peerRoutes, bootValues, kubeadm: kubeadmRuns, addons, agent, kubeadmDoneMs, addonsDoneMs: Date.now() - started };
   });
 }
 

@@ -97,6 +97,7 @@ export function readMetadataAtBoot(node: RehearsalNode, url: string): MetadataDo
 /** The upstream files the rehearsal has for a node's downloads, by URL. */
 export const LOCAL_DOWNLOADS: Readonly<Record<string, string>> = {
   "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/tigera-operator.yaml": path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.1", "tigera-operator.yaml"),
+  "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/v3_projectcalico_org.yaml": path.join(PROJECT_DIR, "reference", "upstream", "calico-v3.32.1", "v3_projectcalico_org.yaml"),
 };
 
 /**
