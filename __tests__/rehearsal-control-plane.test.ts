@@ -9,7 +9,7 @@
  * docs/address-plan.md) for the default settings, written out here.
  */
 import { spawnSync } from "node:child_process";
-import { X509Certificate } from "node:crypto";
+import { X509Certificate, createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -88,7 +88,7 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
     expect(routes).toMatch(/^fc00::f via 2001:db8:0:ab00:: dev eth0/m);
   });
 
-  test("only the Kubernetes downloads are replaced by local builds; the Calico manifest is the pinned upstream file", () => {
+  test("only the Kubernetes downloads are replaced by local builds; Calico's manifests are the pinned upstream files", () => {
     expect(missingDownloads).toEqual([
       "https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubeadm",
       "https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubelet",
@@ -101,6 +101,12 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
       "https://tayga-mirror.rehearsal.internal/debian/pool/main/t/tayga/tayga_0.9.2-8_amd64.deb",
     ]);
     expect(node.exec(["kubeadm", "version", "-o", "short"]).stdout.trim()).toBe("v1.36.3");
+    // Upstream's files by the hashes reference/upstream/calico-v3.32.1/SHA512SUMS lists.
+    const sums = fs.readFileSync(path.join(__dirname, "..", "reference", "upstream", "calico-v3.32.1", "SHA512SUMS"), "utf8");
+    for (const [file, upstream] of [["00-calico-v3-crds.yaml", "v3_projectcalico_org.yaml"], ["00-tigera-operator.yaml", "tigera-operator.yaml"]]) {
+      const onNode = createHash("sha512").update(fs.readFileSync(node.hostPath(`/etc/kubernetes/addons/calico/${file}`))).digest("hex");
+      expect([file, sums]).toEqual([file, expect.stringContaining(`${onNode}  ${upstream}`)]);
+    }
   });
 
   test("the boot-values unit renders kubeadm.yaml with the node's address from the metadata", () => {

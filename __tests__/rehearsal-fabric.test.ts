@@ -144,7 +144,7 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
     for (const app of ["calico-node", "calico-kube-controllers", "calico-typha"]) expect([app, deployed.has(app)]).toEqual([app, true]);
   });
 
-  test("Calico runs on the native projectcalico.org/v3 API: the operator chose v3 mode, gave its components the v3 group, and they write v3 objects", () => {
+  test("Calico runs on the native projectcalico.org/v3 API: the operator chose v3 mode, gave its components the v3 group, and they write v3 objects", async () => {
     // Only the v3 CRDs exist: the operator found no crd.projectcalico.org group at start-up (pkg/apis/version.go UseV3CRDS).
     const crds = (json(["get", "crd"]).items as any[]).map((c) => c.metadata.name as string);
     expect(crds.filter((c) => c.endsWith(".crd.projectcalico.org"))).toEqual([]);
@@ -159,11 +159,23 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
       return Object.fromEntries((pod?.spec.containers[0].env ?? []).map((e: any) => [e.name, e.value]));
     };
     for (const app of ["calico-node", "calico-kube-controllers"]) expect([app, env(app).CALICO_API_GROUP]).toEqual([app, "projectcalico.org/v3"]);
-    // Its admission policies act on our v3 policies: the tier label (tierlabel.policy.projectcalico.org).
-    const policy = json(["get", "globalnetworkpolicies.projectcalico.org", "v6fabric-host-ingress"]);
-    expect(policy.metadata.labels?.["projectcalico.org/tier"]).toBe("default");
-    // kube-controllers read our v3 KubeControllersConfiguration: one host endpoint per node, as v3 objects.
-    const hostEndpoints = (json(["get", "hostendpoints.projectcalico.org"]).items as any[]).map((h) => h.spec.node as string).sort();
+    // Its v3 admission policies act on a v3 policy written without tier or types
+    // (operator pkg/imports/admission/calico: tierlabel and policytypes); it selects nothing.
+    const name = "fabric-v3-admission";
+    const probe = { apiVersion: "projectcalico.org/v3", kind: "GlobalNetworkPolicy", metadata: { name }, spec: { selector: `${name} == 'none'`, ingress: [{ action: "Allow" }] } };
+    try {
+      const created = kubectl(["create", "-f", "-"], JSON.stringify(probe));
+      expect([created.status, created.stderr]).toEqual([0, ""]);
+      const live = json(["get", "globalnetworkpolicies.projectcalico.org", name]);
+      expect([live.spec.tier, live.spec.types, live.metadata.labels?.["projectcalico.org/tier"]]).toEqual(["default", ["Ingress"], "default"]);
+    } finally {
+      kubectl(["delete", "globalnetworkpolicies.projectcalico.org", name, "--ignore-not-found"]);
+    }
+    // kube-controllers read our v3 KubeControllersConfiguration: one automatic host endpoint per node, as v3 objects.
+    const hostEndpoints = await waitFor("a v3 host endpoint per node", 60_000, () => {
+      const nodes = (json(["get", "hostendpoints.projectcalico.org"]).items as any[]).map((h) => h.spec.node as string).sort();
+      return JSON.stringify(nodes) === JSON.stringify(NODES) ? nodes : undefined;
+    });
     expect(hostEndpoints).toEqual(NODES);
   });
 
