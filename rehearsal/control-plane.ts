@@ -418,11 +418,12 @@ export function addonDocuments(node: RehearsalNode): { manifest: string; doc: Re
 
 /**
  * Where `declared` differs from `live`: declared fields missing or different. Extra live
- * fields are fine (defaults), and so is a declared empty list or string that the API
- * server leaves out (Kubernetes types omit empty values).
+ * fields are fine (defaults), and so is a declared empty list or string, or false, that
+ * the API server leaves out (Kubernetes types omit empty values: a CRD's
+ * `preserveUnknownFields: false` reads back absent).
  */
 export function declaredDifferences(declared: unknown, live: unknown, at = ""): string[] {
-  if (live === undefined && (declared === "" || (Array.isArray(declared) && declared.length === 0))) return [];
+  if (live === undefined && (declared === "" || declared === false || (Array.isArray(declared) && declared.length === 0))) return [];
   if (Array.isArray(declared)) {
     if (!Array.isArray(live) || live.length !== declared.length) return [`${at}: declared ${JSON.stringify(declared)}, live ${JSON.stringify(live)}`];
     return declared.flatMap((d, i) => declaredDifferences(d, live[i], `${at}[${i}]`));
