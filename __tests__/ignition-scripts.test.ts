@@ -3,6 +3,7 @@
  * metadata, templates and commands (support/scripts.ts). kubeadm-bootstrap, api-path
  * and the Service announcement have their own files.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { NODE_PATHS, renderNodeIgnition } from "../ignition";
@@ -168,5 +169,30 @@ describe("apply-addons", () => {
     const result = run(script("apply-addons"), env);
     expect(result.status).not.toBe(0);
     expect(result.out).toContain("does not exist yet");
+  });
+});
+
+describe("shipped scripts", () => {
+  /** bash's own reading of a script (`--pretty-print` parses it and prints it back without comments). */
+  function parsed(text: string): string {
+    const p = path.join(tempDir("parse"), "script");
+    fs.writeFileSync(p, text);
+    const r = spawnSync("bash", ["--pretty-print", p], { encoding: "utf8" });
+    expect([r.status, r.stderr]).toEqual([0, ""]);
+    // Blank lines are not part of the parse (bash keeps one where a comment block was).
+    return r.stdout.split("\n").filter((line) => line.trim() !== "").join("\n");
+  }
+
+  it.each(["init", "control-plane", "worker"] as const)("%s: bash reads each shipped script as it reads its commented, indented source", (role) => {
+    const shipped = JSON.parse(JSON.stringify(renderNodeIgnition(fixtureInput(role)))) as IgnConfig;
+    const scripts = (shipped.storage?.files ?? []).filter((f) => f.path.startsWith(`${NODE_PATHS.scriptDir}/`));
+    expect(scripts.length).toBeGreaterThan(4);
+    for (const f of scripts) {
+      const name = path.basename(f.path);
+      const source = parsed(fs.readFileSync(path.join(__dirname, "..", "ignition", "scripts", `${name}.sh`), "utf8"));
+      // The source's placeholders stand for any value on their line.
+      const pattern = source.split(/@[A-Z0-9_]+@/).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("[^\\n]*?");
+      expect([name, new RegExp(`^${pattern}$`).test(parsed(fileText(shipped, f.path)))]).toEqual([name, true]);
+    }
   });
 });
