@@ -3,6 +3,7 @@
  * curl (which servers answer /readyz), kubectl (the EndpointSlice) and nft, whose
  * rulesets the real `nft -c` checks.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SAMPLE_BOOT_VALUES } from "../lib/boot-values";
@@ -57,9 +58,10 @@ describeWithTools(["nft"], "api-path", () => {
     expect(rule).toHaveLength(1);
     expect(rule[0]).toMatch(/^ip6 daddr 2001:db8:0:ab02::1 tcp dport 443 dnat to /);
     const targets = [...rule[0].replace(/^.* dnat to /, "").matchAll(/[0-9a-f]*:[0-9a-f:]+/g)].map((m) => m[0]);
-    // Connections to any other server are reset: the same set, in the filter hook.
+    // The host's own connections to any other server are reset: the same set, in the
+    // filter hook, only packets sent in the connection's original direction.
     const reset = rules.split("\n").filter((l) => l.includes("reject"));
-    expect(reset).toEqual([`meta l4proto tcp ct original ip6 daddr 2001:db8:0:ab02::1 ct original proto-dst 443 ct reply ip6 saddr != { ${targets.join(",")} } reject with tcp reset`]);
+    expect(reset).toEqual([`meta l4proto tcp ct direction original ct original ip6 daddr 2001:db8:0:ab02::1 ct original proto-dst 443 ct reply ip6 saddr != { ${targets.join(",")} } reject with tcp reset`]);
     return targets;
   }
 
@@ -128,5 +130,96 @@ describeWithTools(["nft"], "api-path", () => {
     expect(rules()).not.toContain("reject");
     expect(rules()).toContain("type nat hook output priority -110;");
   });
-});
 
+  describe("hysteresis", () => {
+    /**
+     * `api-path watch` every 10 ms with a fake curl that answers each server's probes from
+     * its script ("ok" or "fail" per probe, the last one repeated), until every script is
+     * used up. Returns, for each ruleset installed, the servers in it and how many probes
+     * each server had answered by then.
+     */
+    function watch(probes: Record<string, string[]>, env: Record<string, string> = {}) {
+      const dir = tempDir("api-hysteresis");
+      const log = path.join(dir, "log");
+      const known = path.join(dir, "api-servers");
+      fs.writeFileSync(known, Object.keys(probes).join("\n") + "\n");
+      const ca = path.join(dir, "ca.crt");
+      fs.writeFileSync(ca, "CA");
+      for (const [server, answers] of Object.entries(probes)) fs.writeFileSync(path.join(dir, `probes-${server}`), answers.join("\n") + "\n");
+      const done = path.join(dir, "done");
+      const curl = fakeCommand(dir, "curl", log, [
+        'url=${!#}; host=${url#https://[}; host=${host%%]*}',
+        `f="${dir}/probes-$host"; answer=$(head -n 1 "$f")`,
+        '[ "$(wc -l < "$f")" -le 1 ] || sed -i 1d "$f"',
+        // Once every script is down to its last answer, the test has seen what it needs.
+        `if [ -z "$(find "${dir}" -name 'probes-*' -exec sh -c '[ "$(wc -l < "$1")" -gt 1 ]' _ {} \\; -print)" ]; then touch "${done}"; fi`,
+        '[ "$answer" = ok ]',
+      ].join("\n"));
+      const nft = fakeCommand(dir, "nft", log, `rules=$(cat); echo "$rules" > "${dir}/rules"; nft -c -f "${dir}/rules"`);
+      const s = script("api-path", worker);
+      const child = spawnSync(
+        "bash",
+        ["-c", `bash "$0" watch & pid=$!; for i in $(seq 600); do [ -e "${done}" ] && break; sleep 0.01; done; sleep 0.3; kill $pid; wait $pid`, s],
+        {
+          encoding: "utf8",
+          timeout: 20_000,
+          env: {
+            PATH: process.env.PATH ?? "/usr/bin:/bin",
+            V6FABRIC_API_SERVERS_FILE: known,
+            V6FABRIC_API_SERVERS_LEARNED: path.join(dir, "learned"),
+            V6FABRIC_METADATA_ENV: metadataEnv(dir, METADATA),
+            V6FABRIC_KUBECONFIG: path.join(dir, "none"),
+            V6FABRIC_API_CA_FILES: ca,
+            V6FABRIC_API_PROBE_INTERVAL: "0.01",
+            V6FABRIC_CURL_COMMAND: curl,
+            V6FABRIC_NFT_COMMAND: nft,
+            ...env,
+          },
+        },
+      );
+      expect(fs.existsSync(done)).toBe(true);
+      const seen: Record<string, number> = {};
+      const installed: { servers: string[]; probed: Record<string, number> }[] = [];
+      for (const line of fs.readFileSync(log, "utf8").trim().split("\n")) {
+        const probe = /^curl .*https:\/\/\[([0-9a-f:]+)\]:443\/readyz$/.exec(line);
+        if (probe) seen[probe[1]] = (seen[probe[1]] ?? 0) + 1;
+        else if (line.startsWith("nft")) installed.push({ servers: [], probed: { ...seen } });
+      }
+      const sets = [...child.stdout.matchAll(/-> (.*)$/gm)].map((m) => m[1].split(" "));
+      expect(sets).toHaveLength(installed.length);
+      sets.forEach((servers, i) => (installed[i].servers = servers));
+      return { installed, curlLine: fs.readFileSync(log, "utf8").split("\n").find((l) => l.startsWith("curl")) ?? "" };
+    }
+
+    it("keeps a server through 3 failed probes in a row: a slow etcd never changes the path", () => {
+      const { installed } = watch({ [A]: ["ok", "fail", "fail", "fail", "ok", "fail", "fail", "fail", "ok", "ok"], [B]: ["ok"] });
+      expect(installed.map((r) => r.servers)).toEqual([[A, B]]);
+    });
+
+    it("drops a server at its 4th failed probe in a row, and takes it back only after 3 successes in a row", () => {
+      const { installed } = watch({ [A]: ["ok", "fail", "fail", "fail", "fail", "ok", "ok", "fail", "ok", "ok", "ok", "ok"], [B]: ["ok"] });
+      expect(installed.map((r) => [r.servers, r.probed[A]])).toEqual([
+        [[A, B], 1],
+        [[B], 5],
+        [[A, B], 11],
+      ]);
+    });
+
+    it("the counts and the probe timeout are settings", () => {
+      const { installed, curlLine } = watch(
+        { [A]: ["ok", "fail", "ok", "fail", "fail", "ok"], [B]: ["ok"] },
+        { V6FABRIC_API_DOWN_AFTER: "2", V6FABRIC_API_UP_AFTER: "1", V6FABRIC_API_PROBE_TIMEOUT: "7" },
+      );
+      expect(installed.map((r) => [r.servers, r.probed[A]])).toEqual([
+        [[A, B], 1],
+        [[B], 5],
+        [[A, B], 6],
+      ]);
+      expect(curlLine).toContain("--max-time 7 ");
+    });
+
+    it("probes with a 3 s timeout by default", () => {
+      expect(watch({ [A]: ["ok"], [B]: ["ok"] }).curlLine).toContain("--max-time 3 ");
+    });
+  });
+});
