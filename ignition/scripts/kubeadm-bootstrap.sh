@@ -151,7 +151,7 @@ lost_member_state() {
 # Removes that started member through another member (etcd refuses a removal that
 # would cost quorum); exits 3 if none does.
 remove_lost_member() {
-	echo "kubeadm-bootstrap: etcd lists member $1 ($own_name, $own_peer), which ran before, but this node's etcd data is gone: removing it for a fresh join"
+	echo "kubeadm-bootstrap: etcd member $1 ($own_name, $own_peer) ran before but its data is gone: removing it for a fresh join"
 	if etcd_api remove "{\"ID\":\"$1\"}" "${others[@]}" >/dev/null; then
 		echo "kubeadm-bootstrap: removed this node's etcd member $1"
 		return 0
@@ -166,7 +166,7 @@ check_init_members() {
 	local list others_listed endpoints
 	read -r -a endpoints <<<"$(etcd_flag advertise-client-urls | tr ',' ' ')"
 	if ! list=$(etcd_api list '{}' "${endpoints[@]}"); then
-		echo "kubeadm-bootstrap: kubeadm init stopped half way and this node's etcd does not answer, so it cannot tell whether other control planes joined; not resetting, retrying later" >&2
+		echo "kubeadm-bootstrap: not resetting: this node's etcd does not answer, so who joined is unknown; retrying later" >&2
 		exit 1
 	fi
 	others_listed=$(jq -r --arg peer "$own_peer" '.members[]? | select((.peerURLs // []) | index($peer) | not) | "kubeadm-bootstrap:   \(.name // "") \(.peerURLs // [] | join(","))"' <<<"$list")
