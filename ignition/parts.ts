@@ -50,6 +50,8 @@ export const NODE_UNITS = {
   bgpPeerRoutesTimer: "v6fabric-bgp-peer-routes.timer",
   serviceAnnouncement: "v6fabric-service-announcement.service",
   serviceAnnouncementTimer: "v6fabric-service-announcement.timer",
+  withdrawAtBoot: "v6fabric-withdraw-at-boot.service",
+  withdrawAtShutdown: "v6fabric-withdraw-at-shutdown.service",
   kubeadm: "v6fabric-kubeadm.service",
   addons: "v6fabric-addons.service",
   nat64: "v6fabric-nat64.service",
@@ -182,6 +184,8 @@ export function basePart(input: BasePartInput): IgnitionPart {
       unit(NODE_UNITS.bgpPeerRoutesTimer, {}),
       unit(NODE_UNITS.serviceAnnouncement, pick("SCRIPT_DIR"), false),
       unit(NODE_UNITS.serviceAnnouncementTimer, {}),
+      unit(NODE_UNITS.withdrawAtBoot, pick("SCRIPT_DIR")),
+      unit(NODE_UNITS.withdrawAtShutdown, pick("SCRIPT_DIR")),
       unit(NODE_UNITS.kubeadm, pick("SCRIPT_DIR", "STATE_DIR", "KUBEADM_CONFIG")),
     ],
   };
