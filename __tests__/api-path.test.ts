@@ -222,4 +222,33 @@ describeWithTools(["nft"], "api-path", () => {
       expect(watch({ [A]: ["ok"], [B]: ["ok"] }).curlLine).toContain("--max-time 3 ");
     });
   });
+
+  describe("the reset rule, in a real network namespace", () => {
+    const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+    const tools = ["unshare", "nsenter", "ip", "python3"].every((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status === 0);
+    (isRoot && tools ? it : it.skip)("resets the node's own connection to a server that left the path, never its API server's answers to a pod's connection kube-proxy sent it", () => {
+      const dir = tempDir("api-netns");
+      const ready = path.join(dir, "ready");
+      const known = path.join(dir, "api-servers");
+      fs.writeFileSync(known, `${A}\n${B}\n`);
+      const ca = path.join(dir, "ca.crt");
+      fs.writeFileSync(ca, "CA");
+      const r = spawnSync("unshare", ["-n", "python3", path.join(__dirname, "support", "api-path-netns.py"), script("api-path"), ready], {
+        encoding: "utf8",
+        timeout: 60_000,
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          V6FABRIC_API_SERVERS_FILE: known,
+          V6FABRIC_API_SERVERS_LEARNED: path.join(dir, "learned"),
+          V6FABRIC_METADATA_ENV: metadataEnv(dir, METADATA),
+          V6FABRIC_KUBECONFIG: path.join(dir, "none"),
+          V6FABRIC_API_CA_FILES: ca,
+          // A probe "answers" for the servers listed in the ready file; nft is the real one, in the namespace.
+          V6FABRIC_CURL_COMMAND: fakeCommand(dir, "curl", path.join(dir, "log"), `url=\${!#}; host=\${url#https://[}; host=\${host%%]*}; grep -qxF "$host" "${ready}"`),
+        },
+      });
+      expect([r.status, r.stderr]).toEqual([0, ""]);
+      expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).toEqual({ before: { node: "ok", pod: "ok" }, after: { node: "reset", pod: "ok" } });
+    });
+  });
 });
