@@ -297,6 +297,9 @@ export function bgpFilter(input: CalicoInput): object {
   };
 }
 
+/** The BGPPeers' `maxRestartTime` (docs/bgp-fabric.md, "Graceful restart"). */
+export const BGP_GRACEFUL_RESTART_TIME = "30s";
+
 /** One global peer per router: no `node`, a selector every node matches, so new nodes peer by themselves. */
 export function bgpPeers(input: CalicoInput): object[] {
   const o = validate(input);
@@ -311,6 +314,11 @@ export function bgpPeers(input: CalicoInput): object[] {
       // The routers accept the session only from the server's own address (customer_ip).
       sourceAddress: "UseNodeIP",
       filters: [CALICO_NAMES.exportFilter],
+      // BIRD's graceful restart time (BGP_GRACEFUL_RESTART_TIME): how long a router that
+      // keeps routes across a restart would keep a dead node's Service routes (and its
+      // share of Service traffic); BIRD's 120 s default is too long for that, and 30 s
+      // still covers a calico-node restart (docs/bgp-fabric.md).
+      maxRestartTime: BGP_GRACEFUL_RESTART_TIME,
       ...(o.md5Password ? { password: { secretKeyRef: { name: CALICO_NAMES.passwordSecret, key: CALICO_NAMES.passwordKey } } } : {}),
     },
   }));
