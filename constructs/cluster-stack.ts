@@ -16,6 +16,8 @@ import { CalicoBgpFabric } from "./calico-bgp-fabric";
 import { IPv6Node } from "./ipv6-node";
 import { MatchboxInstall, MatchboxMachine } from "./matchbox-machine";
 import { inventoryPeers } from "../lib/inventory";
+import { routerConfigs } from "../lib/router-config";
+import { escapeTerraformTemplate } from "../ignition/terraform-escape";
 import { KubeadmControlPlane } from "./kubeadm-control-plane";
 import { MetalProjectGuard } from "./metal-project-guard";
 import { Nat64PackageSource } from "./nat64-package-source";
@@ -151,6 +153,25 @@ export class ClusterStack extends TerraformStack {
 
     controlPlane.addControlPlaneAddresses(controlPlanes.map((cp) => cp.publicIpv6));
 
+    // The operator's routers: BIRD 2 and FRR for the sessions the nodes expect (lib/router-config.ts).
+    if (matchbox && peers) {
+      const configs = routerConfigs(
+        {
+          clusterName: settings.clusterName,
+          clusterAsn: settings.bgpAsn,
+          plan: settings.addressPlan,
+          localServiceRoutes: settings.localServiceRoutes,
+          prefixLimit: fabric.prefixBudget.total,
+          nodes: matchbox.inventory.machines.map((m) => ({ name: m.name, ipv6: m.ipv6, ipv6PrefixLength: m.ipv6PrefixLength })),
+        },
+        peers,
+      );
+      new TerraformOutput(this, ROUTER_CONFIGS_OUTPUT, {
+        description: "For each of your routers the nodes peer with (by address): its AS, and a ready BIRD 2 (bird) and FRR (frr) configuration of its sessions with the nodes.",
+        value: Object.fromEntries(Object.entries(configs).map(([address, c]) => [address, { asn: c.asn, bird: escapeTerraformTemplate(c.bird), frr: escapeTerraformTemplate(c.frr) }])),
+      });
+    }
+
     // Non-sensitive facts for `npm run report` and `terraform output` (lib/fabric-summary.ts).
     new TerraformOutput(this, FABRIC_SUMMARY_OUTPUT, {
       description: "Address plan, BGP ASN and pinned versions of this cluster (no secrets).",
@@ -158,6 +179,9 @@ export class ClusterStack extends TerraformStack {
     });
   }
 }
+
+/** The output with the routers' configurations (NODE_TARGET=matchbox). */
+export const ROUTER_CONFIGS_OUTPUT = "router_configs";
 
 /** NODE_PATHS.apiServers from the devices' addresses (known after apply), one a line. */
 function apiServersFile(addresses: readonly string[]): NodeFile {
