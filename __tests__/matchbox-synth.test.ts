@@ -8,6 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { TerraformJson, onlyStack, resourcesOf, synthesize } from "./support/synth";
 import { decodeDataUrl, describeWithTools, ignitionValidate } from "./support/ignition";
+import { buildReport } from "../scripts/report";
+import { TerraformJson as ReportTerraformJson } from "../scripts/synthesized";
 
 const root = path.join(__dirname, "..");
 const inventoryFile = path.join(__dirname, "fixtures", "matchbox-inventory-metal-peers.json");
@@ -140,6 +142,13 @@ test("the scripts the drop-ins point elsewhere read exactly those variables", ()
     expect([script, /\$\{V6FABRIC_METADATA_ENV:-\/run\/metadata\/flatcar\}/.test(text)]).toEqual([script, true]);
   }
   expect(fs.readFileSync(path.join(root, "ignition", "scripts", "bgp-peer-routes.sh"), "utf8")).toMatch(/\$\{V6FABRIC_METADATA_URL:-https:\/\/metadata\.platformequinix\.com\/metadata\}/);
+});
+
+test("npm run report reads the machines: names, roles from the inventory, Flatcar's channel, and the routers as peers", () => {
+  const report = buildReport({ v6fabric: matchbox as ReportTerraformJson });
+  expect(report.nodes.map((n) => [n.hostname, n.role, n.operatingSystem])).toEqual(inventory.machines.map((m) => [m.name, m.role, "flatcar_stable"]));
+  expect(report.peers.map((p) => [p.address, p.asn])).toEqual([["fc00::e", 65530], ["fc00::f", 65530]]);
+  expect(report.perNode.map((n) => n.hostname)).toEqual(inventory.machines.map((m) => m.name));
 });
 
 describeWithTools(["ignition-validate"], "ignition-validate", () => {

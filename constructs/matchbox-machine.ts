@@ -106,6 +106,8 @@ export class MatchboxMachine extends Construct {
       name: m.name,
       profile: this.profile.name,
       selector: { mac: m.mac, os: "installed" },
+      // For readers of the synthesized stack (npm run report); Matchbox serves it at /metadata.
+      metadata: { role: m.role },
     });
   }
 }
