@@ -189,22 +189,25 @@ function parseNeighbors(raw: unknown, where: string, context: InventoryContext, 
     problems.push(`${where}: neighbors ${JSON.stringify(raw)} is not valid: list at least one BGP neighbour, e.g. [{"address": "2001:db8:0:ab00::2", "asn": 65530}]: a node without one announces nothing`);
     return undefined;
   }
-  const out: BgpNeighbor[] = [];
-  raw.forEach((n: unknown, i: number) => {
-    const at = `${where}: neighbour #${i + 1}`;
-    if (!isObject(n)) return problems.push(`${at} must be an object with the fields ${NEIGHBOR_FIELDS.join(", ")}`);
-    problems.push(...unknownFields(at, n, NEIGHBOR_FIELDS));
-    const address = ipv6(n.address);
-    if (n.address === undefined) problems.push(`${at}: field "address" is missing: give the router's IPv6 address`);
-    else if (!address || String(n.address).includes("/") || address.isLinkLocal()) problems.push(`${at}: address ${JSON.stringify(n.address)} is not valid: give the router's global IPv6 address, without a prefix length`);
-    const asn = n.asn;
-    if (asn === undefined) problems.push(`${at}: field "asn" is missing: give the router's AS`);
-    else if (typeof asn !== "number" || !Number.isInteger(asn) || asn < 1 || asn > 4294967294) problems.push(`${at}: asn ${JSON.stringify(asn)} is not valid: give the router's AS, a whole number from 1 to 4294967294`);
-    else if (asn === context.clusterAsn) problems.push(`${at}: asn ${asn} is the cluster's own AS (METAL_BGP_ASN): the sessions are eBGP, give the router's AS`);
-    if (address && typeof asn === "number") out.push({ address: address.correctForm(), asn });
+  const neighbors = raw.map((n: unknown, i: number) => parseNeighbor(n, `${where}: neighbour #${i + 1}`, context, problems));
+  return neighbors.every((n): n is BgpNeighbor => n !== undefined) ? neighbors : undefined;
+}
+
+function parseNeighbor(n: unknown, at: string, context: InventoryContext, problems: string[]): BgpNeighbor | undefined {
+  if (!isObject(n)) {
+    problems.push(`${at} must be an object with the fields ${NEIGHBOR_FIELDS.join(", ")}`);
     return undefined;
-  });
-  return out;
+  }
+  const before = problems.length;
+  problems.push(...unknownFields(at, n, NEIGHBOR_FIELDS));
+  const address = ipv6(n.address);
+  if (n.address === undefined) problems.push(`${at}: field "address" is missing: give the router's IPv6 address`);
+  else if (!address || String(n.address).includes("/") || address.isLinkLocal()) problems.push(`${at}: address ${JSON.stringify(n.address)} is not valid: give the router's global IPv6 address, without a prefix length`);
+  const asn = n.asn;
+  if (asn === undefined) problems.push(`${at}: field "asn" is missing: give the router's AS`);
+  else if (typeof asn !== "number" || !Number.isInteger(asn) || asn < 1 || asn > 4294967294) problems.push(`${at}: asn ${JSON.stringify(asn)} is not valid: give the router's AS, a whole number from 1 to 4294967294`);
+  else if (asn === context.clusterAsn) problems.push(`${at}: asn ${asn} is the cluster's own AS (METAL_BGP_ASN): the sessions are eBGP, give the router's AS`);
+  return problems.length === before && address ? { address: address.correctForm(), asn: asn as number } : undefined;
 }
 
 /** What only the machines together can say: unique names, MACs and addresses, the roles, the one peer list. */
