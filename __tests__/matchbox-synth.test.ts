@@ -44,8 +44,11 @@ test("exactly one install profile: Flatcar's PXE image, Ignition URL by MAC, and
   expect(p.args).toContain("flatcar.config.url=http://matchbox.example:8080/ignition?mac=$${mac:hexhyp}");
   const config = JSON.parse(p.raw_ignition);
   const script = decodeDataUrl(config.storage.files.find((f: any) => f.path === "/opt/v6fabric-install").contents.source).toString("utf8");
-  expect(script).toContain("flatcar-install -d \"$disk\" -C stable -i /run/v6fabric-installed.ign");
+  expect(script).toContain("work=${V6FABRIC_INSTALL_DIR:-/run}\n");
+  expect(script).toContain("cmdline=${V6FABRIC_CMDLINE:-/proc/cmdline}\n");
+  expect(script).toContain(`flatcar-install -d "$disk" -C stable -i "$work/v6fabric-installed.ign"`);
   expect(script).toContain(`"$endpoint/ignition?$query&os=installed"`);
+  // The installer runs it in full against the real Matchbox: rehearsal-matchbox.test.ts.
   expect(config.systemd.units).toEqual([expect.objectContaining({ name: "v6fabric-install.service", enabled: true })]);
 });
 

@@ -10,6 +10,7 @@
  *
  * Needs `npm run tools -- terraform matchbox`; skipped loudly otherwise.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -108,6 +109,33 @@ describeRehearsal("Matchbox rehearsal: real Matchbox, real provider, real Terraf
       const script = decodeDataUrl(config.storage.files[0].contents.source).toString("utf8");
       expect(script).toContain(`endpoint=${server!.httpEndpoint}\n`);
       expect(await get(`/metadata?mac=${hyphenated(m.mac)}`)).toContain(`INSTALL_DISK=${m.installDisk ?? "/dev/sda"}\n`);
+    }
+  });
+
+  test("the install config, run as the machine would with the kernel command line iPXE makes of the stored profile, installs its installed config to its disk", async () => {
+    const install = stored("profiles").find((p) => p.id === "v6fabric-install");
+    for (const m of machines) {
+      const dir = path.join(work, `install-${m.name}`);
+      const stubs = path.join(dir, "bin");
+      fs.mkdirSync(stubs, { recursive: true });
+      // iPXE fills in ${mac:hexhyp} with the booting interface's MAC, hyphenated.
+      fs.writeFileSync(path.join(dir, "cmdline"), `${install.boot.args.join(" ").replace("${mac:hexhyp}", hyphenated(m.mac))}\n`);
+      // flatcar-install, udevadm and systemctl are the machine's: stubs record how they are called.
+      for (const tool of ["flatcar-install", "udevadm", "systemctl"]) {
+        fs.writeFileSync(path.join(stubs, tool), `#!/bin/bash\necho "${tool} $*" >>"${dir}/calls"\n`, { mode: 0o755 });
+      }
+      const config = JSON.parse(await get(`/ignition?mac=${hyphenated(m.mac)}`));
+      const script = path.join(dir, "v6fabric-install");
+      fs.writeFileSync(script, decodeDataUrl(config.storage.files.find((f: any) => f.path === "/opt/v6fabric-install").contents.source), { mode: 0o755 });
+      const result = spawnSync("bash", [script], { encoding: "utf8", env: { PATH: `${stubs}:${process.env.PATH}`, V6FABRIC_CMDLINE: path.join(dir, "cmdline"), V6FABRIC_INSTALL_DIR: dir } });
+      expect([m.name, result.status, result.stderr]).toEqual([m.name, 0, ""]);
+      expect(fs.readFileSync(path.join(dir, "calls"), "utf8").split("\n")).toEqual([
+        `flatcar-install -d ${m.installDisk ?? "/dev/sda"} -C stable -i ${dir}/v6fabric-installed.ign`,
+        "udevadm settle",
+        "systemctl reboot",
+        "",
+      ]);
+      expect(fs.readFileSync(path.join(dir, "v6fabric-installed.ign"), "utf8")).toBe(await get(`/ignition?mac=${hyphenated(m.mac)}&os=installed`));
     }
   });
 

@@ -137,17 +137,24 @@ const INSTALL_SCRIPT = `#!/bin/bash
 # v6fabric: installs Flatcar to the disk the machine's Matchbox group names, with the
 # machine's installed config, then reboots into it. The query iPXE used for this
 # config (the machine's MAC) selects the machine's group; os=installed its installed one.
+# The kernel command line and the work folder come from the environment so tests can run it.
 set -euo pipefail
 endpoint=@ENDPOINT@
-query=$(tr ' ' '\\n' </proc/cmdline | sed -n 's/^flatcar\\.config\\.url=[^?]*?//p' | head -n 1)
+cmdline=\${V6FABRIC_CMDLINE:-/proc/cmdline}
+work=\${V6FABRIC_INSTALL_DIR:-/run}
+query=$(tr ' ' '\\n' <"$cmdline" | sed -n 's/^flatcar\\.config\\.url=[^?]*?//p' | head -n 1)
 if [ -z "$query" ]; then
 	echo "v6fabric-install: no flatcar.config.url query on the kernel command line" >&2
 	exit 1
 fi
-curl --fail --silent --show-error --retry 10 --retry-delay 5 -o /run/v6fabric-metadata "$endpoint/metadata?$query"
-disk=$(sed -n 's/^INSTALL_DISK=//p' /run/v6fabric-metadata | head -n 1)
-curl --fail --silent --show-error --retry 10 --retry-delay 5 -o /run/v6fabric-installed.ign "$endpoint/ignition?$query&os=installed"
-flatcar-install -d "$disk" -C @CHANNEL@ -i /run/v6fabric-installed.ign
+curl --fail --silent --show-error --retry 10 --retry-delay 5 -o "$work/v6fabric-metadata" "$endpoint/metadata?$query"
+disk=$(sed -n 's/^INSTALL_DISK=//p' "$work/v6fabric-metadata" | head -n 1)
+if [ -z "$disk" ]; then
+	echo "v6fabric-install: Matchbox's metadata for $query names no INSTALL_DISK" >&2
+	exit 1
+fi
+curl --fail --silent --show-error --retry 10 --retry-delay 5 -o "$work/v6fabric-installed.ign" "$endpoint/ignition?$query&os=installed"
+flatcar-install -d "$disk" -C @CHANNEL@ -i "$work/v6fabric-installed.ign"
 udevadm settle
 systemctl reboot
 `;
