@@ -6,53 +6,17 @@
  * its kernel, and cuts a node off past the prefix budget. Expectations are literals from
  * the README's address plan and prefix budget. Needs root, iproute2 and bird2.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { TorLab } from "../rehearsal/tor-lab";
 import { onlyStack, synthesize } from "./support/synth";
+import { ACCEPTED, TEN_BLOCKS, NODE, REFUSED, ROUTER, labUnavailable, nodeConfig, waitFor } from "./support/tor-node";
 
 const example = path.join(__dirname, "..", "examples", "matchbox-inventory.json");
-const ROUTER = "2001:db8:0:ab00::2";
-const NODE = "2001:db8:0:ab00::11";
-const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-const missing = ["bird", "birdc", "ip"].filter((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
-const runnable = isRoot && missing.length === 0;
-if (!runnable) console.warn(`SKIPPED router BIRD sessions: ${!isRoot ? "not root (network namespaces)" : `missing ${missing.join(", ")} (apt-get install bird2 iproute2)`}`);
-const describeLab = runnable ? describe : describe.skip;
-
-const ACCEPTED = ["2001:db8:0:ab10::100/120", "2001:db8:0:ab10::1:0/120", "2001:db8:0:ab20::/108", "2001:db8:0:ab30::/112", "2001:db8:0:ab30::8001/128"];
-const REFUSED = ["2001:db8:0:ab10::105/128", "2001:db8:0:ab20::a/128", "2001:db8:0:ab30::5/128", "2001:db8:0:ab00::/56", "2001:db8:ff::/48"];
-
-/** A node's BIRD announcing `prefixes` to the router, as calico-node's BIRD peers (AS 65000). */
-function nodeConfig(prefixes: readonly string[]): string {
-  return [
-    "router id 10.70.0.11;",
-    "protocol device {",
-    "}",
-    "protocol static announced {",
-    "  ipv6;",
-    ...prefixes.map((p) => `  route ${p} blackhole;`),
-    "}",
-    "protocol bgp tor {",
-    `  local ${NODE} as 65000;`,
-    `  neighbor ${ROUTER} as 65100;`,
-    "  connect retry time 2;",
-    "  ipv6 { import all; export all; };",
-    "}",
-    "",
-  ].join("\n");
-}
-
-async function waitFor(what: string, check: () => boolean, ms = 30_000): Promise<number> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return Date.now() - started;
-}
+const why = labUnavailable(["bird", "birdc", "ip"]);
+if (why) console.warn(`SKIPPED router BIRD sessions: ${why}`);
+const describeLab = why ? describe.skip : describe;
 
 describeLab("the generated BIRD 2 router configuration, running", () => {
   let dir: string;
@@ -64,8 +28,7 @@ describeLab("the generated BIRD 2 router configuration, running", () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-tor-lab-"));
     const configs = onlyStack(synthesize({ NODE_TARGET: "matchbox", MATCHBOX_INVENTORY: example })).output!.router_configs.value;
     lab = new TorLab({ dir, routerAddress: `${ROUTER}/64`, nodeAddress: `${NODE}/64`, routerConfig: configs[ROUTER].bird });
-    lab.start();
-    lab.announce(nodeConfig([...ACCEPTED, ...REFUSED]));
+    lab.start(nodeConfig([...ACCEPTED, ...REFUSED]));
     const took = await waitFor("the node's session Established at the router", () => /BGP state:\s+Established/.test(session()));
     console.log(`router BIRD: node session Established ${took} ms after the node's BIRD started`);
   }, 60_000);
@@ -89,7 +52,7 @@ describeLab("the generated BIRD 2 router configuration, running", () => {
   });
 
   test("eight acceptable prefixes keep the session; a ninth disables it (the prefix budget)", async () => {
-    const blocks = Array.from({ length: 9 }, (_, i) => `2001:db8:0:ab10::${(i + 1).toString(16)}00/120`);
+    const blocks = TEN_BLOCKS.slice(0, 9);
     lab.announce(nodeConfig(blocks.slice(0, 8)));
     await waitFor("eight imported", () => imported() === 8, 15_000);
     await new Promise((r) => setTimeout(r, 2000));

@@ -122,6 +122,7 @@ describeWithTools(["vtysh"], "vtysh --dryrun (Debian's frr)", () => {
 
   test("and refuses a broken one (the check can fail)", () => {
     const result = check(configs[ROUTERS[0]].frr.replace("maximum-prefix 8", "maximum-prefx 8"));
+    expect(configs[ROUTERS[0]].frr).toContain("maximum-prefix 8");
     expect(result.status).not.toBe(0);
     expect(`${result.stdout}${result.stderr}`).toMatch(/Unknown command/);
   });

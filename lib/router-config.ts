@@ -9,7 +9,9 @@
  *   IPAM block length inside the pod range, the Service ClusterIP range and the
  *   external range as they are, /128s of the Local pool;
  * - a per-session prefix limit: the node's prefix budget (lib/prefix-budget.ts);
- *   a node past it is cut off, as Metal does past its limit;
+ *   a node past it is cut off, as Metal does past its limit (BIRD at the first prefix
+ *   over it; FRR 8.4 when a prefix arrives while it already holds more, so at the second:
+ *   router-config-frr.test.ts measures both);
  * - export nothing: the nodes reach each other through their default route;
  * - ECMP for the Service ranges every node announces.
  *

@@ -1,10 +1,14 @@
 /**
- * A top-of-rack router and one node on a shared link, each a network namespace running
- * Debian's bird2: the router with the configuration the Matchbox target generates for it
- * (lib/router-config.ts, unchanged), the node with a small BIRD that announces what a
- * test asks, as calico-node would. For tests of what the router accepts, refuses and
- * cuts off. Needs root, iproute2 and bird2; `destroy()` stops both BIRDs and removes the
- * namespaces, also after a failure.
+ * A top-of-rack router and one node on a shared link, each a network namespace: the
+ * router runs Debian's bird2 or Debian's FRR (zebra and bgpd) with the configuration the
+ * Matchbox target generates for it (lib/router-config.ts, unchanged), the node a small
+ * BIRD that announces what a test asks, as calico-node would. For tests of what the
+ * router accepts, refuses and cuts off. Needs root, iproute2, bird2 (and frr for an FRR
+ * router); `destroy()` stops every daemon and removes the namespaces and folders, also
+ * after a failure.
+ *
+ * FRR's daemons drop to the `frr` user, which cannot enter the tests' private temp
+ * folder, so an FRR router's files live in a folder of their own under /run.
  */
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -28,14 +32,22 @@ export interface TorLabOptions {
   readonly routerAddress: string;
   /** The node's, on the same link. */
   readonly nodeAddress: string;
-  /** The router's BIRD configuration. */
+  /** The router's configuration, for BIRD 2 or for FRR. */
   readonly routerConfig: string;
+  /** @default "bird" */
+  readonly routerDaemon?: "bird" | "frr";
 }
+
+/** Where Debian's frr package puts its daemons. */
+const FRR_DAEMONS = "/usr/lib/frr";
 
 export class TorLab {
   private readonly router: Speaker;
   private readonly node: Speaker;
   private readonly speakers: Speaker[];
+  /** The FRR router's daemons (zebra, bgpd) and its folder under /run. */
+  private readonly frr: ChildProcess[] = [];
+  private frrDir?: string;
 
   constructor(private readonly options: TorLabOptions) {
     const tag = `${process.pid}-${Date.now() % 100000}`;
@@ -44,8 +56,12 @@ export class TorLab {
     this.speakers = [this.router, this.node];
   }
 
-  /** Creates the namespaces and the link, and starts the router's BIRD. */
-  start(): void {
+  /**
+   * Creates the namespaces and the link, starts the node's BIRD with `nodeConfig` (which
+   * should be passive), then the router, so the router's first connection finds the node
+   * listening and no connection collision delays the session.
+   */
+  start(nodeConfig: string): void {
     for (const s of this.speakers) {
       fs.mkdirSync(s.dir, { recursive: true });
       sh("ip", ["netns", "add", s.netns]);
@@ -56,18 +72,47 @@ export class TorLab {
       sh("ip", ["-n", s.netns, "addr", "add", address, "dev", link, "nodad"]);
       sh("ip", ["-n", s.netns, "link", "set", link, "up"]);
     }
-    this.run(this.router, this.options.routerConfig);
+    this.run(this.node, nodeConfig);
+    if (this.options.routerDaemon === "frr") this.startFrr();
+    else this.run(this.router, this.options.routerConfig);
   }
 
-  /** Starts the node's BIRD with `config`, or reconfigures it if it runs. */
+  private startFrr(): void {
+    const dir = fs.mkdtempSync("/run/v6fabric-tor-frr-");
+    this.frrDir = dir;
+    const [uid, gid] = [Number(sh("id", ["-u", "frr"])), Number(sh("id", ["-g", "frr"]))];
+    fs.chmodSync(dir, 0o755);
+    fs.mkdirSync(path.join(dir, "vty"));
+    for (const [name, text] of [["frr.conf", this.options.routerConfig], ["zebra.conf", ""]]) fs.writeFileSync(path.join(dir, name), text, { mode: 0o644 });
+    for (const f of ["", "vty", "frr.conf", "zebra.conf"]) fs.chownSync(path.join(dir, f), uid, gid);
+    const daemon = (name: string, args: readonly string[], ready: string) => {
+      const log = fs.openSync(path.join(this.router.dir, `${name}.log`), "a");
+      const child = spawn("ip", ["netns", "exec", this.router.netns, path.join(FRR_DAEMONS, name), "-u", "frr", "-g", "frr", "-P", "0", "--vty_socket", path.join(dir, "vty"), "-i", path.join(dir, `${name}.pid`), "-z", path.join(dir, "zserv.api"), ...args], {
+        stdio: ["ignore", log, log],
+      });
+      fs.closeSync(log);
+      this.frr.push(child);
+      const deadline = Date.now() + 10_000;
+      while (!fs.existsSync(path.join(dir, ready))) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${name} in ${this.router.netns} did not start; see ${path.join(this.router.dir, `${name}.log`)}`);
+        spawnSync("sleep", ["0.1"]);
+      }
+    };
+    daemon("zebra", ["-f", path.join(dir, "zebra.conf")], "zserv.api");
+    daemon("bgpd", ["-f", path.join(dir, "frr.conf")], path.join("vty", "bgpd.vty"));
+  }
+
+  /** `vtysh -c` against the FRR router's daemons. */
+  vtysh(command: string): string {
+    if (!this.frrDir) throw new Error("the router is not FRR");
+    return spawnSync("vtysh", ["--vty_socket", path.join(this.frrDir, "vty"), "-c", command], { encoding: "utf8" }).stdout;
+  }
+
+  /** Reconfigures the node's BIRD with `config` (what it announces). */
   announce(config: string): void {
-    if (this.node.process) {
-      fs.writeFileSync(path.join(this.node.dir, "bird.conf"), config);
-      sh("bird", ["-p", "-c", path.join(this.node.dir, "bird.conf")]);
-      sh("birdc", ["-s", path.join(this.node.dir, "bird.ctl"), "configure"]);
-      return;
-    }
-    this.run(this.node, config);
+    fs.writeFileSync(path.join(this.node.dir, "bird.conf"), config);
+    sh("bird", ["-p", "-c", path.join(this.node.dir, "bird.conf")]);
+    sh("birdc", ["-s", path.join(this.node.dir, "bird.ctl"), "configure"]);
   }
 
   private run(s: Speaker, config: string): void {
@@ -89,13 +134,20 @@ export class TorLab {
     return spawnSync("birdc", ["-s", path.join((at === "router" ? this.router : this.node).dir, "bird.ctl"), ...args], { encoding: "utf8" }).stdout;
   }
 
-  /** The router namespace's IPv6 kernel routes (what BIRD installed). */
+  /** The router namespace's IPv6 kernel routes that its BGP daemon installed. */
   routerKernelRoutes(): string {
-    return sh("ip", ["-n", this.router.netns, "-6", "route", "show", "proto", "bird"]);
+    return sh("ip", ["-n", this.router.netns, "-6", "route", "show", "proto", this.options.routerDaemon === "frr" ? "bgp" : "bird"]);
   }
 
   /** Stops both BIRDs and removes the namespaces (the veth goes with them). Safe to call twice. */
   async destroy(): Promise<void> {
+    for (const child of this.frr.splice(0).reverse()) {
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    if (this.frrDir) fs.rmSync(this.frrDir, { recursive: true, force: true });
     for (const s of this.speakers) {
       const child = s.process;
       if (child && child.exitCode === null && child.signalCode === null) {
