@@ -113,8 +113,14 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
     figures.push(`all ${NODES.length} Nodes Ready ${((Date.now() - firstBoot) / 1000).toFixed(1)} s after the first boot (${((Date.now() - started) / 1000).toFixed(1)} s with Terraform)`);
   }, 1_200_000);
 
-  afterAll(() => {
+  afterAll(async () => {
     console.log(`rehearsal figures (fabric):\n  ${figures.join("\n  ")}`);
+    // V6FABRIC_HOLD_SECONDS keeps the running fabric for inspection (docs/rehearsal.md).
+    const hold = Number(process.env.V6FABRIC_HOLD_SECONDS ?? 0);
+    if (hold > 0) {
+      console.log(`holding the fabric ${hold} s: work ${work}, namespaces ${cluster?.fabric?.id}-*`);
+      await new Promise((r) => setTimeout(r, hold * 1000));
+    }
     for (const b of background) b.kill();
     for (const boot of [init, ...joins]) boot?.agent.stop();
     try {
@@ -122,7 +128,7 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
     } finally {
       if (work && !process.env.V6FABRIC_KEEP_WORK) fs.rmSync(work, { recursive: true, force: true });
     }
-  }, 300_000);
+  }, 300_000 + Number(process.env.V6FABRIC_HOLD_SECONDS ?? 0) * 1000);
 
   const calicoPods = () => json(["-n", "calico-system", "get", "pods"]).items as any[];
 
@@ -292,12 +298,17 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
     fs.writeFileSync(file, kubeconfig, { mode: 0o600 });
     const clusterIp = json(["-n", "default", "get", "service", "kubernetes"]).spec.clusterIP as string;
     expect(YAML.parse(kubeconfig).clusters[0].cluster.server).toBe(`https://[${clusterIp}]:443`);
+    let last = "";
     const listed = await waitFor("kubectl from the Internet", 90_000, () => {
       const r = internet.run([kubernetesBinary("kubectl"), "--kubeconfig", file, "--request-timeout=10s", "get", "nodes", "-o", "name"], 20_000);
+      last = r.stderr.trim();
       return r.status === 0 ? r.stdout.trim().split("\n").sort() : undefined;
+    }).catch((err) => {
+      throw new Error(`${err.message}; kubectl said: ${last}; the routers hold for the Service range: ${JSON.stringify(routers.map((r) => r.routes().filter((x) => inside(clusterIp, x.prefix))))}`);
     });
     expect(listed).toEqual(NODES.map((n) => `node/${n}`));
-    expect(internet.connect(clusterIp, 443).stdout.trim()).toBe("connected");
+    const reached = internet.connect(clusterIp, 443);
+    expect([reached.stdout.trim(), reached.stderr.trim().split("\n").pop()]).toEqual(["connected", ""]);
     expect(dropped(internet.connect(clusterIp, 443, STRANGER))).toEqual([1, "", true]);
   });
 
@@ -310,7 +321,8 @@ describeRehearsal("fabric rehearsal: Calico's data plane and Metal's routers, 1 
       for (const port of [10250, 2379, 2380, nodePort]) expect([name, port, ...dropped(internet.connect(address, port))]).toEqual([name, port, 1, "", true]);
     }
     const apiServer = cp1.addresses.ipv6;
-    expect(internet.connect(apiServer, 6443).stdout.trim()).toBe("connected");
+    const reached = internet.connect(apiServer, 6443);
+    expect([reached.stdout.trim(), reached.stderr.trim().split("\n").pop()]).toEqual(["connected", ""]);
     expect(dropped(internet.connect(apiServer, 6443, STRANGER))).toEqual([1, "", true]);
   }, 240_000);
 
