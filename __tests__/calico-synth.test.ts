@@ -209,6 +209,8 @@ spec:
   sourceAddress: UseNodeIP
   filters:
     - metal-export
+  # BIRD's graceful restart time: how long a router may keep a dead node's Service routes.
+  maxRestartTime: 30s
 ---
 apiVersion: projectcalico.org/v3
 kind: BGPPeer
@@ -221,6 +223,7 @@ spec:
   sourceAddress: UseNodeIP
   filters:
     - metal-export
+  maxRestartTime: 30s
 `;
 
 /** IPAM's caps, then the pools: flat routed, no NAT (docs/bgp-fabric.md, "IP pools" and "What holds at run time"). */

@@ -301,6 +301,9 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
     // Withdraws the Service routes while kube-proxy does not work; only its timer starts the service.
     "v6fabric-service-announcement.service not enabled",
     "v6fabric-service-announcement.timer enabled",
+    // Withdraw them again at every boot before the kubelet, and at shutdown before it stops.
+    "v6fabric-withdraw-at-boot.service enabled",
+    "v6fabric-withdraw-at-shutdown.service enabled",
     "v6fabric-kubeadm.service enabled",
   ];
   const expectedUnits: Record<BootRole, string[]> = {

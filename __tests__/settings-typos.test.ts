@@ -161,9 +161,9 @@ describe("other tools' variables never trip the check", () => {
 });
 
 describe("the lists behind the check", () => {
-  test("every setting but NODE_PLAN starts with a setting prefix, and every prefix starts a setting", () => {
+  test("every setting but NODE_PLAN and NODE_TARGET starts with a setting prefix, and every prefix starts a setting", () => {
     const names = SETTINGS.map((s) => s.name);
-    expect(names.filter((n) => !SETTING_PREFIXES.some((p) => n.startsWith(p)))).toEqual(["NODE_PLAN"]);
+    expect(names.filter((n) => !SETTING_PREFIXES.some((p) => n.startsWith(p)))).toEqual(["NODE_PLAN", "NODE_TARGET"]);
     for (const prefix of SETTING_PREFIXES) expect([prefix, names.some((n) => n.startsWith(prefix))]).toEqual([prefix, true]);
   });
 

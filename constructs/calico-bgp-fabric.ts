@@ -3,7 +3,7 @@ import { Fn, TerraformVariable } from "cdktf";
 import { DataMetalProject } from "../.gen/providers/metal/data-metal-project";
 import { NodeFile } from "../ignition";
 import { AddressPlan } from "../lib/address-plan";
-import { AddonManifest, CalicoInput, POD_BLOCK_PREFIX_LENGTH, RouterIdSource, calicoAddonManifests } from "../lib/calico";
+import { AddonManifest, CalicoInput, POD_BLOCK_PREFIX_LENGTH, RouterIdSource, RouterPeer, calicoAddonManifests } from "../lib/calico";
 import { PrefixBudget, checkPrefixBudget } from "../lib/prefix-budget";
 import { MetalProjectBgp } from "./metal-project-bgp";
 
@@ -36,6 +36,17 @@ export interface CalicoBgpFabricProps {
    * @default false
    */
   readonly manageProjectBgp?: boolean;
+  /**
+   * The routers the nodes peer with.
+   * @default METAL_ROUTER_PEERS of lib/calico.ts
+   */
+  readonly peers?: readonly RouterPeer[];
+  /**
+   * Whether the routers are Metal's, so the plan checks (or sets) the project's BGP config.
+   * false for the operator's own routers (NODE_TARGET=matchbox): nothing Metal is read.
+   * @default true
+   */
+  readonly metalProject?: boolean;
 }
 
 /** Name of the sensitive Terraform variable that carries the BGP password. */
@@ -54,9 +65,10 @@ export class CalicoBgpFabric extends Construct {
   /** Paths among nodeFiles, in the order the init node applies them. */
   readonly addonManifests: readonly string[];
   readonly prefixBudget: PrefixBudget;
-  readonly project: DataMetalProject;
-  /** The project's BGP config; its `sessionDependencies` go to every device's BGP session. */
-  readonly projectBgp: MetalProjectBgp;
+  /** The Metal project (undefined without metalProject). */
+  readonly project?: DataMetalProject;
+  /** The project's BGP config; its `sessionDependencies` go to every device's BGP session (undefined without metalProject). */
+  readonly projectBgp?: MetalProjectBgp;
 
   constructor(scope: Construct, id: string, props: CalicoBgpFabricProps) {
     super(scope, id);
@@ -89,12 +101,14 @@ export class CalicoBgpFabric extends Construct {
       flexVolumePath: props.flexVolumePath,
       routerIdSource: props.routerIdSource,
       localServiceRoutes: props.localServiceRoutes,
+      peers: props.peers,
     };
     const manifests = calicoAddonManifests(input);
     this.nodeFiles = manifests.map((m) => toNodeFile(m, password));
     this.addonManifests = manifests.map((m) => m.path);
 
     // The Metal side: the project's BGP config, checked or (METAL_MANAGE_PROJECT_BGP) set.
+    if (props.metalProject === false) return;
     this.projectBgp = new MetalProjectBgp(this, "project-bgp", {
       projectId: props.projectId,
       asNumber: props.asNumber,

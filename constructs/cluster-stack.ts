@@ -14,6 +14,10 @@ import { KUBERNETES_RELEASES, TAYGA } from "../lib/versions";
 import { configureBackend } from "./backend";
 import { CalicoBgpFabric } from "./calico-bgp-fabric";
 import { IPv6Node } from "./ipv6-node";
+import { MatchboxInstall, MatchboxMachine } from "./matchbox-machine";
+import { inventoryPeers } from "../lib/inventory";
+import { routerConfigs } from "../lib/router-config";
+import { escapeTerraformTemplate } from "../ignition/terraform-escape";
 import { KubeadmControlPlane } from "./kubeadm-control-plane";
 import { MetalProjectGuard } from "./metal-project-guard";
 import { Nat64PackageSource } from "./nat64-package-source";
@@ -21,20 +25,31 @@ import { Nat64PackageSource } from "./nat64-package-source";
 /**
  * One cluster: the Metal project checks, then one IPv6Node per control plane and
  * worker. Node construct IDs are their hostnames, so adding workers only adds.
+ * With NODE_TARGET=matchbox, the inventory's machines instead: one MatchboxMachine
+ * each, with the same user data (README "Your own bare metal").
  */
 export class ClusterStack extends TerraformStack {
-  readonly nodes: readonly IPv6Node[];
+  readonly nodes: readonly (IPv6Node | MatchboxMachine)[];
 
   constructor(scope: Construct, id: string, settings: ClusterSettings) {
     super(scope, id);
     configureBackend(this, id, settings.terraformCloud);
-    // auth_token comes from METAL_AUTH_TOKEN in the provider's own environment.
-    new MetalProvider(this, "metal", {});
-    new MetalProjectGuard(this, "project", {
-      projectId: settings.metalProjectId,
-      metro: settings.metro,
-      block: settings.addressPlan.block,
-    });
+    const matchbox = settings.target === "matchbox" ? settings.matchbox : undefined;
+    if (settings.target === "matchbox" && !matchbox) throw new Error("NODE_TARGET=matchbox without its settings");
+    // The routers: Metal's two, or the operator's (the inventory's neighbours, the same for every machine).
+    const peers = matchbox ? inventoryPeers(matchbox.inventory) : undefined;
+    const install = matchbox
+      ? new MatchboxInstall(this, "matchbox-install", { rpcEndpoint: matchbox.rpcEndpoint, httpEndpoint: matchbox.httpEndpoint, channel: settings.flatcarChannel, name: `${settings.clusterName}-install` })
+      : undefined;
+    if (!matchbox) {
+      // auth_token comes from METAL_AUTH_TOKEN in the provider's own environment.
+      new MetalProvider(this, "metal", {});
+      new MetalProjectGuard(this, "project", {
+        projectId: settings.metalProjectId,
+        metro: settings.metro,
+        block: settings.addressPlan.block,
+      });
+    }
 
     // PKI, each joining node's own join certificate, kubeadm configs and the API outputs (docs/control-plane.md).
     const controlPlane = new KubeadmControlPlane(this, "control-plane", {
@@ -54,6 +69,8 @@ export class ClusterStack extends TerraformStack {
       md5Enabled: settings.bgpMd5Enabled,
       manageProjectBgp: settings.manageProjectBgp,
       flexVolumePath: VOLUME_PLUGIN_DIR,
+      peers,
+      metalProject: !matchbox,
     });
 
     // Host protection and the workload opt-in, applied right after Calico and before any
@@ -64,6 +81,7 @@ export class ClusterStack extends TerraformStack {
       apiAllowedPrefixes: settings.apiAllowedPrefixes,
       adminAllowedPrefixes: settings.adminAllowedPrefixes,
       nat64: settings.nat64Enabled,
+      bgpPeers: peers?.map((p) => p.address),
     });
     // Cluster DNS: kubeadm's Corefile with the upstream resolvers and, with NAT64, dns64 (docs/nat64.md).
     const dns = dnsAddonManifest({
@@ -87,8 +105,32 @@ export class ClusterStack extends TerraformStack {
     // reaches the API through before it joins (the node-local API path,
     // docs/control-plane.md): further control planes the first one, workers all of them.
     const node = (role: NodeRole, index: number, apiServers: readonly string[]) => {
-      const hostname = nodeHostname(settings.clusterName, role, index);
+      const machine = matchbox?.inventory.machines.filter((m) => m.role === role)[index];
+      const hostname = machine ? machine.name : nodeHostname(settings.clusterName, role, index);
       const bootRole: BootRole = role === "worker" ? "worker" : index === 0 ? "init" : "control-plane";
+      const userData = toUserData(
+        renderNodeIgnition({
+          hostname,
+          role: bootRole,
+          kubernetes: KUBERNETES_RELEASES[settings.kubernetesVersion],
+          kubeadmConfig: controlPlane.kubeadmConfig(bootRole, hostname),
+          apiPath: { kubernetesServiceIp: settings.addressPlan.kubernetesServiceIp, port: API_SERVER_PORT },
+          files: [
+            ...controlPlane.nodeFiles(bootRole, hostname),
+            ...(apiServers.length > 0 ? [apiServersFile(apiServers)] : []),
+            ...(bootRole === "init" ? initFiles : []),
+          ],
+          addonManifests: bootRole === "init" ? initAddons : undefined,
+          // kubeadm init makes a bootstrap token nobody uses: no token stays in the cluster.
+          kubeadmHooks: bootRole === "init" ? { afterKubeadm: DELETE_BOOTSTRAP_TOKENS_COMMAND } : undefined,
+          dnsResolvers: settings.dnsUpstreamResolvers,
+          bgpPeers: peers?.map((p) => p.address),
+          nat64,
+        }),
+      );
+      if (machine && install) {
+        return new MatchboxMachine(this, hostname, { machine, userData, clusterAsn: settings.bgpAsn, install, preconditions: devicePreconditions });
+      }
       return new IPv6Node(this, hostname, {
         projectId: settings.metalProjectId,
         hostname,
@@ -99,27 +141,9 @@ export class ClusterStack extends TerraformStack {
         projectSshKeyIds: settings.projectSshKeyIds,
         tags: [`k8s-cluster-${settings.clusterName}`, `k8s-role-${role}`],
         expectedIpv6Range: settings.addressPlan.nodeRange,
-        bgpSessionDependsOn: fabric.projectBgp.sessionDependencies,
+        bgpSessionDependsOn: fabric.projectBgp?.sessionDependencies,
         preconditions: devicePreconditions,
-        userData: toUserData(
-          renderNodeIgnition({
-            hostname,
-            role: bootRole,
-            kubernetes: KUBERNETES_RELEASES[settings.kubernetesVersion],
-            kubeadmConfig: controlPlane.kubeadmConfig(bootRole, hostname),
-            apiPath: { kubernetesServiceIp: settings.addressPlan.kubernetesServiceIp, port: API_SERVER_PORT },
-            files: [
-              ...controlPlane.nodeFiles(bootRole, hostname),
-              ...(apiServers.length > 0 ? [apiServersFile(apiServers)] : []),
-              ...(bootRole === "init" ? initFiles : []),
-            ],
-            addonManifests: bootRole === "init" ? initAddons : undefined,
-            // kubeadm init makes a bootstrap token nobody uses: no token stays in the cluster.
-            kubeadmHooks: bootRole === "init" ? { afterKubeadm: DELETE_BOOTSTRAP_TOKENS_COMMAND } : undefined,
-            dnsResolvers: settings.dnsUpstreamResolvers,
-            nat64,
-          }),
-        ),
+        userData,
       });
     };
     const first = node("control-plane", 0, []);
@@ -129,6 +153,25 @@ export class ClusterStack extends TerraformStack {
 
     controlPlane.addControlPlaneAddresses(controlPlanes.map((cp) => cp.publicIpv6));
 
+    // The operator's routers: BIRD 2 and FRR for the sessions the nodes expect (lib/router-config.ts).
+    if (matchbox && peers) {
+      const configs = routerConfigs(
+        {
+          clusterName: settings.clusterName,
+          clusterAsn: settings.bgpAsn,
+          plan: settings.addressPlan,
+          localServiceRoutes: settings.localServiceRoutes,
+          prefixLimit: fabric.prefixBudget.total,
+          nodes: matchbox.inventory.machines.map((m) => ({ name: m.name, ipv6: m.ipv6, ipv6PrefixLength: m.ipv6PrefixLength })),
+        },
+        peers,
+      );
+      new TerraformOutput(this, ROUTER_CONFIGS_OUTPUT, {
+        description: "For each of your routers the nodes peer with (by address): its AS, and a ready BIRD 2 (bird) and FRR (frr) configuration of its sessions with the nodes.",
+        value: Object.fromEntries(Object.entries(configs).map(([address, c]) => [address, { asn: c.asn, bird: escapeTerraformTemplate(c.bird), frr: escapeTerraformTemplate(c.frr) }])),
+      });
+    }
+
     // Non-sensitive facts for `npm run report` and `terraform output` (lib/fabric-summary.ts).
     new TerraformOutput(this, FABRIC_SUMMARY_OUTPUT, {
       description: "Address plan, BGP ASN and pinned versions of this cluster (no secrets).",
@@ -136,6 +179,9 @@ export class ClusterStack extends TerraformStack {
     });
   }
 }
+
+/** The output with the routers' configurations (NODE_TARGET=matchbox). */
+export const ROUTER_CONFIGS_OUTPUT = "router_configs";
 
 /** NODE_PATHS.apiServers from the devices' addresses (known after apply), one a line. */
 function apiServersFile(addresses: readonly string[]): NodeFile {

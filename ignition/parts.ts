@@ -50,6 +50,8 @@ export const NODE_UNITS = {
   bgpPeerRoutesTimer: "v6fabric-bgp-peer-routes.timer",
   serviceAnnouncement: "v6fabric-service-announcement.service",
   serviceAnnouncementTimer: "v6fabric-service-announcement.timer",
+  withdrawAtBoot: "v6fabric-withdraw-at-boot.service",
+  withdrawAtShutdown: "v6fabric-withdraw-at-shutdown.service",
   kubeadm: "v6fabric-kubeadm.service",
   addons: "v6fabric-addons.service",
   nat64: "v6fabric-nat64.service",
@@ -90,18 +92,25 @@ function downloadedFile(path: string, mode: number, download: PinnedDownload): I
 }
 
 /**
- * A boot script without its comment lines, like unitText: the commented source is in
- * ignition/scripts/, and every node's user data counts against the size budget
- * (docs/flatcar-boot.md). The scripts hold no heredocs, so a line starting with `#` is
- * always a comment.
+ * A boot script without its comment lines and indentation, like unitText: the commented
+ * source is in ignition/scripts/, and every node's user data counts against the size
+ * budget (docs/flatcar-boot.md). The scripts hold no heredocs, so a line starting with
+ * `#` is always a comment; no string spans lines, so leading tabs are never data (a test
+ * compares bash's parse of each shipped script with its source's).
  */
 function script(name: string, values: Readonly<Record<string, string>> = {}): IgnitionFile {
   const [shebang, ...rest] = renderTemplate(`scripts/${name}.sh`, values).split("\n");
   if (!shebang.startsWith("#!") || rest.some((line) => /(?<!<)<<(?!<)/.test(line))) {
     throw new Error(`ignition/scripts/${name}.sh must start with #! and hold no heredoc (comment lines are stripped)`);
   }
-  const text = [shebang, `# From ignition/scripts/${name}.sh (v6fabric; the reasons are commented there)`, ...rest.filter((line) => !/^\s*#/.test(line))].join("\n");
+  const text = [shebang, `# From ignition/scripts/${name}.sh (v6fabric; the reasons are commented there)`, ...rest.filter((line) => !/^\s*#/.test(line)).map((line) => line.replace(/^\t+/, ""))].join("\n");
   return inlineFile(`${NODE_PATHS.scriptDir}/${name}`, 0o755, text);
+}
+
+/** A config file from ignition/files/ without its comment lines (all are `#` comments), like unitText. */
+function configText(name: string): string {
+  const lines = renderTemplate(`files/${name}`).split("\n").filter((line) => !line.startsWith("#"));
+  return [`# v6fabric: commented in ignition/files/${name}`, ...lines].join("\n");
 }
 
 /** A unit from ignition/units/; `enabled: false` for units only a timer starts. */
@@ -139,10 +148,10 @@ export function basePart(input: BasePartInput): IgnitionPart {
     files: [
       inlineFile("/etc/hostname", 0o644, `${input.hostname}\n`),
       ...binaries,
-      inlineFile("/etc/modules-load.d/v6fabric-kubernetes.conf", 0o644, renderTemplate("files/modules-load-kubernetes.conf")),
-      inlineFile("/etc/sysctl.d/80-v6fabric-kubernetes.conf", 0o644, renderTemplate("files/sysctl-kubernetes.conf")),
+      inlineFile("/etc/modules-load.d/v6fabric-kubernetes.conf", 0o644, configText("modules-load-kubernetes.conf")),
+      inlineFile("/etc/sysctl.d/80-v6fabric-kubernetes.conf", 0o644, configText("sysctl-kubernetes.conf")),
       inlineFile(NODE_PATHS.kubeletResolvConf, 0o644, resolvConf(input.dnsResolvers)),
-      inlineFile("/etc/flatcar/update.conf", 0o644, renderTemplate("files/update.conf")),
+      inlineFile("/etc/flatcar/update.conf", 0o644, configText("update.conf")),
       inlineFile("/etc/v6fabric/README", 0o644, renderTemplate("files/README", pick("SCRIPT_DIR", "TEMPLATE_DIR", "STATE_DIR", "ADDON_LIST"))),
       script("render-boot-values", {
         TEMPLATE_DIR: NODE_PATHS.templateDir,
@@ -175,6 +184,8 @@ export function basePart(input: BasePartInput): IgnitionPart {
       unit(NODE_UNITS.bgpPeerRoutesTimer, {}),
       unit(NODE_UNITS.serviceAnnouncement, pick("SCRIPT_DIR"), false),
       unit(NODE_UNITS.serviceAnnouncementTimer, {}),
+      unit(NODE_UNITS.withdrawAtBoot, pick("SCRIPT_DIR")),
+      unit(NODE_UNITS.withdrawAtShutdown, pick("SCRIPT_DIR")),
       unit(NODE_UNITS.kubeadm, pick("SCRIPT_DIR", "STATE_DIR", "KUBEADM_CONFIG")),
     ],
   };

@@ -61,8 +61,23 @@ export type RouterIdSource =
   /** The operator's default for IPv6-only: CALICO_ROUTER_ID=hash of the node name. */
   | "hash";
 
+/** A router the nodes peer with: its IPv6 address and AS. */
+export interface RouterPeer {
+  readonly address: string;
+  readonly asn: number;
+}
+
+/** Metal's two routers, as every server sees them. */
+export const METAL_ROUTER_PEERS: readonly RouterPeer[] = METAL_IPV6_PEERS.map((address) => ({ address, asn: METAL_ROUTER_ASN }));
+
 export interface CalicoInput {
   readonly plan: AddressPlan;
+  /**
+   * The routers every node peers with (one global BGPPeer each): the same list the
+   * nodes route to and the host policy lets BGP in from.
+   * @default METAL_ROUTER_PEERS
+   */
+  readonly peers?: readonly RouterPeer[];
   /** The project's customer ASN (METAL_BGP_ASN). */
   readonly asNumber: number;
   /** Whether the BGP peers use the MD5 password (METAL_BGP_MD5_ENABLED). @default false */
@@ -140,6 +155,7 @@ function validate(input: CalicoInput): Required<Omit<CalicoInput, "plan" | "asNu
     routerIdSource: input.routerIdSource ?? "private-ipv4",
     blockPrefixLength,
     localServiceRoutes,
+    peers: input.peers ?? METAL_ROUTER_PEERS,
   };
 }
 
@@ -299,20 +315,28 @@ export function bgpFilter(input: CalicoInput): object {
   };
 }
 
+/** The BGPPeers' `maxRestartTime` (docs/bgp-fabric.md, "Graceful restart"). */
+export const BGP_GRACEFUL_RESTART_TIME = "30s";
+
 /** One global peer per router: no `node`, a selector every node matches, so new nodes peer by themselves. */
 export function bgpPeers(input: CalicoInput): object[] {
   const o = validate(input);
-  return METAL_IPV6_PEERS.map((peerIP) => ({
+  return o.peers.map(({ address: peerIP, asn }) => ({
     apiVersion: CALICO_API,
     kind: "BGPPeer",
     metadata: { name: `metal-router-${peerIP.replace(/:+/g, "-")}` },
     spec: {
       nodeSelector: "all()",
       peerIP,
-      asNumber: METAL_ROUTER_ASN,
+      asNumber: asn,
       // The routers accept the session only from the server's own address (customer_ip).
       sourceAddress: "UseNodeIP",
       filters: [CALICO_NAMES.exportFilter],
+      // BIRD's graceful restart time (BGP_GRACEFUL_RESTART_TIME): how long a router that
+      // keeps routes across a restart would keep a dead node's Service routes (and its
+      // share of Service traffic); BIRD's 120 s default is too long for that, and 30 s
+      // still covers a calico-node restart (docs/bgp-fabric.md).
+      maxRestartTime: BGP_GRACEFUL_RESTART_TIME,
       ...(o.md5Password ? { password: { secretKeyRef: { name: CALICO_NAMES.passwordSecret, key: CALICO_NAMES.passwordKey } } } : {}),
     },
   }));

@@ -21,10 +21,25 @@ import { Address6 } from "ip-address";
 import { DEFAULT_IPV6_RESOLVERS } from "../ignition/parts";
 import { PrefixBudgetError, checkPrefixBudget } from "./prefix-budget";
 import { distance } from "fastest-levenshtein";
+import * as fs from "node:fs";
+import { Inventory, InventoryError, parseInventory } from "./inventory";
 
 export type ControlPlaneCount = 1 | 3 | 5;
 export type FlatcarChannel = "stable" | "beta" | "alpha" | "lts";
 export type BillingCycle = "hourly" | "monthly";
+/** Where the nodes run: Equinix Metal devices, or the operator's own machines PXE-booted through Matchbox. */
+export type NodeTarget = "metal" | "matchbox";
+
+/** The Matchbox target's settings (NODE_TARGET=matchbox). */
+export interface MatchboxSettings {
+  /** MATCHBOX_INVENTORY as given (a path), and what it holds. */
+  readonly inventoryPath: string;
+  readonly inventory: Inventory;
+  /** Where machines reach Matchbox's HTTP endpoint (iPXE, Ignition, metadata). */
+  readonly httpEndpoint: string;
+  /** Matchbox's gRPC API (host:port) the provider applies profiles and groups through. */
+  readonly rpcEndpoint: string;
+}
 
 export interface TerraformCloudSettings {
   /** Terraform Cloud organization (TF_CLOUD_ORGANIZATION). */
@@ -69,6 +84,10 @@ export interface ClusterSettings {
   readonly dnsUpstreamResolvers: readonly string[];
   /** Terraform Cloud backend, or undefined for the local backend. */
   readonly terraformCloud?: TerraformCloudSettings;
+  /** NODE_TARGET: metal (the default) or matchbox. */
+  readonly target: NodeTarget;
+  /** Set when target is "matchbox": the machines come from its inventory. */
+  readonly matchbox?: MatchboxSettings;
 }
 
 /** What a user sees about one setting: in the README, in .envrc.local.example, in errors. */
@@ -518,6 +537,56 @@ const TF_CLOUD_HOSTNAME: SettingSpec<string> = {
   },
 };
 
+const NODE_TARGET: SettingSpec<NodeTarget> = {
+  name: "NODE_TARGET",
+  default: "metal",
+  emptyMeansDefault: false,
+  description:
+    "Where the nodes run. metal: Equinix Metal devices (the METAL_ settings). matchbox: your own bare-metal machines, listed in MATCHBOX_INVENTORY and PXE-booted through Matchbox with the same Ignition (README \"Your own bare metal\"); CONTROL_PLANE_COUNT and WORKER_COUNT then come from the inventory.",
+  parse: oneOf<NodeTarget>(["metal", "matchbox"]),
+};
+
+const MATCHBOX_INVENTORY: SettingSpec<string> = {
+  name: "MATCHBOX_INVENTORY",
+  default: "",
+  emptyMeansDefault: true,
+  description:
+    "Path of the JSON inventory of your machines (name, role, mac, address, gateway, privateIpv4, neighbors, optional installDisk) for NODE_TARGET=matchbox; the README has a worked example. Empty or unset: no inventory, which only NODE_TARGET=metal (the default) accepts.",
+  parse: (value) => value,
+};
+
+const MATCHBOX_HTTP_ENDPOINT: SettingSpec<string> = {
+  name: "MATCHBOX_HTTP_ENDPOINT",
+  default: "http://matchbox.example:8080",
+  emptyMeansDefault: false,
+  description:
+    "URL at which your machines reach Matchbox's HTTP endpoint (iPXE scripts, Ignition, metadata), without a trailing slash. The default is a placeholder in the reserved .example domain. Used with NODE_TARGET=matchbox.",
+  parse(value) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new Invalid("it is not a URL; give Matchbox's HTTP endpoint, e.g. http://matchbox.example:8080");
+    }
+    if (!["http:", "https:"].includes(url.protocol) || url.pathname !== "/" || url.search !== "" || url.hash !== "" || value.endsWith("/") || !URL_CHARACTERS.test(value)) {
+      throw new Invalid("give only the scheme (http or https), host and port of Matchbox's HTTP endpoint, e.g. http://matchbox.example:8080");
+    }
+    return value;
+  },
+};
+
+const MATCHBOX_RPC_ENDPOINT: SettingSpec<string> = {
+  name: "MATCHBOX_RPC_ENDPOINT",
+  default: "matchbox.example:8081",
+  emptyMeansDefault: false,
+  description:
+    "host:port of Matchbox's gRPC API, which Terraform applies profiles and groups through (TLS with a client certificate: TF_VAR_matchbox_client_cert, TF_VAR_matchbox_client_key, TF_VAR_matchbox_ca). Used with NODE_TARGET=matchbox.",
+  parse(value) {
+    if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(value)) throw new Invalid("give host:port (an IPv6 address in brackets), e.g. matchbox.example:8081");
+    return value;
+  },
+};
+
 /** Every setting, in the order the README and .envrc.local.example list them. */
 export const SETTINGS: readonly SettingDoc[] = [
   CLUSTER_NAME,
@@ -546,13 +615,17 @@ export const SETTINGS: readonly SettingDoc[] = [
   TF_CLOUD_ORGANIZATION,
   TF_WORKSPACE_PREFIX,
   TF_CLOUD_HOSTNAME,
+  NODE_TARGET,
+  MATCHBOX_INVENTORY,
+  MATCHBOX_HTTP_ENDPOINT,
+  MATCHBOX_RPC_ENDPOINT,
 ];
 
 /**
  * Name prefixes the settings use, so that an unknown variable starting with one of them
  * (METAL_PLAN, CLUSTER_IPV6_PREFIX) is taken for a mistake even when no setting is close
  * in spelling. Chosen so that common variables of other tools never start with one:
- * NODE_ (NODE_PLAN's) is not here because Node.js reads NODE_OPTIONS, NODE_PATH and
+ * NODE_ (NODE_PLAN's and NODE_TARGET's) is not here because Node.js reads NODE_OPTIONS, NODE_PATH and
  * more; TF_ is not here because Terraform reads dozens of TF_ variables. The other tools'
  * variables that do start with one of these are in NOT_SETTINGS.
  */
@@ -570,6 +643,7 @@ export const SETTING_PREFIXES: readonly string[] = [
   "DNS_UPSTREAM_",
   "TF_CLOUD_",
   "TF_WORKSPACE_",
+  "MATCHBOX_",
 ];
 
 /** A variable of another tool that an operator's shell may hold next to the settings. */
@@ -605,6 +679,17 @@ export const NOT_SETTINGS: readonly NotSetting[] = [
   { name: "TF_IGNORE", readBy: "Terraform: .terraformignore tracing" },
   { name: "TF_STATE_PERSIST_INTERVAL", readBy: "Terraform: state snapshots during apply" },
   { name: "TF_APPEND_USER_AGENT", readBy: "Terraform: the User-Agent header" },
+  // Matchbox reads its own flags from MATCHBOX_<FLAG> (cmd/matchbox/main.go), e.g. where a server runs beside the app.
+  { name: "MATCHBOX_ADDRESS", readBy: "the Matchbox server: its HTTP listen address (-address)" },
+  { name: "MATCHBOX_RPC_ADDRESS", readBy: "the Matchbox server: its gRPC listen address (-rpc-address)" },
+  { name: "MATCHBOX_DATA_PATH", readBy: "the Matchbox server: its data directory (-data-path)" },
+  { name: "MATCHBOX_ASSETS_PATH", readBy: "the Matchbox server: its assets directory (-assets-path)" },
+  { name: "MATCHBOX_LOG_LEVEL", readBy: "the Matchbox server: its log level (-log-level)" },
+  { name: "MATCHBOX_CERT_FILE", readBy: "the Matchbox server: its gRPC TLS certificate (-cert-file)" },
+  { name: "MATCHBOX_KEY_FILE", readBy: "the Matchbox server: its gRPC TLS key (-key-file)" },
+  { name: "MATCHBOX_CA_FILE", readBy: "the Matchbox server: the CA of its gRPC clients (-ca-file)" },
+  { name: "MATCHBOX_KEY_RING_PATH", readBy: "the Matchbox server: its signing keyring (-key-ring-path)" },
+  { name: "MATCHBOX_WEB_*", readBy: "the Matchbox server: HTTPS for its HTTP endpoint (-web-ssl, -web-cert-file, -web-key-file)" },
   { name: "CDKTF_*", readBy: "the cdktf CLI and library (CDKTF_OUTDIR, CDKTF_LOG_LEVEL, ...)" },
   { name: "JSII_*", readBy: "the jsii runtime under cdktf" },
   { name: "CHECKPOINT_DISABLE", readBy: "HashiCorp tools: no update checks (.envrc sets it)" },
@@ -767,9 +852,53 @@ export function loadSettings(env: Env): ClusterSettings {
       problems.push(`TF_CLOUD_HOSTNAME=${hostname} is not valid: it selects a Terraform Enterprise host and ${missing}; set TF_CLOUD_ORGANIZATION to keep state there, or unset TF_CLOUD_HOSTNAME to keep it local`);
     }
   }
+  const target = read(NODE_TARGET);
+  // Read whatever the target, so a mistake in them is reported even before it is used.
+  const endpoints = { inventoryPath: read(MATCHBOX_INVENTORY), httpEndpoint: read(MATCHBOX_HTTP_ENDPOINT), rpcEndpoint: read(MATCHBOX_RPC_ENDPOINT) };
+  const matchbox = target === "matchbox" ? readMatchbox(endpoints, given, settings, problems) : undefined;
   if (problems.length > 0) throw new SettingsError(problems);
+  const machines = matchbox?.inventory.machines;
   return {
     ...settings,
+    ...(machines
+      ? { controlPlaneCount: machines.filter((m) => m.role === "control-plane").length as ControlPlaneCount, workerCount: machines.filter((m) => m.role === "worker").length }
+      : {}),
     terraformCloud: organization ? { organization, workspacePrefix, hostname } : undefined,
+    target,
+    ...(matchbox ? { matchbox } : {}),
   };
+}
+
+/** NODE_TARGET=matchbox: the inventory, checked against the block and the AS, and the endpoints. */
+function readMatchbox(
+  { inventoryPath, httpEndpoint, rpcEndpoint }: { inventoryPath: string; httpEndpoint: string; rpcEndpoint: string },
+  given: (spec: SettingDoc) => string | undefined,
+  settings: { addressPlan?: AddressPlan; bgpAsn?: number },
+  problems: string[],
+): MatchboxSettings | undefined {
+  for (const spec of [CONTROL_PLANE_COUNT, WORKER_COUNT]) {
+    const value = given(spec);
+    if (value) problems.push(`${spec.name}=${value} is not valid with NODE_TARGET=matchbox: MATCHBOX_INVENTORY lists the machines and their roles; unset ${spec.name}`);
+  }
+  if (!inventoryPath) {
+    problems.push(`MATCHBOX_INVENTORY is not set: NODE_TARGET=matchbox needs the path of your machines' inventory (README "Your own bare metal" has an example)`);
+    return undefined;
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(inventoryPath, "utf8");
+  } catch (err) {
+    problems.push(`MATCHBOX_INVENTORY=${inventoryPath} is not valid: the file cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the path of your machines' JSON inventory`);
+    return undefined;
+  }
+  // Without a valid block or AS there is nothing to check the addresses and neighbours against.
+  if (!settings.addressPlan || settings.bgpAsn === undefined) return undefined;
+  try {
+    const inventory = parseInventory(text, { nodeRange: settings.addressPlan.nodeRange, block: settings.addressPlan.block, clusterAsn: settings.bgpAsn });
+    return { inventoryPath, inventory, httpEndpoint, rpcEndpoint };
+  } catch (err) {
+    if (!(err instanceof InventoryError)) throw err;
+    problems.push(...err.problems.map((p) => `MATCHBOX_INVENTORY=${inventoryPath} is not valid: ${p}`));
+    return undefined;
+  }
 }

@@ -13,7 +13,7 @@ export function toolsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(cacheHome, "v6fabric-tools");
 }
 
-export type ToolGroup = "terraform" | "kubernetes" | "coredns" | "calico" | "actionlint";
+export type ToolGroup = "terraform" | "kubernetes" | "coredns" | "calico" | "actionlint" | "matchbox";
 
 /** One cached build: a folder named <name>-<version> holding its outputs and a stamp. */
 export interface Build {

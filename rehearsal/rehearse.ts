@@ -11,6 +11,8 @@
  * local state file, and the summary says so.
  *
  *   npm run rehearse [-- --keep DIR]    keep the working directory (state, plans) in DIR, skip destroy
+ *   NODE_TARGET=matchbox npm run rehearse  the same against the real Matchbox server instead
+ *                                        (rehearsal/matchbox-rehearsal.ts)
  *   npm run rehearse -- --control-plane  then form the cluster with the real kubeadm, kubelet,
  *                                        containerd, etcd and API server in namespaces
  *                                        (rehearsal/cluster.ts; root)
@@ -250,7 +252,11 @@ if (require.main === module) {
     process.exit(2);
   }
   const run = async (): Promise<number> => {
-    if (!args.includes("--control-plane")) return rehearse(process.env, keepDir);
+    if (!args.includes("--control-plane")) {
+      if (process.env.NODE_TARGET?.trim() !== "matchbox") return rehearse(process.env, keepDir);
+      const { rehearseMatchbox } = await import("./matchbox-rehearsal");
+      return rehearseMatchbox(process.env, keepDir);
+    }
     const { nodeSupport } = await import("./nodes");
     const support = nodeSupport();
     if (!support.ok) throw new Error(`the control-plane rehearsal cannot run here: ${support.why}`);

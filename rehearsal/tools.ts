@@ -4,7 +4,7 @@
  * ever committed.
  *
  *   npm run tools [-- GROUP...]  build what is missing (groups: terraform, kubernetes,
- *                                coredns, calico, actionlint; default all), print each build's time
+ *                                coredns, calico, actionlint, matchbox; default all), print each build's time
  *
  * The kubernetes group also holds containerd and the pause program, and the container
  * images made from them (images.ts): the control-plane rehearsal runs the real kubelet
@@ -29,6 +29,7 @@ import { Build, ToolGroup, goEnv, log, run, toolsCacheDir } from "./build";
 import { calicoBuilds, debianRootBuild, debianRootDir, debianRootVersion } from "./calico-images";
 import { seconds } from "./format";
 import { IMAGE_FORMAT_VERSION, rehearsalImages, writeImageArchive } from "./images";
+import { MATCHBOX_PROVIDER, matchboxBuilds } from "./matchbox-tools";
 import { METAL_PROVIDER_SOURCE, PinnedSource, locateSource, missingSourceAdvice, unpackSource } from "./pinned-sources";
 
 export { toolsCacheDir };
@@ -401,6 +402,8 @@ function builds(): Build[] {
       },
     },
     ...calicoBuilds().filter((b) => b.name !== "debian-root"),
+    // The Matchbox target's rehearsal: the server and the poseidon/matchbox provider (matchbox-tools.ts).
+    ...matchboxBuilds(providerBinaryPath(MATCHBOX_PROVIDER)),
   ];
 }
 
@@ -465,7 +468,7 @@ export function buildMissing(groups: readonly ToolGroup[], options: { required?:
 
 if (require.main === module) {
   const args = process.argv.slice(2);
-  const known: readonly ToolGroup[] = ["terraform", "kubernetes", "coredns", "calico", "actionlint"];
+  const known: readonly ToolGroup[] = ["terraform", "kubernetes", "coredns", "calico", "actionlint", "matchbox"];
   const onlyAt = args.indexOf("--only");
   const only = onlyAt >= 0 ? args[onlyAt + 1] : undefined;
   const asked = args.filter((a, i) => !a.startsWith("--") && (onlyAt < 0 || i !== onlyAt + 1));

@@ -59,7 +59,7 @@ export function switchToCdkTerrain(pkg: PackageJson): PackageJson {
 }
 
 /** What the install is made from besides package.json: the bindings' generator input. */
-const INSTALL_FILES = ["cdktf.json", "scripts/generate-metal-bindings.js", "providers/equinix-metal-3.3.0.schema.json"];
+const INSTALL_FILES = ["cdktf.json", "scripts/generate-metal-bindings.js", "providers/equinix-metal-3.3.0.schema.json", "providers/poseidon-matchbox-0.5.4.schema.json"];
 /** The app's sources a synth needs. */
 const APP_FOLDERS = ["lib", "constructs", "ignition"];
 const APP_FILES = ["main.ts", "cdktf.json", "tsconfig.json", "scripts/synth-variants.ts"];

@@ -76,10 +76,15 @@ export function allFeaturesEnv(): Record<string, string> {
   return Object.fromEntries(SETTINGS.filter((s) => s.default === "false").map((s) => [s.name, "true"]));
 }
 
-/** The Terraform variables of every stack, synthesized in-process with default settings and with every feature on. */
+/** The other node target, with the README's example inventory: its provider's credentials are variables too. */
+export function matchboxTargetEnv(): Record<string, string> {
+  return { NODE_TARGET: "matchbox", MATCHBOX_INVENTORY: path.join(__dirname, "..", "examples", "matchbox-inventory.json") };
+}
+
+/** The Terraform variables of every stack, synthesized in-process with default settings, with every feature on, and for the Matchbox target. */
 export function stackVariables(): TerraformVariableDoc[] {
   const byName = new Map<string, TerraformVariableDoc>();
-  for (const env of [{}, allFeaturesEnv()]) {
+  for (const env of [{}, allFeaturesEnv(), matchboxTargetEnv()]) {
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "envrc-example-"));
     try {
       const settings = loadSettings(env);

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Generates the equinix/metal 3.3.0 cdktf bindings into .gen/providers/metal, the
-// path `cdktf get` would use, from the provider schema kept in providers/.
+// Generates the equinix/metal 3.3.0 and poseidon/matchbox 0.5.4 cdktf bindings into
+// .gen/providers/metal and .gen/providers/matchbox, the paths `cdktf get` would use,
+// from the provider schemas kept in providers/.
 //
-// Why not `cdktf get`: it needs the terraform CLI to download the provider from the
-// registry, and no prebuilt @cdktf/provider-metal package exists. The schema file
-// is what `terraform providers schema -json` prints, so the generated code is the
-// same as `cdktf get` would write. Runs on `npm install`/`npm ci` (postinstall) and
+// Why not `cdktf get`: it needs the terraform CLI to download the providers from the
+// registry, and no prebuilt @cdktf/provider-metal or -matchbox package exists. Each
+// schema file is what `terraform providers schema -json` prints (the matchbox one from
+// the provider built by `npm run tools -- --only terraform-provider-matchbox`), so the
+// generated code is the same as `cdktf get` would write. Runs on `npm install`/`npm ci` (postinstall) and
 // as `npm run get`; it skips the work when the schema and the generator have not changed.
 //
 // It serves cdktf and CDK Terrain alike (README "cdktf's status and CDK Terrain"): the
@@ -20,10 +22,11 @@ const crypto = require("node:crypto");
 const root = path.resolve(__dirname, "..");
 const cdktfConfig = JSON.parse(fs.readFileSync(path.join(root, "cdktf.json"), "utf8"));
 const outDir = path.resolve(root, cdktfConfig.codeMakerOutput || ".gen");
-const schemaFile = path.join(root, "providers", "equinix-metal-3.3.0.schema.json");
-const providerAddress = "registry.terraform.io/equinix/metal";
-const providerVersion = "3.3.0";
-const stampFile = path.join(outDir, "providers", "metal", ".schema-sha256");
+/** Each provider: its registry address, version, schema file and the folder under .gen/providers. */
+const PROVIDERS = [
+  { source: "equinix/metal", version: "3.3.0", schema: "equinix-metal-3.3.0.schema.json", folder: "metal" },
+  { source: "poseidon/matchbox", version: "0.5.4", schema: "poseidon-matchbox-0.5.4.schema.json", folder: "matchbox" },
+];
 
 /**
  * The generator that matches the installed library: CDK Terrain's bindings need
@@ -52,14 +55,14 @@ function importAsCdktf(dir) {
   }
 }
 
-function declaredMetalProvider() {
+function declaredProvider(provider) {
   // cdktf.json is the single place the provider version is declared.
   const declared = (cdktfConfig.terraformProviders || []).find((p) =>
-    String(typeof p === "string" ? p : p.source).replace(/^registry\.terraform\.io\//, "").startsWith("equinix/metal"),
+    String(typeof p === "string" ? p : p.source).replace(/^registry\.terraform\.io\//, "").startsWith(provider.source),
   );
   const text = typeof declared === "string" ? declared : declared && `${declared.source}@${declared.version}`;
-  if (!text || !text.endsWith(`@${providerVersion}`)) {
-    throw new Error(`cdktf.json must declare "equinix/metal@${providerVersion}" in terraformProviders (found: ${text})`);
+  if (!text || !text.endsWith(`@${provider.version}`)) {
+    throw new Error(`cdktf.json must declare "${provider.source}@${provider.version}" in terraformProviders (found: ${text})`);
   }
 }
 
@@ -75,27 +78,35 @@ function quietTerraform() {
 }
 
 async function main() {
-  declaredMetalProvider();
   quietTerraform();
+  for (const provider of PROVIDERS) await generate(provider);
+}
+
+async function generate(provider) {
+  declaredProvider(provider);
+  const providerAddress = `registry.terraform.io/${provider.source}`;
+  const providerVersion = provider.version;
+  const folder = path.join(outDir, "providers", provider.folder);
+  const stampFile = path.join(folder, ".schema-sha256");
   const library = require("cdktf/package.json").name;
   const generator = generatorFor(library);
   const generatorVersion = require(`${generator}/package.json`).version;
-  const schemaText = fs.readFileSync(schemaFile, "utf8");
+  const schemaText = fs.readFileSync(path.join(root, "providers", provider.schema), "utf8");
   // Switching library or generator regenerates, as a changed schema does.
   const digest = crypto.createHash("sha256").update(schemaText).update(`\n${generator}@${generatorVersion}`).digest("hex");
   if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, "utf8") === digest) {
-    console.log(`equinix/metal ${providerVersion} bindings are up to date in ${path.relative(root, outDir)}/providers/metal`);
+    console.log(`${provider.source} ${providerVersion} bindings are up to date in ${path.relative(root, folder)}`);
     return;
   }
   // cdktf's generator resolves jsii/jsii-pacmak when loaded; they are devDependencies.
   const { generateProviderBindingsFromSchema } = require(generator);
   const schema = JSON.parse(schemaText);
   schema.provider_versions = { [providerAddress]: providerVersion };
-  fs.rmSync(path.join(outDir, "providers", "metal"), { recursive: true, force: true });
+  fs.rmSync(folder, { recursive: true, force: true });
   await generateProviderBindingsFromSchema(outDir, schema);
-  if (library === "cdktn") importAsCdktf(path.join(outDir, "providers", "metal"));
+  if (library === "cdktn") importAsCdktf(folder);
   fs.writeFileSync(stampFile, digest);
-  console.log(`generated equinix/metal ${providerVersion} bindings for ${library} with ${generator} ${generatorVersion} in ${path.relative(root, outDir)}/providers/metal`);
+  console.log(`generated ${provider.source} ${providerVersion} bindings for ${library} with ${generator} ${generatorVersion} in ${path.relative(root, folder)}`);
 }
 
 main().catch((err) => {

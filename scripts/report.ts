@@ -356,7 +356,7 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
     bgpSessions: sessionFamilies.get(d.address) ?? [],
     address: d.address,
   }));
-  if (nodes.length === 0) notFound.push("no `metal_device` resources: nothing to deploy, or synth did not run");
+  if (nodes.length === 0) notFound.push("no `metal_device` resources or Matchbox machines: nothing to deploy, or synth did not run");
   for (const d of devices) {
     if (d.userData && "error" in d.userData) notFound.push(`${d.hostname}: ${d.userData.error} (Ignition, issue 3: ignition/)`);
   }

@@ -274,7 +274,7 @@ export function decodeUserData(userData: string): UserDataDecoding {
 
 export interface SynthesizedDevice {
   readonly stack: string;
-  /** Terraform address, `metal_device.<id>`. */
+  /** Terraform address, `metal_device.<id>`, or for the Matchbox target the machine's `matchbox_profile.<id>`. */
   readonly address: string;
   readonly hostname: string;
   readonly body: JsonObject;
@@ -282,15 +282,38 @@ export interface SynthesizedDevice {
 }
 
 export function devicesOf(stacks: Record<string, TerraformJson>): SynthesizedDevice[] {
-  return Object.entries(stacks).flatMap(([stack, json]) =>
-    Object.entries(json.resource?.metal_device ?? {}).map(([id, body]) => ({
+  return Object.entries(stacks).flatMap(([stack, json]) => [
+    ...Object.entries(json.resource?.metal_device ?? {}).map(([id, body]) => ({
       stack,
       address: `metal_device.${id}`,
       hostname: String(body.hostname),
       body,
       userData: typeof body.user_data === "string" ? decodeUserData(body.user_data) : undefined,
     })),
-  );
+    ...matchboxMachinesOf(stack, json),
+  ]);
+}
+
+/**
+ * The Matchbox target's machines (docs/matchbox.md): each machine's profile merges its
+ * user data from a local (`data:;base64,${base64encode(local.<name>)}`), the same string a
+ * Metal device's user_data holds; its `os=installed` group names its role. They read as
+ * devices whose plan is the operator's own hardware.
+ */
+function matchboxMachinesOf(stack: string, json: TerraformJson): SynthesizedDevice[] {
+  const profiles = json.resource?.matchbox_profile ?? {};
+  const groups = Object.values(json.resource?.matchbox_group ?? {});
+  const install = Object.values(profiles).find((p) => typeof p.kernel === "string");
+  const channel = /^https?:\/\/([a-z]+)\.release\.flatcar-linux\.net\//.exec(String(install?.kernel ?? ""))?.[1] ?? "?";
+  return Object.entries(profiles).flatMap(([id, profile]) => {
+    const merge = /"source":"data:;base64,\$\{base64encode\(local\.([^)]+)\)\}"/.exec(String(profile.raw_ignition ?? ""));
+    const userData = merge ? json.locals?.[merge[1]] : undefined;
+    if (typeof userData !== "string") return [];
+    const group = groups.find((g) => String(g.profile) === `\${matchbox_profile.${id}.name}`);
+    const role = String(((group?.metadata ?? {}) as JsonObject).role ?? "");
+    const body: JsonObject = { hostname: String(profile.name), plan: "own machine (Matchbox)", metro: "-", operating_system: `flatcar_${channel}`, tags: role ? [`k8s-role-${role}`] : [] };
+    return [{ stack, address: `matchbox_profile.${id}`, hostname: String(profile.name), body, userData: decodeUserData(userData) }];
+  });
 }
 
 export interface KubernetesDocument {

@@ -116,7 +116,9 @@ export function addInternet(fabric: Fabric, subnet: { gateway: string; hosts: re
   inNet(["ip", "link", "set", "lo", "up"]);
   for (const host of subnet.hosts) inNet(["ip", "-6", "addr", "add", `${host}/64`, "dev", "eth0", "nodad"]);
   for (const host of subnet.otherHosts ?? []) {
-    inNet(["ip", "-6", "addr", "add", `${host}/128`, "dev", "eth0", "nodad"]);
+    // Deprecated (preferred_lft 0): used only when a client binds it, never picked as
+    // the source of the namespace's own connections.
+    inNet(["ip", "-6", "addr", "add", `${host}/128`, "dev", "eth0", "nodad", "preferred_lft", "0"]);
     inHub(["ip", "-6", "route", "add", `${host}/128`, "via", subnet.hosts[0], "dev", hubSide]);
   }
   inNet(["ip", "link", "set", "eth0", "up"]);

@@ -10,11 +10,17 @@
 # Candidates: the API servers Terraform knew when it wrote this node's user data,
 # those the `kubernetes` EndpointSlice lists (learned every 30 s once the node has a
 # kubelet.conf, kept across reboots, so a replaced control plane is picked up), and,
-# on a control plane, the node itself. All are probed in parallel every 2 s; the
-# ruleset is replaced atomically (one `nft -f` transaction) only when the ready set
-# changes; connections to a server that left the set are reset. When none is ready
-# (the first API server is still starting), every candidate gets traffic, so whichever
-# answers first is used.
+# on a control plane, the node itself. All are probed in parallel every 2 s. A server
+# leaves the path only after V6FABRIC_API_DOWN_AFTER consecutive failed probes (4: about
+# 8 s of failing, so a slow etcd member, which fails /readyz on every API server at
+# once, does not make every node drop every server) and returns after
+# V6FABRIC_API_UP_AFTER consecutive successes (3); the first round takes what answers.
+# Each probe may take V6FABRIC_API_PROBE_TIMEOUT seconds (3: above the API server's own
+# 2 s etcd readiness timeout, so a slow etcd shows as a failed /readyz, not a hung one).
+# The ruleset is replaced atomically (one `nft -f` transaction) only when the ready set
+# changes; the node's own connections to a server that left the set are reset. When
+# none is ready (the first API server is still starting), every candidate gets traffic,
+# so whichever answers first is used.
 #
 # `api-path watch` (v6fabric-api-path.service, Type=notify) installs the rules, tells
 # systemd it is ready, then keeps them current; without `watch` it runs one round.
@@ -32,6 +38,9 @@ kubeconfig=${V6FABRIC_KUBECONFIG:-/etc/kubernetes/kubelet.conf}
 # plane), else the one Ignition wrote for discovery.
 ca_files=${V6FABRIC_API_CA_FILES:-/etc/kubernetes/pki/ca.crt /etc/kubernetes/discovery/ca.crt}
 interval=${V6FABRIC_API_PROBE_INTERVAL:-2}
+probe_timeout=${V6FABRIC_API_PROBE_TIMEOUT:-3}
+down_after=${V6FABRIC_API_DOWN_AFTER:-4}
+up_after=${V6FABRIC_API_UP_AFTER:-3}
 learn_every=${V6FABRIC_API_LEARN_EVERY:-15}
 nft_command=${V6FABRIC_NFT_COMMAND:-nft}
 curl_command=${V6FABRIC_CURL_COMMAND:-curl}
@@ -59,7 +68,7 @@ done
 
 probe() {
 	[ -n "$ca" ] || return 1
-	"$curl_command" --silent --fail --output /dev/null --max-time 1 --cacert "$ca" "https://[$1]:$port/readyz"
+	"$curl_command" --silent --fail --output /dev/null --max-time "$probe_timeout" --cacert "$ca" "https://[$1]:$port/readyz"
 }
 
 ruleset() {
@@ -77,26 +86,42 @@ ruleset() {
 	printf '%s\n' "}"
 	# Connections this path sent to a server that is no longer among them are reset at
 	# their next packet, so their clients reconnect at once instead of waiting on an API
-	# server that drains or a host that is gone.
+	# server that drains or a host that is gone. Only the host's own connections: their
+	# packets in the original direction (this hook sees only locally generated ones).
+	# A control plane's API server answering a connection that kube-proxy sent it (from a
+	# pod or an outside client, to the same ClusterIP) sends in the reply direction.
 	if [ $# -gt 0 ]; then
 		printf '%s\n' "chain reset-unready {" "type filter hook output priority 0; policy accept;"
-		printf 'meta l4proto tcp ct original ip6 daddr %s ct original proto-dst %s ct reply ip6 saddr != { %s } reject with tcp reset\n' "$service_ip" "$port" "$(IFS=,; echo "$*")"
+		printf 'meta l4proto tcp ct direction original ct original ip6 daddr %s ct original proto-dst %s ct reply ip6 saddr != { %s } reject with tcp reset\n' "$service_ip" "$port" "$(IFS=,; echo "$*")"
 		printf '%s\n' "}"
 	fi
 	printf '%s\n' "}"
 }
 
-current=unset
+current='unset'
+first=true
+declare -A fails=() oks=() in=()
 round() {
-	local all=() ready=() pids=() i now
+	local all=() ready=() pids=() i server now
 	mapfile -t all < <(candidates)
 	for i in "${!all[@]}"; do
 		probe "${all[$i]}" &
 		pids[i]=$!
 	done
 	for i in "${!all[@]}"; do
-		if wait "${pids[$i]}"; then ready+=("${all[$i]}"); fi
+		server=${all[$i]}
+		if wait "${pids[$i]}"; then
+			oks[$server]=$((${oks[$server]:-0} + 1))
+			fails[$server]=0
+			if $first || [ "${oks[$server]}" -ge "$up_after" ]; then in[$server]=1; fi
+		else
+			fails[$server]=$((${fails[$server]:-0} + 1))
+			oks[$server]=0
+			if $first || [ "${fails[$server]}" -ge "$down_after" ]; then unset "in[$server]"; fi
+		fi
+		if [ -n "${in[$server]:-}" ]; then ready+=("$server"); fi
 	done
+	first=false
 	[ ${#ready[@]} -gt 0 ] || ready=("${all[@]}")
 	now="${ready[*]}"
 	[ "$now" != "$current" ] || return 0

@@ -13,18 +13,23 @@
 #
 # An earlier attempt that stopped half way (kubelet.conf, static pod manifests or
 # etcd data exist but no stamp) is handled by role (docs/control-plane.md, "Retries"):
-# - a joining control plane resumes: kubeadm's join phases can run again (the etcd
-#   phase finds its member by peer URL and does not add it twice; certificates and
-#   kubeconfigs that match are kept), so the retry skips only preflight, which would
-#   refuse the files the first attempt left. Nothing is reset, so an etcd member that
-#   was added or has started is never wiped behind the cluster's back.
-# - after V6FABRIC_MAX_RESUMES resumes that still fail, the node's own etcd member is
-#   removed through the other members first (etcd refuses a removal that would cost
-#   quorum), and only then is the node reset for a fresh join. If the removal cannot
-#   be done, the script stops for good (exit 3, which the unit does not restart) with
-#   a message that says what to do.
-# - the first control plane and workers hold no etcd member that others count on:
-#   `kubeadm reset`, then a fresh attempt.
+# - a joining control plane resumes, skipping the phases that are done and would now
+#   fail for reasons unrelated to the join: preflight (it refuses the files the first
+#   attempt left), kubelet-start once the kubelet has its own kubelet.conf (it refuses
+#   when a Ready Node of this name exists, which Calico makes true a minute after TLS
+#   bootstrap), and check-etcd once kubeadm wrote the etcd manifest (kubeadm writes it
+#   only after adding the member; the check fails while any member is unhealthy).
+#   kubeadm 1.36's code for each: docs/control-plane.md. Nothing is reset, and a failed
+#   resume is simply retried: there is no count.
+# - the node's own etcd member is removed only when it cannot rejoin: etcd lists a
+#   started member with this node's name and peer URL while this node's etcd data is
+#   gone. The removal goes through another member (etcd refuses one that would cost
+#   quorum); if none does it, exit 3 (which the unit does not restart) with the commands.
+# - the first control plane resets only when etcd lists no other member: others may
+#   have joined with the certificates Ignition gave them, and a reset would wipe the
+#   data they replicate. If someone else is a member it stops (exit 3) with the commands
+#   to finish the init by hand; if etcd does not answer it retries without a reset.
+# - workers hold no etcd member: `kubeadm reset`, then a fresh attempt.
 # After a reset the certificate authorities that Ignition placed are put back (reset
 # empties /etc/kubernetes/pki).
 set -euo pipefail
@@ -37,7 +42,6 @@ kubeadm=${V6FABRIC_KUBEADM:-kubeadm}
 hooks=${V6FABRIC_HOOK_DIR:-@HOOK_DIR@}
 etcd_data=${V6FABRIC_ETCD_DATA_DIR:-/var/lib/etcd}
 curl=${V6FABRIC_CURL:-curl}
-max_resumes=${V6FABRIC_MAX_RESUMES:-5}
 gave_up=3
 
 case $command in
@@ -87,38 +91,34 @@ reset_node() {
 	"$kubeadm" reset --force
 	rm -rf "$kubernetes_dir/pki"
 	if [ -d "$state/pki" ]; then cp -a "$state/pki" "$kubernetes_dir/pki"; fi
-	rm -f "$state/kubeadm.resumes"
 }
 
 # The value of --NAME= in the etcd static pod manifest kubeadm wrote.
+# Empty when kubeadm has written no etcd manifest.
 etcd_flag() {
-	sed -n "s/^ *- --$1=//p" "$kubernetes_dir/manifests/etcd.yaml" 2>/dev/null | head -n 1
+	[ -f "$kubernetes_dir/manifests/etcd.yaml" ] || return 0
+	sed -n "s/^ *- --$1=//p" "$kubernetes_dir/manifests/etcd.yaml" | head -n 1
 }
 
-# Removes this node's etcd member through another member's client URL. Succeeds when
-# the member is gone (or was never added); fails when no other member answers.
-remove_own_etcd_member() {
-	local own endpoint list id pki=$kubernetes_dir/pki
-	local tls=(--cacert "$pki/etcd/ca.crt" --cert "$pki/apiserver-etcd-client.crt" --key "$pki/apiserver-etcd-client.key")
-	own=$(etcd_flag initial-advertise-peer-urls)
-	if [ -z "$own" ]; then
-		echo "kubeadm-bootstrap: $kubernetes_dir/manifests/etcd.yaml names no peer URL of this node" >&2
-		return 1
-	fi
-	for endpoint in $(etcd_flag initial-cluster | tr ',' '\n' | sed 's/^[^=]*=//' | grep -vxF "$own" | sed 's/:2380$/:2379/'); do
-		list=$("$curl" -sS --fail --max-time 10 "${tls[@]}" -X POST -d '{}' "$endpoint/v3/cluster/member/list") || continue
-		id=$(jq -r --arg own "$own" '.members[]? | select((.peerURLs // []) | index($own)) | .ID' <<<"$list")
-		if [ -z "$id" ]; then
-			echo "kubeadm-bootstrap: etcd at $endpoint lists no member with peer URL $own"
+# POSTs to etcd's JSON gateway at the first client URL that answers (later arguments),
+# as kubeadm's apiserver-etcd-client. Prints the reply; fails when none answers.
+etcd_api() {
+	local call=$1 body=$2 endpoint pki=$kubernetes_dir/pki
+	shift 2
+	for endpoint in "$@"; do
+		if "$curl" -sS --fail --max-time 10 --cacert "$pki/etcd/ca.crt" --cert "$pki/apiserver-etcd-client.crt" --key "$pki/apiserver-etcd-client.key" \
+			-X POST -d "$body" "$endpoint/v3/cluster/member/$call"; then
 			return 0
 		fi
-		if "$curl" -sS --fail --max-time 30 "${tls[@]}" -X POST -d "{\"ID\":\"$id\"}" "$endpoint/v3/cluster/member/remove" >/dev/null; then
-			echo "kubeadm-bootstrap: removed this node's etcd member $id ($own) through $endpoint"
-			return 0
-		fi
-		echo "kubeadm-bootstrap: etcd at $endpoint refused to remove member $id ($own)" >&2
 	done
 	return 1
+}
+
+own_peer=$(etcd_flag initial-advertise-peer-urls)
+own_name=$(etcd_flag name)
+# Client URLs of the other members the manifest names (peer port 2380, client 2379).
+other_members() {
+	etcd_flag initial-cluster | tr ',' '\n' | sed 's/^[^=]*=//' | { grep -vxF "$own_peer" || true; } | sed 's/:2380$/:2379/'
 }
 
 half_way=false
@@ -129,23 +129,80 @@ fi
 control_plane_join=false
 if [ "$command" = join ] && grep -q '^controlPlane:' "$config"; then control_plane_join=true; fi
 
+mapfile -t others < <(other_members)
+
+# What etcd says of this node's member when its data is gone: "started ID" (listed
+# with this node's name and peer URL: it ran once, and cannot rejoin without its data),
+# "added" (listed by peer URL only, never started: kubeadm starts it afresh) or
+# "absent" (kubeadm adds it). Fails when no other member answers.
+lost_member_state() {
+	local list id
+	list=$(etcd_api list '{}' "${others[@]}") || return 1
+	id=$(jq -r --arg peer "$own_peer" --arg name "$own_name" '.members[]? | select(.name == $name and ((.peerURLs // []) | index($peer))) | .ID' <<<"$list")
+	if [ -n "$id" ]; then
+		echo "started $id"
+	elif jq -e --arg peer "$own_peer" 'any(.members[]?; (.peerURLs // []) | index($peer))' <<<"$list" >/dev/null; then
+		echo added
+	else
+		echo absent
+	fi
+}
+
+# Removes that started member through another member (etcd refuses a removal that
+# would cost quorum); exits 3 if none does.
+remove_lost_member() {
+	echo "kubeadm-bootstrap: etcd member $1 ($own_name, $own_peer) ran before but its data is gone: removing it for a fresh join"
+	if etcd_api remove "{\"ID\":\"$1\"}" "${others[@]}" >/dev/null; then
+		echo "kubeadm-bootstrap: removed this node's etcd member $1"
+		return 0
+	fi
+	echo "kubeadm-bootstrap: giving up: no other etcd member removed member $1 ($own_peer), so nothing here is reset." >&2
+	echo "kubeadm-bootstrap: on a healthy control plane: etcdctl member remove <ID> (hex of $1); then here: kubeadm reset --force; systemctl restart v6fabric-kubeadm.service" >&2
+	exit "$gave_up"
+}
+
+# The first control plane after a failed init: reset only when etcd lists no one else.
+check_init_members() {
+	local list others_listed endpoints
+	read -r -a endpoints <<<"$(etcd_flag advertise-client-urls | tr ',' ' ')"
+	if ! list=$(etcd_api list '{}' "${endpoints[@]}"); then
+		echo "kubeadm-bootstrap: not resetting: this node's etcd does not answer, so who joined is unknown; retrying later" >&2
+		exit 1
+	fi
+	others_listed=$(jq -r --arg peer "$own_peer" '.members[]? | select((.peerURLs // []) | index($peer) | not) | "kubeadm-bootstrap:   \(.name // "") \(.peerURLs // [] | join(","))"' <<<"$list")
+	[ -n "$others_listed" ] || return 0
+	echo "kubeadm-bootstrap: not resetting: kubeadm init stopped half way, but etcd already has other members, whose data a reset would wipe:" >&2
+	echo "$others_listed" >&2
+	echo "kubeadm-bootstrap: finish the init here instead: kubeadm init --config $config --skip-phases=preflight,certs,kubeconfig,etcd,control-plane; touch $state/kubeadm.ok; systemctl restart v6fabric-kubeadm.service" >&2
+	exit "$gave_up"
+}
+
 extra=()
 if $half_way && $control_plane_join; then
-	resumes=$(cat "$state/kubeadm.resumes" 2>/dev/null || echo 0)
-	if [ "$resumes" -lt "$max_resumes" ]; then
-		echo "$((resumes + 1))" >"$state/kubeadm.resumes"
-		echo "kubeadm-bootstrap: an earlier kubeadm join stopped half way; resuming it (attempt $((resumes + 1)) of $max_resumes; no reset: this node may hold an etcd member)"
-		extra=(--skip-phases=preflight)
-	else
-		echo "kubeadm-bootstrap: $max_resumes resumed joins failed; removing this node's etcd member through the other members before a fresh join"
-		if ! remove_own_etcd_member; then
-			echo "kubeadm-bootstrap: giving up: this node's etcd member could not be removed through any other member, so its data is left alone." >&2
-			echo "kubeadm-bootstrap: on a healthy control plane, find it (etcdctl member list: peer URL $(etcd_flag initial-advertise-peer-urls)) and remove it (etcdctl member remove <ID>), then here: kubeadm reset --force; rm -f $state/kubeadm.resumes; systemctl restart v6fabric-kubeadm.service" >&2
-			exit "$gave_up"
+	skip=preflight
+	if [ -s "$kubernetes_dir/kubelet.conf" ]; then skip+=,kubelet-start; fi
+	if [ -n "$own_peer" ] && [ -d "$etcd_data/member" ]; then
+		skip+=,check-etcd
+	elif [ -n "$own_peer" ]; then
+		if ! member=$(lost_member_state); then
+			echo "kubeadm-bootstrap: this node's etcd data is gone and no other etcd member answers; retrying later" >&2
+			exit 1
 		fi
-		reset_node
+		case $member in
+		started*)
+			remove_lost_member "${member#started }"
+			reset_node
+			skip=
+			;;
+		added) skip+=,check-etcd ;;
+		esac
+	fi
+	if [ -n "$skip" ]; then
+		echo "kubeadm-bootstrap: an earlier kubeadm join stopped half way; resuming it without a reset, skipping the phases that are done: $skip"
+		extra=("--skip-phases=$skip")
 	fi
 elif $half_way; then
+	if [ "$command" = init ] && [ -d "$etcd_data/member" ]; then check_init_members; fi
 	echo "kubeadm-bootstrap: an earlier kubeadm $command stopped half way; resetting before retrying"
 	reset_node
 fi

@@ -10,6 +10,10 @@
 # kube-proxy healthy; a node whose kube-proxy stops answering is labelled again. The
 # node's own kubelet credentials may set labels under node.kubernetes.io/ on its own
 # Node (NodeRestriction). Until the node has joined there is nothing to do.
+#
+# `service-announcement withdraw` only sets the label: at every boot before the kubelet
+# starts (the kubelet applies --node-labels only when it registers the Node) and at
+# shutdown before the kubelet stops (v6fabric-withdraw-at-*.service).
 set -euo pipefail
 
 node=${V6FABRIC_NODE_NAME:-@NODE_NAME@}
@@ -25,6 +29,11 @@ if [ ! -s "$kubeconfig" ]; then
 fi
 # The node's own credentials; not named kubectl, which would call itself.
 as_node() { "$kubectl_command" --kubeconfig "$kubeconfig" --request-timeout=10s "$@"; }
+if [ "${1:-}" = withdraw ]; then
+	as_node label node "$node" "$label=true" --overwrite
+	echo "service-announcement: $node withdraws the Service ranges"
+	exit 0
+fi
 current=$(as_node get node "$node" -o "go-template={{index .metadata.labels \"$label\"}}")
 if "$curl_command" --silent --fail --output /dev/null --max-time 5 "$health"; then
 	if [ "$current" = true ]; then
