@@ -78,7 +78,10 @@ interface MetadataDocument {
  * boot scripts read.
  */
 export function readMetadataAtBoot(node: RehearsalNode, url: string): MetadataDocument {
-  const fetched = node.exec(["curl", "--fail", "--silent", "--show-error", "--max-time", "10", url], { timeoutMs: 20_000 });
+  // afterburn retries a failed request with backoff (its retry client); so does this. A
+  // node's first packets after its sysctls change (forwarding on) can find the gateway
+  // unreachable for a moment: one fabric run failed its boot that way.
+  const fetched = node.exec(["curl", "--fail", "--silent", "--show-error", "--max-time", "10", "--retry", "10", "--retry-delay", "1", "--retry-all-errors", url], { timeoutMs: 150_000 });
   if (fetched.status !== 0) throw new Error(`${node.hostname}: ${url} answered no metadata: ${fetched.stderr.trim()}`);
   const document = JSON.parse(fetched.stdout) as MetadataDocument;
   const find = (family: number, isPublic: boolean) => {
