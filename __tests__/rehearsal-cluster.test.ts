@@ -336,9 +336,11 @@ describeRehearsal("control-plane rehearsal: 3 control planes and 2 workers", () 
       console.log(`rehearsal record: API server of v6fabric-cp-1 stopped; kubectl answered after ${JSON.stringify(Object.fromEntries(kubectlAfter))} ms, kubelet leases renewed after ${JSON.stringify(Object.fromEntries(leaseAfter))} ms (last renewals before: ${JSON.stringify(Object.fromEntries([...leaseBefore].map(([n, t]) => [n, t - stopped])))} ms)`);
       expect(NODES.map((n) => [n, (kubectlAfter.get(n) ?? Infinity) <= 10_000])).toEqual(NODES.map((n) => [n, true]));
       // The kubelet renews every 10 s (a quarter of the 40 s lease), so its first contact after
-      // the stop comes within 10 s, and it went through when the lease shows it: on schedule,
-      // at most 10 s (plus 2 s for jitter and the request) after the renewal before the stop,
-      // not later after failed tries. Every other node's kubelet: a control plane's kubelet
+      // the stop comes within 10 s. A renewal sent toward the stopped server waits until the
+      // path drops it: after 4 failed probes 2 s apart (api-path.sh's defaults, the hysteresis
+      // that keeps one slow probe from dropping a server), about 8 s. So the lease shows it at
+      // most 10 + 8 s (plus 2 s for jitter and the request) after the renewal before the stop:
+      // well inside the 40 s lease, not later after failed tries. Every other node's kubelet: a control plane's kubelet
       // talks to its own API server (kubeadm's ControlPlaneKubeletLocalMode, below), so
       // cp-1's waits for its own.
       const others = NODES.filter((n) => n !== "v6fabric-cp-1");
@@ -346,7 +348,7 @@ describeRehearsal("control-plane rehearsal: 3 control planes and 2 workers", () 
         const after = leaseAfter.get(n);
         if (after === undefined) return false;
         const before = leaseBefore.get(n);
-        return before === undefined ? after <= 10_000 : stopped + after - before <= 12_000;
+        return before === undefined ? after <= 18_000 : stopped + after - before <= 20_000;
       };
       expect(others.map((n) => [n, onSchedule(n)])).toEqual(others.map((n) => [n, true]));
       // The path dropped the stopped API server everywhere.
