@@ -6,11 +6,11 @@
  * made at each start with the openssl CLI). Its data directory holds what it stores:
  * profiles/, groups/ and ignition/.
  */
-import { ChildProcess, execFileSync, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
+import { issueCertificates } from "../emulators/tls";
 import { matchboxBinary } from "./matchbox-tools";
 
 /** PEMs the provider needs, as the TF_VAR_ values of constructs/matchbox-machine.ts MATCHBOX_CREDENTIAL_VARIABLES. */
@@ -35,23 +35,12 @@ export interface MatchboxServer {
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`. */
 export function makeMatchboxTls(dir: string): { caFile: string; certFile: string; keyFile: string; credentials: MatchboxCredentials } {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = (name: string) => path.join(dir, name);
-  const openssl = (args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(["req", "-x509", ...ec, "-keyout", file("ca.key"), "-out", file("ca.crt"), "-days", "30", "-sha256", "-subj", "/CN=v6fabric rehearsal Matchbox CA",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-  const leaf = (name: string, ext: string[]) => {
-    openssl(["req", "-new", ...ec, "-keyout", file(`${name}.key`), "-out", file(`${name}.csr`), "-subj", `/CN=${name}`]);
-    fs.writeFileSync(file(`${name}.ext`), [...ext, "basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", ""].join("\n"));
-    openssl(["x509", "-req", "-in", file(`${name}.csr`), "-CA", file("ca.crt"), "-CAkey", file("ca.key"), "-set_serial", `0x${randomBytes(8).toString("hex")}`,
-      "-days", "30", "-sha256", "-extfile", file(`${name}.ext`), "-out", file(`${name}.crt`)]);
-  };
-  leaf("server", ["subjectAltName=IP:127.0.0.1,DNS:localhost", "extendedKeyUsage=serverAuth"]);
-  leaf("client", ["extendedKeyUsage=clientAuth"]);
-  fs.rmSync(file("ca.key"));
-  const read = (name: string) => fs.readFileSync(file(name), "utf8");
-  return { caFile: file("ca.crt"), certFile: file("server.crt"), keyFile: file("server.key"), credentials: { ca: read("ca.crt"), clientCert: read("client.crt"), clientKey: read("client.key") } };
+  const caFile = issueCertificates(dir, "v6fabric rehearsal Matchbox CA", [
+    { name: "server", commonName: "server", extensions: ["subjectAltName=IP:127.0.0.1,DNS:localhost", "extendedKeyUsage=serverAuth"] },
+    { name: "client", commonName: "client", extensions: ["extendedKeyUsage=clientAuth"] },
+  ]);
+  const read = (name: string) => fs.readFileSync(path.join(dir, name), "utf8");
+  return { caFile, certFile: path.join(dir, "server.crt"), keyFile: path.join(dir, "server.key"), credentials: { ca: read("ca.crt"), clientCert: read("client.crt"), clientKey: read("client.key") } };
 }
 
 /** A TCP port nobody listens on right now, on 127.0.0.1. */
