@@ -52,6 +52,27 @@ describeWithTools(["nft"], "api-path", () => {
     return { env, log, learned, rules: () => fs.readFileSync(path.join(dir, "rules"), "utf8") };
   }
 
+  /**
+   * A folder with the known-servers file (`servers`, one a line) and a CA file, and the
+   * environment api-path runs with there: no kubeconfig, nothing learned yet.
+   */
+  function standalone(prefix: string, servers: readonly string[]) {
+    const dir = tempDir(prefix);
+    const known = path.join(dir, "api-servers");
+    fs.writeFileSync(known, servers.join("\n") + "\n");
+    const ca = path.join(dir, "ca.crt");
+    fs.writeFileSync(ca, "CA");
+    const env = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      V6FABRIC_API_SERVERS_FILE: known,
+      V6FABRIC_API_SERVERS_LEARNED: path.join(dir, "learned"),
+      V6FABRIC_METADATA_ENV: metadataEnv(dir, METADATA),
+      V6FABRIC_KUBECONFIG: path.join(dir, "none"),
+      V6FABRIC_API_CA_FILES: ca,
+    };
+    return { dir, env };
+  }
+
   /** The addresses the ruleset's one DNAT rule sends the ClusterIP to. */
   function servers(rules: string): string[] {
     const rule = rules.split("\n").filter((l) => l.includes("dnat"));
@@ -139,12 +160,8 @@ describeWithTools(["nft"], "api-path", () => {
      * each server had answered by then.
      */
     function watch(probes: Record<string, string[]>, env: Record<string, string> = {}) {
-      const dir = tempDir("api-hysteresis");
+      const { dir, env: base } = standalone("api-hysteresis", Object.keys(probes));
       const log = path.join(dir, "log");
-      const known = path.join(dir, "api-servers");
-      fs.writeFileSync(known, Object.keys(probes).join("\n") + "\n");
-      const ca = path.join(dir, "ca.crt");
-      fs.writeFileSync(ca, "CA");
       for (const [server, answers] of Object.entries(probes)) fs.writeFileSync(path.join(dir, `probes-${server}`), answers.join("\n") + "\n");
       const done = path.join(dir, "done");
       const curl = fakeCommand(dir, "curl", log, [
@@ -164,12 +181,7 @@ describeWithTools(["nft"], "api-path", () => {
           encoding: "utf8",
           timeout: 20_000,
           env: {
-            PATH: process.env.PATH ?? "/usr/bin:/bin",
-            V6FABRIC_API_SERVERS_FILE: known,
-            V6FABRIC_API_SERVERS_LEARNED: path.join(dir, "learned"),
-            V6FABRIC_METADATA_ENV: metadataEnv(dir, METADATA),
-            V6FABRIC_KUBECONFIG: path.join(dir, "none"),
-            V6FABRIC_API_CA_FILES: ca,
+            ...base,
             V6FABRIC_API_PROBE_INTERVAL: "0.01",
             V6FABRIC_CURL_COMMAND: curl,
             V6FABRIC_NFT_COMMAND: nft,
@@ -227,22 +239,13 @@ describeWithTools(["nft"], "api-path", () => {
     const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
     const tools = ["unshare", "nsenter", "ip", "python3"].every((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status === 0);
     (isRoot && tools ? it : it.skip)("resets the node's own connection to a server that left the path, never its API server's answers to a pod's connection kube-proxy sent it", () => {
-      const dir = tempDir("api-netns");
+      const { dir, env } = standalone("api-netns", [A, B]);
       const ready = path.join(dir, "ready");
-      const known = path.join(dir, "api-servers");
-      fs.writeFileSync(known, `${A}\n${B}\n`);
-      const ca = path.join(dir, "ca.crt");
-      fs.writeFileSync(ca, "CA");
       const r = spawnSync("unshare", ["-n", "python3", path.join(__dirname, "support", "api-path-netns.py"), script("api-path"), ready], {
         encoding: "utf8",
         timeout: 60_000,
         env: {
-          PATH: process.env.PATH ?? "/usr/bin:/bin",
-          V6FABRIC_API_SERVERS_FILE: known,
-          V6FABRIC_API_SERVERS_LEARNED: path.join(dir, "learned"),
-          V6FABRIC_METADATA_ENV: metadataEnv(dir, METADATA),
-          V6FABRIC_KUBECONFIG: path.join(dir, "none"),
-          V6FABRIC_API_CA_FILES: ca,
+          ...env,
           // A probe "answers" for the servers listed in the ready file; nft is the real one, in the namespace.
           V6FABRIC_CURL_COMMAND: fakeCommand(dir, "curl", path.join(dir, "log"), `url=\${!#}; host=\${url#https://[}; host=\${host%%]*}; grep -qxF "$host" "${ready}"`),
         },
