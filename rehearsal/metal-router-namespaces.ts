@@ -164,7 +164,8 @@ export class MetalRouter {
   routes(prefix?: string): RouterRoute[] {
     const parsed = JSON.parse(this.inRouter(["ip", "-j", "-6", "route", "show", "proto", "bird"]) || "[]") as { dst: string; gateway?: string; nexthops?: { gateway?: string }[] }[];
     const routes = parsed.map((r) => ({
-      prefix: r.dst,
+      // iproute2 prints a host route's destination without its length.
+      prefix: r.dst.includes("/") ? r.dst : `${r.dst}/128`,
       nexthops: (r.nexthops ? r.nexthops.map((n) => n.gateway ?? "") : [r.gateway ?? ""]).filter(Boolean).sort(),
     }));
     return prefix === undefined ? routes : routes.filter((r) => r.prefix === prefix);
