@@ -330,28 +330,29 @@ export interface JoinNodeBoot {
   readonly milliseconds: number;
 }
 
+/** How a joining node's first boot runs (bootJoinNode). */
+export interface JoinOptions {
+  role?: "control-plane" | "worker";
+  attempts?: number;
+  retryDelayMs?: number;
+  holdManifests?: readonly string[];
+  releaseHeldAt?: number;
+  agent?: PodAgent;
+  /** Image archives imported into the node's containerd beside Kubernetes' (Calico's); none by default. */
+  extraImages?: readonly string[];
+  /** The kubeadm unit's output as it comes, with its attempt (a fault test stops kubeadm at a printed phase). */
+  onKubeadmOutput?: (text: string, attempt: number) => void;
+  /** Awaited before each retry of the kubeadm unit, with the attempt about to start (a fault test waits for a state). */
+  beforeAttempt?: (attempt: number) => Promise<void> | void;
+}
+
 /**
  * A joining node's first boot: boot values, then the kubeadm unit (join), retried as
  * systemd would (Restart=on-failure) up to `attempts` times, `retryDelayMs` apart.
  * `holdManifests` are static pods the StaticPods fallback does not start (a component that is slow
  * to come up) until attempt `releaseHeldAt` (default: never).
  */
-export async function bootJoinNode(
-  node: RehearsalNode,
-  logDir: string,
-  options: {
-    role?: "control-plane" | "worker";
-    attempts?: number;
-    retryDelayMs?: number;
-    holdManifests?: readonly string[];
-    releaseHeldAt?: number;
-    agent?: PodAgent;
-    /** Image archives imported into the node's containerd beside Kubernetes' (Calico's); none by default. */
-    extraImages?: readonly string[];
-    /** The kubeadm unit's output as it comes, with its attempt (a fault test stops kubeadm at a printed phase). */
-    onKubeadmOutput?: (text: string, attempt: number) => void;
-  } = {},
-): Promise<JoinNodeBoot> {
+export async function bootJoinNode(node: RehearsalNode, logDir: string, options: JoinOptions = {}): Promise<JoinNodeBoot> {
   fs.mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, "units.log");
   const started = Date.now();
@@ -368,9 +369,10 @@ export async function bootJoinNode(
       extraEnv: { V6FABRIC_KUBEADM: kubeadm },
       attempts: options.attempts ?? 1,
       retryDelayMs: options.retryDelayMs,
-      beforeRetry: (attempt) => {
+      beforeRetry: async (attempt) => {
         // Held manifests exist only in the StaticPods fallback; the kubelet runs whatever kubeadm writes.
         if (attempt === options.releaseHeldAt && agent instanceof StaticPods) agent.held.clear();
+        await options.beforeAttempt?.(attempt);
       },
       onOutput: options.onKubeadmOutput,
     });

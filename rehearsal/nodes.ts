@@ -113,9 +113,9 @@ export class RehearsalNode {
     return path.join(this.root, nodePath);
   }
 
-  /** Kills this node's processes whose command line matches `pattern` (other nodes share the PID namespace); returns how many. */
-  killMatching(pattern: RegExp, signal: NodeJS.Signals = "SIGKILL"): number {
-    let killed = 0;
+  /** This node's processes whose command line matches `pattern` (other nodes share the PID namespace). */
+  processesMatching(pattern: RegExp): number[] {
+    const found: number[] = [];
     for (const pid of this.pids()) {
       let cmdline = "";
       try {
@@ -123,9 +123,17 @@ export class RehearsalNode {
       } catch {
         continue;
       }
-      if (!pattern.test(cmdline)) continue;
+      if (pattern.test(cmdline)) found.push(Number(pid));
+    }
+    return found;
+  }
+
+  /** Signals this node's processes whose command line matches `pattern` (SIGKILL by default); returns how many. */
+  killMatching(pattern: RegExp, signal: NodeJS.Signals = "SIGKILL"): number {
+    let killed = 0;
+    for (const pid of this.processesMatching(pattern)) {
       try {
-        process.kill(Number(pid), signal);
+        process.kill(pid, signal);
         killed++;
       } catch {
         // gone

@@ -167,7 +167,7 @@ export async function runUnit(
     attempts?: number;
     retryDelayMs?: number;
     logFile: string;
-    beforeRetry?: (attempt: number) => void;
+    beforeRetry?: (attempt: number) => Promise<void> | void;
     /** Called with the unit's output as it comes (a fault test stops the unit at a printed step). */
     onOutput?: (text: string, attempt: number) => void;
   },
@@ -175,7 +175,7 @@ export async function runUnit(
   const unit = readUnit(node.root, name);
   const runs: UnitRun[] = [];
   for (let attempt = 1; attempt <= (options.attempts ?? 1); attempt++) {
-    if (attempt > 1) options.beforeRetry?.(attempt);
+    if (attempt > 1) await options.beforeRetry?.(attempt);
     const onOutput = options.onOutput;
     const run = await runUnitOnce(node, unit, options.extraEnv ?? {}, options.logFile, attempt, onOutput && ((text) => onOutput(text, attempt)));
     runs.push(run);

@@ -1,6 +1,6 @@
 /**
  * Whether the control-plane rehearsal can run on this machine, and why not: one place
- * for the suites that boot nodes (rehearsal-control-plane, rehearsal-cluster).
+ * for the suites that boot nodes (rehearsal-control-plane, rehearsal-fabric).
  */
 import { kubeletSupport } from "../../rehearsal/kubelet";
 import { nodeSupport } from "../../rehearsal/nodes";

@@ -67,6 +67,30 @@ socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5, source_addr
 print("connected")
 `;
 
+/**
+ * Connects to every "address port" argument at once and prints one line per target:
+ * "address port connected", "... timed out" (a drop) or "... refused" (a reset).
+ */
+export const TCP_CONNECT_ALL = `
+import socket, sys, threading
+def probe(address, port):
+    try:
+        socket.create_connection((address, int(port)), timeout=5).close(); result = "connected"
+    except socket.timeout:
+        result = "timed out"
+    except ConnectionRefusedError:
+        result = "refused"
+    except OSError as e:
+        result = "error " + str(e.errno)
+    results[(address, port)] = result
+results = {}
+targets = [a.split() for a in sys.argv[1:]]
+threads = [threading.Thread(target=probe, args=t) for t in targets]
+for t in threads: t.start()
+for t in threads: t.join()
+for address, port in targets: print(address, port, results[(address, port)])
+`;
+
 /** One ICMPv6 echo request; exits 0 when its reply arrives within 3 s. */
 export const ICMPV6_ECHO = `
 import socket, sys, time
@@ -88,6 +112,8 @@ export interface Internet {
   /** A bare TCP connection: prints "connected" when the handshake completes. */
   connect(address: string, port: number, source?: string): { status: number | null; stdout: string; stderr: string };
   echo(address: string): { status: number | null; stdout: string; stderr: string };
+  /** What a TCP connection to each target meets, all at once: "connected", "timed out" or "refused", by "address port". */
+  connectAll(targets: readonly { address: string; port: number }[]): Record<string, string>;
   /** Runs a command in the namespace. */
   run(argv: readonly string[], timeoutMs?: number): { status: number | null; stdout: string; stderr: string };
 }
@@ -134,6 +160,11 @@ export function addInternet(fabric: Fabric, subnet: { gateway: string; hosts: re
     greet: (address, port, source) => python(TCP_CLIENT, [address, String(port), ...(source ? [source] : [])]),
     connect: (address, port, source) => python(TCP_CONNECT, [address, String(port), ...(source ? [source] : [])]),
     echo: (address) => python(ICMPV6_ECHO, [address]),
+    connectAll: (targets) => {
+      const r = python(TCP_CONNECT_ALL, targets.map((t) => `${t.address} ${t.port}`));
+      if (r.status !== 0) throw new Error(`probing ${targets.length} targets: ${r.stderr}`);
+      return Object.fromEntries(r.stdout.trim().split("\n").map((l) => l.split(" ")).map(([a, p, ...result]) => [`${a} ${p}`, result.join(" ")]));
+    },
   };
 }
 

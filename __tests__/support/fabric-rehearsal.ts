@@ -1,0 +1,169 @@
+/**
+ * The one running fabric the fabric rehearsal's tests share (issues #23 and #24): 3
+ * control planes and 2 workers formed from the applied user data, with Calico's images in
+ * every node's containerd, Metal's two routers as bird2 in their own namespaces and an
+ * Internet beyond them. The init node, the second control plane and the workers boot
+ * here; the third control plane joins in a test that interrupts it.
+ *
+ * The routers are configured from the bgp_neighbors the nodes read in their metadata,
+ * before any node boots. The metro sends the project's block up to both routers (the
+ * gateway of a Metal server is its router), so traffic between pods of different nodes
+ * crosses a router, which forwards it by the routes it learned over BGP.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { calicoImageArchiveDir, calicoImages } from "../../rehearsal/calico-images";
+import { PreparedCluster } from "../../rehearsal/cluster";
+import { InitNodeBoot, JoinNodeBoot, JoinOptions, bootInitNode, bootJoinNode } from "../../rehearsal/control-plane";
+import { MetalRouter, birdSupport, startMetalRouters } from "../../rehearsal/metal-router-namespaces";
+import { MetalBgpNeighbor } from "../../rehearsal/metal-routers";
+import { RehearsalNode } from "../../rehearsal/nodes";
+import { controlPlaneRehearsalSkipReason } from "./control-plane-rehearsal";
+import { Internet, addInternet, waitFor } from "./fabric";
+
+export const CALICO_ARCHIVES = calicoImages().map((i) => path.join(calicoImageArchiveDir(), i.archive));
+
+/** The default CLUSTER_IPV6_BLOCK and METAL_BGP_ASN (lib/settings.ts). */
+export const CLUSTER_BLOCK = "2001:db8:0:ab00::/56";
+export const PROJECT_ASN = 65000;
+export const METAL_ASN = 65530;
+export const CONTROL_PLANES = ["v6fabric-cp-1", "v6fabric-cp-2", "v6fabric-cp-3"];
+export const WORKERS = ["v6fabric-worker-01", "v6fabric-worker-02"];
+export const NODES = [...CONTROL_PLANES, ...WORKERS];
+/** The Service range's first /108 and the kubernetes Service's ClusterIP in it. */
+export const SERVICE_RANGE = "2001:db8:0:ab20::/108";
+export const CLUSTER_IP = "2001:db8:0:ab20::1";
+/** The external range (LoadBalancer addresses, announced whole): the block's fourth /60, its first /112. */
+export const EXTERNAL_RANGE = "2001:db8:0:ab30::/112";
+/**
+ * Hosts on the Internet, from the documentation range but outside the cluster's block:
+ * the operator's (in API_ALLOWED_PREFIXES) with its gateway in the metro, and a stranger's.
+ */
+export const INTERNET_HOST = "2001:db8:ffff::2";
+export const INTERNET_GATEWAY = "2001:db8:ffff::1";
+export const API_ALLOWED = "2001:db8:ffff::/64";
+export const STRANGER = "2001:db8:fffe::2";
+const ADMIN = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"];
+
+/** Why the fabric rehearsal cannot run here, or "" when it can. */
+export function fabricSkipReason(): string {
+  const why = controlPlaneRehearsalSkipReason(["ignition-validate", "jq", "systemd-analyze", "curl"]);
+  if (why) return why;
+  const bird = birdSupport();
+  if (!bird.ok) return bird.why;
+  const missing = CALICO_ARCHIVES.filter((a) => !fs.existsSync(a));
+  if (missing.length > 0) return `Calico's images are missing (${missing.map((m) => path.basename(m)).join(", ")}): run \`npm run tools -- calico\` as root`;
+  if (!fs.existsSync("/usr/bin/python3")) return "/usr/bin/python3 is missing (the pods' TCP and ICMPv6 probes run it in their network namespaces)";
+  return "";
+}
+
+export class FabricRehearsal {
+  work = "";
+  cluster: PreparedCluster | undefined;
+  init: InitNodeBoot | undefined;
+  readonly joins = new Map<string, JoinNodeBoot>();
+  routers: MetalRouter[] = [];
+  internet!: Internet;
+  /** Printed at the end of the run (the issue's figures). */
+  readonly figures: string[] = [];
+  /** Processes a test started in a node, killed before the nodes stop. */
+  readonly background: { kill: () => void }[] = [];
+  started = 0;
+
+  node(name: string): RehearsalNode {
+    return this.cluster!.byName(name);
+  }
+
+  get cp1(): RehearsalNode {
+    return this.node("v6fabric-cp-1");
+  }
+
+  kubectl(args: readonly string[], input?: string) {
+    return this.cp1.exec([...ADMIN, ...args], { timeoutMs: 60_000, input });
+  }
+
+  json(args: readonly string[]): any {
+    const r = this.kubectl([...args, "-o", "json"]);
+    if (r.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout);
+  }
+
+  calicoPods(): any[] {
+    return this.json(["-n", "calico-system", "get", "pods"]).items;
+  }
+
+  /** Each node's Ready condition status ("True", "False", "Unknown"), by name; none while the API does not answer. */
+  readiness(): Record<string, string> {
+    const r = this.kubectl(["get", "nodes", "-o", "json"]);
+    if (r.status !== 0) return {};
+    const nodes = JSON.parse(r.stdout).items as any[];
+    return Object.fromEntries(nodes.map((n) => [n.metadata.name, n.status.conditions.find((c: any) => c.type === "Ready")?.status ?? "?"]));
+  }
+
+  logDir(name: string): string {
+    return path.join(this.work, "logs", name);
+  }
+
+  /** Joins a node of the cluster by its kubeadm unit, with Calico's images. */
+  async join(name: string, options: Omit<JoinOptions, "extraImages"> = {}): Promise<JoinNodeBoot> {
+    const boot = await bootJoinNode(this.node(name), this.logDir(name), { role: WORKERS.includes(name) ? "worker" : "control-plane", ...options, extraImages: CALICO_ARCHIVES });
+    this.joins.set(name, boot);
+    return boot;
+  }
+
+  /** Terraform, the routers, the Internet; then the init node, the second control plane and the workers. */
+  async start(): Promise<void> {
+    this.started = Date.now();
+    this.work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-fabric-rehearsal-"));
+    this.cluster = PreparedCluster.prepare(this.work, {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      CONTROL_PLANE_COUNT: String(CONTROL_PLANES.length),
+      WORKER_COUNT: String(WORKERS.length),
+      API_ALLOWED_PREFIXES: API_ALLOWED,
+    });
+    const fabric = this.cluster.fabric!;
+    // What each node will read at boot: its bgp_neighbors, from the metro's metadata service.
+    const neighbors: MetalBgpNeighbor[] = [];
+    for (const { node } of this.cluster.nodes) {
+      const fetched = node.exec(["curl", "--fail", "--silent", "--max-time", "10", fabric.metadataUrl!], { timeoutMs: 20_000 });
+      if (fetched.status !== 0) throw new Error(`${node.hostname}: no metadata: ${fetched.stderr}`);
+      neighbors.push(...(JSON.parse(fetched.stdout).bgp_neighbors as MetalBgpNeighbor[]).filter((n) => n.address_family === 6));
+    }
+    this.routers = startMetalRouters(fabric, { projectBlock: CLUSTER_BLOCK, neighbors, workDir: path.join(this.work, "routers") });
+    // A Metal server's gateway is its router: the metro sends the block's addresses it
+    // has no link route for (the nodes' /127s) up to both routers.
+    const hub = spawnSync("ip", ["netns", "exec", fabric.hub, "ip", "-6", "route", "replace", CLUSTER_BLOCK, "nexthop", "via", "fc00::e", "dev", "metro", "nexthop", "via", "fc00::f", "dev", "metro"], { encoding: "utf8" });
+    if (hub.status !== 0) throw new Error(`metro route to the routers: ${hub.stderr}`);
+    this.internet = addInternet(fabric, { gateway: INTERNET_GATEWAY, hosts: [INTERNET_HOST], otherHosts: [STRANGER] });
+    const firstBoot = Date.now();
+    this.init = await bootInitNode(this.cp1, this.logDir("v6fabric-cp-1"), { extraImages: CALICO_ARCHIVES, runKubeProxy: true });
+    this.figures.push(`init node: kubeadm init ${(this.init.kubeadmDoneMs / 1000).toFixed(1)} s, add-ons ${(this.init.addonsDoneMs / 1000).toFixed(1)} s after its first unit`);
+    for (const name of ["v6fabric-cp-2", ...WORKERS]) await this.join(name);
+    this.figures.push(`cp-2 and the workers joined ${((Date.now() - firstBoot) / 1000).toFixed(1)} s after the first boot`);
+  }
+
+  /** Waits until every node that booted is Ready; records the time from the start. */
+  async everyNodeReady(names: readonly string[], timeoutMs = 420_000): Promise<void> {
+    await waitFor(`${names.join(", ")} Ready`, timeoutMs, () => (names.every((n) => this.readiness()[n] === "True") ? true : undefined));
+  }
+
+  async stop(): Promise<void> {
+    console.log(`rehearsal figures (fabric, ${NODES.length} nodes):\n  ${this.figures.join("\n  ")}`);
+    // V6FABRIC_HOLD_SECONDS keeps the running fabric for inspection (docs/rehearsal.md).
+    const hold = Number(process.env.V6FABRIC_HOLD_SECONDS ?? 0);
+    if (hold > 0) {
+      console.log(`holding the fabric ${hold} s: work ${this.work}, namespaces ${this.cluster?.fabric?.id}-*`);
+      await new Promise((r) => setTimeout(r, hold * 1000));
+    }
+    for (const b of this.background) b.kill();
+    for (const boot of [this.init, ...this.joins.values()]) boot?.agent.stop();
+    try {
+      this.cluster?.destroy();
+    } finally {
+      if (this.work && !process.env.V6FABRIC_KEEP_WORK) fs.rmSync(this.work, { recursive: true, force: true });
+    }
+  }
+}
