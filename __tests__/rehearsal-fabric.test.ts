@@ -3,7 +3,8 @@
  * formed from the applied user data, with Calico running and Metal's two routers and an
  * Internet beyond them (support/fabric-rehearsal.ts). Its tests run in this order on the
  * one fabric: the joins, the third control plane's interrupted ones included; the data
- * plane; what the Internet reaches; then the faults, each putting the fabric back.
+ * plane; what the Internet reaches; the faults, each putting the fabric back; the prefix limit;
+ * last, the VXLAN comparison.
  *
  * What differs from Metal is in docs/rehearsal.md's table of differences.
  */
@@ -11,6 +12,8 @@ import { dataPlaneTests, Probes } from "./support/fabric-dataplane-tests";
 import { faultTests } from "./support/fabric-fault-tests";
 import { internetTests } from "./support/fabric-internet-tests";
 import { joinTests } from "./support/fabric-join-tests";
+import { overlayTests } from "./support/fabric-overlay-tests";
+import { prefixLimitTests } from "./support/fabric-prefix-tests";
 import { FabricRehearsal, fabricSkipReason } from "./support/fabric-rehearsal";
 
 const why = fabricSkipReason();
@@ -28,4 +31,6 @@ describeRehearsal("fabric rehearsal: 3 control planes and 2 workers, Calico's da
   dataPlaneTests(fabric, probes);
   internetTests(fabric, probes);
   faultTests(fabric);
+  prefixLimitTests(fabric);
+  overlayTests(fabric);
 });

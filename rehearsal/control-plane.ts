@@ -30,10 +30,10 @@ import { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
-import { RehearsalNode } from "./nodes";
+import { RehearsalNode, cgroupV1Hierarchies, killCgroupTree } from "./nodes";
 import { NodeRuntime, REHEARSAL_DIR, kubeletSupport } from "./kubelet";
 import { readMetadataAtBoot } from "./node-root";
-import { UnitRun, runUnit, startUnit } from "./units";
+import { UnitRun, runUnit, startUnit, stopUnit } from "./units";
 
 // Kubernetes objects as parsed YAML/JSON.
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -380,6 +380,39 @@ export async function bootJoinNode(node: RehearsalNode, logDir: string, options:
   };
   // A caller's agent stays the caller's to stop.
   return options.agent ? boot() : stoppingOnFailure(agent, boot);
+}
+
+export interface NodeReboot {
+  /** The shutdown units' ExecStop= runs (v6fabric-withdraw-at-shutdown.service). */
+  readonly shutdown: UnitRun[];
+  /** The boot units' runs, in their order (peer routes, boot values, withdraw-at-boot). */
+  readonly boot: UnitRun[];
+  /** The node's new kubelet and containerd. */
+  readonly agent: NodeRuntime;
+}
+
+/**
+ * A node that has joined, rebooted: its shutdown units run before the kubelet stops (as
+ * systemd stops units in the reverse of their start order), then every process of the
+ * node stops, as at power-off; then its boot units run again in their order and a new
+ * containerd and kubelet start on the same disk. The kubeadm unit does not run again
+ * (kubeadm.done), nor does anything else of the first boot.
+ */
+export async function rebootNode(node: RehearsalNode, agent: PodAgent, logDir: string, role: "control-plane" | "worker"): Promise<NodeReboot> {
+  if (!(agent instanceof NodeRuntime)) throw new Error(`${node.hostname}: a reboot needs the real kubelet (the StaticPods fallback has no node to reboot)`);
+  const logFile = path.join(logDir, "units.log");
+  const shutdown = await stopUnit(node, "v6fabric-withdraw-at-shutdown.service", { logFile });
+  agent.stop();
+  node.stopProcesses();
+  // Pods' processes live in their own network namespaces, so also end everything in the
+  // node's cgroups (the kubelet's cgroupRoot is named after the node's namespace).
+  for (const hierarchy of cgroupV1Hierarchies()) killCgroupTree(path.join(hierarchy, node.netns));
+  const boot = [...(await bootMetadata(node, logFile)), ...(await runUnit(node, "v6fabric-boot-values.service", { logFile }))];
+  await startApiPath(node, logDir);
+  boot.push(...(await runUnit(node, "v6fabric-withdraw-at-boot.service", { logFile })));
+  const runtime = new NodeRuntime(node, role, path.join(logDir, "runtime-after-reboot"));
+  await runtime.start({ afterReboot: true });
+  return { shutdown, boot, agent: runtime };
 }
 
 export interface EtcdMember {

@@ -177,17 +177,25 @@ export class NodeRuntime {
     if (result.status !== 0) throw new Error(`writing ${nodePath} in ${this.node.hostname} failed: ${result.stderr.trim()}`);
   }
 
-  async start(): Promise<void> {
+  /**
+   * Starts containerd, imports the images and starts supervising the kubelet. After a
+   * reboot (`afterReboot`) the node's mounts and containerd's image store are still
+   * there: the node's mount namespace outlives its processes, as a disk outlives a reboot.
+   */
+  async start(options: { afterReboot?: boolean } = {}): Promise<void> {
     const node = this.node;
-    // containerd's snapshots are overlays: their upper layers must not be on the node's overlay.
-    node.bindMount(path.join(path.dirname(node.root), "containerd-root"), "/var/lib/containerd");
-    // Pod logs: /var/log is this machine's, shared by every node, and a kubelet removes the
-    // log folders of pods it does not know (another node's), so `kubectl logs` failed with
-    // "lstat /var/log/pods/...: no such file or directory".
-    node.bindMount(path.join(path.dirname(node.root), "var-log"), "/var/log");
+    if (!options.afterReboot) {
+      // containerd's snapshots are overlays: their upper layers must not be on the node's overlay.
+      node.bindMount(path.join(path.dirname(node.root), "containerd-root"), "/var/lib/containerd");
+      // Pod logs: /var/log is this machine's, shared by every node, and a kubelet removes the
+      // log folders of pods it does not know (another node's), so `kubectl logs` failed with
+      // "lstat /var/log/pods/...: no such file or directory".
+      node.bindMount(path.join(path.dirname(node.root), "var-log"), "/var/log");
+    }
     const bin = node.hostPath(BIN);
     fs.mkdirSync(bin, { recursive: true });
-    for (const c of CONTAINERD_COMMANDS) {
+    // After a reboot they are there (a link to the build: copying over it would empty the build).
+    for (const c of options.afterReboot ? [] : CONTAINERD_COMMANDS) {
       try {
         fs.linkSync(containerdBinary(c), path.join(bin, c));
       } catch {
@@ -213,6 +221,10 @@ export class NodeRuntime {
 
     this.containerd = node.start(["containerd", "--config", CONTAINERD_CONFIG], path.join(this.logDir, "containerd.log"), { PATH });
     await this.waitFor(() => node.exec(["ctr", "version"], { env: { PATH }, timeoutMs: 5000 }).status === 0, 30_000, "containerd to answer");
+    if (options.afterReboot) {
+      this.timer = setInterval(() => this.superviseOrStop(), 250);
+      return;
+    }
     for (const image of imagesFor(this.role)) {
       const started = Date.now();
       const result = node.exec(["ctr", "-n", "k8s.io", "images", "import", path.join(imageArchiveDir(), image.archive)], { env: { PATH }, timeoutMs: 120_000 });

@@ -13,7 +13,10 @@ import type { RehearsalNode } from "./nodes";
 export interface UnitFile {
   readonly name: string;
   readonly environment: Readonly<Record<string, string>>;
+  /** ExecStart=, split into words; empty for a unit that only acts when it stops. */
   readonly execStart: readonly string[];
+  /** Each ExecStop= in order: what the unit runs when the node shuts down. */
+  readonly execStop: readonly (readonly string[])[];
   /** ConditionPathExists= values, `!` kept. */
   readonly conditions: readonly string[];
   /** EnvironmentFile= paths in order; `optional` for systemd's `-` prefix. */
@@ -43,6 +46,7 @@ export function readUnit(root: string, name: string): UnitFile {
   if (fs.existsSync(dropinDir)) for (const f of fs.readdirSync(dropinDir).filter((f) => f.endsWith(".conf")).sort()) texts.push(fs.readFileSync(path.join(dropinDir, f), "utf8"));
   const environment: Record<string, string> = {};
   let execStart: string[] = [];
+  const execStop: string[][] = [];
   const conditions: string[] = [];
   const environmentFiles: { path: string; optional: boolean }[] = [];
   const restartPreventExitStatus: number[] = [];
@@ -56,13 +60,14 @@ export function readUnit(root: string, name: string): UnitFile {
       const value = line.slice(line.indexOf("=") + 1);
       if (section === "[Service]" && key === "Environment") for (const [k, v] of assignments(value)) environment[k] = v;
       if (section === "[Service]" && key === "ExecStart" && value !== "") execStart = value.split(/\s+/);
+      if (section === "[Service]" && key === "ExecStop" && value !== "") execStop.push(value.split(/\s+/));
       if (section === "[Service]" && key === "EnvironmentFile") environmentFiles.push({ path: value.replace(/^-/, ""), optional: value.startsWith("-") });
       if (section === "[Unit]" && key === "ConditionPathExists") conditions.push(value);
       if (section === "[Service]" && key === "RestartPreventExitStatus") restartPreventExitStatus.push(...value.split(/\s+/).filter(Boolean).map(Number));
     }
   }
-  if (execStart.length === 0) throw new Error(`${name} has no ExecStart=`);
-  return { name, environment, execStart, conditions, environmentFiles, restartPreventExitStatus };
+  if (execStart.length === 0 && execStop.length === 0) throw new Error(`${name} has no ExecStart= and no ExecStop=`);
+  return { name, environment, execStart, execStop, conditions, environmentFiles, restartPreventExitStatus };
 }
 
 /** Reads `KEY=value` lines as systemd's EnvironmentFile= does (one pair of quotes stripped). */
@@ -137,11 +142,39 @@ export function runUnitOnce(
   attempt: number,
   onOutput?: (text: string) => void,
 ): Promise<UnitRun> {
-  const started = Date.now();
   const skipped = conditionsHold(node, unit);
   if (skipped) return Promise.resolve({ unit: unit.name, attempt, status: 0, output: "", skipped, milliseconds: 0 });
+  if (unit.execStart.length === 0) throw new Error(`${unit.name} has no ExecStart=: it acts only when it stops (stopUnit)`);
+  return runCommand(node, unit, unit.execStart, extraEnv, logFile, attempt, onOutput);
+}
+
+/**
+ * What systemd does when the unit stops at shutdown: each ExecStop= in order, in the
+ * node with the unit's environment; stops at the first that fails.
+ */
+export async function stopUnit(node: RehearsalNode, name: string, options: { logFile: string; extraEnv?: Record<string, string> }): Promise<UnitRun[]> {
+  const unit = readUnit(node.root, name);
+  const runs: UnitRun[] = [];
+  for (const argv of unit.execStop) {
+    const run = await runCommand(node, unit, argv, options.extraEnv ?? {}, options.logFile, runs.length + 1);
+    runs.push(run);
+    if (run.status !== 0) break;
+  }
+  return runs;
+}
+
+function runCommand(
+  node: RehearsalNode,
+  unit: UnitFile,
+  argv: readonly string[],
+  extraEnv: Record<string, string>,
+  logFile: string,
+  attempt: number,
+  onOutput?: (text: string) => void,
+): Promise<UnitRun> {
+  const started = Date.now();
   const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...unit.environment, ...extraEnv };
-  const [cmd, ...args] = [...node.enterArgs(), ...unit.execStart];
+  const [cmd, ...args] = [...node.enterArgs(), ...argv];
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";

@@ -158,7 +158,13 @@ export class FabricRehearsal {
       console.log(`holding the fabric ${hold} s: work ${this.work}, namespaces ${this.cluster?.fabric?.id}-*`);
       await new Promise((r) => setTimeout(r, hold * 1000));
     }
-    for (const b of this.background) b.kill();
+    for (const b of this.background) {
+      try {
+        b.kill();
+      } catch {
+        // gone already (a reboot ended it)
+      }
+    }
     for (const boot of [this.init, ...this.joins.values()]) boot?.agent.stop();
     try {
       this.cluster?.destroy();

@@ -91,6 +91,19 @@ for t in threads: t.join()
 for address, port in targets: print(address, port, results[(address, port)])
 `;
 
+/** Requests argv[1]:argv[2] every 200 ms until killed, a line per request: "<ms since epoch> ok" or "<ms> failed <reason>". */
+export const TCP_CLIENT_LOOP = `
+import socket, sys, time
+while True:
+    at = int(time.time() * 1000)
+    try:
+        c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+        c.recv(200); c.close(); print(at, "ok", flush=True)
+    except OSError as e:
+        print(at, "failed", type(e).__name__, e, flush=True)
+    time.sleep(0.2)
+`;
+
 /** One ICMPv6 echo request; exits 0 when its reply arrives within 3 s. */
 export const ICMPV6_ECHO = `
 import socket, sys, time
