@@ -137,7 +137,7 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     expect(new Set(state.bgpSessions.map((b) => b.deviceId))).toEqual(ids);
   });
 
-  test("every device's user data, as Metal holds it, fits the user-data budget", () => {
+  test("every device's user data, as Metal holds it, is at most 24 KiB", () => {
     for (const [role, bytes] of recordSizes("default", applied.rehearsal)) expect([role, bytes <= APPLIED_USER_DATA_LIMIT_BYTES]).toEqual([role, true]);
   });
 
@@ -265,7 +265,7 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
     expect(applied.rehearsal.changesPlanned()).toBe(false);
   });
 
-  test("every role's user data, as Metal holds it, fits the user-data budget", () => {
+  test("every role's user data, as Metal holds it, is at most 24 KiB", () => {
     const sizes = recordSizes("3 + 5", applied.rehearsal);
     expect([...sizes.keys()].sort()).toEqual(["control plane", "first control plane", "worker"]);
     for (const [role, bytes] of sizes) expect([role, bytes <= APPLIED_USER_DATA_LIMIT_BYTES]).toEqual([role, true]);
