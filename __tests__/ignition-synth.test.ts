@@ -320,9 +320,22 @@ describe("the files and units of each role, literally (CONTROL_PLANE_COUNT=3 WOR
       // those Terraform fills in at apply time (keys, certificates, addresses), in order.
       const own = expectedFiles[role].filter(([p]) => applyTime.includes(p));
       expect(files(d.packed).map((f) => [f.path, f.mode])).toEqual(own);
-      expect(files(d.config).map((f) => [f.path, f.mode])).toEqual([...expectedFiles[role].filter(([p]) => !applyTime.includes(p)), ...own]);
-      expect(files(d.config).filter((f) => !f.contents?.source.startsWith("data:")).map((f) => f.path)).toEqual(remote.filter((p) => expectedFiles[role].some(([q]) => q === p)));
+      const all = files(d.config).map((f): [string, number | undefined] => [f.path, f.mode]);
+      expect(all.slice(all.length - own.length)).toEqual(own);
+      // The boot config's order serves deflate (add-on manifests last: ignition/index.ts), not Ignition: its files compare as a set.
+      const byPath = (a: [string, unknown], b: [string, unknown]) => a[0].localeCompare(b[0]);
+      expect(all.slice(0, all.length - own.length).sort(byPath)).toEqual(expectedFiles[role].filter(([p]) => !applyTime.includes(p)).sort(byPath));
+      expect(files(d.config).filter((f) => !f.contents?.source.startsWith("data:")).map((f) => f.path).sort()).toEqual(remote.filter((p) => expectedFiles[role].some(([q]) => q === p)).sort());
       expect((d.config.systemd?.units ?? []).map((u) => `${u.name} ${u.mask ? "masked" : u.enabled ? "enabled" : "not enabled"}`)).toEqual(expectedUnits[role]);
+    }
+  });
+
+  it("the init node's boot config ends with the add-on manifests, in the order addons.list applies them (deflate's window: ignition/index.ts)", () => {
+    for (const d of scenario("CONTROL_PLANE_COUNT=3 WORKER_COUNT=5").filter((x) => x.role === "init")) {
+      const listed = fileText(d.config, "/etc/v6fabric/addons.list").split("\n").filter(Boolean);
+      expect(listed.length).toBeGreaterThanOrEqual(10);
+      const boot = files(d.config).slice(0, files(d.config).length - files(d.packed).length).map((f) => f.path);
+      expect(boot.slice(-listed.length)).toEqual(listed);
     }
   });
 

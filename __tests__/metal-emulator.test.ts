@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { MetalEmulatorHandle, startMetalEmulator } from "../emulators/metal";
-import { ProviderBuild, providerBinaryPath, terraformBinary } from "../rehearsal/tools";
+import { ProviderBuild, providerBinaryPath, terraformBinary, toolsUnavailable } from "../rehearsal/tools";
 import { Terraform } from "../rehearsal/terraform";
 import { api, BGP_PROJECT, createDevice, endToEndRoot, FAULTY_PROJECT, ignition, MD5, metadata, PLAIN_PROJECT, seed, TOKEN, waitActive } from "./support/metal-emulator";
 
@@ -279,7 +279,10 @@ describe("restart", () => {
 const TERRAFORM = terraformBinary();
 const PROVIDER = providerBinaryPath({ source: "equinix/metal", version: "3.3.0" } as ProviderBuild);
 const missingTools = [TERRAFORM, PROVIDER].filter((f) => !fs.existsSync(f));
-if (missingTools.length > 0) console.warn(`SKIPPED the Metal emulator's end-to-end test with the real provider: missing ${missingTools.join(", ")} (built by the rehearsal's tools)`);
+if (missingTools.length > 0) {
+  // The provider comes from a pinned source a lone clone lacks: say which repository and commit to put where.
+  console.warn(`SKIPPED the Metal emulator's end-to-end test with the real provider: missing ${missingTools.join(", ")}: ${toolsUnavailable(["terraform"]) ?? "run `npm run tools` (.ci/run does)"}`);
+}
 const describeEndToEnd = missingTools.length === 0 ? describe : describe.skip;
 
 describeEndToEnd("end to end: Terraform 1.5.7 and equinix/metal 3.3.0 against the emulator", () => {

@@ -59,12 +59,22 @@ describeRehearsal("control-plane rehearsal: the first control plane forms from i
 
   const logTail = (runs: { output: string }[]) => runs.map((r) => r.output).join("\n").split("\n").slice(-40).join("\n");
 
-  test("the node boots the user data Metal holds for its device, byte for byte, with exactly Metal's addresses", () => {
+  test("each node boots, and fetches from the metro by its own address, the user data Terraform sent for its device, byte for byte, with exactly Metal's addresses", () => {
     const devices = cluster!.terraform.devices();
     expect(devices.map((d) => d.hostname).sort()).toEqual(["v6fabric-cp-1", "v6fabric-worker-01", "v6fabric-worker-02"]);
+    // Terraform's side: equinix/metal 3.3.0 keeps the configured user_data in the state and
+    // never reads it back from Metal (resource_metal_device.go), so this is what it sent,
+    // not what the emulator stored, which is what the rehearsal boots.
+    const state = cluster!.terraform.terraform.json<{ values?: { root_module?: { resources?: { type: string; values: Record<string, unknown> }[] } } }>(["show", "-json"]);
+    const sent = new Map((state.values?.root_module?.resources ?? []).filter((r) => r.type === "metal_device").map((r) => [r.values.hostname as string, r.values.user_data as string]));
+    expect([...sent.keys()].sort()).toEqual(devices.map((d) => d.hostname).sort());
+    // Ignition's packet provider fetches /userdata from the metadata service, which answers by the caller's address.
+    const userDataUrl = new URL("/userdata", cluster!.fabric!.metadataUrl!).href;
     for (const device of devices) {
       const booted = fs.readFileSync(path.join(work, "nodes", device.hostname, "user-data.ign"), "utf8");
-      expect([device.hostname, booted === device.userData]).toEqual([device.hostname, true]);
+      const fetched = cluster!.byName(device.hostname).exec(["curl", "--fail", "--silent", "--show-error", "--max-time", "10", userDataUrl], { timeoutMs: 20_000 });
+      expect([device.hostname, fetched.status, fetched.stderr]).toEqual([device.hostname, 0, ""]);
+      expect([device.hostname, sent.get(device.hostname)!.length > 0, booted === sent.get(device.hostname), fetched.stdout === sent.get(device.hostname)]).toEqual([device.hostname, true, true, true]);
       // What the offline apply check read differs only in the downloads' sources, which installDownloads fills from local copies.
       const offline = fs.readFileSync(path.join(work, "nodes", device.hostname, "user-data.offline.ign"), "utf8");
       const withoutSources = (text: string) => JSON.stringify(unpackUserData(JSON.parse(text)), (k, v) => (k === "contents" && !String(v?.source).startsWith("data:") ? { source: "data:," } : v));

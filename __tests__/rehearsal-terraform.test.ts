@@ -12,12 +12,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { USER_DATA_BUDGET_BYTES } from "../lib/user-data-size";
 import type { RehearsalMetalOptions } from "../rehearsal/metal";
 import { StackRehearsal, readStack, synthesize } from "../rehearsal/rehearse";
 import { plannedActions } from "../rehearsal/terraform";
 import { toolsPresent, toolsUnavailable } from "../rehearsal/tools";
 import { IgnConfig, decodeDataUrl, files, hasCommand, ignitionValidate, installHint, unpackMerges } from "./support/ignition";
+import { Applied, expectNoSecretLeaks, expectOnlyProjectAndBlock, expectTwoMoreWorkers, leftInMetal } from "./support/terraform-rehearsal";
 
 const present = toolsPresent(["terraform"]);
 if (!present) console.warn(`SKIPPED Terraform rehearsal: the pinned terraform and providers are not built: ${toolsUnavailable(["terraform"]) ?? "run `npm run tools` (.ci/run does)"}`);
@@ -31,25 +31,32 @@ afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 // Only what a deploy reads: the settings of each case, and TF_VAR_* (none here).
 const BASE_ENV: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, CHECKPOINT_DISABLE: "1" };
 
-interface Applied {
-  rehearsal: StackRehearsal;
-  outputs: Record<string, { value: unknown; sensitive: boolean }>;
-  planText: string;
-  created: Record<string, Record<string, number>>;
-  milliseconds: number;
-  /** Requests the Metal API emulator served during apply. */
-  requests: number;
-}
-
 // Every rehearsal started here has an emulator process: stopped whatever happens.
 const opened: StackRehearsal[] = [];
 afterAll(() => opened.forEach((r) => r.close()));
 
-/** Synthesizes `settings` and starts the stack's rehearsal (and its emulator); nothing applied yet. */
+// One synth per set of settings: the guards' rehearsals reuse the applied cases' (a synth costs seconds).
+const synthesized = new Map<string, { outdir: string; stack: string }>();
+function synthOnce(name: string, settings: Record<string, string>): { outdir: string; stack: string } {
+  const key = JSON.stringify(Object.entries(settings).sort());
+  if (!synthesized.has(key)) {
+    const outdir = path.join(work, name, "cdktf.out");
+    const [stack] = synthesize({ ...BASE_ENV, ...settings }, outdir);
+    synthesized.set(key, { outdir, stack });
+  }
+  return synthesized.get(key)!;
+}
+
+/** The stack `settings` synthesize to (once). */
+function stackOf(name: string, settings: Record<string, string>): Record<string, unknown> {
+  const { outdir, stack } = synthOnce(name, settings);
+  return readStack(outdir, stack);
+}
+
+/** Synthesizes `settings` (once) and starts the stack's rehearsal (and its emulator) in its own folder; nothing applied yet. */
 function rehearsalOf(name: string, settings: Record<string, string>, metal: RehearsalMetalOptions = {}): StackRehearsal {
   const env = { ...BASE_ENV, ...settings };
-  const outdir = path.join(work, name, "cdktf.out");
-  const [stack] = synthesize(env, outdir);
+  const { outdir, stack } = synthOnce(name, settings);
   const rehearsal = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, name, "tf"), env, undefined, metal);
   opened.push(rehearsal);
   return rehearsal;
@@ -79,10 +86,13 @@ function userData(applied: Applied): Map<string, string> {
 }
 
 /**
- * Metal's answer to "how big": the bytes of user data each device holds, by role, must
- * fit the budget that synth enforces with its (larger) estimate (lib/user-data-size.ts).
+ * Metal's answer to "how big": the bytes of user data each device holds, by role. Issue
+ * #22 asks for at most 24 KiB per role, constant in N, because large user data slows
+ * provisioning (Lokomotive saw 64 kB add minutes to Packet deploys). Synth's own budget
+ * (USER_DATA_BUDGET_BYTES, 28 KiB) holds an estimate that counts each PEM at about twice
+ * its size; this holds the real bytes.
  */
-const USER_DATA_LIMIT = USER_DATA_BUDGET_BYTES;
+const APPLIED_USER_DATA_LIMIT_BYTES = 24 * 1024;
 const appliedSizes = new Map<string, Map<string, number>>();
 function roleOf(hostname: string): string {
   return hostname.endsWith("-cp-1") ? "first control plane" : hostname.includes("-cp-") ? "control plane" : "worker";
@@ -91,34 +101,14 @@ function recordSizes(name: string, rehearsal: StackRehearsal): Map<string, numbe
   const largest = new Map<string, number>();
   for (const d of rehearsal.devices()) largest.set(roleOf(d.hostname), Math.max(largest.get(roleOf(d.hostname)) ?? 0, Buffer.byteLength(d.userData)));
   appliedSizes.set(name, largest);
-  console.log(`rehearsal figure: ${name}, applied user data per role (largest): ${[...largest].map(([role, bytes]) => `${role} ${(bytes / 1024).toFixed(1)} KiB`).join(", ")}`);
+  console.log(`rehearsal figure: ${name}, applied user data per role (largest): ${[...largest].map(([role, bytes]) => `${role} ${(bytes / 1024).toFixed(1)} KiB (${bytes} bytes)`).join(", ")}; at most ${APPLIED_USER_DATA_LIMIT_BYTES} bytes each`);
   return largest;
-}
-
-/** What the emulator holds apart from the project and its blocks: must be nothing after destroy. */
-function leftInMetal(rehearsal: StackRehearsal): string[] {
-  const state = rehearsal.metal.state();
-  return [
-    ...state.devices.map((d) => `device ${d.hostname}`),
-    ...state.bgpSessions.map((b) => `bgp session ${b.id}`),
-    ...state.reservations.filter((r) => r.type === "public_ipv4" || r.deviceId).map((r) => `reservation ${r.network}/${r.cidr}`),
-  ];
 }
 
 function fileBytes(config: IgnConfig, filePath: string): Buffer {
   const found = files(config).filter((f) => f.path === filePath);
   expect(found).toHaveLength(1);
   return decodeDataUrl(found[0].contents!.source, found[0].contents!.compression);
-}
-
-/** The private keys' PEM bodies in the state: what must never show in plan output or plain outputs. */
-function stateSecrets(rehearsal: StackRehearsal): string[] {
-  const state = rehearsal.terraform.json<{ values?: { root_module?: { resources?: { type: string; values: Record<string, unknown> }[] } } }>(["show", "-json"]);
-  const secrets: string[] = [];
-  for (const r of state.values?.root_module?.resources ?? []) {
-    if (r.type === "tls_private_key") secrets.push(String(r.values.private_key_pem).split("\n")[1]);
-  }
-  return secrets;
 }
 
 describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 workers)", () => {
@@ -147,8 +137,8 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
     expect(new Set(state.bgpSessions.map((b) => b.deviceId))).toEqual(ids);
   });
 
-  test("every device's user data, as Metal holds it, fits the user-data budget", () => {
-    for (const [role, bytes] of recordSizes("default", applied.rehearsal)) expect([role, bytes <= USER_DATA_LIMIT]).toEqual([role, true]);
+  test("every device's user data, as Metal holds it, is at most 24 KiB", () => {
+    for (const [role, bytes] of recordSizes("default", applied.rehearsal)) expect([role, bytes <= APPLIED_USER_DATA_LIMIT_BYTES]).toEqual([role, true]);
   });
 
   test("every device's public IPv6 is a /127 in the first /64 of CLUSTER_IPV6_BLOCK, and the outputs are Metal's addresses", () => {
@@ -246,28 +236,20 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
   });
 
   test("no secret from the state appears in the plan output, a non-sensitive output or the emulator's log", () => {
-    const secrets = stateSecrets(applied.rehearsal);
-    expect(secrets.length).toBe(7); // the CAs', service-account, admin and two workers' keys
-    const plain = JSON.stringify(Object.values(applied.outputs).filter((o) => !o.sensitive));
-    const log = fs.readFileSync(applied.rehearsal.metal.logFile, "utf8");
-    expect(log.split("\n").filter(Boolean).length).toBeGreaterThan(10);
-    for (const secret of [...secrets, applied.rehearsal.metal.env().METAL_AUTH_TOKEN]) {
-      expect(secret.length).toBeGreaterThan(15);
-      expect(applied.planText).not.toContain(secret);
-      expect(plain).not.toContain(secret);
-      expect(log).not.toContain(secret);
-    }
-    expect(applied.planText).toContain("(sensitive value)");
+    expectNoSecretLeaks(applied, 3);
   });
 
-  test("a second plan changes nothing, and destroy leaves Metal with only the project and its blocks", () => {
+  test("a second plan changes nothing", () => {
     expect(applied.rehearsal.changesPlanned()).toBe(false);
+  });
+
+  test("WORKER_COUNT=4 plans the two new devices, their BGP sessions and their join credentials, nothing else", () => {
+    expectTwoMoreWorkers(applied, stackOf("default-more", { WORKER_COUNT: "4" }), ["v6fabric-worker-03", "v6fabric-worker-04"]);
+  });
+
+  test("destroy leaves Metal with only the project and its /56", () => {
     applied.rehearsal.destroy();
-    expect(applied.rehearsal.stateResources()).toEqual([]);
-    expect(leftInMetal(applied.rehearsal)).toEqual([]);
-    const state = applied.rehearsal.metal.state();
-    expect(state.projects.map((p) => p.id)).toEqual(["00000000-0000-0000-0000-000000000000"]);
-    expect(state.reservations.filter((r) => r.type === "public_ipv6").map((r) => `${r.network}/${r.cidr}`)).toEqual(["2001:db8:0:ab00::/56"]);
+    expectOnlyProjectAndBlock(applied.rehearsal);
     console.log(`rehearsal figure: default cluster, synth to apply ${(applied.milliseconds / 1000).toFixed(1)} s`);
   });
 });
@@ -283,10 +265,10 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
     expect(applied.rehearsal.changesPlanned()).toBe(false);
   });
 
-  test("every role's user data, as Metal holds it, fits the user-data budget", () => {
+  test("every role's user data, as Metal holds it, is at most 24 KiB", () => {
     const sizes = recordSizes("3 + 5", applied.rehearsal);
     expect([...sizes.keys()].sort()).toEqual(["control plane", "first control plane", "worker"]);
-    for (const [role, bytes] of sizes) expect([role, bytes <= USER_DATA_LIMIT]).toEqual([role, true]);
+    for (const [role, bytes] of sizes) expect([role, bytes <= APPLIED_USER_DATA_LIMIT_BYTES]).toEqual([role, true]);
   });
 
   test("every control plane carries the same CAs; the direct API URLs are the devices' addresses", () => {
@@ -302,37 +284,24 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
     expect(applied.rehearsal.devices()).toHaveLength(8);
   });
 
-  test("WORKER_COUNT=7 plans the two new devices, their BGP sessions and their join credentials, nothing else", () => {
-    const env = { ...BASE_ENV, CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "7" };
-    const outdir = path.join(work, "ha-more", "cdktf.out");
-    const [stack] = synthesize(env, outdir);
-    applied.rehearsal.write(readStack(outdir, stack));
-    const { plan } = applied.rehearsal.plan("more-workers.tfplan");
-    // A device, a session, a key, a request and a certificate for each new worker; nothing else created, changed or replaced.
-    expect(plannedActions(plan)).toEqual({
-      metal_device: { create: 2 },
-      metal_bgp_session: { create: 2 },
-      tls_private_key: { create: 2 },
-      tls_cert_request: { create: 2 },
-      tls_locally_signed_cert: { create: 2 },
-    });
-    const created = (plan.resource_changes ?? []).filter((rc) => rc.change.actions.join() === "create").map((rc) => rc.address);
-    expect(created).toHaveLength(10);
-    expect(created.every((address) => /v6fabric-worker-0[67]/.test(address))).toBe(true);
-    const outputChanges = Object.entries(plan.output_changes ?? {}).filter(([, c]) => c.actions.join() !== "no-op");
-    expect(outputChanges.map(([name, c]) => `${name}:${c.actions.join("+")}`).sort()).toEqual(["fabric_summary:update"]); // the worker count
+  test("no secret from the state appears in the plan output, a non-sensitive output or the emulator's log", () => {
+    expectNoSecretLeaks(applied, 8);
   });
 
-  test("destroy leaves Metal with only the project and its blocks", () => {
+  test("WORKER_COUNT=7 plans the two new devices, their BGP sessions and their join credentials, nothing else", () => {
+    expectTwoMoreWorkers(applied, stackOf("ha-more", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "7" }), ["v6fabric-worker-06", "v6fabric-worker-07"]);
+  });
+
+  test("destroy leaves Metal with only the project and its /56", () => {
     applied.rehearsal.destroy();
-    expect(applied.rehearsal.stateResources()).toEqual([]);
-    expect(leftInMetal(applied.rehearsal)).toEqual([]);
+    expectOnlyProjectAndBlock(applied.rehearsal);
   });
 });
 
 describeRehearsal("Terraform rehearsal: a Terraform Cloud stack", () => {
-  test("the cloud backend is swapped for a local state file, and the stack applies against Metal", () => {
-    const applied = applyCase("cloud", { TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" });
+  test("the cloud backend is swapped for a local state file, and the stack applies against Metal; no secret leaks, two more workers plan only theirs, destroy leaves the project and its /56", () => {
+    const cloud = { TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" };
+    const applied = applyCase("cloud", cloud);
     try {
       expect(applied.rehearsal.root.replacedBackend).toBe("Terraform Cloud (organization acme)");
       expect(applied.rehearsal.root.root.terraform.backend).toEqual({ local: { path: "terraform.tfstate" } });
@@ -340,10 +309,13 @@ describeRehearsal("Terraform rehearsal: a Terraform Cloud stack", () => {
       expect(fs.existsSync(path.join(applied.rehearsal.dir, "terraform.tfstate"))).toBe(true);
       expect(applied.created.metal_device).toEqual({ create: 3 });
       expect(applied.rehearsal.changesPlanned()).toBe(false);
+      expectNoSecretLeaks(applied, 3);
+      expectTwoMoreWorkers(applied, stackOf("cloud-more", { ...cloud, WORKER_COUNT: "4" }), ["v6fabric-worker-03", "v6fabric-worker-04"]);
+      expect(applied.rehearsal.root.root.terraform.backend).toEqual({ local: { path: "terraform.tfstate" } });
     } finally {
       applied.rehearsal.destroy();
     }
-    expect(leftInMetal(applied.rehearsal)).toEqual([]);
+    expectOnlyProjectAndBlock(applied.rehearsal);
   }, 300_000);
 });
 
@@ -358,7 +330,7 @@ describeRehearsal("Terraform rehearsal figures", () => {
       const sizes = recordSizes("3 + 97", applied.rehearsal);
       const few = appliedSizes.get("3 + 5");
       for (const [role, bytes] of sizes) {
-        expect([role, bytes <= USER_DATA_LIMIT]).toEqual([role, true]);
+        expect([role, bytes <= APPLIED_USER_DATA_LIMIT_BYTES]).toEqual([role, true]);
         if (few) expect([role, Math.abs(bytes - few.get(role)!) <= 64]).toEqual([role, true]);
       }
       expect(applied.rehearsal.metal.state().bgpSessions).toHaveLength(100);
@@ -393,8 +365,13 @@ describeRehearsal("Terraform rehearsal: the app's guards, read from the real Ter
     expect(leftInMetal(rehearsal)).toEqual([]);
   }, 300_000);
 
-  test("a precreated block that is not CLUSTER_IPV6_BLOCK stops the plan, naming the setting, and creates nothing", () => {
-    const rehearsal = rehearsalOf("other-block", {}, { faults: { reportedIpv6Blocks: { da: "2604:1380:4641:c900::/56" } } });
+  // A plan is cheap, so every variant; the two checks below need an apply each and run on the default only (docs/rehearsal.md).
+  test.each([
+    ["the default cluster", {}],
+    ["3 + 5", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }],
+    ["Terraform Cloud", { TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" }],
+  ])("%s: a precreated block that is not CLUSTER_IPV6_BLOCK stops the plan, naming the setting, and creates nothing", (variant, settings: Record<string, string>) => {
+    const rehearsal = rehearsalOf(`other-block-${variant.replace(/\W+/g, "-")}`, settings, { faults: { reportedIpv6Blocks: { da: "2604:1380:4641:c900::/56" } } });
     const message = failure(rehearsal, ["plan", "-input=false", "-no-color"]);
     expect(message).toContain("CLUSTER_IPV6_BLOCK=2001:db8:0:ab00::/56 is not this project's public IPv6 block in metro da.");
     expect(rehearsal.metal.state().devices).toEqual([]);

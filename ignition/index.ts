@@ -192,6 +192,12 @@ export function renderNodeIgnition(input: NodeIgnitionInput): IgnitionConfig {
   // every boot, so it exists (with this node's addresses) before kubeadm runs.
   // 0600, like kubeadm's own files under /etc/kubernetes.
   const kubeadmConfig: EncodedNodeFile = { path: NODE_PATHS.kubeadmConfig, mode: 0o600, contents: textResource(input.kubeadmConfig), template: true };
+  // The add-on manifests go last, in their order (addons.list gives the apply order): they
+  // are about half the first control plane's boot config, and among the other files they
+  // would push the scripts and the units that run them beyond deflate's 32 KiB window
+  // (ignition/user-data.ts). Ignition writes the same files in any order.
+  const addons = new Set(input.addonManifests ?? []);
+  const encoded = input.files.map(encodeFile);
   return composeConfig(
     basePart({
       hostname: input.hostname,
@@ -200,10 +206,11 @@ export function renderNodeIgnition(input: NodeIgnitionInput): IgnitionConfig {
       bgpPeers: input.bgpPeers ?? METAL_IPV6_PEERS,
     }),
     input.role === "init" ? initPart(input.addonManifests ?? []) : joinPart(),
-    filesPart([kubeadmConfig, ...input.files.map(encodeFile)]),
+    filesPart([kubeadmConfig, ...encoded.filter((f) => !addons.has(f.path))]),
     apiPathPart(input.apiPath, input.role !== "worker"),
     callerPart(input.units ?? [], input.kubeadmHooks ?? {}),
     ...(input.nat64 ? [nat64Part(input.nat64)] : []),
+    filesPart(encoded.filter((f) => addons.has(f.path))),
   );
 }
 

@@ -30,7 +30,11 @@ export function packUserData(config: IgnitionConfig): IgnitionConfig {
   const applyTime = files.filter(appliedAtApplyTime);
   const bootFiles = files.filter((f) => !appliedAtApplyTime(f));
   const { files: _files, ...storage } = config.storage ?? {};
-  const boot: IgnitionConfig = { ...config, storage: { ...(bootFiles.length > 0 ? { files: bootFiles } : {}), ...storage } };
+  const { storage: _storage, systemd, ...rest } = config;
+  // Units before files: deflate matches repeats at most 32 KiB back (RFC 1951), and the
+  // units sit nearer the scripts they run (renderNodeIgnition puts the large add-on
+  // manifests last; docs/flatcar-boot.md). JSON key order means nothing to Ignition.
+  const boot: IgnitionConfig = { ...rest, ...(systemd ? { systemd } : {}), storage: { ...(bootFiles.length > 0 ? { files: bootFiles } : {}), ...storage } };
   const json = JSON.stringify(boot);
   // A reference there would reach the node as the literal text `${TfToken[...]}`.
   if (hasToken(json)) throw new Error("packUserData: a Terraform reference sits outside a whole-file `base64` source (in a unit, a hook or a text file)");

@@ -7,7 +7,7 @@
  * budgets well under that per node. The budget was raised as the boot grew (32 KiB,
  * then 36 after NAT64 and DNS64, 40 after the node-local API path); since the boot
  * config travels as one gzip'd merged config (ignition/user-data.ts) the largest node,
- * the first control plane, needs about 26.3 KiB, and the budget is 28 KiB. What is left
+ * the first control plane, needs about 26.2 KiB, and the budget is 28 KiB. What is left
  * of it is mostly the first control plane's eight PEMs, counted here at a size no real
  * one reaches (docs/flatcar-boot.md, "Size").
  */

@@ -2,7 +2,8 @@
  * `npm run bench-synth`: how long a synth takes, the way it ran before and the way it
  * runs now, side by side in one run on this machine.
  *
- *   before: `cdktf synth` (the CLI starts, runs `terraform version`, then the app)
+ *   before: `cdktf synth` (`cdktn synth` on CDK Terrain: the CLI starts, runs
+ *           `terraform version`, then the app)
  *           with the app type-checked by ts-node at every synth
  *   now:    `npm run synth`: the app alone, transpiled without type-checking
  *           (`npm test` and `npm run build` type-check; synth need not)
@@ -24,11 +25,21 @@ interface Variant {
   command(outdir: string): { file: string; args: string[] };
 }
 
-const cdktf = path.join(PROJECT, "node_modules", ".bin", "cdktf");
+// Whichever CLI is installed: cdktf-cli's `cdktf`, or `cdktn` after the switch to CDK
+// Terrain (README, "cdktf's status"); both take the same synth arguments.
+const CLI_NAMES = ["cdktf", "cdktn"];
+function installedCli(): { name: string; file: string } {
+  for (const name of CLI_NAMES) {
+    const file = path.join(PROJECT, "node_modules", ".bin", name);
+    if (fs.existsSync(file)) return { name, file };
+  }
+  throw new Error(`bench-synth: neither ${CLI_NAMES.join(" nor ")} is in node_modules/.bin: install the dependencies (npm ci)`);
+}
+const cli = installedCli();
 const VARIANTS: readonly Variant[] = [
   {
-    name: "before: cdktf synth, type-checking app",
-    command: (outdir) => ({ file: cdktf, args: ["synth", "--app", "npx ts-node --prefer-ts-exts main.ts", "--output", outdir] }),
+    name: `before: ${cli.name} synth, type-checking app`,
+    command: (outdir) => ({ file: cli.file, args: ["synth", "--app", "npx ts-node --prefer-ts-exts main.ts", "--output", outdir] }),
   },
   {
     name: "now: npm run synth",

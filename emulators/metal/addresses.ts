@@ -67,8 +67,8 @@ export function netmask(family: 4 | 6, cidr: number): string {
 
 /**
  * The n-th (0-based) point-to-point network of `size` bits' prefix starting at `start`:
- * the even address is the network and gateway, the odd one the device. For IPv6 this is
- * the numbering rehearsal/offline-stack.ts deviceIpv6() uses (n-th device: 2n / 2n+1).
+ * the even address is the network and gateway, the odd one the device (n-th device:
+ * 2n / 2n+1), the layout of packngo's metadata fixture (docs/metal-emulator.md).
  */
 export function pointToPoint(family: 4 | 6, start: bigint, n: number): PointToPoint {
   const network = start + 2n * BigInt(n);
