@@ -38,6 +38,17 @@ describe("pinned sources", () => {
     expect(metal.tarball).toBe("terraform-provider-metal-3.3.0.tar.gz");
   });
 
+  test("the kubernetes and null providers are pinned to the release commits their @cdktf bindings were generated from", () => {
+    const byName = Object.fromEntries(PINNED_SOURCES.map((s) => [s.name, s]));
+    expect(byName["terraform-provider-kubernetes"]).toMatchObject({ version: "2.38.0", repository: "hashicorp/terraform-provider-kubernetes", commit: "be88f44271050f69d52f410bca388834afedfe71" });
+    expect(byName["terraform-provider-null"]).toMatchObject({ version: "3.2.4", repository: "hashicorp/terraform-provider-null", commit: "01034f80eb238732fd9e8673582e0e770cfab578" });
+    // The bindings' own record of the provider they were generated from (package.json "cdktf.provider").
+    for (const [pkg, pin] of [["@cdktf/provider-kubernetes", byName["terraform-provider-kubernetes"]], ["@cdktf/provider-null", byName["terraform-provider-null"]]] as const) {
+      const manifest = JSON.parse(fs.readFileSync(require.resolve(`${pkg}/package.json`), "utf8"));
+      expect(manifest.cdktf.provider.version).toBe(pin.version);
+    }
+  });
+
   test("the folder defaults to ../shared/upstream/sources beside the repository, or V6FABRIC_PINNED_SOURCES", () => {
     expect(pinnedSourcesDir({})).toBe(path.resolve(__dirname, "..", "..", "shared", "upstream", "sources"));
     expect(pinnedSourcesDir({ V6FABRIC_PINNED_SOURCES: "/srv/src" })).toBe("/srv/src");
