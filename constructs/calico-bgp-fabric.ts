@@ -64,6 +64,8 @@ export class CalicoBgpFabric extends Construct {
   readonly nodeFiles: readonly NodeFile[];
   /** Paths among nodeFiles, in the order the init node applies them. */
   readonly addonManifests: readonly string[];
+  /** The manifests themselves, in that order (the configuration stack keeps the same objects). */
+  readonly manifests: readonly AddonManifest[];
   readonly prefixBudget: PrefixBudget;
   /** The Metal project (undefined without metalProject). */
   readonly project?: DataMetalProject;
@@ -104,6 +106,7 @@ export class CalicoBgpFabric extends Construct {
       peers: props.peers,
     };
     const manifests = calicoAddonManifests(input);
+    this.manifests = manifests;
     this.nodeFiles = manifests.map((m) => toNodeFile(m, password));
     this.addonManifests = manifests.map((m) => m.path);
 

@@ -1,0 +1,92 @@
+/**
+ * The in-cluster objects the settings control, as the configuration stack keeps them
+ * (constructs/cluster-config-stack.ts): taken from the very manifests the init node's
+ * user data carries, so the stack and first boot can never disagree on a value.
+ *
+ * Pure: typed input to typed output, no cdktf.
+ */
+import YAML from "yaml";
+import { AddonManifest } from "./calico";
+
+/**
+ * The field manager first boot applies with (ignition/scripts/apply-addons.sh,
+ * `kubectl apply --server-side --field-manager=...`) and the configuration stack's
+ * kubernetes_manifest resources use too: one server-side-apply owner of every field
+ * across the handover, so the two writers never conflict with each other.
+ */
+export const ADDON_FIELD_MANAGER = "v6fabric-addons";
+
+export interface KubernetesObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly [key: string]: unknown };
+  readonly [key: string]: unknown;
+}
+
+export interface ConfigObject {
+  /** Stable and unique within the stack (`<kind>-[<namespace>-]<name>`): the construct ID. */
+  readonly id: string;
+  /** The init node's file the object is in (first boot applies that file). */
+  readonly manifestPath: string;
+  readonly object: KubernetesObject;
+  /** The kubernetes provider's import ID (`apiVersion=...,kind=...,[namespace=...,]name=...`). */
+  readonly importId: string;
+}
+
+export class ClusterConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ClusterConfigError";
+  }
+}
+
+/**
+ * Why some first-boot manifests stay first boot's alone:
+ * - downloaded ones (Calico's CRDs and operator) are pinned releases, not settings, and
+ *   their size (megabytes of CRDs) would sit in every plan;
+ * - the BGP password Secret is written around a sensitive variable of the cluster stack,
+ *   which this stack would have to read from its state (left for a later change).
+ */
+export function isKeptByConfigStack(manifest: AddonManifest): manifest is { readonly path: string; readonly yaml: string } {
+  return "yaml" in manifest;
+}
+
+/**
+ * Every object of the first-boot manifests the configuration stack keeps, in apply order.
+ * YAML is read as 1.1, as it was written (lib/yaml.ts) and as kubectl reads it.
+ */
+export function configurationObjects(manifests: readonly AddonManifest[]): ConfigObject[] {
+  const objects: ConfigObject[] = [];
+  const seen = new Map<string, string>();
+  for (const manifest of manifests.filter(isKeptByConfigStack)) {
+    for (const doc of YAML.parseAllDocuments(manifest.yaml, { version: "1.1" })) {
+      if (doc.errors.length > 0) throw new ClusterConfigError(`${manifest.path}: ${doc.errors[0].message}`);
+      const object = doc.toJS() as KubernetesObject | null;
+      if (object === null) continue;
+      if (!object.apiVersion || !object.kind || !object.metadata?.name) {
+        throw new ClusterConfigError(`${manifest.path}: a document without apiVersion, kind and metadata.name`);
+      }
+      const id = objectId(object);
+      const earlier = seen.get(id);
+      if (earlier !== undefined) throw new ClusterConfigError(`${manifest.path}: ${id} is also in ${earlier}`);
+      seen.set(id, manifest.path);
+      objects.push({ id, manifestPath: manifest.path, object, importId: importId(object) });
+    }
+  }
+  return objects;
+}
+
+/** `<kind>-[<namespace>-]<name>`, lower case, with anything but letters, digits and `-` as `-`. */
+export function objectId(object: KubernetesObject): string {
+  const parts = [object.kind, object.metadata.namespace, object.metadata.name].filter((p): p is string => !!p);
+  return parts.join("-").toLowerCase().replace(/[^a-z0-9-]/g, "-");
+}
+
+/**
+ * The ID `terraform import` takes for a kubernetes_manifest (the provider's
+ * util.ParseResourceID: comma-separated key=value, namespace defaulting to "default").
+ */
+export function importId(object: KubernetesObject): string {
+  const { apiVersion, kind, metadata } = object;
+  return [`apiVersion=${apiVersion}`, `kind=${kind}`, ...(metadata.namespace ? [`namespace=${metadata.namespace}`] : []), `name=${metadata.name}`].join(",");
+}
