@@ -53,6 +53,9 @@ export class ClusterConfigStack extends TerraformStack {
     const kubeconfig = Fn.yamldecode(cluster.getString(CONTROL_PLANE_OUTPUTS.adminKubeconfig));
     // The admin credential as the kubeconfig output already carries it: no second secret output.
     const adminUser = (field: string) => Fn.base64decode(Fn.tostring(propertyAccess(kubeconfig, ["users", 0, "user", field])));
+    // The prebuilt bindings write the bare type ("kubernetes"); the full address names the
+    // provider the mirror holds, as the other stacks' providers are named.
+    this.addOverride("terraform.required_providers.kubernetes.source", "hashicorp/kubernetes");
     new KubernetesProvider(this, "kubernetes", {
       host: cluster.getString(CONTROL_PLANE_OUTPUTS.apiServerUrl),
       clusterCaCertificate: cluster.getString(CONTROL_PLANE_OUTPUTS.clusterCaCertificate),
