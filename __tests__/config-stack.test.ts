@@ -10,6 +10,7 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { ADDON_FIELD_MANAGER } from "../lib/cluster-config";
 import { SettingsError, loadSettings } from "../lib/settings";
+import { clusterOutputsState, configStackRoot, isConfigStack } from "../rehearsal/config-stack";
 import { devicesOf } from "../scripts/synthesized";
 import { TerraformJson, resourcesOf, synthesize } from "./support/synth";
 
@@ -137,6 +138,10 @@ describe("with CONFIG_STACK_RUNNER_PREFIX", () => {
     expect(sshSources(opened)).toEqual(["2001:db8:77::/48"]);
   });
 
+  test("adding it leaves the cluster stack as it was: no output, no device, no user data changes", () => {
+    expect(synth.raw.v6fabric).toBe(synthesize({ API_ALLOWED_PREFIXES: RUNNER.API_ALLOWED_PREFIXES }).raw.v6fabric);
+  });
+
   test("the same stack for the Matchbox target: nothing in it is Metal's", () => {
     expect(JSON.stringify(config)).not.toMatch(/"metal_|equinix/);
   });
@@ -153,6 +158,31 @@ describe("with Terraform Cloud", () => {
     const remote = (stacks["v6fabric-config"].data as any).terraform_remote_state.cluster;
     expect(remote.backend).toBe("remote");
     expect(remote.config).toMatchObject({ organization: "acme", workspaces: { name: "fabric-v6fabric" } });
+  });
+});
+
+describe("the stack as the rehearsal's Terraform runs it (rehearsal/config-stack.ts)", () => {
+  const synth = synthesize({ ...RUNNER, TF_CLOUD_ORGANIZATION: "acme" });
+
+  test("only the configuration stack is taken for one; `npm run rehearse` leaves it to a running cluster", () => {
+    expect(isConfigStack(synth.stacks["v6fabric-config"])).toBe(true);
+    expect(isConfigStack(synth.stacks.v6fabric)).toBe(false);
+  });
+
+  test("its state goes to a local file and the cluster's outputs come from the file given, whatever backend the synth named", () => {
+    const root = configStackRoot(synth.stacks["v6fabric-config"], "rehearsal/cluster.tfstate");
+    expect(root.terraform.cloud).toBeUndefined();
+    expect(root.terraform.backend).toEqual({ local: { path: "terraform.tfstate" } });
+    expect(root.data.terraform_remote_state.cluster).toEqual({ backend: "local", config: { path: path.resolve("rehearsal/cluster.tfstate") } });
+    // The synthesized stack is left as it was.
+    expect((synth.stacks["v6fabric-config"].terraform as any).cloud.organization).toBe("acme");
+    expect(() => configStackRoot(synth.stacks.v6fabric, "x")).toThrow("no data.terraform_remote_state.cluster");
+  });
+
+  test("a state of outputs only: what Terraform's remote state reads, the sensitive one marked", () => {
+    const state = JSON.parse(clusterOutputsState({ api_server_url: { value: "https://[::1]:6443" }, admin_kubeconfig: { value: "kubeconfig", sensitive: true } }));
+    expect(state).toMatchObject({ version: 4, resources: [] });
+    expect(state.outputs).toEqual({ api_server_url: { value: "https://[::1]:6443", type: "string" }, admin_kubeconfig: { value: "kubeconfig", type: "string", sensitive: true } });
   });
 });
 

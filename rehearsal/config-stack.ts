@@ -37,6 +37,11 @@ export function configStackRoot(stack: Json, clusterStateFile: string, stateFile
   return root;
 }
 
+/** Whether a synthesized stack is a configuration stack (it writes to a cluster's API server, not to Metal). */
+export function isConfigStack(stack: Json): boolean {
+  return stack.data?.terraform_remote_state?.[CLUSTER_STATE_DATA_SOURCE] !== undefined && stack.resource?.kubernetes_manifest !== undefined;
+}
+
 /** A Terraform state (format 4) that holds only outputs: what the configuration stack reads of a cluster. */
 export function clusterOutputsState(outputs: Readonly<Record<string, { value: string; sensitive?: boolean }>>): string {
   const state = {
