@@ -142,12 +142,26 @@ describe("with CONFIG_STACK_RUNNER_PREFIX", () => {
     expect(synth.raw.v6fabric).toBe(synthesize({ API_ALLOWED_PREFIXES: RUNNER.API_ALLOWED_PREFIXES }).raw.v6fabric);
   });
 
-  test("the same stack for the Matchbox target: nothing in it is Metal's", () => {
+  test("nothing in it is Metal's: the same stack serves the Matchbox target", () => {
     expect(JSON.stringify(config)).not.toMatch(/"metal_|equinix/);
   });
 
   test("no key material in the stack: credentials come from state at plan time", () => {
     expect(synth.raw["v6fabric-config"]).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+  });
+});
+
+describe("with NODE_TARGET=matchbox", () => {
+  test("the same stack keeps the same objects as that target's init node, its BGPPeers the inventory's routers", () => {
+    const inventory = path.join(__dirname, "..", "examples", "matchbox-inventory.json");
+    // A runner inside the cluster's pod range: admitted without API_ALLOWED_PREFIXES.
+    const synth = synthesize({ NODE_TARGET: "matchbox", MATCHBOX_INVENTORY: inventory, CONFIG_STACK_RUNNER_PREFIX: "2001:db8:0:ab10::5" });
+    const kept = manifestsOf(synth.stacks["v6fabric-config"]).map(([, m]) => m.manifest as Doc);
+    const { docs } = firstBootDocuments(synth.stacks);
+    expect(kept.map(identity).sort()).toEqual(docs.map(identity).sort());
+    const routers = new Set<string>(JSON.parse(fs.readFileSync(inventory, "utf8")).machines.flatMap((m: { neighbors: { address: string }[] }) => m.neighbors.map((n) => n.address)));
+    const peers = kept.filter((d) => d.kind === "BGPPeer").map((d) => (d as unknown as { spec: { peerIP: string } }).spec.peerIP);
+    expect(peers.sort()).toEqual([...routers].sort());
   });
 });
 
