@@ -21,6 +21,7 @@ import { LocalApiServer, startLocalApiServer } from "./support/local-apiserver";
 import { TerraformJson, synthesize } from "./support/synth";
 
 const RUNNER = { CONFIG_STACK_RUNNER_PREFIX: "2001:db8:99:1::/64", API_ALLOWED_PREFIXES: "2001:db8:99::/48" };
+const ADMIN = { ...RUNNER, ADMIN_ALLOWED_PREFIXES: "2001:db8:77::/48" };
 const CONFIG = "v6fabric-config";
 const ADDON_LIST = "/etc/v6fabric/addons.list";
 
@@ -154,7 +155,7 @@ const manifestChanges = (plan: { resource_changes?: readonly Change[] }) => (pla
     }, 480_000);
 
     test("a changed setting updates exactly the objects whose rendering changed, in the API server, with the same owner", () => {
-      const changed = synthesize({ ...RUNNER, ADMIN_ALLOWED_PREFIXES: "2001:db8:77::/48" }).stacks[CONFIG];
+      const changed = synthesize(ADMIN).stacks[CONFIG];
       const before = synth.stacks[CONFIG].resource!.kubernetes_manifest;
       const after = changed.resource!.kubernetes_manifest;
       expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
@@ -169,6 +170,28 @@ const manifestChanges = (plan: { resource_changes?: readonly Change[] }) => (pla
       const ssh = (policy.spec.ingress as { source?: { nets?: string[] }; destination?: { ports?: unknown[] } }[]).filter((r) => r.destination?.ports?.includes(22));
       expect(ssh.flatMap((r) => r.source?.nets ?? [])).toEqual(["2001:db8:77::/48"]);
       expect(managers("globalnetworkpolicies.projectcalico.org", "v6fabric-host-ingress")).toEqual([`${ADDON_FIELD_MANAGER}/Apply`]);
+      expect(config.changesPlanned()).toBe(false);
+    }, 480_000);
+
+    test("a setting that changes an IPPool's CIDR replaces the pool (the CRD refuses the update); the rest is updated", () => {
+      const before = synthesize(ADMIN).stacks[CONFIG].resource!.kubernetes_manifest;
+      const changed = synthesize({ ...ADMIN, LOCAL_SERVICE_ROUTES: "2" }).stacks[CONFIG];
+      const after = changed.resource!.kubernetes_manifest;
+      const differing = Object.keys(after).filter((id) => JSON.stringify(after[id].manifest) !== JSON.stringify(before[id].manifest));
+      const pool = "ippool-local-services-ipv6";
+      expect(differing).toContain(pool);
+      // What an update would meet: the v3 CRD's rule on the CIDR.
+      const update = api.kubectl(["apply", "--server-side", "--dry-run=server", `--field-manager=${ADDON_FIELD_MANAGER}`, "-f", "-"], JSON.stringify(after[pool].manifest));
+      expect([update.status === 0, update.stderr]).toEqual([false, expect.stringContaining("CIDR cannot be changed")]);
+      config.write(changed as Record<string, unknown>, clusterState);
+      const changes = manifestChanges(config.plan().plan).filter((c) => c.change.actions.join() !== "no-op");
+      expect(changes.map((c) => [c.address, c.change.actions])).toEqual(
+        differing.sort().map((id) => [`kubernetes_manifest.${id}`, id === pool ? ["delete", "create"] : ["update"]]),
+      );
+      config.apply();
+      const stored = JSON.parse(api.kubectl(["get", "ippools.projectcalico.org", "local-services-ipv6", "-o", "json"]).stdout);
+      expect(stored.spec).toMatchObject({ cidr: after[pool].manifest.spec.cidr, blockSize: after[pool].manifest.spec.blockSize });
+      expect(stored.spec.cidr).not.toBe(before[pool].manifest.spec.cidr);
       expect(config.changesPlanned()).toBe(false);
     }, 480_000);
   });

@@ -8,10 +8,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
-import { ADDON_FIELD_MANAGER } from "../lib/cluster-config";
+import { ADDON_FIELD_MANAGER, IMMUTABLE_FIELDS } from "../lib/cluster-config";
 import { SettingsError, loadSettings } from "../lib/settings";
 import { clusterOutputsState, configStackRoot, isConfigStack } from "../rehearsal/config-stack";
 import { devicesOf } from "../scripts/synthesized";
+import { referencePath } from "./support/reference";
 import { TerraformJson, resourcesOf, synthesize } from "./support/synth";
 
 const RUNNER = { CONFIG_STACK_RUNNER_PREFIX: "2001:db8:99:1::/64", API_ALLOWED_PREFIXES: "2001:db8:99::/48" };
@@ -140,6 +141,36 @@ describe("with CONFIG_STACK_RUNNER_PREFIX", () => {
 
   test("adding it leaves the cluster stack as it was: no output, no device, no user data changes", () => {
     expect(synth.raw.v6fabric).toBe(synthesize({ API_ALLOWED_PREFIXES: RUNNER.API_ALLOWED_PREFIXES }).raw.v6fabric);
+  });
+
+  test("an IPPool is replaced when its CIDR or block size changes: a terraform_data of those values triggers it", () => {
+    for (const [id, m] of manifestsOf(config)) {
+      const trigger = config.resource!.terraform_data?.[`${id}-immutable`];
+      if (m.manifest.kind !== "IPPool") continue;
+      expect(trigger.triggers_replace).toEqual({ "spec.cidr": JSON.stringify(m.manifest.spec.cidr), "spec.blockSize": JSON.stringify(m.manifest.spec.blockSize) });
+      expect(m.lifecycle).toEqual({ replace_triggered_by: [`terraform_data.${id}-immutable`] });
+    }
+    // Every field the pinned CRDs of the kept kinds make immutable (`self == oldSelf`) is listed.
+    const keptKinds = new Set(manifestsOf(config).map(([, m]) => `${m.manifest.apiVersion}/${m.manifest.kind}`));
+    const immutable: string[] = [];
+    for (const file of ["v3_projectcalico_org.yaml", "operator-crds.yaml"]) {
+      for (const doc of YAML.parseAllDocuments(fs.readFileSync(referencePath("upstream", "calico-v3.32.1", file), "utf8"))) {
+        const crd = doc.toJS();
+        if (crd?.kind !== "CustomResourceDefinition") continue;
+        for (const version of crd.spec.versions) {
+          const kind = `${crd.spec.group}/${version.name}/${crd.spec.names.kind}`;
+          if (!keptKinds.has(kind)) continue;
+          const walk = (node: any, at: string[]): void => {
+            if ((node["x-kubernetes-validations"] ?? []).some((r: { rule: string }) => r.rule === "self == oldSelf")) immutable.push(`${kind} ${at.join(".")}`);
+            for (const [key, child] of Object.entries(node.properties ?? {})) walk(child, [...at, key]);
+          };
+          walk(version.schema.openAPIV3Schema, []);
+        }
+      }
+    }
+    expect(immutable.length).toBeGreaterThan(0);
+    const listed = Object.entries(IMMUTABLE_FIELDS).flatMap(([kind, paths]) => paths.map((p) => `${kind} ${p.join(".")}`));
+    expect(listed).toEqual(expect.arrayContaining(immutable));
   });
 
   test("nothing in it is Metal's: the same stack serves the Matchbox target", () => {

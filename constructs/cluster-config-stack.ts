@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { Fn, TerraformResource, TerraformStack, propertyAccess } from "cdktf";
+import { DataResource, Fn, TerraformResource, TerraformStack, propertyAccess } from "cdktf";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { escapeTerraformTemplate } from "../ignition/terraform-escape";
@@ -76,12 +76,19 @@ export class ClusterConfigStack extends TerraformStack {
         currentFile = [];
         currentPath = object.manifestPath;
       }
+      // A changed immutable field (an IPPool's CIDR) would be refused as an update:
+      // replace the object instead, deleting the old one first (the name stays).
+      const immutable = object.immutable
+        ? new DataResource(this, `${object.id}-immutable`, { triggersReplace: escapeTemplates(object.immutable) as Record<string, string> })
+        : undefined;
       const manifest = new Manifest(this, object.id, {
         manifest: escapeTemplates(object.object) as Record<string, unknown>,
         // First boot's manager: the provider's apply then updates the fields first boot
         // set instead of sharing them with a second owner (docs/operations.md).
         fieldManager: { name: ADDON_FIELD_MANAGER, forceConflicts: true },
         dependsOn: previousFile.length > 0 ? [...previousFile] : undefined,
+        // A plain address: Terraform's JSON syntax takes no `${}` in replace_triggered_by.
+        lifecycle: immutable ? { replaceTriggeredBy: [`${immutable.terraformResourceType}.${immutable.friendlyUniqueId}`] } : undefined,
       });
       // The provider refuses to create an object that exists (manifest/provider/apply.go),
       // and first boot made these: adopt them. Import blocks are no-ops once in state.

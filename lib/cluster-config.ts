@@ -23,6 +23,20 @@ export interface KubernetesObject {
   readonly [key: string]: unknown;
 }
 
+/**
+ * Fields the API server refuses to change once set, by `<apiVersion>/<kind>`: a new value
+ * there means a new object, which the stack makes by replacing the old one. IPPool: the
+ * pinned v3 CRD's `self == oldSelf` rules (reference/upstream/calico-v3.32.1, checked by a
+ * test); RoleBinding: RBAC's validation refuses a changed roleRef.
+ */
+export const IMMUTABLE_FIELDS: Readonly<Record<string, readonly (readonly string[])[]>> = {
+  "projectcalico.org/v3/IPPool": [
+    ["spec", "cidr"],
+    ["spec", "blockSize"],
+  ],
+  "rbac.authorization.k8s.io/v1/RoleBinding": [["roleRef"]],
+};
+
 export interface ConfigObject {
   /** Stable and unique within the stack (`<kind>-[<namespace>-]<name>`): the construct ID. */
   readonly id: string;
@@ -31,6 +45,8 @@ export interface ConfigObject {
   readonly object: KubernetesObject;
   /** The kubernetes provider's import ID (`apiVersion=...,kind=...,[namespace=...,]name=...`). */
   readonly importId: string;
+  /** Its IMMUTABLE_FIELDS and their values (dotted path -> JSON), when its kind has any. */
+  readonly immutable?: Readonly<Record<string, string>>;
 }
 
 export class ClusterConfigError extends Error {
@@ -70,7 +86,8 @@ export function configurationObjects(manifests: readonly AddonManifest[]): Confi
       const earlier = seen.get(id);
       if (earlier !== undefined) throw new ClusterConfigError(`${manifest.path}: ${id} is also in ${earlier}`);
       seen.set(id, manifest.path);
-      objects.push({ id, manifestPath: manifest.path, object, importId: importId(object) });
+      const immutable = immutableValues(object);
+      objects.push({ id, manifestPath: manifest.path, object, importId: importId(object), ...(immutable ? { immutable } : {}) });
     }
   }
   return objects;
@@ -89,4 +106,12 @@ export function objectId(object: KubernetesObject): string {
 export function importId(object: KubernetesObject): string {
   const { apiVersion, kind, metadata } = object;
   return [`apiVersion=${apiVersion}`, `kind=${kind}`, ...(metadata.namespace ? [`namespace=${metadata.namespace}`] : []), `name=${metadata.name}`].join(",");
+}
+
+/** The object's IMMUTABLE_FIELDS, each as JSON (an absent field as null), or undefined for a kind without any. */
+export function immutableValues(object: KubernetesObject): Record<string, string> | undefined {
+  const fields = IMMUTABLE_FIELDS[`${object.apiVersion}/${object.kind}`];
+  if (!fields) return undefined;
+  const at = (path: readonly string[]) => path.reduce<unknown>((v, key) => (v !== null && typeof v === "object" ? (v as Record<string, unknown>)[key] : undefined), object);
+  return Object.fromEntries(fields.map((path) => [path.join("."), JSON.stringify(at(path) ?? null)]));
 }
