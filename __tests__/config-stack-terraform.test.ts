@@ -194,5 +194,32 @@ const manifestChanges = (plan: { resource_changes?: readonly Change[] }) => (pla
       expect(stored.spec.cidr).not.toBe(before[pool].manifest.spec.cidr);
       expect(config.changesPlanned()).toBe(false);
     }, 480_000);
+
+    test("the BGP password switched on later (CONFIG_STACK_ADOPT=false): its objects are created, and a new password reaches the Secret", () => {
+      const settings = { ...ADMIN, LOCAL_SERVICE_ROUTES: "2", METAL_BGP_MD5_ENABLED: "true", CONFIG_STACK_ADOPT: "false" };
+      const before = synthesize({ ...ADMIN, LOCAL_SERVICE_ROUTES: "2" }).stacks[CONFIG].resource!.kubernetes_manifest;
+      const changed = synthesize(settings).stacks[CONFIG];
+      const after = changed.resource!.kubernetes_manifest;
+      // The operator makes calico-system in a real cluster.
+      api.kubectl(["create", "namespace", "calico-system"]);
+      const withPassword = (password: string) => new ConfigStackRehearsal(changed as Record<string, unknown>, path.join(work, "plan"), clusterState, { ...process.env, TF_VAR_metal_bgp_md5_password: password });
+      const first = withPassword("rehearsal-password-1");
+      const changes = manifestChanges(first.plan().plan).filter((c) => c.change.actions.join() !== "no-op");
+      const added = Object.keys(after).filter((id) => !before[id]);
+      const updated = Object.keys(after).filter((id) => before[id] && JSON.stringify(after[id].manifest) !== JSON.stringify(before[id].manifest));
+      expect(added.sort()).toEqual(["role-calico-system-metal-bgp-password-reader", "rolebinding-calico-system-metal-bgp-password-reader", "secret-calico-system-metal-bgp-password"]);
+      expect(changes.map((c) => [c.address, c.change.actions]).sort()).toEqual(
+        [...added.map((id) => [`kubernetes_manifest.${id}`, ["create"]]), ...updated.map((id) => [`kubernetes_manifest.${id}`, ["update"]])].sort(),
+      );
+      first.apply();
+      const secretPassword = () => Buffer.from(JSON.parse(api.kubectl(["get", "secret", "-n", "calico-system", "metal-bgp-password", "-o", "json"]).stdout).data.password, "base64").toString("utf8");
+      expect(secretPassword()).toBe("rehearsal-password-1");
+      expect(first.changesPlanned()).toBe(false);
+      const second = withPassword("rehearsal-password-2");
+      const rotated = manifestChanges(second.plan().plan).filter((c) => c.change.actions.join() !== "no-op");
+      expect(rotated.map((c) => [c.address, c.change.actions])).toEqual([["kubernetes_manifest.secret-calico-system-metal-bgp-password", ["update"]]]);
+      second.apply();
+      expect(secretPassword()).toBe("rehearsal-password-2");
+    }, 480_000);
   });
 });

@@ -182,6 +182,36 @@ describe("with CONFIG_STACK_RUNNER_PREFIX", () => {
   });
 });
 
+describe("with METAL_BGP_MD5_ENABLED=true", () => {
+  const synth = synthesize({ ...RUNNER, METAL_BGP_MD5_ENABLED: "true" });
+  const config = synth.stacks["v6fabric-config"];
+
+  test("the Secret the BGPPeers name is kept, holding the base64 of the same TF_VAR_ the node's file is made from", () => {
+    const kept = manifestsOf(config).map(([, m]) => m.manifest);
+    const peers = kept.filter((d) => d.kind === "BGPPeer");
+    expect(peers.length).toBeGreaterThan(0);
+    for (const peer of peers) {
+      const { name, key } = peer.spec.password.secretKeyRef;
+      const secret = kept.find((d) => d.kind === "Secret" && d.metadata.name === name);
+      expect(secret).toMatchObject({ apiVersion: "v1", metadata: { namespace: "calico-system" }, type: "Opaque" });
+      expect(secret.data).toEqual({ [key]: "${base64encode(var.metal_bgp_md5_password)}" });
+    }
+    // calico-node may read it: the Role and RoleBinding of the same file are kept too.
+    expect(kept.filter((d) => d.metadata.namespace === "calico-system").map((d) => d.kind).sort()).toEqual(["Role", "RoleBinding", "Secret"]);
+    // The node's file ends with base64(password) too: base64 of the whole file is the prefix's and base64encode(base64encode(var)).
+    const file = devicesOf(synth.stacks as never)
+      .flatMap((d) => (d.userData && "ignition" in d.userData ? d.userData.ignition.files : []))
+      .find((f) => f.path.endsWith("40-bgp-password.yaml"));
+    expect(file?.expressions).toEqual(["base64encode(base64encode(var.metal_bgp_md5_password))"]);
+  });
+
+  test("the stack declares the same sensitive variable as the cluster stack, and never holds a value", () => {
+    expect(config.variable).toEqual(synth.stacks.v6fabric.variable);
+    expect(config.variable!.metal_bgp_md5_password.sensitive).toBe(true);
+    expect(synth.raw["v6fabric-config"]).not.toMatch(/"password": "(?!\$\{base64encode\(var\.)/);
+  });
+});
+
 describe("with NODE_TARGET=matchbox", () => {
   test("the same stack keeps the same objects as that target's init node, its BGPPeers the inventory's routers", () => {
     const inventory = path.join(__dirname, "..", "examples", "matchbox-inventory.json");

@@ -6,6 +6,7 @@ import { escapeTerraformTemplate } from "../ignition/terraform-escape";
 import { ADDON_FIELD_MANAGER, ConfigObject, configurationObjects } from "../lib/cluster-config";
 import { TerraformCloudSettings } from "../lib/settings";
 import { configureBackend, stackStateReader } from "./backend";
+import { bgpPasswordVariable } from "./calico-bgp-fabric";
 import { ClusterStack } from "./cluster-stack";
 import { CONTROL_PLANE_OUTPUTS } from "./kubeadm-control-plane";
 
@@ -64,6 +65,8 @@ export class ClusterConfigStack extends TerraformStack {
     });
 
     this.objects = configurationObjects(props.cluster.firstBootManifests);
+    // The one secret first boot applies is the BGP password: the same TF_VAR_ as the cluster stack's.
+    const password = this.objects.some((o) => o.secretPath) ? bgpPasswordVariable(this) : undefined;
     const manifests: Record<string, Manifest> = {};
     // Each file's objects after the previous file's, as first boot orders them (BGP
     // before pools, policies before host endpoints: lib/calico.ts, lib/policies.ts).
@@ -81,8 +84,11 @@ export class ClusterConfigStack extends TerraformStack {
       const immutable = object.immutable
         ? new DataResource(this, `${object.id}-immutable`, { triggersReplace: escapeTemplates(object.immutable) as Record<string, string> })
         : undefined;
+      const body = escapeTemplates(object.object) as Record<string, unknown>;
+      // Base64, as the node's file carries it after the prefix (constructs/calico-bgp-fabric.ts).
+      if (object.secretPath && password) setAt(body, object.secretPath, Fn.base64encode(password.stringValue));
       const manifest = new Manifest(this, object.id, {
-        manifest: escapeTemplates(object.object) as Record<string, unknown>,
+        manifest: body,
         // First boot's manager: the provider's apply then updates the fields first boot
         // set instead of sharing them with a second owner (docs/operations.md).
         fieldManager: { name: ADDON_FIELD_MANAGER, forceConflicts: true },
@@ -108,4 +114,10 @@ function escapeTemplates(value: unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeTerraformTemplate(k), escapeTemplates(v)]));
   }
   return value;
+}
+
+/** Sets `path` inside `target` (whose objects escapeTemplates made fresh) to `value`. */
+function setAt(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  const parent = path.slice(0, -1).reduce<Record<string, unknown>>((node, key) => node[key] as Record<string, unknown>, target);
+  parent[path[path.length - 1]] = value;
 }

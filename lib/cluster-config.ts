@@ -45,6 +45,11 @@ export interface ConfigObject {
   readonly object: KubernetesObject;
   /** The kubernetes provider's import ID (`apiVersion=...,kind=...,[namespace=...,]name=...`). */
   readonly importId: string;
+  /**
+   * Where the object holds the secret its file ends with (the BGP password Secret's
+   * `data.password`): the stack puts the base64 of its sensitive variable there.
+   */
+  readonly secretPath?: readonly string[];
   /** Its IMMUTABLE_FIELDS and their values (dotted path -> JSON), when its kind has any. */
   readonly immutable?: Readonly<Record<string, string>>;
 }
@@ -57,15 +62,20 @@ export class ClusterConfigError extends Error {
 }
 
 /**
- * Why some first-boot manifests stay first boot's alone:
- * - downloaded ones (Calico's CRDs and operator) are pinned releases, not settings, and
- *   their size (megabytes of CRDs) would sit in every plan;
- * - the BGP password Secret is written around a sensitive variable of the cluster stack,
- *   which this stack would have to read from its state (left for a later change).
+ * Downloaded first-boot manifests (Calico's CRDs and operator) stay first boot's alone:
+ * they are pinned releases, not settings, and their size (megabytes of CRDs) would sit
+ * in every plan. The others are kept, the one written around a secret (the BGP password,
+ * lib/calico.ts bgpPasswordManifestPrefix) with a slot for the secret's value.
  */
-export function isKeptByConfigStack(manifest: AddonManifest): manifest is { readonly path: string; readonly yaml: string } {
-  return "yaml" in manifest;
+export function isKeptByConfigStack(manifest: AddonManifest): manifest is { readonly path: string; readonly yaml: string } | { readonly path: string; readonly secretPrefix: string } {
+  return "yaml" in manifest || "secretPrefix" in manifest;
 }
+
+/**
+ * Stands for the secret's base64 at the end of a secret manifest while it is parsed; the
+ * object records where it was (ConfigObject.secretPath), never a value.
+ */
+const SECRET_SLOT = "V6FABRIC-SECRET-SLOT";
 
 /**
  * Every object of the first-boot manifests the configuration stack keeps, in apply order.
@@ -75,7 +85,8 @@ export function configurationObjects(manifests: readonly AddonManifest[]): Confi
   const objects: ConfigObject[] = [];
   const seen = new Map<string, string>();
   for (const manifest of manifests.filter(isKeptByConfigStack)) {
-    for (const doc of YAML.parseAllDocuments(manifest.yaml, { version: "1.1" })) {
+    const text = "yaml" in manifest ? manifest.yaml : `${manifest.secretPrefix}${SECRET_SLOT}\n`;
+    for (const doc of YAML.parseAllDocuments(text, { version: "1.1" })) {
       if (doc.errors.length > 0) throw new ClusterConfigError(`${manifest.path}: ${doc.errors[0].message}`);
       const object = doc.toJS() as KubernetesObject | null;
       if (object === null) continue;
@@ -87,7 +98,8 @@ export function configurationObjects(manifests: readonly AddonManifest[]): Confi
       if (earlier !== undefined) throw new ClusterConfigError(`${manifest.path}: ${id} is also in ${earlier}`);
       seen.set(id, manifest.path);
       const immutable = immutableValues(object);
-      objects.push({ id, manifestPath: manifest.path, object, importId: importId(object), ...(immutable ? { immutable } : {}) });
+      const secretPath = pathOf(object, SECRET_SLOT);
+      objects.push({ id, manifestPath: manifest.path, object, importId: importId(object), ...(secretPath ? { secretPath } : {}), ...(immutable ? { immutable } : {}) });
     }
   }
   return objects;
@@ -114,4 +126,15 @@ export function immutableValues(object: KubernetesObject): Record<string, string
   if (!fields) return undefined;
   const at = (path: readonly string[]) => path.reduce<unknown>((v, key) => (v !== null && typeof v === "object" ? (v as Record<string, unknown>)[key] : undefined), object);
   return Object.fromEntries(fields.map((path) => [path.join("."), JSON.stringify(at(path) ?? null)]));
+}
+
+/** The path of the string `value` inside `node`, or undefined. */
+function pathOf(node: unknown, value: string, at: readonly string[] = []): readonly string[] | undefined {
+  if (node === value) return at;
+  if (node === null || typeof node !== "object") return undefined;
+  for (const [key, child] of Object.entries(node)) {
+    const found = pathOf(child, value, [...at, key]);
+    if (found) return found;
+  }
+  return undefined;
 }
