@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   // (ts-node compiles each module when it is first loaded).
   removePreviousSynth(app.outdir);
   const { SettingsError, loadSettings } = await import("./lib/settings");
-  const { ClusterStack } = await import("./constructs/cluster-stack");
+  const { addClusterStacks } = await import("./constructs/cluster-stacks");
   let settings: ClusterSettings;
   try {
     settings = loadSettings(process.env);
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     console.error(`${err.message}\nNothing was synthesized. Settings are documented in README.md.`);
     process.exit(1);
   }
-  new ClusterStack(app, settings.clusterName, settings);
+  addClusterStacks(app, settings);
   app.synth();
 }
 

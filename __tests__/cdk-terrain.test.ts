@@ -20,6 +20,8 @@ const VARIANTS: Record<string, Record<string, string>> = {
   example: {},
   "cp3-workers5": { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" },
   "terraform-cloud": { TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" },
+  // Two stacks, the second through the prebuilt kubernetes bindings (constructs/cluster-config-stack.ts).
+  "config-stack": { CONFIG_STACK_RUNNER_PREFIX: "2001:db8:99:1::/64", API_ALLOWED_PREFIXES: "2001:db8:99::/48" },
   // The example as the rehearsal plans it: its own tayga mirror instead of the placeholder the plan refuses.
   rehearsed: { NAT64_TAYGA_PACKAGE_URL: REHEARSAL_TAYGA_PACKAGE_URL },
 };

@@ -95,8 +95,8 @@ describe("empty values", () => {
     }
   });
 
-  test("mean the default only for the lists and the Terraform Cloud names, and their descriptions say so", () => {
-    const emptyIsDefault = ["METAL_PROJECT_SSH_KEY_IDS", "API_ALLOWED_PREFIXES", "ADMIN_ALLOWED_PREFIXES", "TF_CLOUD_ORGANIZATION", "TF_WORKSPACE_PREFIX", "MATCHBOX_INVENTORY"];
+  test("mean the default only for the lists, the Terraform Cloud names and the optional paths and runner, and their descriptions say so", () => {
+    const emptyIsDefault = ["METAL_PROJECT_SSH_KEY_IDS", "API_ALLOWED_PREFIXES", "ADMIN_ALLOWED_PREFIXES", "TF_CLOUD_ORGANIZATION", "TF_WORKSPACE_PREFIX", "MATCHBOX_INVENTORY", "CONFIG_STACK_RUNNER_PREFIX"];
     expect(SETTINGS.filter((s) => s.emptyMeansDefault).map((s) => s.name)).toEqual(emptyIsDefault);
     for (const s of SETTINGS) {
       expect([s.name, s.emptyMeansDefault === true]).toEqual([s.name, s.default === ""]);

@@ -65,6 +65,7 @@ describe.each([
   ["CONTROL_PLANE_COUNT=3 WORKER_COUNT=5", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }],
   ["every optional feature on", allFeaturesEnv()],
   ["Terraform Cloud", { TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" }],
+  ["the configuration stack", { CONFIG_STACK_RUNNER_PREFIX: "2001:db8:99:1::/64", API_ALLOWED_PREFIXES: "2001:db8:99::/48", TF_CLOUD_ORGANIZATION: "acme" }],
 ])("synth of %s runs remotely", (_label, env) => {
   const synth = synthesize(env);
 

@@ -1,4 +1,5 @@
-import { CloudBackend, LocalBackend, NamedCloudWorkspace, TerraformStack } from "cdktf";
+import { Construct } from "constructs";
+import { CloudBackend, DataTerraformRemoteState, DataTerraformRemoteStateLocal, LocalBackend, NamedCloudWorkspace, TerraformRemoteState, TerraformStack } from "cdktf";
 import { TerraformCloudSettings } from "../lib/settings";
 
 /**
@@ -18,4 +19,22 @@ export function configureBackend(stack: TerraformStack, stackName: string, cloud
   } else {
     new LocalBackend(stack, { path: `terraform.${stackName}.tfstate` });
   }
+}
+
+/**
+ * Reads the outputs of stack `stackName` from where configureBackend keeps its state:
+ * its Terraform Cloud workspace (which must share its state with the reader's), or its
+ * local file, named relative to the reader's own stack folder, since Terraform runs
+ * each stack in `cdktf.out/stacks/<stack>/` (cdktf's own cross-stack reference would
+ * name the file relative to the wrong folder with our relative paths).
+ */
+export function stackStateReader(scope: Construct, id: string, stackName: string, cloud: TerraformCloudSettings | undefined): TerraformRemoteState {
+  if (cloud) {
+    return new DataTerraformRemoteState(scope, id, {
+      hostname: cloud.hostname,
+      organization: cloud.organization,
+      workspaces: { name: `${cloud.workspacePrefix}${stackName}` },
+    });
+  }
+  return new DataTerraformRemoteStateLocal(scope, id, { path: `../${stackName}/terraform.${stackName}.tfstate` });
 }

@@ -64,6 +64,8 @@ export class CalicoBgpFabric extends Construct {
   readonly nodeFiles: readonly NodeFile[];
   /** Paths among nodeFiles, in the order the init node applies them. */
   readonly addonManifests: readonly string[];
+  /** The manifests themselves, in that order (the configuration stack keeps the same objects). */
+  readonly manifests: readonly AddonManifest[];
   readonly prefixBudget: PrefixBudget;
   /** The Metal project (undefined without metalProject). */
   readonly project?: DataMetalProject;
@@ -75,24 +77,7 @@ export class CalicoBgpFabric extends Construct {
     const md5Enabled = props.md5Enabled ?? false;
     this.prefixBudget = checkPrefixBudget({ blockPrefixLength: POD_BLOCK_PREFIX_LENGTH, localServiceRoutes: props.localServiceRoutes });
 
-    // The password is apply-time only: a sensitive variable, never a setting, so it
-    // appears in cdktf.out only as a reference.
-    const password = md5Enabled
-      ? new TerraformVariable(this, "md5-password", {
-          type: "string",
-          sensitive: true,
-          nullable: false,
-          description: "The Metal project's local BGP MD5 password (set TF_VAR_metal_bgp_md5_password). Used only when METAL_BGP_MD5_ENABLED=true.",
-          validation: [
-            {
-              // Metal and BIRD take up to 80 printable characters (TCP MD5 key limit).
-              condition: `\${length(var.${BGP_PASSWORD_VARIABLE}) > 0 && length(var.${BGP_PASSWORD_VARIABLE}) <= 80}`,
-              errorMessage: "metal_bgp_md5_password must be 1 to 80 characters: the project's BGP password (METAL_BGP_MD5_ENABLED=true).",
-            },
-          ],
-        })
-      : undefined;
-    password?.overrideLogicalId(BGP_PASSWORD_VARIABLE);
+    const password = md5Enabled ? bgpPasswordVariable(this) : undefined;
 
     const input: CalicoInput = {
       plan: props.plan,
@@ -104,6 +89,7 @@ export class CalicoBgpFabric extends Construct {
       peers: props.peers,
     };
     const manifests = calicoAddonManifests(input);
+    this.manifests = manifests;
     this.nodeFiles = manifests.map((m) => toNodeFile(m, password));
     this.addonManifests = manifests.map((m) => m.path);
 
@@ -119,6 +105,30 @@ export class CalicoBgpFabric extends Construct {
     });
     this.project = this.projectBgp.project;
   }
+}
+
+/**
+ * The sensitive variable `metal_bgp_md5_password` in `scope`'s stack: the cluster stack's
+ * (the nodes' user data) and the configuration stack's (the Secret it keeps) read the same
+ * TF_VAR_. The password is apply-time only, never a setting, so it appears in cdktf.out
+ * only as a reference.
+ */
+export function bgpPasswordVariable(scope: Construct, id = "md5-password"): TerraformVariable {
+  const password = new TerraformVariable(scope, id, {
+    type: "string",
+    sensitive: true,
+    nullable: false,
+    description: "The Metal project's local BGP MD5 password (set TF_VAR_metal_bgp_md5_password). Used only when METAL_BGP_MD5_ENABLED=true.",
+    validation: [
+      {
+        // Metal and BIRD take up to 80 printable characters (TCP MD5 key limit).
+        condition: `\${length(var.${BGP_PASSWORD_VARIABLE}) > 0 && length(var.${BGP_PASSWORD_VARIABLE}) <= 80}`,
+        errorMessage: "metal_bgp_md5_password must be 1 to 80 characters: the project's BGP password (METAL_BGP_MD5_ENABLED=true).",
+      },
+    ],
+  });
+  password.overrideLogicalId(BGP_PASSWORD_VARIABLE);
+  return password;
 }
 
 function toNodeFile(manifest: AddonManifest, password: TerraformVariable | undefined): NodeFile {

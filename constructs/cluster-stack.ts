@@ -19,6 +19,7 @@ import { inventoryPeers } from "../lib/inventory";
 import { routerConfigs } from "../lib/router-config";
 import { escapeTerraformTemplate } from "../ignition/terraform-escape";
 import { KubeadmControlPlane } from "./kubeadm-control-plane";
+import { AddonManifest } from "../lib/calico";
 import { MetalProjectGuard } from "./metal-project-guard";
 import { Nat64PackageSource } from "./nat64-package-source";
 
@@ -30,6 +31,8 @@ import { Nat64PackageSource } from "./nat64-package-source";
  */
 export class ClusterStack extends TerraformStack {
   readonly nodes: readonly (IPv6Node | MatchboxMachine)[];
+  /** Every add-on manifest the init node applies at first boot, in order (the configuration stack's source). */
+  readonly firstBootManifests: readonly AddonManifest[];
 
   constructor(scope: Construct, id: string, settings: ClusterSettings) {
     super(scope, id);
@@ -93,6 +96,7 @@ export class ClusterStack extends TerraformStack {
     const addons = [apiPathAddonManifest(), ...security, dns];
     const initFiles = [...fabric.nodeFiles, ...addons.map((m) => ({ path: m.path, mode: 0o644, text: m.yaml }))];
     const initAddons = [...fabric.addonManifests, ...addons.map((m) => m.path)];
+    this.firstBootManifests = [...fabric.manifests, ...addons];
     // NAT64 on every node, for its own pods: nothing shared, nothing per node (lib/nat64.ts).
     // tayga comes from the operator's mirror, pinned by its hash; the plan refuses a placeholder host.
     const taygaDeb = { url: settings.taygaPackageUrl, hash: TAYGA.hash };

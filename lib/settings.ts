@@ -50,6 +50,14 @@ export interface TerraformCloudSettings {
   readonly hostname: string;
 }
 
+/** The per-cluster configuration stack's settings (constructs/cluster-config-stack.ts). */
+export interface ConfigStackSettings {
+  /** Where its Terraform runs from; an API_ALLOWED_PREFIXES entry or the cluster's own ranges admit it. */
+  readonly runnerPrefix: Ipv6Cidr;
+  /** Whether its plan imports the objects first boot applied (CONFIG_STACK_ADOPT). */
+  readonly adoptFirstBoot: boolean;
+}
+
 export interface ClusterSettings {
   readonly clusterName: string;
   readonly metalProjectId: string;
@@ -82,6 +90,8 @@ export interface ClusterSettings {
   readonly taygaPackageUrl: string;
   /** IPv6 resolvers CoreDNS forwards to, also the kubelet's resolv.conf (DNS_UPSTREAM_RESOLVERS). */
   readonly dnsUpstreamResolvers: readonly string[];
+  /** The configuration stack (CONFIG_STACK_RUNNER_PREFIX), or undefined when the cluster has none. */
+  readonly configStack?: ConfigStackSettings;
   /** Terraform Cloud backend, or undefined for the local backend. */
   readonly terraformCloud?: TerraformCloudSettings;
   /** NODE_TARGET: metal (the default) or matchbox. */
@@ -587,6 +597,52 @@ const MATCHBOX_RPC_ENDPOINT: SettingSpec<string> = {
   },
 };
 
+const CONFIG_STACK_RUNNER_PREFIX: SettingSpec<Ipv6Cidr | undefined> = {
+  name: "CONFIG_STACK_RUNNER_PREFIX",
+  default: "",
+  emptyMeansDefault: true,
+  description:
+    "The IPv6 prefix (or address) the configuration stack's Terraform runs from: your machine, a CI runner, a Terraform Cloud agent. Set, the app adds the stack `<CLUSTER_NAME>-config`, which keeps the in-cluster objects the settings control (Calico BGP, pools, host policies, DNS, admission) converged after first boot; an API_ALLOWED_PREFIXES entry (or the cluster's pod or node range) must admit it. Empty or unset: no configuration stack; first boot alone applies those objects (docs/operations.md).",
+  parse(value) {
+    const items = list(value);
+    if (items.length === 0) return undefined;
+    const valid = "give one IPv6 prefix or address, e.g. 2001:db8:1234:5::/64";
+    if (items.length > 1) throw new Invalid(`${valid} (one runner; a prefix can cover several)`);
+    if (!items[0].includes("/") && !Address6.isValid(items[0])) throw new Invalid(`"${items[0]}" is not an IPv6 address; ${valid}`);
+    try {
+      return Ipv6Cidr.parse(items[0].includes("/") ? items[0] : `${items[0]}/128`);
+    } catch (err) {
+      if (err instanceof AddressPlanError) throw new Invalid(`${err.message}; ${valid}`);
+      throw err;
+    }
+  },
+};
+
+const CONFIG_STACK_ADOPT: SettingSpec<boolean> = {
+  name: "CONFIG_STACK_ADOPT",
+  default: "true",
+  emptyMeansDefault: false,
+  description:
+    "true: the configuration stack's plan imports the objects first boot applied (Terraform import blocks; no-ops once they are in its state), since the kubernetes provider will not create an object that exists. Set false after its first apply, so that an object a later setting adds (LOCAL_SERVICE_ROUTES from 0, a new router) is created instead of imported.",
+  parse: (value) => oneOf(["true", "false"])(value) === "true",
+};
+
+/**
+ * Why no allowed source admits the runner, or undefined. The API server answers the
+ * cluster's pods and nodes and API_ALLOWED_PREFIXES (lib/policies.ts forwardPolicy).
+ */
+function runnerProblem(runner: Ipv6Cidr | undefined, plan: AddressPlan | undefined, allowed: readonly Ipv6Cidr[] | undefined): string | undefined {
+  if (!runner || !plan || !allowed) return undefined;
+  const sources = [...allowed, plan.podCidr, plan.nodeRange];
+  if (sources.some((p) => p.contains(runner))) return undefined;
+  const listed = allowed.length > 0 ? `API_ALLOWED_PREFIXES=${allowed.join(",")}` : "API_ALLOWED_PREFIXES is empty";
+  return (
+    `CONFIG_STACK_RUNNER_PREFIX=${runner} is not valid: no allowed source admits it (${listed}; the cluster's pods are ${plan.podCidr}, its nodes ${plan.nodeRange}), ` +
+    `so the configuration stack's Terraform could not reach the API server; add ${runner} or a prefix containing it to API_ALLOWED_PREFIXES, ` +
+    `or run the stack from inside the cluster (docs/operations.md, "The configuration stack")`
+  );
+}
+
 /** Every setting, in the order the README and .envrc.local.example list them. */
 export const SETTINGS: readonly SettingDoc[] = [
   CLUSTER_NAME,
@@ -619,6 +675,8 @@ export const SETTINGS: readonly SettingDoc[] = [
   MATCHBOX_INVENTORY,
   MATCHBOX_HTTP_ENDPOINT,
   MATCHBOX_RPC_ENDPOINT,
+  CONFIG_STACK_RUNNER_PREFIX,
+  CONFIG_STACK_ADOPT,
 ];
 
 /**
@@ -644,6 +702,7 @@ export const SETTING_PREFIXES: readonly string[] = [
   "TF_CLOUD_",
   "TF_WORKSPACE_",
   "MATCHBOX_",
+  "CONFIG_STACK_",
 ];
 
 /** A variable of another tool that an operator's shell may hold next to the settings. */
@@ -852,6 +911,10 @@ export function loadSettings(env: Env): ClusterSettings {
       problems.push(`TF_CLOUD_HOSTNAME=${hostname} is not valid: it selects a Terraform Enterprise host and ${missing}; set TF_CLOUD_ORGANIZATION to keep state there, or unset TF_CLOUD_HOSTNAME to keep it local`);
     }
   }
+  const runnerPrefix = read(CONFIG_STACK_RUNNER_PREFIX);
+  const adoptFirstBoot = read(CONFIG_STACK_ADOPT);
+  const runner = runnerProblem(runnerPrefix, settings.addressPlan, settings.apiAllowedPrefixes);
+  if (runner !== undefined) problems.push(runner);
   const target = read(NODE_TARGET);
   // Read whatever the target, so a mistake in them is reported even before it is used.
   const endpoints = { inventoryPath: read(MATCHBOX_INVENTORY), httpEndpoint: read(MATCHBOX_HTTP_ENDPOINT), rpcEndpoint: read(MATCHBOX_RPC_ENDPOINT) };
@@ -864,6 +927,7 @@ export function loadSettings(env: Env): ClusterSettings {
       ? { controlPlaneCount: machines.filter((m) => m.role === "control-plane").length as ControlPlaneCount, workerCount: machines.filter((m) => m.role === "worker").length }
       : {}),
     terraformCloud: organization ? { organization, workspacePrefix, hostname } : undefined,
+    ...(runnerPrefix ? { configStack: { runnerPrefix, adoptFirstBoot } } : {}),
     target,
     ...(matchbox ? { matchbox } : {}),
   };

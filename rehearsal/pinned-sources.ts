@@ -47,6 +47,31 @@ export const METAL_PROVIDER_SOURCE: PinnedSource = {
 };
 
 /**
+ * hashicorp/kubernetes 2.38.0 (tag v2.38.0): what @cdktf/provider-kubernetes 12.x was
+ * generated from; the configuration stack's kubernetes_manifest resources. The tarball
+ * lacks one test fixture (manifest/openapi/testdata/k8s-swagger.json), which `go build`
+ * never reads.
+ */
+export const KUBERNETES_PROVIDER_SOURCE: PinnedSource = {
+  name: "terraform-provider-kubernetes",
+  version: "2.38.0",
+  tarball: "terraform-provider-kubernetes-2.38.0.tar.gz",
+  sha256: "fda83436ff8963b2f609dd4ed248c4e60ad53041e1dd8f1383bda883b9ba3b5e",
+  repository: "hashicorp/terraform-provider-kubernetes",
+  commit: "be88f44271050f69d52f410bca388834afedfe71",
+};
+
+/** hashicorp/null 3.2.4 (tag v3.2.4): what @cdktf/provider-null 11.x was generated from. */
+export const NULL_PROVIDER_SOURCE: PinnedSource = {
+  name: "terraform-provider-null",
+  version: "3.2.4",
+  tarball: "terraform-provider-null-3.2.4.tar.gz",
+  sha256: "5d771496d18988191561c2e05defbc8a897fdec5740b5d0a5928173dcd0de2ce",
+  repository: "hashicorp/terraform-provider-null",
+  commit: "01034f80eb238732fd9e8673582e0e770cfab578",
+};
+
+/**
  * Calico 3.32.1 (tag v3.32.1), one Go module for calico-node, the CNI plugin,
  * kube-controllers, typha and pod2daemon. 3.32.1 rather than the 3.32.0 the app first
  * pinned: its operator (1.42.3) finds the served MutatingAdmissionPolicy version, where
@@ -114,6 +139,8 @@ export const NODE_DRIVER_REGISTRAR_SOURCE: PinnedSource = {
 /** Every source the project pins, for `npm run tools -- --list` and the workflow's checkouts. */
 export const PINNED_SOURCES: readonly PinnedSource[] = [
   METAL_PROVIDER_SOURCE,
+  KUBERNETES_PROVIDER_SOURCE,
+  NULL_PROVIDER_SOURCE,
   CALICO_SOURCE,
   TIGERA_OPERATOR_SOURCE,
   ISTIO_CHARTS_SOURCE,

@@ -37,13 +37,19 @@ type PackageJson = {
 /**
  * The README's switch, as package.json changes: the fork installed under the name
  * `cdktf` (so no import changes), its generator and CLI in place of cdktf's, and the
- * CLI's name in the scripts. @cdktf/provider-tls stays: there is no CDK Terrain build
- * of it, and its prebuilt code only calls `require("cdktf")`, which is now the fork;
- * the override lets its peer range (cdktf ^0.21.0) accept the aliased fork. jsii and
+ * CLI's name in the scripts. The prebuilt @cdktf/provider-* bindings (tls, kubernetes,
+ * null) stay: there is no CDK Terrain build of them, and their code only calls
+ * `require("cdktf")`, which is now the fork; an override per package lets its peer
+ * range (cdktf ^0.21.0) accept the aliased fork. jsii and
  * jsii-pacmak go: cdktf's generator needed them beside it, CDK Terrain's generator has
  * them as its own dependencies, and cdktn-cli wants jsii ~5.9 (npm installs it as a peer).
  * cdktn-cli needs Node 22.19 (its engines field); the library itself runs on Node 20.
  */
+/** The prebuilt provider bindings among the dependencies, in package.json's order. */
+function prebuiltBindings(pkg: PackageJson): string[] {
+  return Object.keys(pkg.dependencies).filter((name) => name.startsWith("@cdktf/provider-"));
+}
+
 export function switchToCdkTerrain(pkg: PackageJson): PackageJson {
   const { "@cdktf/provider-generator": _generator, "cdktf-cli": _cli, jsii: _jsii, "jsii-pacmak": _pacmak, ...devDependencies } = pkg.devDependencies;
   if (!_generator || !_cli) throw new Error("package.json: expected @cdktf/provider-generator and cdktf-cli in devDependencies");
@@ -54,7 +60,7 @@ export function switchToCdkTerrain(pkg: PackageJson): PackageJson {
     scripts,
     dependencies: { ...pkg.dependencies, cdktf: `npm:cdktn@${CDK_TERRAIN_VERSION}`, constructs: CDK_TERRAIN_CONSTRUCTS },
     devDependencies: { ...devDependencies, "@cdktn/provider-generator": CDK_TERRAIN_VERSION, "cdktn-cli": CDK_TERRAIN_VERSION },
-    overrides: { ...pkg.overrides, "@cdktf/provider-tls": { cdktf: "$cdktf" } },
+    overrides: { ...pkg.overrides, ...Object.fromEntries(prebuiltBindings(pkg).map((name) => [name, { cdktf: "$cdktf" }])) },
   };
 }
 

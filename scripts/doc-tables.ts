@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { App } from "cdktf";
-import { ClusterStack } from "../constructs/cluster-stack";
+import { addClusterStacks } from "../constructs/cluster-stacks";
 import { POD_BLOCK_PREFIX_LENGTH } from "../lib/calico";
 import { prefixBudget, prefixBudgetMarkdown } from "../lib/prefix-budget";
 import { renderSettingsTable } from "../lib/settings-doc";
@@ -44,7 +44,7 @@ export function renderUserDataSizeTable(): string {
     let stack: any;
     try {
       const app = new App({ outdir });
-      new ClusterStack(app, settings.clusterName, settings);
+      addClusterStacks(app, settings);
       app.synth();
       stack = JSON.parse(fs.readFileSync(path.join(outdir, "stacks", settings.clusterName, "cdk.tf.json"), "utf8"));
     } finally {

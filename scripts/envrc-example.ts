@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { App } from "cdktf";
-import { ClusterStack } from "../constructs/cluster-stack";
+import { addClusterStacks } from "../constructs/cluster-stacks";
 import { SETTINGS, SettingDoc, loadSettings } from "../lib/settings";
 import { readSynthesized } from "./synthesized";
 
@@ -89,7 +89,7 @@ export function stackVariables(): TerraformVariableDoc[] {
     try {
       const settings = loadSettings(env);
       const app = new App({ outdir });
-      new ClusterStack(app, settings.clusterName, settings);
+      addClusterStacks(app, settings);
       app.synth();
       for (const v of variablesOf(readSynthesized(outdir))) byName.set(v.name, v);
     } finally {

@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { App } from "cdktf";
-import { ClusterStack } from "../constructs/cluster-stack";
+import { addClusterStacks } from "../constructs/cluster-stacks";
 import { loadSettings } from "../lib/settings";
 
 function main(): void {
@@ -20,7 +20,7 @@ function main(): void {
     const settings = loadSettings(env);
     // Validations on, as `cdktf synth` runs them.
     const app = new App({ outdir: path.join(outdir, name), skipValidation: false });
-    new ClusterStack(app, settings.clusterName, settings);
+    addClusterStacks(app, settings);
     app.synth();
   }
   // `cdktf` is an npm alias on the fork: its package.json says which library ran.

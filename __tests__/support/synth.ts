@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { App } from "cdktf";
-import { ClusterStack } from "../../constructs/cluster-stack";
+import { addClusterStacks } from "../../constructs/cluster-stacks";
 import { loadSettings } from "../../lib/settings";
 
 export type TerraformJson = {
@@ -42,7 +42,7 @@ export function synthesize(env: Record<string, string> = {}): Synthesized {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-test-synth-"));
   outdirs.push(outdir);
   const app = new App({ outdir, skipValidation: false });
-  new ClusterStack(app, settings.clusterName, settings);
+  addClusterStacks(app, settings);
   app.synth();
   const stacks: Record<string, TerraformJson> = {};
   const raw: Record<string, string> = {};
@@ -58,7 +58,7 @@ export function resourcesOf(stack: TerraformJson, type: string): [string, Record
   return Object.entries(stack.resource?.[type] ?? {});
 }
 
-/** The single stack of a synthesis (the app has one cluster stack). */
+/** The single stack of a synthesis (without CONFIG_STACK_RUNNER_PREFIX the app has one cluster stack). */
 export function onlyStack(s: Synthesized): TerraformJson {
   const names = Object.keys(s.stacks);
   if (names.length !== 1) throw new Error(`expected one stack, got ${names.join(", ")}`);
