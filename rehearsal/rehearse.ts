@@ -208,7 +208,7 @@ export function rehearse(env: NodeJS.ProcessEnv, keepDir?: string): number {
     for (const stack of stacks) {
       if (isConfigStack(readStack(outdir, stack))) {
         // It writes to the cluster's API server, which this rehearsal has none of (Metal only).
-        notes.add(`${stack}: the configuration stack is not rehearsed here: it needs a running cluster's API server (rehearsal/config-stack.ts; __tests__/config-stack-terraform.test.ts runs it against a bare one)`);
+        notes.add(`${stack}: the configuration stack is not rehearsed here: it needs a running cluster's API server (rehearsal/config-stack.ts; __tests__/rehearsal-config-stack.test.ts runs it against a bare one)`);
         continue;
       }
       const r = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, "stacks", stack), env, say);

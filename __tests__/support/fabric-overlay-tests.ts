@@ -7,6 +7,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { HOST_SELECTOR } from "../../lib/policies";
 import { waitFor } from "./fabric";
 import { FabricRehearsal, WORKERS } from "./fabric-rehearsal";
 
@@ -68,15 +69,35 @@ export function overlayTests(f: FabricRehearsal): void {
       metadata: { name: "vxlan-comparison" },
       spec: { cidr: VXLAN_POOL, vxlanMode: "Always", ipipMode: "Never", natOutgoing: false, disableBGPExport: true, blockSize: 122, nodeSelector: "all()" },
     };
+    // The app's policies treat any address outside the pod range as outside the cluster
+    // (lib/policies.ts), and forwarding between the pool's pods crosses the nodes' host
+    // endpoints: a test-only policy ahead of the app's lets the pool talk to itself. It
+    // selects only the host endpoints and the two pods: a policy that selected every pod
+    // would drop the rest of their traffic at the end of the tier.
+    const allow = {
+      apiVersion: "projectcalico.org/v3",
+      kind: "GlobalNetworkPolicy",
+      metadata: { name: "vxlan-comparison" },
+      spec: {
+        order: 1,
+        selector: `(${HOST_SELECTOR}) || vxlan-comparison == 'true'`,
+        applyOnForward: true,
+        types: ["Ingress", "Egress"],
+        ingress: [{ action: "Allow", ipVersion: 6, source: { nets: [VXLAN_POOL] }, destination: { nets: [VXLAN_POOL] } }],
+        egress: [{ action: "Allow", ipVersion: 6, source: { nets: [VXLAN_POOL] }, destination: { nets: [VXLAN_POOL] } }],
+      },
+    };
     const names = WORKERS.map((n) => `vxlan-${n}`);
     try {
-      const created = f.kubectl(["create", "-f", "-"], JSON.stringify(pool));
-      expect([created.status, created.stderr]).toEqual([0, ""]);
+      for (const doc of [allow, pool]) {
+        const created = f.kubectl(["create", "-f", "-"], JSON.stringify(doc));
+        expect([doc.metadata.name, created.status, created.stderr]).toEqual([doc.metadata.name, 0, ""]);
+      }
       for (const node of WORKERS) {
         const pod = {
           apiVersion: "v1",
           kind: "Pod",
-          metadata: { name: `vxlan-${node}`, namespace: "default", annotations: { "cni.projectcalico.org/ipv6pools": '["vxlan-comparison"]' } },
+          metadata: { name: `vxlan-${node}`, namespace: "default", labels: { "vxlan-comparison": "true" }, annotations: { "cni.projectcalico.org/ipv6pools": '["vxlan-comparison"]' } },
           spec: { nodeName: node, tolerations: [{ operator: "Exists" }], containers: [{ name: "pause", image: "registry.k8s.io/pause:3.10.2" }] },
         };
         const r = f.kubectl(["apply", "-f", "-"], JSON.stringify(pod));
@@ -107,6 +128,7 @@ export function overlayTests(f: FabricRehearsal): void {
     } finally {
       f.kubectl(["-n", "default", "delete", "pod", ...names, "--ignore-not-found", "--wait=false"]);
       f.kubectl(["delete", "ippools.projectcalico.org", "vxlan-comparison", "--ignore-not-found", "--wait=false"]);
+      f.kubectl(["delete", "globalnetworkpolicies.projectcalico.org", "vxlan-comparison", "--ignore-not-found"]);
     }
   }, 300_000);
 }
