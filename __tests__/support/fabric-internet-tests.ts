@@ -24,15 +24,18 @@ function byRouter(f: FabricRehearsal, nexthops: readonly string[]): Record<strin
   return Object.fromEntries(f.routers.map((r) => [r.address, [...nexthops]]));
 }
 
-/** What each router holds for the external range, once it holds `want` (or after 60 s). */
-async function externalRangeNexthops(f: FabricRehearsal, want: readonly string[]): Promise<Record<string, string[]>> {
+/** The next hops each router holds for `prefix`, once they are `want` (sorted), or as they are after `timeoutMs`. */
+async function nexthopsHeld(f: FabricRehearsal, prefix: string, want: readonly string[], timeoutMs = 60_000): Promise<Record<string, string[]>> {
   const held: Record<string, string[]> = {};
-  const now = (router: (typeof f.routers)[number]) => [...(router.routes().find((r) => r.prefix === EXTERNAL_RANGE)?.nexthops ?? [])].sort();
+  const now = (router: (typeof f.routers)[number]) => [...(router.routes().find((r) => r.prefix === prefix)?.nexthops ?? [])].sort();
   for (const router of f.routers) {
-    held[router.address] = await waitFor(`${router.address}: the external range from ${want.length} nodes`, 60_000, () => (JSON.stringify(now(router)) === JSON.stringify(want) ? now(router) : undefined)).catch(() => now(router));
+    held[router.address] = await waitFor(`${router.address}: ${prefix} from ${want.join(", ")}`, timeoutMs, () => (JSON.stringify(now(router)) === JSON.stringify(want) ? now(router) : undefined)).catch(() => now(router));
   }
   return held;
 }
+
+/** What each router holds for the external range, once it holds `want` (or after 60 s). */
+const externalRangeNexthops = (f: FabricRehearsal, want: readonly string[]) => nexthopsHeld(f, EXTERNAL_RANGE, want);
 
 export function internetTests(f: FabricRehearsal, probes: Probes): void {
   test("from an Internet beyond the routers: a pod's own address stays closed (the app's public surface); a LoadBalancer address answers only once its pod opts in, and the routers hold the LoadBalancer range from every node (ECMP)", async () => {
@@ -162,17 +165,7 @@ export function internetTests(f: FabricRehearsal, probes: Probes): void {
     const localPool = f.json(["get", "ippools.projectcalico.org", "local-services-ipv6"]).spec.cidr as string;
     expect([address, localPool, inside(address, localPool), inside(address, EXTERNAL_RANGE)]).toEqual([address, localPool, true, true]);
     f.figures.push(`Local Service address ${address} (pool ${localPool})`);
-    const nexthopsOf = async (node: string) => {
-      const want = [f.node(node).addresses.ipv6];
-      const held: Record<string, string[]> = {};
-      for (const router of f.routers) {
-        held[router.address] = await waitFor(`${router.address}: ${address}/128 from ${node} only`, 90_000, () => {
-          const found = [...(router.routes().find((r) => r.prefix === `${address}/128`)?.nexthops ?? [])].sort();
-          return JSON.stringify(found) === JSON.stringify(want) ? found : undefined;
-        }).catch(() => [...(router.routes().find((r) => r.prefix === `${address}/128`)?.nexthops ?? [])].sort());
-      }
-      return held;
-    };
+    const nexthopsOf = (node: string) => nexthopsHeld(f, `${address}/128`, [f.node(node).addresses.ipv6], 90_000);
     const from = (node: string) => byRouter(f, [f.node(node).addresses.ipv6]);
     expect(await nexthopsOf(first)).toEqual(from(first));
     f.figures.push(`Local /128 on both routers from ${first} only, ${((Date.now() - created) / 1000).toFixed(1)} s after the Service was created`);
