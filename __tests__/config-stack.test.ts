@@ -139,8 +139,40 @@ describe("with CONFIG_STACK_RUNNER_PREFIX", () => {
     expect(sshSources(opened)).toEqual(["2001:db8:77::/48"]);
   });
 
-  test("adding it leaves the cluster stack as it was: no output, no device, no user data changes", () => {
-    expect(synth.raw.v6fabric).toBe(synthesize({ API_ALLOWED_PREFIXES: RUNNER.API_ALLOWED_PREFIXES }).raw.v6fabric);
+  test("adding it adds one resource to the cluster stack, the first-boot wait: no output, no device, no user data changes", () => {
+    const without = synthesize({ API_ALLOWED_PREFIXES: RUNNER.API_ALLOWED_PREFIXES }).stacks.v6fabric;
+    const withConfig = JSON.parse(synth.raw.v6fabric);
+    expect(Object.keys(withConfig.resource.terraform_data ?? {})).toEqual([expect.stringMatching(/^first-boot-wait_addons_/)]);
+    delete withConfig.resource.terraform_data;
+    expect(withConfig).toEqual(JSON.parse(JSON.stringify(without)));
+    // CONFIG_STACK_WAIT_MINUTES=0: no wait, the cluster stack byte for byte as without the configuration stack.
+    expect(synthesize({ ...RUNNER, CONFIG_STACK_WAIT_MINUTES: "0" }).raw.v6fabric).toBe(synthesize({ API_ALLOWED_PREFIXES: RUNNER.API_ALLOWED_PREFIXES }).raw.v6fabric);
+  });
+
+  test("the first-boot wait runs after the init node, once per cluster CA, with the admin_kubeconfig output's credential, for every kept object", () => {
+    const cluster = synth.stacks.v6fabric as any;
+    const [, wait] = Object.entries<any>(cluster.resource.terraform_data)[0];
+    const init = Object.entries<any>(cluster.resource.metal_device).find(([, d]) => d.hostname === "v6fabric-cp-1")!;
+    expect(wait.depends_on).toEqual([`metal_device.${init[0]}`]);
+    const exec = wait.provisioner[0]["local-exec"];
+    expect(exec.interpreter).toEqual(["/bin/sh", "-c"]);
+    // The same references the outputs carry: the CA, and the key the admin kubeconfig holds.
+    expect(exec.environment.V6FABRIC_API_URL).toBe(cluster.output.api_server_url.value);
+    expect(exec.environment.V6FABRIC_CA_PEM).toBe(cluster.output.cluster_ca_certificate.value);
+    expect(wait.triggers_replace).toEqual({ cluster_ca: cluster.output.cluster_ca_certificate.value });
+    const key = exec.environment.V6FABRIC_CLIENT_KEY_PEM as string;
+    const cert = exec.environment.V6FABRIC_CLIENT_CERT_PEM as string;
+    expect(key).toMatch(/^\$\{tls_private_key\.[^.]+\.private_key_pem\}$/);
+    expect(cert).toMatch(/^\$\{tls_locally_signed_cert\.[^.]+\.cert_pem\}$/);
+    expect(cluster.output.admin_kubeconfig.value).toContain(`base64encode(${key.slice(2, -1)})`);
+    expect(cluster.output.admin_kubeconfig.value).toContain(`base64encode(${cert.slice(2, -1)})`);
+    expect(exec.environment.V6FABRIC_WAIT_SECONDS).toBe("1800");
+    // One request per kept object, each ending in its name (the rehearsal asks a real API server for each).
+    const requested = [...(exec.command as string).matchAll(/'(\/apis?\/[^']+)'/g)].map((m) => m[1]);
+    const kept = manifestsOf(config).map(([, m]) => m.manifest as Doc);
+    expect(requested).toHaveLength(kept.length);
+    for (const d of kept) expect(requested.filter((p) => p.endsWith(`/${d.metadata.name}`) && p.includes(d.apiVersion)).length).toBeGreaterThan(0);
+    expect(synthesize({ ...RUNNER, CONFIG_STACK_WAIT_MINUTES: "5" }).raw.v6fabric).toContain('"V6FABRIC_WAIT_SECONDS": "300"');
   });
 
   test("an IPPool is replaced when its CIDR or block size changes: a terraform_data of those values triggers it", () => {
@@ -234,6 +266,12 @@ describe("with Terraform Cloud", () => {
     expect(remote.backend).toBe("remote");
     expect(remote.config).toMatchObject({ organization: "acme", workspaces: { name: "fabric-v6fabric" } });
   });
+
+  test("the cluster stack waits for first boot only when CONFIG_STACK_WAIT_MINUTES says so (hosted workers do not reach the API)", () => {
+    const tfc = { ...RUNNER, TF_CLOUD_ORGANIZATION: "acme" };
+    expect(synthesize(tfc).raw.v6fabric).not.toContain("V6FABRIC_WAIT_SECONDS");
+    expect(synthesize({ ...tfc, CONFIG_STACK_WAIT_MINUTES: "45" }).raw.v6fabric).toContain('"V6FABRIC_WAIT_SECONDS": "2700"');
+  });
 });
 
 describe("the stack as the rehearsal's Terraform runs it (rehearsal/config-stack.ts)", () => {
@@ -297,6 +335,8 @@ describe("CONFIG_STACK_RUNNER_PREFIX must be a source the API server admits", ()
     ["two runners", { CONFIG_STACK_RUNNER_PREFIX: "2001:db8:99::/64,2001:db8:98::/64" }, "(one runner; a prefix can cover several)"],
     ["host bits set", { CONFIG_STACK_RUNNER_PREFIX: "2001:db8:99::1/64" }, "has host bits set"],
     ["an unknown adoption value", { CONFIG_STACK_ADOPT: "yes" }, "CONFIG_STACK_ADOPT=yes is not valid"],
+    ["a wait with a unit", { CONFIG_STACK_WAIT_MINUTES: "30m" }, "CONFIG_STACK_WAIT_MINUTES=30m is not valid: must be auto or a whole number of minutes from 0 to 240"],
+    ["a wait past four hours", { CONFIG_STACK_WAIT_MINUTES: "241" }, "CONFIG_STACK_WAIT_MINUTES=241 is not valid: must be a whole number from 0 to 240"],
   ])("refused: %s", (_label, env, message) => {
     expect(problem(env)).toContain(message);
   });

@@ -7,12 +7,14 @@
  * changed setting must change exactly the objects whose rendering changed, and the
  * objects must keep a single owner throughout.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ADDON_FIELD_MANAGER } from "../lib/cluster-config";
-import { ConfigStackRehearsal, clusterOutputsState } from "../rehearsal/config-stack";
+import { ConfigStackRehearsal, clusterOutputsState, firstBootWaitRoot } from "../rehearsal/config-stack";
+import { FIRST_BOOT_WAIT_ENV, FIRST_BOOT_WAIT_EXIT, firstBootWaitScript } from "../lib/first-boot-wait";
+import { Terraform } from "../rehearsal/terraform";
 import { KUBERNETES_PROVIDER_SOURCE, locateSource, missingSourceAdvice } from "../rehearsal/pinned-sources";
 import { KUBERNETES_PROVIDER, etcdBinary, kubernetesBinary, providerBinaryPath, terraformBinary } from "../rehearsal/tools";
 import { devicesOf } from "../scripts/synthesized";
@@ -76,6 +78,8 @@ const manifestChanges = (plan: { resource_changes?: readonly Change[] }) => (pla
     let api: LocalApiServer;
     let config: ConfigStackRehearsal;
     let clusterState = "";
+    /** The cluster stack's first-boot wait, run by the real Terraform from before first boot. */
+    const wait = { runningBeforeFirstBoot: false, status: -1, output: "", secondsAfterFirstBoot: -1 };
     const names = synth.stacks[CONFIG].resource!.kubernetes_manifest;
 
     beforeAll(async () => {
@@ -86,6 +90,20 @@ const manifestChanges = (plan: { resource_changes?: readonly Change[] }) => (pla
         if (applied.status !== 0) throw new Error(applied.stderr);
       }
       api.kubectl(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+      // The cluster stack's last step starts before first boot has applied anything.
+      const waitDir = path.join(work, "first-boot-wait");
+      fs.mkdirSync(waitDir, { recursive: true });
+      const waitRoot = firstBootWaitRoot(synth.stacks.v6fabric as Record<string, unknown>, { apiUrl: api.url, caPem: api.caPem, clientCertPem: api.clientCertPem, clientKeyPem: api.clientKeyPem, waitSeconds: 300 });
+      fs.writeFileSync(path.join(waitDir, "main.tf.json"), JSON.stringify(waitRoot));
+      const waitTerraform = new Terraform(waitDir);
+      waitTerraform.must(["init", "-input=false", "-no-color"]);
+      const waiting = spawn(terraformBinary(), ["apply", "-auto-approve", "-input=false", "-no-color"], { cwd: waitDir, env: waitTerraform.env });
+      waiting.stdout.on("data", (d) => (wait.output += d));
+      waiting.stderr.on("data", (d) => (wait.output += d));
+      const waited = new Promise<number>((resolve) => waiting.once("exit", (code) => resolve(code ?? -1)));
+      // Longer than one round of its requests (10 s apart).
+      await new Promise((r) => setTimeout(r, 15_000));
+      wait.runningBeforeFirstBoot = waiting.exitCode === null;
       // First boot: the shipped script, with the init node's files.
       const files = path.join(work, "first-boot");
       const list = firstBootFiles(synth.stacks).map((f, i) => {
@@ -99,6 +117,11 @@ const manifestChanges = (plan: { resource_changes?: readonly Change[] }) => (pla
       const env = { ...process.env, ADDON_LIST: path.join(files, "addons.list"), V6FABRIC_STATE_DIR: path.join(files, "state"), V6FABRIC_KUBECONFIG: api.kubeconfig, V6FABRIC_KUBECTL: kubernetesBinary("kubectl"), V6FABRIC_APPLY_ATTEMPTS: "5", V6FABRIC_APPLY_DELAY: "2" };
       const firstBoot = spawnSync("bash", [script], { env, encoding: "utf8" });
       if (firstBoot.status !== 0) throw new Error(`apply-addons.sh failed:\n${firstBoot.stdout}${firstBoot.stderr}`);
+      const firstBootDone = Date.now();
+      const timeout = setTimeout(() => waiting.kill("SIGTERM"), 60_000);
+      wait.status = await waited;
+      clearTimeout(timeout);
+      wait.secondsAfterFirstBoot = (Date.now() - firstBootDone) / 1000;
       clusterState = path.join(work, "cluster.tfstate");
       fs.writeFileSync(
         clusterState,
@@ -111,6 +134,32 @@ const manifestChanges = (plan: { resource_changes?: readonly Change[] }) => (pla
 
     afterAll(async () => {
       await api?.stop();
+    }, 60_000);
+
+    test("the cluster stack's first apply waits until first boot applied every object this stack imports, and prints no secret", () => {
+      console.log(`first-boot wait: ended ${wait.secondsAfterFirstBoot.toFixed(1)} s after first boot's add-ons were applied`);
+      expect(wait.runningBeforeFirstBoot).toBe(true);
+      expect([wait.status, wait.output]).toEqual([0, expect.stringContaining("Creation complete")]);
+      // One round of requests is 10 s apart, plus the requests themselves.
+      expect(wait.secondsAfterFirstBoot).toBeLessThan(20);
+      // The admin key is sensitive, so Terraform shows none of the command's output.
+      expect(wait.output).toContain("output suppressed due to sensitive value in config");
+      expect(wait.output).not.toContain("PRIVATE KEY");
+      // The plan that follows can now import every object.
+      expect(config.plan().plan.resource_changes?.filter((c) => c.address.startsWith("kubernetes_manifest.")).length).toBe(Object.keys(names).length);
+    }, 120_000);
+
+    test("the wait fails with its own exit code when an object never appears or the API server does not answer", () => {
+      const run = (paths: string[], apiUrl: string) =>
+        spawnSync("/bin/sh", ["-c", firstBootWaitScript(paths)], {
+          encoding: "utf8",
+          env: { PATH: process.env.PATH, [FIRST_BOOT_WAIT_ENV.apiUrl]: apiUrl, [FIRST_BOOT_WAIT_ENV.caPem]: api.caPem, [FIRST_BOOT_WAIT_ENV.clientCertPem]: api.clientCertPem, [FIRST_BOOT_WAIT_ENV.clientKeyPem]: api.clientKeyPem, [FIRST_BOOT_WAIT_ENV.waitSeconds]: "0" },
+        });
+      const missing = run(["/api/v1/namespaces/kube-system/configmaps/coredns", "/api/v1/namespaces/default/configmaps/never-applied"], api.url);
+      expect([missing.status, missing.stderr]).toEqual([FIRST_BOOT_WAIT_EXIT.objectMissing, expect.stringContaining("/api/v1/namespaces/default/configmaps/never-applied is missing")]);
+      const closed = run(["/api/v1/namespaces/kube-system/configmaps/coredns"], "https://[::1]:9");
+      expect([closed.status, closed.stderr]).toEqual([FIRST_BOOT_WAIT_EXIT.apiUnreachable, expect.stringContaining("did not answer")]);
+      expect(`${missing.stdout}${missing.stderr}${closed.stdout}${closed.stderr}`).not.toContain("PRIVATE KEY");
     }, 60_000);
 
     const managers = (kind: string, name: string) => {

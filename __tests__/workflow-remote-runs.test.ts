@@ -74,6 +74,15 @@ describe.each([
   });
 });
 
+test("a first-boot wait asked for explicitly with Terraform Cloud is the one provisioner, and only in the cluster stack", () => {
+  // Its runner must reach the API and have curl: a local or agent execution mode (docs/operations.md, "Order").
+  const synth = synthesize({ CONFIG_STACK_RUNNER_PREFIX: "2001:db8:99:1::/64", API_ALLOWED_PREFIXES: "2001:db8:99::/48", TF_CLOUD_ORGANIZATION: "acme", CONFIG_STACK_WAIT_MINUTES: "30" });
+  expect(Object.entries(synth.stacks).map(([name, stack]) => [name, problems(stack)])).toEqual([
+    ["v6fabric", [expect.stringMatching(/^terraform_data\.first-boot-wait_addons_\w+ has provisioners/)]],
+    ["v6fabric-config", []],
+  ]);
+});
+
 test("the scan finds what it is meant to find", () => {
   const bad = {
     resource: {

@@ -31,6 +31,8 @@ import { Nat64PackageSource } from "./nat64-package-source";
  */
 export class ClusterStack extends TerraformStack {
   readonly nodes: readonly (IPv6Node | MatchboxMachine)[];
+  /** The cluster's PKI and API outputs. */
+  readonly controlPlane: KubeadmControlPlane;
   /** Every add-on manifest the init node applies at first boot, in order (the configuration stack's source). */
   readonly firstBootManifests: readonly AddonManifest[];
 
@@ -55,13 +57,13 @@ export class ClusterStack extends TerraformStack {
     }
 
     // PKI, each joining node's own join certificate, kubeadm configs and the API outputs (docs/control-plane.md).
-    const controlPlane = new KubeadmControlPlane(this, "control-plane", {
+    const controlPlane = (this.controlPlane = new KubeadmControlPlane(this, "control-plane", {
       plan: settings.addressPlan,
       clusterName: settings.clusterName,
       kubernetesVersion: settings.kubernetesVersion,
       clusterDomain: settings.clusterDomain,
       resolvConf: NODE_PATHS.kubeletResolvConf,
-    });
+    }));
 
     // Calico, applied by the first control plane at its first boot (docs/bgp-fabric.md).
     const fabric = new CalicoBgpFabric(this, "calico", {

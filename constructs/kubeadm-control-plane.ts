@@ -78,6 +78,8 @@ export class KubeadmControlPlane extends Construct {
   readonly apiServerUrl: string;
   /** PEM of the cluster CA (a Terraform reference; not secret). */
   readonly clusterCaCertificatePem: string;
+  /** The admin client certificate and key of the admin_kubeconfig output (Terraform references; the key is sensitive). */
+  readonly adminCredential: { readonly certPem: string; readonly keyPem: string };
 
   private readonly props: KubeadmControlPlaneProps;
   private readonly controlPlaneFiles: readonly NodeFile[];
@@ -114,6 +116,7 @@ export class KubeadmControlPlane extends Construct {
     ];
 
     const { key: adminKey, certificate: adminCert } = clientCertificate(this, "admin", clusterCa, ADMIN_USER, ADMIN_GROUP);
+    this.adminCredential = { certPem: adminCert.certPem, keyPem: adminKey.privateKeyPem };
 
     output(this, CONTROL_PLANE_OUTPUTS.apiServerUrl, {
       value: this.apiServerUrl,

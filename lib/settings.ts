@@ -56,6 +56,8 @@ export interface ConfigStackSettings {
   readonly runnerPrefix: Ipv6Cidr;
   /** Whether its plan imports the objects first boot applied (CONFIG_STACK_ADOPT). */
   readonly adoptFirstBoot: boolean;
+  /** How long the cluster stack's first apply waits for first boot's add-ons; 0: no wait (CONFIG_STACK_WAIT_MINUTES). */
+  readonly waitMinutes: number;
 }
 
 export interface ClusterSettings {
@@ -627,6 +629,22 @@ const CONFIG_STACK_ADOPT: SettingSpec<boolean> = {
   parse: (value) => oneOf(["true", "false"])(value) === "true",
 };
 
+/** The wait without Terraform Cloud (CONFIG_STACK_WAIT_MINUTES unset). */
+export const DEFAULT_CONFIG_STACK_WAIT_MINUTES = 30;
+
+const CONFIG_STACK_WAIT_MINUTES: SettingSpec<number | undefined> = {
+  name: "CONFIG_STACK_WAIT_MINUTES",
+  default: "auto",
+  emptyMeansDefault: false,
+  description:
+    `With a configuration stack: how long the cluster stack's first apply waits, polling the API with curl from where its Terraform runs, until first boot has applied every object the configuration stack imports, so one \`npm run deploy\` creates the cluster and converges its configuration. 0: no wait; deploy \`<CLUSTER_NAME>-config\` again once the cluster is up. auto: ${DEFAULT_CONFIG_STACK_WAIT_MINUTES}, or 0 with TF_CLOUD_ORGANIZATION (Terraform Cloud's hosted workers neither reach the API nor promise curl; set it when the cluster's workspace runs locally or on an agent). docs/operations.md, "Order".`,
+  parse: (value) => {
+    if (value === "auto") return undefined;
+    if (!/^\d+$/.test(value)) throw new Invalid("must be auto or a whole number of minutes from 0 to 240");
+    return wholeNumber(value, 0, 240);
+  },
+};
+
 /**
  * Why no allowed source admits the runner, or undefined. The API server answers the
  * cluster's pods and nodes and API_ALLOWED_PREFIXES (lib/policies.ts forwardPolicy).
@@ -677,6 +695,7 @@ export const SETTINGS: readonly SettingDoc[] = [
   MATCHBOX_RPC_ENDPOINT,
   CONFIG_STACK_RUNNER_PREFIX,
   CONFIG_STACK_ADOPT,
+  CONFIG_STACK_WAIT_MINUTES,
 ];
 
 /**
@@ -913,6 +932,7 @@ export function loadSettings(env: Env): ClusterSettings {
   }
   const runnerPrefix = read(CONFIG_STACK_RUNNER_PREFIX);
   const adoptFirstBoot = read(CONFIG_STACK_ADOPT);
+  const waitMinutes = read(CONFIG_STACK_WAIT_MINUTES);
   const runner = runnerProblem(runnerPrefix, settings.addressPlan, settings.apiAllowedPrefixes);
   if (runner !== undefined) problems.push(runner);
   const target = read(NODE_TARGET);
@@ -927,7 +947,7 @@ export function loadSettings(env: Env): ClusterSettings {
       ? { controlPlaneCount: machines.filter((m) => m.role === "control-plane").length as ControlPlaneCount, workerCount: machines.filter((m) => m.role === "worker").length }
       : {}),
     terraformCloud: organization ? { organization, workspacePrefix, hostname } : undefined,
-    ...(runnerPrefix ? { configStack: { runnerPrefix, adoptFirstBoot } } : {}),
+    ...(runnerPrefix ? { configStack: { runnerPrefix, adoptFirstBoot, waitMinutes: waitMinutes ?? (organization ? 0 : DEFAULT_CONFIG_STACK_WAIT_MINUTES) } } : {}),
     target,
     ...(matchbox ? { matchbox } : {}),
   };

@@ -15,6 +15,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { FIRST_BOOT_WAIT_ENV } from "../lib/first-boot-wait";
 import { PlanJson, Terraform } from "./terraform";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -103,4 +104,47 @@ export class ConfigStackRehearsal {
     if (result.status === 2) return true;
     throw new Error(`terraform plan -detailed-exitcode failed (exit ${result.status}):\n${(result.stderr || result.stdout).trim()}`);
   }
+}
+
+/** What the first-boot wait reaches: an API server and the admin credential, as the cluster stack's references would resolve. */
+export interface FirstBootWaitTarget {
+  readonly apiUrl: string;
+  readonly caPem: string;
+  readonly clientCertPem: string;
+  readonly clientKeyPem: string;
+  readonly waitSeconds: number;
+}
+
+/**
+ * The cluster stack's first-boot wait (constructs/first-boot-wait.ts) as a root module
+ * of its own: the synthesized resource with its command unchanged, its references to
+ * the cluster's PKI replaced by variables (the key sensitive, as tls_private_key's is),
+ * and no dependency on the devices. Pure.
+ */
+export function firstBootWaitRoot(clusterStack: Json, target: FirstBootWaitTarget): Json {
+  const found = Object.entries<Json>(clusterStack.resource?.terraform_data ?? {}).find(([, r]) => r.provisioner?.[0]?.["local-exec"]?.environment?.[FIRST_BOOT_WAIT_ENV.apiUrl]);
+  if (!found) throw new Error("the cluster stack has no first-boot wait: is CONFIG_STACK_RUNNER_PREFIX set and CONFIG_STACK_WAIT_MINUTES above 0?");
+  const [name, synthesized] = found;
+  const resource: Json = JSON.parse(JSON.stringify(synthesized));
+  delete resource.depends_on;
+  delete resource["//"];
+  resource.triggers_replace = ["rehearsal"];
+  const e = FIRST_BOOT_WAIT_ENV;
+  resource.provisioner[0]["local-exec"].environment = {
+    [e.apiUrl]: "${var.api_url}",
+    [e.caPem]: "${var.ca_pem}",
+    [e.clientCertPem]: "${var.client_cert_pem}",
+    [e.clientKeyPem]: "${var.client_key_pem}",
+    [e.waitSeconds]: "${var.wait_seconds}",
+  };
+  return {
+    variable: {
+      api_url: { default: target.apiUrl },
+      ca_pem: { default: target.caPem },
+      client_cert_pem: { default: target.clientCertPem },
+      client_key_pem: { default: target.clientKeyPem, sensitive: true },
+      wait_seconds: { default: String(target.waitSeconds) },
+    },
+    resource: { terraform_data: { [name]: resource } },
+  };
 }

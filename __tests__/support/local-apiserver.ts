@@ -16,6 +16,9 @@ export interface LocalApiServer {
   readonly url: string;
   /** PEM texts, as the cluster stack's outputs carry them. */
   readonly caPem: string;
+  /** The admin client certificate and key (PEM). */
+  readonly clientCertPem: string;
+  readonly clientKeyPem: string;
   /** A kubeconfig with the admin credential inline (data fields), as admin_kubeconfig is. */
   readonly kubeconfigText: string;
   /** Where that kubeconfig is written, for kubectl. */
@@ -114,5 +117,6 @@ export async function startLocalApiServer(dir: string): Promise<LocalApiServer> 
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  return { url, caPem: fs.readFileSync(file("ca.crt"), "utf8"), kubeconfigText, kubeconfig, kubectl, stop };
+  const pem = (name: string) => fs.readFileSync(file(name), "utf8");
+  return { url, caPem: pem("ca.crt"), clientCertPem: pem("admin.crt"), clientKeyPem: pem("admin.key"), kubeconfigText, kubeconfig, kubectl, stop };
 }
