@@ -4,10 +4,11 @@
  * Internet beyond them (support/fabric-rehearsal.ts). Its tests run in this order on the
  * one fabric: the joins, the third control plane's interrupted ones included; the data
  * plane; what the Internet reaches; the faults, each putting the fabric back; the prefix limit;
- * last, the VXLAN comparison.
+ * the VXLAN comparison; last, the configuration stack, which replaces the Local pool.
  *
  * What differs from Metal is in docs/rehearsal.md's table of differences.
  */
+import { configStackTests } from "./support/fabric-config-stack-tests";
 import { dataPlaneTests, Probes } from "./support/fabric-dataplane-tests";
 import { faultTests } from "./support/fabric-fault-tests";
 import { internetTests } from "./support/fabric-internet-tests";
@@ -33,4 +34,5 @@ describeRehearsal("fabric rehearsal: 3 control planes and 2 workers, Calico's da
   faultTests(fabric);
   prefixLimitTests(fabric);
   overlayTests(fabric);
+  configStackTests(fabric);
 });

@@ -50,6 +50,8 @@ export class Terraform {
     readonly dir: string,
     baseEnv: NodeJS.ProcessEnv = process.env,
     metalEnv: Readonly<Record<string, string>> = {},
+    /** A command Terraform runs under, e.g. `ip netns exec <ns>` to run where a runner would. */
+    readonly runUnder: readonly string[] = [],
   ) {
     const cliConfig = path.join(dir, ".terraformrc.rehearsal");
     fs.writeFileSync(cliConfig, mirrorCliConfig());
@@ -61,7 +63,8 @@ export class Terraform {
 
   run(args: readonly string[]): TerraformResult {
     const started = Date.now();
-    const result = spawnSync(terraformBinary(), [...args], { cwd: this.dir, env: this.env, encoding: "utf8", maxBuffer: 512 * 1024 * 1024 });
+    const [command, ...prefix] = [...this.runUnder, terraformBinary()];
+    const result = spawnSync(command, [...prefix, ...args], { cwd: this.dir, env: this.env, encoding: "utf8", maxBuffer: 512 * 1024 * 1024 });
     return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "", milliseconds: Date.now() - started };
   }
 

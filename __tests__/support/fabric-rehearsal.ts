@@ -47,6 +47,23 @@ export const API_ALLOWED = "2001:db8:ffff::/64";
 export const STRANGER = "2001:db8:fffe::2";
 const ADMIN = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"];
 
+/**
+ * The settings the fabric is synthesized with. The configuration stack's runner is the
+ * Internet's operator prefix; its first-boot wait is off, since Terraform applies here
+ * before any node boots (the wait itself: rehearsal-config-stack).
+ */
+export function fabricEnv(): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    CONTROL_PLANE_COUNT: String(CONTROL_PLANES.length),
+    WORKER_COUNT: String(WORKERS.length),
+    API_ALLOWED_PREFIXES: API_ALLOWED,
+    CONFIG_STACK_RUNNER_PREFIX: API_ALLOWED,
+    CONFIG_STACK_WAIT_MINUTES: "0",
+  };
+}
+
 /** Why the fabric rehearsal cannot run here, or "" when it can. */
 export function fabricSkipReason(): string {
   const why = controlPlaneRehearsalSkipReason(["ignition-validate", "jq", "systemd-analyze", "curl"]);
@@ -117,13 +134,7 @@ export class FabricRehearsal {
   async start(): Promise<void> {
     this.started = Date.now();
     this.work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-fabric-rehearsal-"));
-    this.cluster = PreparedCluster.prepare(this.work, {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      CONTROL_PLANE_COUNT: String(CONTROL_PLANES.length),
-      WORKER_COUNT: String(WORKERS.length),
-      API_ALLOWED_PREFIXES: API_ALLOWED,
-    });
+    this.cluster = PreparedCluster.prepare(this.work, fabricEnv());
     const fabric = this.cluster.fabric!;
     // What each node will read at boot: its bgp_neighbors, from the metro's metadata service.
     const neighbors: MetalBgpNeighbor[] = [];
