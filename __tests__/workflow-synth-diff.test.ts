@@ -76,6 +76,37 @@ describe("raising WORKER_COUNT from 2 to 4", () => {
     for (const [id] of newDevices) expect(markdown).toContain(`| v6fabric | \`metal_device.${id}\` | added |`);
     expect(markdown).not.toContain("⚠️ Removes");
   });
+
+  test("changes no object in the cluster: nothing in-cluster names a node", () => {
+    expect(diff.clusterObjects).toEqual([]);
+    expect(renderDiff(diff)).not.toContain("In-cluster objects");
+  });
+});
+
+describe("in-cluster objects a setting change modifies (issue #25)", () => {
+  const runner = { CONFIG_STACK_RUNNER_PREFIX: "2001:db8:99:1::/64", API_ALLOWED_PREFIXES: "2001:db8:99::/48" };
+
+  test("ADMIN_ALLOWED_PREFIXES: the host policy and Felix's failsafe ports change, and the report says a running cluster needs the configuration stack", () => {
+    const diff = diffOutdirs(synth({}).outdir, synth({ ADMIN_ALLOWED_PREFIXES: "2001:db8:77::/48" }).outdir);
+    expect(diff.clusterObjects.map((o) => [o.stack, o.object, o.action])).toEqual([
+      ["v6fabric", "projectcalico.org/v3 FelixConfiguration default", "changed"],
+      ["v6fabric", "projectcalico.org/v3 GlobalNetworkPolicy v6fabric-host-ingress", "changed"],
+    ]);
+    const policy = diff.clusterObjects[1];
+    expect(policy.after).toContain("2001:db8:77::/48");
+    expect(policy.before).not.toContain("2001:db8:77::/48");
+    const markdown = renderDiff(diff);
+    expect(markdown).toContain("| v6fabric | `projectcalico.org/v3 GlobalNetworkPolicy v6fabric-host-ingress` | changed |");
+    expect(markdown).toContain("only a new cluster gets them");
+    expect(markdown).toMatch(/<details><summary>changed in the cluster <code>v6fabric: projectcalico.org\/v3 GlobalNetworkPolicy v6fabric-host-ingress<\/code><\/summary>[\s\S]*\n\+.*"2001:db8:77::\/48"/);
+  });
+
+  test("LOCAL_SERVICE_ROUTES 4 -> 0 with the configuration stack: the Local pool is removed, and the next deploy applies it", () => {
+    const diff = diffOutdirs(synth(runner).outdir, synth({ ...runner, LOCAL_SERVICE_ROUTES: "0" }).outdir);
+    expect(diff.clusterObjects.filter((o) => o.action === "removed").map((o) => o.object)).toEqual(["projectcalico.org/v3 IPPool local-services-ipv6"]);
+    expect(diff.configStack).toBe(true);
+    expect(renderDiff(diff)).toContain("The configuration stack applies them to the running cluster");
+  });
 });
 
 describe("user data, secrets and outputs (handmade trees)", () => {

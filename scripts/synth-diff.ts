@@ -14,7 +14,8 @@
  * like a key or token.
  */
 import { structuredPatch } from "diff";
-import { Json, JsonObject, SynthesizedTreeError, TerraformJson, decodeUserData, readSynthesized, redactSecrets } from "./synthesized";
+import { NODE_PATHS } from "../ignition";
+import { Json, JsonObject, SynthesizedTreeError, TerraformJson, decodeUserData, devicesOf, parseYamlDocuments, readSynthesized, redactSecrets } from "./synthesized";
 
 /** One reviewable part of a Terraform object: its attributes, or one file/unit of its user data. */
 export type Sections = Record<string, string>;
@@ -29,8 +30,22 @@ export interface AddressChange {
   readonly sections: readonly { readonly name: string; readonly before?: string; readonly after?: string }[];
 }
 
+/** One object the cluster holds (an add-on the init node applies), added, removed or changed. */
+export interface ClusterObjectChange {
+  readonly stack: string;
+  /** `<apiVersion> <kind> [<namespace>/]<name>`. */
+  readonly object: string;
+  readonly action: "added" | "removed" | "changed";
+  readonly before?: string;
+  readonly after?: string;
+}
+
 export interface SynthDiff {
   readonly changes: readonly AddressChange[];
+  /** The in-cluster objects whose rendering changed (first boot's add-ons; the configuration stack's objects). */
+  readonly clusterObjects: readonly ClusterObjectChange[];
+  /** Whether the head has a configuration stack, which carries those changes to a running cluster. */
+  readonly configStack: boolean;
   readonly stacksAdded: readonly string[];
   readonly stacksRemoved: readonly string[];
   /** True when the head was compared against an empty base on purpose (`--empty-base`). */
@@ -100,11 +115,47 @@ export function addressesOf(json: TerraformJson): Map<string, { type: string; se
   return out;
 }
 
+/**
+ * The objects a stack's cluster holds, by `<apiVersion> <kind> [<namespace>/]<name>`: the
+ * documents of the files its init node's add-on list names, as pretty JSON. The same
+ * objects the configuration stack keeps (lib/cluster-config.ts), with or without it.
+ */
+export function clusterObjectsOf(json: TerraformJson): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const device of devicesOf({ stack: json })) {
+    if (!device.userData || !("ignition" in device.userData)) continue;
+    const files = device.userData.ignition.files;
+    const list = files.find((f) => f.path === NODE_PATHS.addonList)?.text;
+    if (list === undefined) continue;
+    for (const listed of list.split("\n").filter(Boolean)) {
+      const text = files.find((f) => f.path === listed)?.text;
+      // Downloaded manifests (Calico's CRDs and operator) are pinned by hash: their change is the URL's.
+      if (text === undefined) continue;
+      for (const doc of parseYamlDocuments(text)) {
+        const meta = (doc.metadata ?? {}) as JsonObject;
+        out.set(`${doc.apiVersion} ${doc.kind} ${meta.namespace ? `${meta.namespace}/` : ""}${meta.name}`, redactSecrets(pretty(doc)));
+      }
+    }
+  }
+  return out;
+}
+
+function diffClusterObjects(stack: string, base?: TerraformJson, head?: TerraformJson): ClusterObjectChange[] {
+  const before = base ? clusterObjectsOf(base) : new Map<string, string>();
+  const after = head ? clusterObjectsOf(head) : new Map<string, string>();
+  return [...new Set([...before.keys(), ...after.keys()])]
+    .sort()
+    .filter((o) => before.get(o) !== after.get(o))
+    .map((object) => ({ stack, object, action: !before.has(object) ? "added" : !after.has(object) ? "removed" : "changed", before: before.get(object), after: after.get(object) }));
+}
+
 /** Compares two sets of synthesized stacks. Pure. */
 export function diffStacks(base: Record<string, TerraformJson>, head: Record<string, TerraformJson>): SynthDiff {
   const changes: AddressChange[] = [];
+  const clusterObjects: ClusterObjectChange[] = [];
   const stackNames = [...new Set([...Object.keys(base), ...Object.keys(head)])].sort();
   for (const stack of stackNames) {
+    clusterObjects.push(...diffClusterObjects(stack, base[stack], head[stack]));
     const before = base[stack] ? addressesOf(base[stack]) : new Map();
     const after = head[stack] ? addressesOf(head[stack]) : new Map();
     const addresses = [...new Set([...before.keys(), ...after.keys()])].sort();
@@ -121,6 +172,8 @@ export function diffStacks(base: Record<string, TerraformJson>, head: Record<str
   }
   return {
     changes,
+    clusterObjects,
+    configStack: Object.values(head).some((json) => Object.keys(json.resource?.kubernetes_manifest ?? {}).length > 0),
     stacksAdded: stackNames.filter((s) => !base[s]),
     stacksRemoved: stackNames.filter((s) => !head[s]),
   };
@@ -161,7 +214,7 @@ export function renderDiff(diff: SynthDiff, options: RenderOptions = {}): string
   const maxChars = options.maxChars ?? 60000;
   const out: string[] = ["## Synthesized Terraform diff", ""];
   if (diff.emptyBase) out.push("> ⚠️ The base did not synthesize: the head is compared against an empty base, so everything shows as added.", "");
-  if (diff.changes.length === 0) {
+  if (diff.changes.length === 0 && diff.clusterObjects.length === 0) {
     out.push("No change to the synthesized Terraform.");
     return out.join("\n") + "\n";
   }
@@ -183,6 +236,26 @@ export function renderDiff(diff: SynthDiff, options: RenderOptions = {}): string
   out.push("");
 
   const details: string[] = [];
+  if (diff.clusterObjects.length > 0) {
+    out.push(
+      "### In-cluster objects",
+      "",
+      diff.configStack
+        ? `**${diff.clusterObjects.length} object(s) in the cluster change.** The configuration stack applies them to the running cluster on the next \`npm run deploy\`; a new cluster gets them at first boot.`
+        : `**${diff.clusterObjects.length} object(s) in the cluster change.** No configuration stack (\`CONFIG_STACK_RUNNER_PREFIX\` unset): only a new cluster gets them, at first boot; a running one keeps what it has.`,
+      "",
+      "| Stack | Object | Change |",
+      "|---|---|---|",
+      ...diff.clusterObjects.map((o) => `| ${o.stack} | \`${o.object}\` | ${o.action} |`),
+      "",
+    );
+    for (const o of diff.clusterObjects) {
+      const text = o.action === "changed" ? unifiedDiff(o.object, o.before, o.after) : (o.after ?? o.before ?? "");
+      const f = fence(text);
+      details.push([`<details><summary>${o.action} in the cluster <code>${o.stack}: ${o.object}</code></summary>`, "", `${f}${o.action === "changed" ? "diff" : "json"}`, text, f, "", "</details>", ""].join("\n"));
+    }
+  }
+
   for (const c of diff.changes) {
     const body: string[] = [];
     for (const s of c.sections) {

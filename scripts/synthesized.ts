@@ -327,7 +327,7 @@ export interface KubernetesDocument {
 }
 
 /** YAML 1.1, as kubeadm and the API server's YAML readers parse it. */
-function parseYamlDocuments(text: string): JsonObject[] {
+export function parseYamlDocuments(text: string): JsonObject[] {
   const docs: JsonObject[] = [];
   for (const doc of YAML.parseAllDocuments(text, { version: "1.1" })) {
     if (doc.errors.length > 0) continue;
