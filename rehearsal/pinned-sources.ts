@@ -61,16 +61,6 @@ export const KUBERNETES_PROVIDER_SOURCE: PinnedSource = {
   commit: "be88f44271050f69d52f410bca388834afedfe71",
 };
 
-/** hashicorp/null 3.2.4 (tag v3.2.4): what @cdktf/provider-null 11.x was generated from. */
-export const NULL_PROVIDER_SOURCE: PinnedSource = {
-  name: "terraform-provider-null",
-  version: "3.2.4",
-  tarball: "terraform-provider-null-3.2.4.tar.gz",
-  sha256: "5d771496d18988191561c2e05defbc8a897fdec5740b5d0a5928173dcd0de2ce",
-  repository: "hashicorp/terraform-provider-null",
-  commit: "01034f80eb238732fd9e8673582e0e770cfab578",
-};
-
 /**
  * Calico 3.32.1 (tag v3.32.1), one Go module for calico-node, the CNI plugin,
  * kube-controllers, typha and pod2daemon. 3.32.1 rather than the 3.32.0 the app first
@@ -140,7 +130,6 @@ export const NODE_DRIVER_REGISTRAR_SOURCE: PinnedSource = {
 export const PINNED_SOURCES: readonly PinnedSource[] = [
   METAL_PROVIDER_SOURCE,
   KUBERNETES_PROVIDER_SOURCE,
-  NULL_PROVIDER_SOURCE,
   CALICO_SOURCE,
   TIGERA_OPERATOR_SOURCE,
   ISTIO_CHARTS_SOURCE,

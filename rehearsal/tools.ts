@@ -30,7 +30,7 @@ import { calicoBuilds, debianRootBuild, debianRootDir, debianRootVersion } from 
 import { seconds } from "./format";
 import { IMAGE_FORMAT_VERSION, rehearsalImages, writeImageArchive } from "./images";
 import { MATCHBOX_PROVIDER, matchboxBuilds } from "./matchbox-tools";
-import { KUBERNETES_PROVIDER_SOURCE, METAL_PROVIDER_SOURCE, NULL_PROVIDER_SOURCE, PinnedSource, locateSource, missingSourceAdvice, unpackSource } from "./pinned-sources";
+import { KUBERNETES_PROVIDER_SOURCE, METAL_PROVIDER_SOURCE, PinnedSource, locateSource, missingSourceAdvice, unpackSource } from "./pinned-sources";
 
 export { toolsCacheDir };
 
@@ -57,7 +57,7 @@ export interface ProviderBuild {
  * The module paths have no /v4 or /v3 suffix, so the proxy serves the tagged commits
  * only as pseudo-versions (docs/rehearsal.md). equinix/metal is not here: the Go module
  * proxy refuses its module, so it is built from its pinned source (METAL_PROVIDER), as
- * are hashicorp/kubernetes and hashicorp/null (the proxy does not serve theirs: issue #25).
+ * is hashicorp/kubernetes (the proxy does not serve its module either: issue #25).
  */
 export const PROVIDERS: readonly ProviderBuild[] = [
   {
@@ -98,16 +98,6 @@ export const METAL_PROVIDER: SourceProviderBuild = {
 export const KUBERNETES_PROVIDER: SourceProviderBuild = {
   source: "hashicorp/kubernetes",
   pinned: KUBERNETES_PROVIDER_SOURCE,
-  versionFlags: [],
-};
-
-/**
- * hashicorp/null 3.2.4. Upstream's .goreleaser.yml sets `-X main.Version`, but its main.go
- * has no such variable (the flag does nothing), so none here either.
- */
-export const NULL_PROVIDER: SourceProviderBuild = {
-  source: "hashicorp/null",
-  pinned: NULL_PROVIDER_SOURCE,
   versionFlags: [],
 };
 
@@ -392,7 +382,6 @@ function builds(): Build[] {
     ...PROVIDERS.map(providerBuild),
     sourceProviderBuild(METAL_PROVIDER),
     sourceProviderBuild(KUBERNETES_PROVIDER),
-    sourceProviderBuild(NULL_PROVIDER),
     kubernetesBuild(DEFAULT_KUBERNETES_VERSION),
     etcdBuild(),
     containerdBuild(),
