@@ -180,8 +180,15 @@ describe("with CONFIG_STACK_RUNNER_PREFIX", () => {
       const trigger = config.resource!.terraform_data?.[`${id}-immutable`];
       if (m.manifest.kind !== "IPPool") continue;
       expect(trigger.triggers_replace).toEqual({ "spec.cidr": JSON.stringify(m.manifest.spec.cidr), "spec.blockSize": JSON.stringify(m.manifest.spec.blockSize) });
-      expect(m.lifecycle).toEqual({ replace_triggered_by: [`terraform_data.${id}-immutable`] });
+      expect(m.lifecycle.replace_triggered_by).toEqual([`terraform_data.${id}-immutable`]);
+      // Refused at plan while its blocks hold addresses (the rehearsal runs it); a stuck deletion ends in minutes.
+      expect(m.lifecycle.precondition).toHaveLength(1);
+      expect(m.lifecycle.precondition[0].condition).toContain(`data.kubernetes_resources.${id}-current.objects`);
+      expect(m.lifecycle.precondition[0].condition).toContain("data.kubernetes_resources.ipam-blocks.objects");
+      expect(m.timeouts).toEqual({ delete: "3m" });
+      expect((config.data as any).kubernetes_resources[`${id}-current`]).toMatchObject({ api_version: "projectcalico.org/v3", kind: "IPPool", field_selector: `metadata.name=${m.manifest.metadata.name}` });
     }
+    expect((config.data as any).kubernetes_resources["ipam-blocks"]).toMatchObject({ api_version: "projectcalico.org/v3", kind: "IPAMBlock" });
     // Every field the pinned CRDs of the kept kinds make immutable (`self == oldSelf`) is listed.
     const keptKinds = new Set(manifestsOf(config).map(([, m]) => `${m.manifest.apiVersion}/${m.manifest.kind}`));
     const immutable: string[] = [];

@@ -233,6 +233,15 @@ const manifestChanges = (plan: { resource_changes?: readonly Change[] }) => (pla
       const update = api.kubectl(["apply", "--server-side", "--dry-run=server", `--field-manager=${ADDON_FIELD_MANAGER}`, "-f", "-"], JSON.stringify(after[pool].manifest));
       expect([update.status === 0, update.stderr]).toEqual([false, expect.stringContaining("CIDR cannot be changed")]);
       config.write(changed as Record<string, unknown>, clusterState);
+      // While a Service holds an address of the pool (Calico's IPAM block with an
+      // allocation), the plan refuses: Calico would never let the pool go.
+      const block = { apiVersion: "projectcalico.org/v3", kind: "IPAMBlock", metadata: { name: "rehearsal-local-block" }, spec: { cidr: before[pool].manifest.spec.cidr, affinity: "virtual:load-balancer", allocations: [0, null, null, null], unallocated: [1, 2, 3], attributes: [{ handle_id: "rehearsal-service" }], strictAffinity: false } };
+      const created = api.kubectl(["create", "-f", "-"], JSON.stringify(block));
+      expect([created.status, created.stderr]).toEqual([0, ""]);
+      const refused = config.terraform.run(["plan", "-input=false", "-no-color"]);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr.replace(/\s+/g, " ")).toContain(`LOCAL_SERVICE_ROUTES changes the Local pool: IPPool local-services-ipv6 would be replaced (${before[pool].manifest.spec.cidr} becomes ${after[pool].manifest.spec.cidr}), but 1 of its blocks hold addresses in use.`);
+      expect(api.kubectl(["delete", "ipamblocks.projectcalico.org", "rehearsal-local-block"]).status).toBe(0);
       const changes = manifestChanges(config.plan().plan).filter((c) => c.change.actions.join() !== "no-op");
       expect(changes.map((c) => [c.address, c.change.actions])).toEqual(
         differing.sort().map((id) => [`kubernetes_manifest.${id}`, id === pool ? ["delete", "create"] : ["update"]]),

@@ -1,6 +1,7 @@
 import { Construct } from "constructs";
 import { DataResource, Fn, TerraformResource, TerraformStack, propertyAccess } from "cdktf";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest";
+import { DataKubernetesResources } from "@cdktf/provider-kubernetes/lib/data-kubernetes-resources";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider";
 import { escapeTerraformTemplate } from "../ignition/terraform-escape";
 import { ADDON_FIELD_MANAGER, ConfigObject, configurationObjects } from "../lib/cluster-config";
@@ -68,6 +69,8 @@ export class ClusterConfigStack extends TerraformStack {
     // The one secret first boot applies is the BGP password: the same TF_VAR_ as the cluster stack's.
     const password = this.objects.some((o) => o.secretPath) ? bgpPasswordVariable(this) : undefined;
     const manifests: Record<string, Manifest> = {};
+    // Calico's IPAM blocks, read at plan: an IPPool whose addresses are in use cannot be replaced.
+    let blocks: DataKubernetesResources | undefined;
     // Each file's objects after the previous file's, as first boot orders them (BGP
     // before pools, policies before host endpoints: lib/calico.ts, lib/policies.ts).
     let previousFile: TerraformResource[] = [];
@@ -85,6 +88,12 @@ export class ClusterConfigStack extends TerraformStack {
         ? new DataResource(this, `${object.id}-immutable`, { triggersReplace: escapeTemplates(object.immutable) as Record<string, string> })
         : undefined;
       const body = escapeTemplates(object.object) as Record<string, unknown>;
+      let precondition: { condition: string; errorMessage: string }[] | undefined;
+      if (immutable && object.object.kind === "IPPool") {
+        blocks ??= new DataKubernetesResources(this, "ipam-blocks", { apiVersion: object.object.apiVersion, kind: "IPAMBlock" });
+        const current = new DataKubernetesResources(this, `${object.id}-current`, { apiVersion: object.object.apiVersion, kind: "IPPool", fieldSelector: `metadata.name=${object.object.metadata.name}` });
+        precondition = [ipPoolReplacementGuard(object.object, current, blocks)];
+      }
       // Base64, as the node's file carries it after the prefix (constructs/calico-bgp-fabric.ts).
       if (object.secretPath && password) setAt(body, object.secretPath, Fn.base64encode(password.stringValue));
       const manifest = new Manifest(this, object.id, {
@@ -94,7 +103,9 @@ export class ClusterConfigStack extends TerraformStack {
         fieldManager: { name: ADDON_FIELD_MANAGER, forceConflicts: true },
         dependsOn: previousFile.length > 0 ? [...previousFile] : undefined,
         // A plain address: Terraform's JSON syntax takes no `${}` in replace_triggered_by.
-        lifecycle: immutable ? { replaceTriggeredBy: [`${immutable.terraformResourceType}.${immutable.friendlyUniqueId}`] } : undefined,
+        lifecycle: immutable ? { replaceTriggeredBy: [`${immutable.terraformResourceType}.${immutable.friendlyUniqueId}`], precondition } : undefined,
+        // A pool Calico still holds (its finalizer) fails the apply in minutes, not the provider's default 10.
+        timeouts: precondition ? { delete: IPPOOL_DELETE_TIMEOUT } : undefined,
       });
       // The provider refuses to create an object that exists (manifest/provider/apply.go),
       // and first boot made these: adopt them. Import blocks are no-ops once in state.
@@ -104,6 +115,32 @@ export class ClusterConfigStack extends TerraformStack {
     }
     this.manifests = manifests;
   }
+}
+
+/** How long an IPPool's deletion may wait for Calico to release its blocks. */
+const IPPOOL_DELETE_TIMEOUT = "3m";
+
+/**
+ * Refuses, at plan, to replace an IPPool (a new CIDR or block size) while Services or
+ * pods hold addresses from its current blocks: Calico's kube-controllers keeps a pool
+ * whose blocks hold allocations (its `projectcalico.org/ippool-finalizer`,
+ * kube-controllers/pkg/controllers/ippool/pool_controller.go), so the deletion would
+ * wait for ever and leave the pool closed to new allocations. A block counts when its
+ * CIDR is the pool's (the Local pool is one block: lib/calico.ts).
+ */
+function ipPoolReplacementGuard(pool: ConfigObject["object"], current: DataKubernetesResources, blocks: DataKubernetesResources): { condition: string; errorMessage: string } {
+  const spec = pool.spec as { cidr: string; blockSize: number };
+  const p = `data.${current.terraformResourceType}.${current.friendlyUniqueId}.objects`;
+  const b = `data.${blocks.terraformResourceType}.${blocks.friendlyUniqueId}.objects`;
+  const inUse = `[for blk in ${b} : blk if cidrsubnet(blk.spec.cidr, 0, 0) == cidrsubnet(p.spec.cidr, 0, 0) && length([for a in blk.spec.allocations : a if a != null]) > 0]`;
+  const unchanged = `cidrsubnet(p.spec.cidr, 0, 0) == cidrsubnet("${spec.cidr}", 0, 0) && p.spec.blockSize == ${spec.blockSize}`;
+  const setting = pool.metadata.name === "local-services-ipv6" ? "LOCAL_SERVICE_ROUTES changes the Local pool" : "a setting changes this IPPool";
+  return {
+    condition: `\${alltrue([for p in ${p} : ${unchanged} || length(${inUse}) == 0])}`,
+    errorMessage:
+      `\${join("", [for p in ${p} : "${setting}: IPPool ${pool.metadata.name} would be replaced (\${p.spec.cidr} becomes ${spec.cidr}), but \${length(${inUse})} of its blocks hold addresses in use. ` +
+      `Calico deletes a pool only once its addresses are released, so the deploy would wait for ever. Release them first (delete those LoadBalancer Services or make them Cluster; kubectl get ipamblocks.projectcalico.org shows the blocks), then deploy again (docs/operations.md, \"Fields that cannot change\")." if !(${unchanged})])}`,
+  };
 }
 
 /** Every string (and key) with Terraform's `${` and `%{` escaped: the objects are data, not templates. */

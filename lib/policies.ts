@@ -182,10 +182,13 @@ export interface Rule {
   readonly metadata?: { readonly annotations: Record<string, string> };
 }
 
+/** The label Calico's admission sets to a policy's tier. */
+export const TIER_LABEL = "projectcalico.org/tier";
+
 export interface GlobalNetworkPolicy {
   readonly apiVersion: string;
   readonly kind: "GlobalNetworkPolicy";
-  readonly metadata: { readonly name: string };
+  readonly metadata: { readonly name: string; readonly labels: { readonly [TIER_LABEL]: "default" } };
   readonly spec: {
     readonly tier: "default";
     readonly order: number;
@@ -280,7 +283,10 @@ function policy(
   return {
     apiVersion: CALICO_API,
     kind: "GlobalNetworkPolicy",
-    metadata: { name },
+    // What Calico's tierlabel MutatingAdmissionPolicy writes on every create and update
+    // (api/admission/tierlabel.mutatingadmissionpolicy.yaml): declared, so the
+    // configuration stack's plan expects it (docs/operations.md).
+    metadata: { name, labels: { [TIER_LABEL]: "default" } },
     spec: {
       tier: "default",
       order,

@@ -63,6 +63,15 @@ export function configStackTests(f: FabricRehearsal): void {
       }
 
       config.write(changed.config, clusterState());
+      // The Internet tests' Local Service still holds an address of the Local pool: Calico
+      // would never let the pool go, so the plan refuses, naming the setting.
+      const localServices = (f.json(["get", "services", "--all-namespaces"]).items as any[]).filter((svc) => (svc.metadata.annotations?.["projectcalico.org/ipv6pools"] ?? "").includes("local-services-ipv6"));
+      expect(localServices.length).toBeGreaterThan(0);
+      const refused = config.terraform.run(["plan", "-input=false", "-no-color"]);
+      expect([refused.status, refused.stderr.replace(/\s+/g, " ")]).toEqual([1, expect.stringContaining("LOCAL_SERVICE_ROUTES changes the Local pool: IPPool local-services-ipv6 would be replaced")]);
+      // What the message asks the operator to do: release the addresses first.
+      for (const svc of localServices) f.kubectl(["-n", svc.metadata.namespace, "delete", "service", svc.metadata.name]);
+      await waitFor("the Local pool's addresses released", 120_000, () => (config.terraform.run(["plan", "-input=false", "-no-color"]).status === 0 ? true : undefined));
       const planned = changes(config.plan().plan);
       expect(planned).toEqual(
         expect.arrayContaining([
