@@ -53,7 +53,9 @@ test("the README's example inventory loads: 3 control planes and 2 workers, in f
   expect(machines.map((m) => m.name)).toEqual(["v6fabric-cp-1", "v6fabric-cp-2", "v6fabric-cp-3", "v6fabric-worker-01", "v6fabric-worker-02"]);
   expect(machines[0]).toMatchObject({ mac: "52:54:00:6f:00:01", ipv6: "2001:db8:0:ab00::11", ipv6PrefixLength: 64, gateway: "2001:db8:0:ab00::1", installDisk: "/dev/sda" });
   expect(machines[3].installDisk).toBe("/dev/nvme0n1");
-  expect(machines[4].neighbors).toEqual([{ address: "2001:db8:0:ab00::2", asn: 65100 }, { address: "2001:db8:0:ab00::3", asn: 65100 }]);
+  // Two racks: the workers peer with their own rack's routers.
+  expect(machines[0].neighbors).toEqual([{ address: "2001:db8:0:ab00::2", asn: 65100 }, { address: "2001:db8:0:ab00::3", asn: 65100 }]);
+  expect(machines[4].neighbors).toEqual([{ address: "2001:db8:0:ab01::2", asn: 65100 }, { address: "2001:db8:0:ab01::3", asn: 65100 }]);
 });
 
 test("the default target is still metal and needs no inventory", () => {
@@ -134,8 +136,13 @@ test("other mistakes: role, MAC, gateway off the network, private IPv4, the clus
 
   const two = write(changed((m) => (m[2].role = "worker")));
   expect(problems(matchbox(two))).toEqual([`MATCHBOX_INVENTORY=${two} is not valid: it lists 2 control-plane machines: etcd needs an odd number of members, list 1, 3 or 5`]);
-  const differ = write(changed((m) => (m[4].neighbors = [{ address: "2001:db8:0:ab00::2", asn: 65100 }])));
-  expect(problems(matchbox(differ)).join("\n")).toContain(`machine "v6fabric-worker-02": neighbors 2001:db8:0:ab00::2 (AS 65100) differ from machine "v6fabric-cp-1"'s`);
+  // Machines may name different routers (racks), but a router has one AS.
+  const rack = write(changed((m) => (m[4].neighbors = [{ address: "2001:db8:0:ab01::3", asn: 65100 }])));
+  expect(loadSettings(matchbox(rack)).matchbox!.inventory.machines[4].neighbors).toEqual([{ address: "2001:db8:0:ab01::3", asn: 65100 }]);
+  const twoAs = write(changed((m) => (m[4].neighbors = [{ address: "2001:db8:0:ab00::2", asn: 65101 }])));
+  expect(problems(matchbox(twoAs))).toEqual([
+    `MATCHBOX_INVENTORY=${twoAs} is not valid: machine "v6fabric-worker-02": neighbour 2001:db8:0:ab00::2 has asn 65101, but machine "v6fabric-cp-1" gives it 65100: a router has one AS, give the same on every machine that peers with it`,
+  ]);
 });
 
 test("the target's own settings: the inventory is required, the node counts come from it, a bad endpoint is refused", () => {

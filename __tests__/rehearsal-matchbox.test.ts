@@ -15,12 +15,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { MatchboxServer, startMatchbox } from "../rehearsal/matchbox";
+import { IGNITION_VERSION, ignitionValidateBinary } from "../rehearsal/matchbox-tools";
 import { REHEARSAL_TAYGA_PACKAGE_URL } from "../rehearsal/rehearse";
 import { Terraform } from "../rehearsal/terraform";
 import { toolsPresent, toolsUnavailable } from "../rehearsal/tools";
 import { decodeDataUrl } from "./support/ignition";
 import { onlyStack, resourcesOf, synthesize } from "./support/synth";
 
+/** "matchbox" also builds Ignition's ignition-validate (rehearsal/matchbox-tools.ts). */
 const GROUPS = ["terraform", "matchbox"] as const;
 const present = toolsPresent([...GROUPS]);
 if (!present) {
@@ -137,6 +139,28 @@ describeRehearsal("Matchbox rehearsal: real Matchbox, real provider, real Terraf
       ]);
       expect(fs.readFileSync(path.join(dir, "v6fabric-installed.ign"), "utf8")).toBe(await get(`/ignition?mac=${hyphenated(m.mac)}&os=installed`));
     }
+  });
+
+  test(`ignition-validate ${IGNITION_VERSION} (the Ignition Matchbox parses with) accepts every config Matchbox serves, as served (spec 3.4.0), and refuses a broken one`, async () => {
+    const validate = (config: string) => {
+      const file = path.join(work, "served.ign");
+      fs.writeFileSync(file, config);
+      const r = spawnSync(ignitionValidateBinary(), [file], { encoding: "utf8" });
+      return [r.status, `${r.stdout}${r.stderr}`.trim()];
+    };
+    expect(spawnSync(ignitionValidateBinary(), ["-version"], { encoding: "utf8" }).stdout.trim()).toBe(`Ignition v${IGNITION_VERSION}`);
+    for (const m of machines) {
+      for (const query of [`mac=${hyphenated(m.mac)}`, `mac=${hyphenated(m.mac)}&os=installed`]) {
+        const served = await get(`/ignition?${query}`);
+        expect(JSON.parse(served).ignition.version).toBe("3.4.0");
+        expect([m.name, query, ...validate(served)]).toEqual([m.name, query, 0, ""]);
+      }
+    }
+    // A unit whose drop-in has no name: the same validator refuses it.
+    const broken = JSON.parse(await get(`/ignition?mac=${hyphenated(machines[0].mac)}&os=installed`));
+    broken.systemd.units[0].dropins[0].name = "";
+    const [status, output] = validate(JSON.stringify(broken));
+    expect([status, output]).toEqual([1, expect.stringMatching(/error/i)]);
   });
 
   /**

@@ -64,3 +64,45 @@ describeLab("the generated BIRD 2 router configuration, running", () => {
     expect(lab.routerKernelRoutes()).not.toContain("2001:db8:0:ab10::100");
   });
 });
+
+describeLab("the generated BIRD 2 router configuration with the BGP password (METAL_BGP_MD5_ENABLED=true), running", () => {
+  const PASSWORD = "v6fabric MD5 key/1";
+  let dir: string;
+  let router: string;
+  const labs: TorLab[] = [];
+  const state = (lab: TorLab) => /BGP state:\s+(\S+)/.exec(lab.birdc("router", ["show", "protocols", "all", "node_v6fabric_cp_1"]))?.[1];
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-tor-md5-"));
+    const text: string = onlyStack(synthesize({ NODE_TARGET: "matchbox", MATCHBOX_INVENTORY: example, METAL_BGP_MD5_ENABLED: "true" })).output!.router_configs.value[ROUTER].bird;
+    // What Terraform writes for the output: the variable's value where the configuration references it.
+    router = text.split("${var.metal_bgp_md5_password}").join(PASSWORD);
+    expect(router).toContain(`  password "${PASSWORD}";`);
+  });
+
+  afterAll(async () => {
+    for (const lab of labs) await lab.destroy();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const lab = (name: string, nodePassword: string | undefined) => {
+    const l = new TorLab({ dir: path.join(dir, name), routerAddress: `${ROUTER}/64`, nodeAddress: `${NODE}/64`, routerConfig: router });
+    labs.push(l);
+    l.start(nodeConfig(ACCEPTED, nodePassword));
+    return l;
+  };
+
+  test("a node with the same password gets its session and its routes in", async () => {
+    const same = lab("same", PASSWORD);
+    const took = await waitFor("the session Established with the password", () => state(same) === "Established");
+    console.log(`router BIRD with MD5: session Established ${took} ms after the node's BIRD started`);
+    expect(same.birdc("router", ["show", "protocols", "all", "node_v6fabric_cp_1"])).toMatch(new RegExp(`Routes:\\s+${ACCEPTED.length} imported`));
+  }, 60_000);
+
+  test("a node without it, or with another, never gets a session", async () => {
+    const none = lab("none", undefined);
+    const other = lab("other", "another key");
+    await new Promise((r) => setTimeout(r, 12_000));
+    expect([state(none), state(other)]).toEqual([expect.not.stringMatching(/Established/), expect.not.stringMatching(/Established/)]);
+  }, 60_000);
+});

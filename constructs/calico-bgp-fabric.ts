@@ -67,6 +67,8 @@ export class CalicoBgpFabric extends Construct {
   /** The manifests themselves, in that order (the configuration stack keeps the same objects). */
   readonly manifests: readonly AddonManifest[];
   readonly prefixBudget: PrefixBudget;
+  /** The sensitive BGP password variable (md5Enabled), for what else must hold the same password (the routers' configurations). */
+  readonly md5Password?: TerraformVariable;
   /** The Metal project (undefined without metalProject). */
   readonly project?: DataMetalProject;
   /** The project's BGP config; its `sessionDependencies` go to every device's BGP session (undefined without metalProject). */
@@ -78,6 +80,7 @@ export class CalicoBgpFabric extends Construct {
     this.prefixBudget = checkPrefixBudget({ blockPrefixLength: POD_BLOCK_PREFIX_LENGTH, localServiceRoutes: props.localServiceRoutes });
 
     const password = md5Enabled ? bgpPasswordVariable(this) : undefined;
+    this.md5Password = password;
 
     const input: CalicoInput = {
       plan: props.plan,

@@ -12,7 +12,7 @@ import { NAT64_DATA_DIR, NAT64_DEVICE, NAT64_POOL, NAT64_PREFIX, nat64Ruleset, t
 import { ClusterSettings } from "../lib/settings";
 import { KUBERNETES_RELEASES, TAYGA } from "../lib/versions";
 import { configureBackend } from "./backend";
-import { CalicoBgpFabric } from "./calico-bgp-fabric";
+import { BGP_PASSWORD_VARIABLE, CalicoBgpFabric } from "./calico-bgp-fabric";
 import { IPv6Node } from "./ipv6-node";
 import { MatchboxInstall, MatchboxMachine } from "./matchbox-machine";
 import { inventoryPeers } from "../lib/inventory";
@@ -41,8 +41,12 @@ export class ClusterStack extends TerraformStack {
     configureBackend(this, id, settings.terraformCloud);
     const matchbox = settings.target === "matchbox" ? settings.matchbox : undefined;
     if (settings.target === "matchbox" && !matchbox) throw new Error("NODE_TARGET=matchbox without its settings");
-    // The routers: Metal's two, or the operator's (the inventory's neighbours, the same for every machine).
-    const peers = matchbox ? inventoryPeers(matchbox.inventory) : undefined;
+    // The routers: Metal's two, or the operator's (the inventory's neighbours; a router that
+    // only some machines name, a rack's, peers with those only).
+    const machineCount = matchbox?.inventory.machines.length ?? 0;
+    const peers = matchbox
+      ? inventoryPeers(matchbox.inventory).map(({ address, asn, machines }) => ({ address, asn, ...(machines.length < machineCount ? { nodes: machines } : {}) }))
+      : undefined;
     const install = matchbox
       ? new MatchboxInstall(this, "matchbox-install", { rpcEndpoint: matchbox.rpcEndpoint, httpEndpoint: matchbox.httpEndpoint, channel: settings.flatcarChannel, name: `${settings.clusterName}-install` })
       : undefined;
@@ -130,7 +134,8 @@ export class ClusterStack extends TerraformStack {
           // kubeadm init makes a bootstrap token nobody uses: no token stays in the cluster.
           kubeadmHooks: bootRole === "init" ? { afterKubeadm: DELETE_BOOTSTRAP_TOKENS_COMMAND } : undefined,
           dnsResolvers: settings.dnsUpstreamResolvers,
-          bgpPeers: peers?.map((p) => p.address),
+          // The routers this node peers with (its rack's), which its peer-routes unit routes to.
+          bgpPeers: machine ? machine.neighbors.map((n) => n.address) : undefined,
           nat64,
         }),
       );
@@ -161,6 +166,8 @@ export class ClusterStack extends TerraformStack {
 
     // The operator's routers: BIRD 2 and FRR for the sessions the nodes expect (lib/router-config.ts).
     if (matchbox && peers) {
+      // The nodes' BGPPeers' password, as a reference: the output holding it is sensitive.
+      const password = fabric.md5Password;
       const configs = routerConfigs(
         {
           clusterName: settings.clusterName,
@@ -169,13 +176,26 @@ export class ClusterStack extends TerraformStack {
           localServiceRoutes: settings.localServiceRoutes,
           prefixLimit: fabric.prefixBudget.total,
           nodes: matchbox.inventory.machines.map((m) => ({ name: m.name, ipv6: m.ipv6, ipv6PrefixLength: m.ipv6PrefixLength })),
+          md5Password: password?.stringValue,
         },
         peers,
       );
-      new TerraformOutput(this, ROUTER_CONFIGS_OUTPUT, {
-        description: "For each of your routers the nodes peer with (by address): its AS, and a ready BIRD 2 (bird) and FRR (frr) configuration of its sessions with the nodes.",
+      const output = new TerraformOutput(this, ROUTER_CONFIGS_OUTPUT, {
+        description: `For each of your routers the nodes peer with (by address): its AS, and a ready BIRD 2 (bird) and FRR (frr) configuration of its sessions with the nodes${password ? ", with the BGP password: sensitive" : ""}.`,
         value: Object.fromEntries(Object.entries(configs).map(([address, c]) => [address, { asn: c.asn, bird: escapeTerraformTemplate(c.bird), frr: escapeTerraformTemplate(c.frr) }])),
+        sensitive: password !== undefined,
       });
+      if (password) {
+        // BIRD reads the password as a quoted string without escapes, FRR as the rest of
+        // the line. An override: cdktf 0.21 keeps an output's `precondition` but does not synthesize it.
+        const v = `var.${BGP_PASSWORD_VARIABLE}`;
+        output.addOverride("precondition", [
+          {
+            condition: `\${!strcontains(${v}, "\\"") && !strcontains(${v}, "\\\\") && !strcontains(${v}, "\\n")}`,
+            error_message: `${BGP_PASSWORD_VARIABLE} holds a double quote, backslash or line break, which the routers' BIRD configuration cannot hold: choose a BGP password without them (NODE_TARGET=matchbox, METAL_BGP_MD5_ENABLED=true).`,
+          },
+        ]);
+      }
     }
 
     // Non-sensitive facts for `npm run report` and `terraform output` (lib/fabric-summary.ts).

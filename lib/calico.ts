@@ -65,7 +65,16 @@ export type RouterIdSource =
 export interface RouterPeer {
   readonly address: string;
   readonly asn: number;
+  /**
+   * The nodes (hostnames) that peer with it, when not all do: a rack's machines with
+   * their top-of-rack routers (the Matchbox inventory).
+   * @default every node
+   */
+  readonly nodes?: readonly string[];
 }
+
+/** The Kubernetes Node label kubelet sets to the node's name; Calico's Node objects carry it. */
+const HOSTNAME_LABEL = "kubernetes.io/hostname";
 
 /** Metal's two routers, as every server sees them. */
 export const METAL_ROUTER_PEERS: readonly RouterPeer[] = METAL_IPV6_PEERS.map((address) => ({ address, asn: METAL_ROUTER_ASN }));
@@ -73,8 +82,8 @@ export const METAL_ROUTER_PEERS: readonly RouterPeer[] = METAL_IPV6_PEERS.map((a
 export interface CalicoInput {
   readonly plan: AddressPlan;
   /**
-   * The routers every node peers with (one global BGPPeer each): the same list the
-   * nodes route to and the host policy lets BGP in from.
+   * The routers the nodes peer with (one global BGPPeer each, selecting the nodes that
+   * peer with it): the same list the nodes route to and the host policy lets BGP in from.
    * @default METAL_ROUTER_PEERS
    */
   readonly peers?: readonly RouterPeer[];
@@ -318,15 +327,18 @@ export function bgpFilter(input: CalicoInput): object {
 /** The BGPPeers' `maxRestartTime` (docs/bgp-fabric.md, "Graceful restart"). */
 export const BGP_GRACEFUL_RESTART_TIME = "30s";
 
-/** One global peer per router: no `node`, a selector every node matches, so new nodes peer by themselves. */
+/**
+ * One global peer per router: no `node`, a selector every node matches, so new nodes peer
+ * by themselves; a router only some nodes peer with (a rack's) selects them by name.
+ */
 export function bgpPeers(input: CalicoInput): object[] {
   const o = validate(input);
-  return o.peers.map(({ address: peerIP, asn }) => ({
+  return o.peers.map(({ address: peerIP, asn, nodes }) => ({
     apiVersion: CALICO_API,
     kind: "BGPPeer",
     metadata: { name: `metal-router-${peerIP.replace(/:+/g, "-")}` },
     spec: {
-      nodeSelector: "all()",
+      nodeSelector: nodes ? `${HOSTNAME_LABEL} in {${nodes.map((n) => `'${n}'`).join(", ")}}` : "all()",
       peerIP,
       asNumber: asn,
       // The routers accept the session only from the server's own address (customer_ip).

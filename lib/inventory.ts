@@ -210,7 +210,7 @@ function parseNeighbor(n: unknown, at: string, context: InventoryContext, proble
   return problems.length === before && address ? { address: address.correctForm(), asn: asn as number } : undefined;
 }
 
-/** What only the machines together can say: unique names, MACs and addresses, the roles, the one peer list. */
+/** What only the machines together can say: unique names, MACs and addresses, the roles, one AS per router. */
 function checkTogether(machines: readonly InventoryMachine[], problems: string[]): void {
   const seen = new Map<string, string>();
   for (const m of machines) {
@@ -224,18 +224,38 @@ function checkTogether(machines: readonly InventoryMachine[], problems: string[]
   if (problems.length === 0 && ![1, 3, 5].includes(controlPlanes)) {
     problems.push(`it lists ${controlPlanes} control-plane machines: etcd needs an odd number of members, list 1, 3 or 5`);
   }
-  const peers = (m: InventoryMachine) => m.neighbors.map((n) => `${n.address} (AS ${n.asn})`).sort().join(", ");
-  const first = machines[0];
-  for (const m of machines.slice(1)) {
-    if (peers(m) !== peers(first)) {
-      problems.push(
-        `machine "${m.name}": neighbors ${peers(m)} differ from machine "${first.name}"'s (${peers(first)}): the cluster's BGPPeers are global, so every machine lists the same neighbours`,
-      );
+  // A router has one AS, whichever machines name it.
+  const asOf = new Map<string, { asn: number; machine: string }>();
+  for (const m of machines) {
+    for (const n of m.neighbors) {
+      const known = asOf.get(n.address);
+      if (!known) asOf.set(n.address, { asn: n.asn, machine: m.name });
+      else if (known.asn !== n.asn) {
+        problems.push(`machine "${m.name}": neighbour ${n.address} has asn ${n.asn}, but machine "${known.machine}" gives it ${known.asn}: a router has one AS, give the same on every machine that peers with it`);
+      }
     }
   }
 }
 
-/** The cluster's BGP peers: the neighbours every machine lists (checked equal), in the first machine's order. */
-export function inventoryPeers(inventory: Inventory): readonly BgpNeighbor[] {
-  return inventory.machines[0]?.neighbors ?? [];
+/** A router of the inventory and the machines that name it as a neighbour. */
+export interface InventoryPeer extends BgpNeighbor {
+  /** Names of the machines that peer with it, in file order. */
+  readonly machines: readonly string[];
+}
+
+/**
+ * The cluster's BGP peers: every router some machine names, in the order they first
+ * appear, each with the machines that name it. Machines of one rack name that rack's
+ * routers; with one list for every machine, every router has every machine.
+ */
+export function inventoryPeers(inventory: Inventory): readonly InventoryPeer[] {
+  const peers = new Map<string, { address: string; asn: number; machines: string[] }>();
+  for (const m of inventory.machines) {
+    for (const n of m.neighbors) {
+      const peer = peers.get(n.address) ?? { address: n.address, asn: n.asn, machines: [] };
+      peer.machines.push(m.name);
+      peers.set(n.address, peer);
+    }
+  }
+  return [...peers.values()];
 }

@@ -322,7 +322,7 @@ const METAL_BGP_MD5_ENABLED: SettingSpec<boolean> = {
   default: "false",
   emptyMeansDefault: false,
   description:
-    "true if the project's local BGP uses an MD5 password. The password itself is not a setting: pass it as TF_VAR_metal_bgp_md5_password (a sensitive Terraform variable).",
+    "true if the project's local BGP uses an MD5 password (NODE_TARGET=matchbox: your routers' sessions, whose router_configs output then carries it and is sensitive). The password itself is not a setting: pass it as TF_VAR_metal_bgp_md5_password (a sensitive Terraform variable).",
   parse: (value) => oneOf(["true", "false"])(value) === "true",
 };
 

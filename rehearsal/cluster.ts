@@ -98,6 +98,25 @@ export class PreparedCluster {
   }
 }
 
+/** What the control-plane rehearsal needs of a prepared cluster, whichever target made it. */
+interface BootableCluster {
+  ofRole(role: NodeRole): RehearsalNode[];
+  destroy(): void | Promise<void>;
+}
+
+/**
+ * The environment's cluster, applied and made into nodes: from the Metal emulator, or
+ * with NODE_TARGET=matchbox from what the real Matchbox serves each machine of
+ * MATCHBOX_INVENTORY (matchbox-cluster.ts).
+ */
+async function prepareCluster(work: string, env: NodeJS.ProcessEnv): Promise<BootableCluster> {
+  if (env.NODE_TARGET?.trim() !== "matchbox") return PreparedCluster.prepare(work, env);
+  const inventory = env.MATCHBOX_INVENTORY?.trim();
+  if (!inventory) throw new Error("NODE_TARGET=matchbox needs MATCHBOX_INVENTORY (README \"Your own bare metal\")");
+  const { MatchboxCluster } = await import("./matchbox-cluster");
+  return MatchboxCluster.prepare(work, path.resolve(inventory), env);
+}
+
 /**
  * `npm run rehearse -- --control-plane`: the whole cluster of the environment's
  * settings forms in namespaces on this machine, then everything is removed. Prints a
@@ -110,13 +129,13 @@ export async function rehearseControlPlane(env: NodeJS.ProcessEnv): Promise<numb
   const os = await import("node:os");
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-rehearsal-cp-"));
   const started = Date.now();
-  let cluster: PreparedCluster | undefined;
+  let cluster: BootableCluster | undefined;
   const stops: (() => void)[] = [];
   const rows: string[][] = [["node", "role", "kubeadm", "add-ons", "done after"]];
   let failed = false;
   try {
-    say("rehearse: Terraform apply and node roots ...");
-    cluster = PreparedCluster.prepare(work, env);
+    say(`rehearse: Terraform apply and node roots${env.NODE_TARGET?.trim() === "matchbox" ? " from what Matchbox serves" : ""} ...`);
+    cluster = await prepareCluster(work, env);
     const init = cluster.ofRole("init")[0];
     // No route for the Service range on the metro: every node reaches the API through its own path (docs/control-plane.md).
     say(`rehearse: ${init.hostname}: kubeadm init ...`);
@@ -142,7 +161,7 @@ export async function rehearseControlPlane(env: NodeJS.ProcessEnv): Promise<numb
     if (failed) say(`rehearse: logs of each node's units are in ${work}/logs (kept because something failed)`);
   } finally {
     for (const stop of stops) stop();
-    cluster?.destroy();
+    await cluster?.destroy();
     if (!failed) fs.rmSync(work, { recursive: true, force: true });
   }
   say(`rehearse: control plane ${failed ? "FAILED" : "formed"} in ${seconds(Date.now() - started)}; namespaces and processes removed`);

@@ -32,6 +32,7 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { RehearsalNode, cgroupV1Hierarchies, killCgroupTree } from "./nodes";
 import { NodeRuntime, REHEARSAL_DIR, kubeletSupport } from "./kubelet";
+import { METADATA_PATHS } from "../ignition/matchbox";
 import { readMetadataAtBoot } from "./node-root";
 import { UnitRun, runUnit, startUnit, stopUnit } from "./units";
 
@@ -216,13 +217,18 @@ async function startAgent(node: RehearsalNode, role: "control-plane" | "worker",
 /**
  * What runs before the boot-values unit on Metal: coreos-metadata.service (afterburn),
  * then the peer routes from the metadata's `bgp_neighbors`, which fails when Metal lists
- * other peers than the cluster's BGPPeers. Only where the metro serves metadata.
+ * other peers than the cluster's BGPPeers. Where the metro serves metadata; on a
+ * Matchbox machine, whose metadata its config wrote (ignition/matchbox.ts), the peer-routes
+ * unit alone, pointed there by its own drop-in.
  */
 async function bootMetadata(node: RehearsalNode, logFile: string): Promise<UnitRun[]> {
   const url = node.fabric.metadataUrl;
-  if (!url) return [];
-  readMetadataAtBoot(node, url);
-  return runUnit(node, "v6fabric-bgp-peer-routes.service", { logFile, extraEnv: { V6FABRIC_METADATA_URL: url } });
+  if (url) {
+    readMetadataAtBoot(node, url);
+    return runUnit(node, "v6fabric-bgp-peer-routes.service", { logFile, extraEnv: { V6FABRIC_METADATA_URL: url } });
+  }
+  if (fs.existsSync(node.hostPath(METADATA_PATHS.env))) return runUnit(node, "v6fabric-bgp-peer-routes.service", { logFile });
+  return [];
 }
 
 const apiPaths = new WeakMap<RehearsalNode, ChildProcess>();

@@ -1,7 +1,8 @@
 /**
  * The Matchbox target's rehearsal programs (group "matchbox" of `npm run tools`): the
- * Matchbox server and the poseidon/matchbox Terraform provider, each built from its
- * released Go module as upstream's Makefile builds it, into the tool cache by version.
+ * Matchbox server, the poseidon/matchbox Terraform provider and Ignition's
+ * `ignition-validate` of the release Matchbox parses configs with, each built from its
+ * released Go module as upstream's build scripts build it, into the tool cache by version.
  *
  * `go install module@version` cannot be used: the proxy answers the module's version
  * list, which `go install` reads for deprecations, with 403; the release itself it
@@ -17,6 +18,18 @@ export const MATCHBOX_MODULE = "github.com/poseidon/matchbox";
 
 /** poseidon/matchbox: the provider version cdktf.json declares and the bindings are generated from. */
 export const MATCHBOX_PROVIDER = { source: "poseidon/matchbox", version: "0.5.4", module: "github.com/poseidon/terraform-provider-matchbox" } as const;
+
+/**
+ * coreos/ignition v2.18.0: what Matchbox v0.11.0's go.mod requires, so the release whose
+ * `config/v3_4` re-encodes the configs Matchbox serves (spec 3.4.0, which Debian's
+ * ignition-validate 2.14 refuses). Its ignition-validate reads specs 3.0.0 to 3.4.0.
+ */
+export const IGNITION_VERSION = "2.18.0";
+export const IGNITION_MODULE = "github.com/coreos/ignition/v2";
+
+export function ignitionValidateBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolsCacheDir(env), `ignition-validate-${IGNITION_VERSION}`, "ignition-validate");
+}
 
 export function matchboxBinary(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(toolsCacheDir(env), `matchbox-${MATCHBOX_VERSION}`, "matchbox");
@@ -45,6 +58,22 @@ export function matchboxBuilds(providerBinary: string): Build[] {
         run("go", ["build", "-ldflags", ldflags, "-o", path.join(work, "matchbox"), "./cmd/matchbox"], { cwd: tree, env: goEnv() });
         fs.mkdirSync(path.dirname(matchboxBinary()), { recursive: true });
         fs.renameSync(path.join(work, "matchbox"), matchboxBinary());
+      },
+    },
+    {
+      name: "ignition-validate",
+      version: IGNITION_VERSION,
+      outputs: [ignitionValidateBinary()],
+      group: "matchbox",
+      build(work) {
+        const tree = moduleTree(IGNITION_MODULE, `v${IGNITION_VERSION}`);
+        // Upstream's `build` script: go build -ldflags "-X .../internal/version.Raw=$VERSION" ./validate.
+        // The module as the proxy serves it keeps vendor/modules.txt but not the vendored
+        // packages, so not -mod=vendor: go.sum pins what Go downloads instead.
+        const env = goEnv({ GOFLAGS: `${goEnv().GOFLAGS} -mod=readonly` });
+        run("go", ["build", "-ldflags", `-X ${IGNITION_MODULE}/internal/version.Raw=v${IGNITION_VERSION}`, "-o", path.join(work, "ignition-validate"), "./validate"], { cwd: tree, env });
+        fs.mkdirSync(path.dirname(ignitionValidateBinary()), { recursive: true });
+        fs.renameSync(path.join(work, "ignition-validate"), ignitionValidateBinary());
       },
     },
     {

@@ -21,15 +21,18 @@ const IGNITION_APPLY = path.join(PROJECT_DIR, "reference", "tools", "ignition-ap
  * Applies `userData` with the real ignition binary (through the reference apply check,
  * which also validates it and verifies the units it writes) into a fresh root under
  * `nodeDir`; returns that root. Remote sources (the pinned Kubernetes downloads) are
- * skipped: the rehearsal puts its own builds in their place.
+ * skipped: the rehearsal puts its own builds in their place. `asVersion` has the check
+ * read a config of a spec Debian's Ignition 2.14 does not know under one it does (its
+ * `--as-version`): Matchbox serves 3.4.0, which 2.14 knows as 3.4.0-experimental.
  */
-export function applyIgnition(userData: string, nodeDir: string): { root: string; log: string } {
+export function applyIgnition(userData: string, nodeDir: string, options: { asVersion?: string } = {}): { root: string; log: string } {
   fs.mkdirSync(nodeDir, { recursive: true });
   // user-data.ign: the bytes Metal holds; what the offline apply check reads has its downloads blanked.
   fs.writeFileSync(path.join(nodeDir, "user-data.ign"), userData, { mode: 0o600 });
   const config = path.join(nodeDir, "user-data.offline.ign");
   fs.writeFileSync(config, withoutDownloads(userData), { mode: 0o600 });
-  const result = spawnSync("bash", [IGNITION_APPLY, "--keep", `--workdir=${nodeDir}`, config], { encoding: "utf8", timeout: 300_000 });
+  const args = [IGNITION_APPLY, "--keep", `--workdir=${nodeDir}`, ...(options.asVersion ? [`--as-version=${options.asVersion}`] : []), config];
+  const result = spawnSync("bash", args, { encoding: "utf8", timeout: 300_000 });
   const log = `${result.stdout}${result.stderr}`;
   fs.writeFileSync(path.join(nodeDir, "ignition-apply.log"), log);
   const scratch = fs.readdirSync(nodeDir).find((d) => d.startsWith("ign-check."));
@@ -38,19 +41,23 @@ export function applyIgnition(userData: string, nodeDir: string): { root: string
 }
 
 /**
- * The user data with the downloads inside its merged boot config blanked (`data:,`), as
+ * The user data with the downloads inside its merged configs blanked (`data:,`), as
  * the apply check blanks top-level ones: it runs offline and cannot see into the gzip'd
- * merged config (ignition/user-data.ts). installDownloads then writes them from local
- * copies, checked against their hashes. Everything else is the user data as applied.
+ * merged config (ignition/user-data.ts), nor into the Metal user data a Matchbox
+ * machine's config merges (ignition/matchbox.ts). installDownloads then writes them from
+ * local copies, checked against their hashes. Everything else is the user data as applied.
  */
 export function withoutDownloads(userData: string): string {
-  const config = JSON.parse(userData) as IgnitionConfig;
+  return JSON.stringify(blankMerged(JSON.parse(userData) as IgnitionConfig));
+}
+
+function blankMerged(config: IgnitionConfig): IgnitionConfig {
   const merge = (config.ignition.config?.merge ?? []).map((resource) => {
-    const merged = readMergedConfig(resource);
+    const merged = blankMerged(readMergedConfig(resource));
     const files = (merged.storage?.files ?? []).map((f) => (f.contents && !f.contents.source.startsWith("data:") ? { ...f, contents: { source: "data:," } } : f));
-    return mergeSource({ ...merged, storage: { ...merged.storage, files } });
+    return mergeSource(merged.storage ? { ...merged, storage: { ...merged.storage, files } } : merged);
   });
-  return JSON.stringify(merge.length > 0 ? { ...config, ignition: { ...config.ignition, config: { merge } } } : config);
+  return merge.length > 0 ? { ...config, ignition: { ...config.ignition, config: { merge } } } : config;
 }
 
 /** What afterburn (coreos-metadata.service) writes on Metal: /run/metadata/flatcar. */

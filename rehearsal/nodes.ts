@@ -23,9 +23,12 @@ export interface NodeAddresses {
   /** The public IPv6 /127 Metal gives the device: address and gateway. */
   readonly ipv6: string;
   readonly ipv6Gateway: string;
+  /** The length of the node's IPv6 network: 127 on Metal; a rack's /64 is shared by its machines and the hub's gateway. @default 127 */
+  readonly ipv6PrefixLength?: number;
   /** The private IPv4 /31: address and gateway. */
   readonly privateIpv4: string;
-  readonly privateIpv4Gateway: string;
+  /** None for a machine whose private IPv4 is a /32 without a gateway (the Matchbox target's router ID). */
+  readonly privateIpv4Gateway?: string;
 }
 
 function sh(command: string, args: readonly string[], input?: string): string {
@@ -337,15 +340,17 @@ export class Fabric {
     sh("ip", ["link", "add", hostSide, "type", "veth", "peer", "name", "eth0", "netns", node.netns]);
     sh("ip", ["link", "set", hostSide, "netns", this.hub]);
     this.inHub(["ip", "link", "set", hostSide, "master", "metro", "up"]);
-    this.inHub(["ip", "-6", "addr", "add", `${addresses.ipv6Gateway}/127`, "dev", "metro", "nodad"]);
-    this.inHub(["ip", "-4", "addr", "add", `${addresses.privateIpv4Gateway}/31`, "dev", "metro"]);
+    const ipv6Length = addresses.ipv6PrefixLength ?? 127;
+    // `replace`: nodes of one shared network (a rack's /64) have one gateway.
+    this.inHub(["ip", "-6", "addr", "replace", `${addresses.ipv6Gateway}/${ipv6Length}`, "dev", "metro", "nodad"]);
+    if (addresses.privateIpv4Gateway) this.inHub(["ip", "-4", "addr", "add", `${addresses.privateIpv4Gateway}/31`, "dev", "metro"]);
     const inNode = (argv: string[]) => sh("ip", ["netns", "exec", node.netns, ...argv]);
     inNode(["ip", "link", "set", "lo", "up"]);
-    inNode(["ip", "-6", "addr", "add", `${addresses.ipv6}/127`, "dev", "eth0", "nodad"]);
-    inNode(["ip", "-4", "addr", "add", `${addresses.privateIpv4}/31`, "dev", "eth0"]);
+    inNode(["ip", "-6", "addr", "add", `${addresses.ipv6}/${ipv6Length}`, "dev", "eth0", "nodad"]);
+    inNode(["ip", "-4", "addr", "add", `${addresses.privateIpv4}/${addresses.privateIpv4Gateway ? 31 : 32}`, "dev", "eth0"]);
     inNode(["ip", "link", "set", "eth0", "up"]);
     inNode(["ip", "-6", "route", "add", "default", "via", addresses.ipv6Gateway]);
-    inNode(["ip", "-4", "route", "add", "default", "via", addresses.privateIpv4Gateway]);
+    if (addresses.privateIpv4Gateway) inNode(["ip", "-4", "route", "add", "default", "via", addresses.privateIpv4Gateway]);
 
     // The node's mount and UTS namespaces, kept alive by bind mounts on their handle
     // files; the hostname is the device's, as Flatcar sets it from /etc/hostname.

@@ -15,7 +15,8 @@
  *                                        (rehearsal/matchbox-rehearsal.ts)
  *   npm run rehearse -- --control-plane  then form the cluster with the real kubeadm, kubelet,
  *                                        containerd, etcd and API server in namespaces
- *                                        (rehearsal/cluster.ts; root)
+ *                                        (rehearsal/cluster.ts; root); with NODE_TARGET=matchbox
+ *                                        each node boots from what Matchbox serves its MAC
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -266,7 +267,7 @@ if (require.main === module) {
     const { nodeSupport } = await import("./nodes");
     const support = nodeSupport();
     if (!support.ok) throw new Error(`the control-plane rehearsal cannot run here: ${support.why}`);
-    buildMissing(["terraform", "kubernetes"]);
+    buildMissing(process.env.NODE_TARGET?.trim() === "matchbox" ? ["terraform", "kubernetes", "matchbox"] : ["terraform", "kubernetes"]);
     const { rehearseControlPlane } = await import("./cluster");
     return rehearseControlPlane(process.env);
   };

@@ -50,30 +50,9 @@ export function dataPlaneTests(f: FabricRehearsal, probes: Probes): void {
 
   test(`a pod on every node gets an address from the pod range (${podRangeOfBlock}), and no node has a tunnel device`, async () => {
     expect(podRangeOfBlock).toBe("2001:db8:0:ab10::/64");
-    for (const name of NODES) {
-      const pod = {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name: `probe-${name}`, namespace: "default", labels: { app: "fabric-probe", "fabric-probe-node": name } },
-        spec: {
-          nodeName: name,
-          tolerations: [{ operator: "Exists" }],
-          containers: [{ name: "pause", image: "registry.k8s.io/pause:3.10.2" }],
-        },
-      };
-      const r = f.kubectl(["apply", "-f", "-"], JSON.stringify(pod));
-      expect([name, r.status, r.stderr]).toEqual([name, 0, ""]);
-    }
-    for (const name of NODES) {
-      const address = await waitFor(`probe-${name} Running with an address`, 120_000, () => {
-        const p = f.json(["-n", "default", "get", "pod", `probe-${name}`]);
-        return p.status.phase === "Running" && p.status.podIP ? (p.status.podIP as string) : undefined;
-      });
+    for (const [name, { address, netns }] of await f.probePods(NODES)) {
       expect([name, address, inside(address, podRangeOfBlock)]).toEqual([name, address, true]);
       // The pod's network namespace, found by its address among the CNI's namespaces in the node.
-      const node = f.node(name);
-      const list = node.exec(["ip", "netns", "list"]).stdout.split("\n").map((l) => l.split(" ")[0]).filter((n) => n.startsWith("cni-"));
-      const netns = list.find((ns) => node.exec(["ip", "-n", ns, "-6", "addr", "show"]).stdout.includes(`${address}/`));
       expect([name, netns]).toEqual([name, expect.stringMatching(/^cni-/)]);
       probes.set(name, { address, netns: netns! });
     }

@@ -16,12 +16,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { calicoImageArchiveDir, calicoImages } from "../../rehearsal/calico-images";
 import { PreparedCluster } from "../../rehearsal/cluster";
-import { InitNodeBoot, JoinNodeBoot, JoinOptions, bootInitNode, bootJoinNode } from "../../rehearsal/control-plane";
+import { JoinNodeBoot, JoinOptions, bootInitNode, bootJoinNode } from "../../rehearsal/control-plane";
 import { MetalRouter, birdSupport, startMetalRouters } from "../../rehearsal/metal-router-namespaces";
 import { MetalBgpNeighbor } from "../../rehearsal/metal-routers";
 import { RehearsalNode } from "../../rehearsal/nodes";
 import { controlPlaneRehearsalSkipReason } from "./control-plane-rehearsal";
-import { Internet, addInternet, waitFor } from "./fabric";
+import { addInternet } from "./fabric";
+import { RunningCluster } from "./running-cluster";
 
 export const CALICO_ARCHIVES = calicoImages().map((i) => path.join(calicoImageArchiveDir(), i.archive));
 
@@ -45,7 +46,6 @@ export const INTERNET_HOST = "2001:db8:ffff::2";
 export const INTERNET_GATEWAY = "2001:db8:ffff::1";
 export const API_ALLOWED = "2001:db8:ffff::/64";
 export const STRANGER = "2001:db8:fffe::2";
-const ADMIN = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"];
 
 /**
  * The settings the fabric is synthesized with. The configuration stack's runner is the
@@ -76,18 +76,9 @@ export function fabricSkipReason(): string {
   return "";
 }
 
-export class FabricRehearsal {
-  work = "";
+export class FabricRehearsal extends RunningCluster {
   cluster: PreparedCluster | undefined;
-  init: InitNodeBoot | undefined;
-  readonly joins = new Map<string, JoinNodeBoot>();
   routers: MetalRouter[] = [];
-  internet!: Internet;
-  /** Printed at the end of the run (the issue's figures). */
-  readonly figures: string[] = [];
-  /** Processes a test started in a node, killed before the nodes stop. */
-  readonly background: { kill: () => void }[] = [];
-  started = 0;
 
   node(name: string): RehearsalNode {
     return this.cluster!.byName(name);
@@ -95,32 +86,6 @@ export class FabricRehearsal {
 
   get cp1(): RehearsalNode {
     return this.node("v6fabric-cp-1");
-  }
-
-  kubectl(args: readonly string[], input?: string) {
-    return this.cp1.exec([...ADMIN, ...args], { timeoutMs: 60_000, input });
-  }
-
-  json(args: readonly string[]): any {
-    const r = this.kubectl([...args, "-o", "json"]);
-    if (r.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr.trim()}`);
-    return JSON.parse(r.stdout);
-  }
-
-  calicoPods(): any[] {
-    return this.json(["-n", "calico-system", "get", "pods"]).items;
-  }
-
-  /** Each node's Ready condition status ("True", "False", "Unknown"), by name; none while the API does not answer. */
-  readiness(): Record<string, string> {
-    const r = this.kubectl(["get", "nodes", "-o", "json"]);
-    if (r.status !== 0) return {};
-    const nodes = JSON.parse(r.stdout).items as any[];
-    return Object.fromEntries(nodes.map((n) => [n.metadata.name, n.status.conditions.find((c: any) => c.type === "Ready")?.status ?? "?"]));
-  }
-
-  logDir(name: string): string {
-    return path.join(this.work, "logs", name);
   }
 
   /** Joins a node of the cluster by its kubeadm unit, with Calico's images. */
@@ -156,27 +121,8 @@ export class FabricRehearsal {
     this.figures.push(`cp-2 and the workers joined ${((Date.now() - firstBoot) / 1000).toFixed(1)} s after the first boot`);
   }
 
-  /** Waits until every node that booted is Ready; records the time from the start. */
-  async everyNodeReady(names: readonly string[], timeoutMs = 420_000): Promise<void> {
-    await waitFor(`${names.join(", ")} Ready`, timeoutMs, () => (names.every((n) => this.readiness()[n] === "True") ? true : undefined));
-  }
-
   async stop(): Promise<void> {
-    console.log(`rehearsal figures (fabric, ${NODES.length} nodes):\n  ${this.figures.join("\n  ")}`);
-    // V6FABRIC_HOLD_SECONDS keeps the running fabric for inspection (docs/rehearsal.md).
-    const hold = Number(process.env.V6FABRIC_HOLD_SECONDS ?? 0);
-    if (hold > 0) {
-      console.log(`holding the fabric ${hold} s: work ${this.work}, namespaces ${this.cluster?.fabric?.id}-*`);
-      await new Promise((r) => setTimeout(r, hold * 1000));
-    }
-    for (const b of this.background) {
-      try {
-        b.kill();
-      } catch {
-        // gone already (a reboot ended it)
-      }
-    }
-    for (const boot of [this.init, ...this.joins.values()]) boot?.agent.stop();
+    await this.stopBoots(`fabric, ${NODES.length} nodes`, this.cluster?.fabric?.id);
     try {
       this.cluster?.destroy();
     } finally {

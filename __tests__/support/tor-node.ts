@@ -15,8 +15,12 @@ export const REFUSED = ["2001:db8:0:ab10::105/128", "2001:db8:0:ab20::a/128", "2
 /** Ten pod blocks: two more than the prefix budget (8 with the defaults). */
 export const TEN_BLOCKS = Array.from({ length: 10 }, (_, i) => `2001:db8:0:ab10::${(i + 1).toString(16)}00/120`);
 
-/** The node's BIRD announcing `prefixes` to the router, from the cluster's AS (65000); passive: the router connects (TorLab.start). */
-export function nodeConfig(prefixes: readonly string[]): string {
+/**
+ * The node's BIRD announcing `prefixes` to the router, from the cluster's AS (65000);
+ * passive: the router connects (TorLab.start). With `password`, the session's TCP MD5 key
+ * (what calico-node's BIRD sets from the BGPPeer's password).
+ */
+export function nodeConfig(prefixes: readonly string[], password?: string): string {
   return [
     "router id 10.70.0.11;",
     "protocol device {",
@@ -28,6 +32,7 @@ export function nodeConfig(prefixes: readonly string[]): string {
     "protocol bgp tor {",
     `  local ${NODE} as 65000;`,
     `  neighbor ${ROUTER} as 65100;`,
+    ...(password === undefined ? [] : [`  password "${password}";`]),
     "  passive on;",
     "  ipv6 { import all; export all; };",
     "}",
