@@ -7,17 +7,16 @@
  * project's own template scanner. `.ci/run` builds the tools, so CI always runs this
  * suite; a clone without the pinned sources skips it, saying what to put where.
  */
-import { spawnSync } from "node:child_process";
 import { X509Certificate, createPublicKey, createPrivateKey } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { RehearsalMetalOptions, largestPerRole, reportedUserData } from "../rehearsal/metal";
-import { StackRehearsal, readStack, synthesize } from "../rehearsal/rehearse";
-import { PlanJson, plannedActions } from "../rehearsal/terraform";
+import { largestPerRole, reportedUserData } from "../rehearsal/metal";
+import type { StackRehearsal } from "../rehearsal/rehearse";
+import type { PlanJson } from "../rehearsal/terraform";
 import { toolsPresent, toolsUnavailable } from "../rehearsal/tools";
 import { IgnConfig, decodeDataUrl, files, hasCommand, ignitionValidate, installHint, unpackMerges } from "./support/ignition";
+import { TerraformCases, VARIANTS, slug } from "./support/terraform-cases";
 import {
   Applied,
   expectNewWorkersOutsideZone0Refused,
@@ -35,69 +34,9 @@ const describeRehearsal = present ? describe : describe.skip;
 const hasIgnitionValidate = hasCommand("ignition-validate");
 if (present && !hasIgnitionValidate) console.warn(`SKIPPED ignition-validate of applied user data: ${installHint(["ignition-validate"])}`);
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-rehearsal-test-"));
-const PROJECT_DIR = path.resolve(__dirname, "..");
-
-// Only what a deploy reads: the settings of each case, and TF_VAR_* (none here).
-const BASE_ENV: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, CHECKPOINT_DISABLE: "1" };
-
-// Every rehearsal started here has an emulator process, and an apply may still run
-// beside the tests (startApply): all stopped whatever happens, then the folder goes.
-const opened: StackRehearsal[] = [];
-const running: (() => void)[] = [];
-afterAll(() => {
-  running.forEach((stop) => stop());
-  opened.forEach((r) => r.close());
-  fs.rmSync(work, { recursive: true, force: true });
-});
-
-// One synth per set of settings: the guards' rehearsals reuse the applied cases' (a synth costs seconds).
-const synthesized = new Map<string, { outdir: string; stack: string }>();
-function synthOnce(name: string, settings: Record<string, string>): { outdir: string; stack: string } {
-  const key = JSON.stringify(Object.entries(settings).sort());
-  if (!synthesized.has(key)) {
-    const outdir = path.join(work, name, "cdktf.out");
-    const [stack] = synthesize({ ...BASE_ENV, ...settings }, outdir);
-    synthesized.set(key, { outdir, stack });
-  }
-  return synthesized.get(key)!;
-}
-
-/** The stack `settings` synthesize to (once). */
-function stackOf(name: string, settings: Record<string, string>): Record<string, unknown> {
-  const { outdir, stack } = synthOnce(name, settings);
-  return readStack(outdir, stack);
-}
-
-/** Synthesizes `settings` (once) and starts the stack's rehearsal (and its emulator) in its own folder; nothing applied yet. */
-function rehearsalOf(name: string, settings: Record<string, string>, metal: RehearsalMetalOptions = {}): StackRehearsal {
-  const env = { ...BASE_ENV, ...settings };
-  const { outdir, stack } = synthOnce(name, settings);
-  const rehearsal = new StackRehearsal(stack, readStack(outdir, stack), path.join(work, name, "tf"), env, undefined, metal);
-  opened.push(rehearsal);
-  return rehearsal;
-}
-
-/** The variants issue #22's acceptance names, with their node counts. */
-const VARIANTS: [string, Record<string, string>, number][] = [
-  ["the default cluster", {}, 3],
-  ["3 + 5", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }, 8],
-  ["Terraform Cloud", { TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" }, 3],
-];
-const slug = (variant: string) => variant.replace(/\W+/g, "-");
-
-function applyCase(name: string, settings: Record<string, string>, metal: RehearsalMetalOptions = {}): Applied {
-  const started = Date.now();
-  const rehearsal = rehearsalOf(name, settings, metal);
-  rehearsal.init();
-  rehearsal.validate();
-  const { plan, text } = rehearsal.plan();
-  const before = rehearsal.apiRequests();
-  rehearsal.apply();
-  const requests = rehearsal.apiRequests() - before;
-  console.log(`rehearsal figure: ${name}, the Metal API emulator served ${requests} requests during apply`);
-  return { rehearsal, outputs: rehearsal.outputs(), planText: text, created: plannedActions(plan), milliseconds: Date.now() - started, requests };
-}
+// Every rehearsal started here has an emulator process, and an apply may still run beside the tests: all stopped whatever happens.
+const cases = new TerraformCases();
+afterAll(() => cases.close());
 
 /**
  * The 3 + 97 apply waits mostly on the provider (10 s before its first look at a new
@@ -108,57 +47,15 @@ let large: { rehearsal: StackRehearsal; started: number; before: number; finishe
 beforeAll(() => {
   if (!present) return;
   const started = Date.now();
-  const rehearsal = rehearsalOf("large", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "97" });
+  const rehearsal = cases.rehearsalOf("large", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "97" });
   rehearsal.init();
   rehearsal.validate();
   rehearsal.plan();
   const before = rehearsal.apiRequests();
-  const apply = rehearsal.startApply();
-  running.push(apply.stop);
-  const finished = apply.done.then(() => Date.now());
+  const finished = cases.startApply(rehearsal).then(() => Date.now());
   finished.catch(() => undefined); // its test reports a failure; until then it is no unhandled rejection
   large = { rehearsal, started, before, finished };
 }, 300_000);
-
-/** What `npm run rehearse -- --keep DIR` printed, and the rehearsal it kept, opened again. */
-interface Rehearsed {
-  readonly stdout: string;
-  readonly applied: Applied;
-}
-
-/**
- * Runs the real `npm run rehearse -- --keep DIR` with `settings` (a child process, with
- * only the settings in its environment), then opens the kept working directory again with
- * a new emulator on the kept Metal state (with `metal`'s faults): the default cluster's
- * tests go on from what the command applied, so it costs no apply of its own.
- */
-function rehearseKept(name: string, settings: Record<string, string>, metal: RehearsalMetalOptions = {}): Rehearsed {
-  const kept = path.join(work, name);
-  // npm's update check would reach for a registry: off, like every other network use here.
-  const result = spawnSync("npm", ["run", "--silent", "rehearse", "--", "--keep", kept], {
-    cwd: PROJECT_DIR,
-    env: { ...BASE_ENV, ...settings, npm_config_update_notifier: "false" },
-    encoding: "utf8",
-    timeout: 270_000,
-  });
-  if (result.status !== 0) throw new Error(`npm run rehearse failed (exit ${result.status}):\n${result.stdout}\n${result.stderr}`);
-  const stacks = fs.readdirSync(path.join(kept, "stacks"));
-  expect(stacks).toEqual(["v6fabric"]);
-  const rehearsal = new StackRehearsal("v6fabric", readStack(path.join(kept, "cdktf.out"), "v6fabric"), path.join(kept, "stacks", "v6fabric"), { ...BASE_ENV, ...settings }, undefined, metal);
-  opened.push(rehearsal);
-  const served = /v6fabric: the Metal API emulator served (\d+) requests during apply/.exec(result.stdout);
-  const done = /rehearse: done in ([\d.]+) s/.exec(result.stdout);
-  const applied: Applied = {
-    rehearsal,
-    outputs: rehearsal.outputs(),
-    // The plan the command applied, as Terraform shows it.
-    planText: rehearsal.terraform.must(["show", "-no-color", "rehearsal.tfplan"]).stdout,
-    created: plannedActions(rehearsal.terraform.json<PlanJson>(["show", "-json", "rehearsal.tfplan"])),
-    milliseconds: Number(done?.[1] ?? NaN) * 1000,
-    requests: Number(served?.[1] ?? NaN),
-  };
-  return { stdout: result.stdout, applied };
-}
 
 /** A device's user data with the boot config it merges folded in, as Ignition applies it. */
 function unpacked(text: string): IgnConfig {
@@ -197,7 +94,7 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
   let summary: string;
   beforeAll(() => {
     // Metal will put the two workers WORKER_COUNT=4 adds outside zone 0 (checked last).
-    ({ stdout: summary, applied } = rehearseKept("default", {}, { faults: { devicesOutsideZone0: ["v6fabric-worker-03", "v6fabric-worker-04"] } }));
+    ({ stdout: summary, applied } = cases.rehearseKept("default", {}, { faults: { devicesOutsideZone0: ["v6fabric-worker-03", "v6fabric-worker-04"] } }));
     console.log(`rehearsal figure: default, the Metal API emulator served ${applied.requests} requests during apply`);
   }, 300_000);
 
@@ -362,7 +259,7 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
   });
 
   test("WORKER_COUNT=4 plans the two new devices, their BGP sessions and their join credentials, nothing else", () => {
-    expectTwoMoreWorkers(applied, stackOf("default-more", { WORKER_COUNT: "4" }), ["v6fabric-worker-03", "v6fabric-worker-04"]);
+    expectTwoMoreWorkers(applied, cases.stackOf("default-more", { WORKER_COUNT: "4" }), ["v6fabric-worker-03", "v6fabric-worker-04"]);
   });
 
   test("Metal puts the two new workers outside zone 0: their apply fails with the device's own message, and nothing peers from them", () => {
@@ -379,7 +276,7 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
   let applied: Applied;
   beforeAll(() => {
     // Metal will put the two workers WORKER_COUNT=7 adds outside zone 0 (checked last).
-    applied = applyCase("ha", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }, { faults: { devicesOutsideZone0: ["v6fabric-worker-06", "v6fabric-worker-07"] } });
+    applied = cases.applyCase("ha", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "5" }, { faults: { devicesOutsideZone0: ["v6fabric-worker-06", "v6fabric-worker-07"] } });
   }, 300_000);
   afterAll(() => applied?.rehearsal.destroy(), 120_000);
 
@@ -415,7 +312,7 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
   });
 
   test("WORKER_COUNT=7 plans the two new devices, their BGP sessions and their join credentials, nothing else", () => {
-    expectTwoMoreWorkers(applied, stackOf("ha-more", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "7" }), ["v6fabric-worker-06", "v6fabric-worker-07"]);
+    expectTwoMoreWorkers(applied, cases.stackOf("ha-more", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "7" }), ["v6fabric-worker-06", "v6fabric-worker-07"]);
   });
 
   test("Metal puts the two new workers outside zone 0: their apply fails with the device's own message, and nothing peers from them", () => {
@@ -431,7 +328,7 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
 describeRehearsal("Terraform rehearsal: a Terraform Cloud stack", () => {
   test("the cloud backend is swapped for a local state file, and the stack applies against Metal; no secret leaks, the emulator reports Terraform's user data sizes, two more workers plan only theirs and fail outside zone 0, destroy leaves the project and its /56", () => {
     const cloud = { TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" };
-    const applied = applyCase("cloud", cloud, { faults: { devicesOutsideZone0: ["v6fabric-worker-03", "v6fabric-worker-04"] } });
+    const applied = cases.applyCase("cloud", cloud, { faults: { devicesOutsideZone0: ["v6fabric-worker-03", "v6fabric-worker-04"] } });
     try {
       expect(applied.rehearsal.root.replacedBackend).toBe("Terraform Cloud (organization acme)");
       expect(applied.rehearsal.root.root.terraform.backend).toEqual({ local: { path: "terraform.tfstate" } });
@@ -441,7 +338,7 @@ describeRehearsal("Terraform rehearsal: a Terraform Cloud stack", () => {
       expect(applied.rehearsal.changesPlanned()).toBe(false);
       expectNoSecretLeaks(applied, 3);
       expectReportedSizesAreTerraforms(applied, 3);
-      expectTwoMoreWorkers(applied, stackOf("cloud-more", { ...cloud, WORKER_COUNT: "4" }), ["v6fabric-worker-03", "v6fabric-worker-04"]);
+      expectTwoMoreWorkers(applied, cases.stackOf("cloud-more", { ...cloud, WORKER_COUNT: "4" }), ["v6fabric-worker-03", "v6fabric-worker-04"]);
       expect(applied.rehearsal.root.root.terraform.backend).toEqual({ local: { path: "terraform.tfstate" } });
       expectNewWorkersOutsideZone0Refused(applied, ["v6fabric-worker-03", "v6fabric-worker-04"]);
     } finally {
@@ -484,7 +381,7 @@ describeRehearsal("Terraform rehearsal: the app's guards, read from the real Ter
 
   // A plan each. The zone-0 guard runs in each variant's own rehearsal above, on the two workers it adds.
   test.each(VARIANTS)("%s: a precreated block that is not CLUSTER_IPV6_BLOCK stops the plan, naming the setting, and creates nothing", (variant, settings) => {
-    const rehearsal = rehearsalOf(`other-block-${slug(variant)}`, settings, { faults: { reportedIpv6Blocks: { da: "2604:1380:4641:c900::/56" } } });
+    const rehearsal = cases.rehearsalOf(`other-block-${slug(variant)}`, settings, { faults: { reportedIpv6Blocks: { da: "2604:1380:4641:c900::/56" } } });
     const message = failure(rehearsal, ["plan", "-input=false", "-no-color"]);
     expect(message).toContain("CLUSTER_IPV6_BLOCK=2001:db8:0:ab00::/56 is not this project's public IPv6 block in metro da.");
     expect(rehearsal.metal.state().devices).toEqual([]);
@@ -496,14 +393,12 @@ describeRehearsal("Terraform rehearsal: METAL_MANAGE_PROJECT_BGP=true on each va
   // Planned one after the other, then applied side by side: each apply mostly waits on its emulator's devices.
   beforeAll(async () => {
     for (const [variant, settings] of VARIANTS) {
-      const rehearsal = rehearsalOf(`managed-bgp-${slug(variant)}`, { ...settings, METAL_MANAGE_PROJECT_BGP: "true", METAL_BGP_ASN: "65010" });
+      const rehearsal = cases.rehearsalOf(`managed-bgp-${slug(variant)}`, { ...settings, METAL_MANAGE_PROJECT_BGP: "true", METAL_BGP_ASN: "65010" });
       expect(rehearsal.metal.state().projects[0].bgpConfig).toBeUndefined();
       rehearsal.init();
       managed.set(variant, { rehearsal, plan: rehearsal.plan().plan });
     }
-    const applies = [...managed.values()].map(({ rehearsal }) => rehearsal.startApply());
-    running.push(...applies.map((a) => a.stop));
-    await Promise.all(applies.map((a) => a.done));
+    await Promise.all([...managed.values()].map(({ rehearsal }) => cases.startApply(rehearsal)));
   }, 300_000);
 
   test.each(VARIANTS)("%s: imports the project, enables local BGP before any session is created, and never plans the project's destruction", (variant, _settings, nodes) => {
