@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { MetalEmulatorHandle, startMetalEmulator } from "../emulators/metal";
 import { ProviderBuild, providerBinaryPath, terraformBinary, toolsUnavailable } from "../rehearsal/tools";
 import { Terraform } from "../rehearsal/terraform";
-import { api, BGP_PROJECT, createDevice, endToEndRoot, FAULTY_PROJECT, ignition, MD5, metadata, PLAIN_PROJECT, seed, TOKEN, waitActive } from "./support/metal-emulator";
+import { api, BGP_PROJECT, createDevice, endToEndRoot, FAULTY_PROJECT, ignition, MD5, metadata, MISPLACING_PROJECT, PLAIN_PROJECT, seed, TOKEN, waitActive } from "./support/metal-emulator";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "v6fabric-test-metal-emulator-"));
 const dir = path.join(work, "emulator");
@@ -114,6 +114,12 @@ describe("devices", () => {
     expect(device.ip_addresses.find((a: { address_family: number }) => a.address_family === 6).address).toBe("2001:db8:cc00:3ff::1");
     const blocks = api(em, "GET", `/projects/${FAULTY_PROJECT}/ips?types=public_ipv6`).body.ip_addresses;
     expect(blocks.map((b: { network: string; cidr: number }) => `${b.network}/${b.cidr}`)).toEqual(["2001:db8:dd00:400::/56"]);
+  });
+
+  test("seed fault for named devices only: `odd-one` goes to the /56's last /64, the next device to zone 0", () => {
+    const v6 = (d: { ip_addresses: { address_family: number; address: string }[] }) => d.ip_addresses.find((a) => a.address_family === 6)!.address;
+    expect(v6(createDevice(em, MISPLACING_PROJECT, "odd-one").body)).toBe("2001:db8:ee00:5ff::1");
+    expect(v6(createDevice(em, MISPLACING_PROJECT, "even").body)).toBe("2001:db8:ee00:500::3");
   });
 });
 
@@ -252,12 +258,28 @@ describe("isolation and logging", () => {
     expect(proxied.map((r) => `${r.method} ${r.path}`)).toEqual(expect.arrayContaining(["CONNECT example.com:443", "GET http://example.com/"]));
   });
 
+  test("a device's create and update log its hostname and the bytes of user data it holds; reportedDevices() gives the last of each live device", () => {
+    const second = ignition("second, a longer user data than the first");
+    const cp0 = em.state().devices.find((d) => d.hostname === "cp-0")!;
+    const created = em.requests().find((r) => r.method === "POST" && r.device?.id === cp0.id)!;
+    expect(created).toMatchObject({ path: `/metal/v1/projects/${BGP_PROJECT}/devices`, status: 201, device: { hostname: "cp-0", userDataBytes: Buffer.byteLength(ignition("first")) } });
+    expect(api(em, "PUT", `/devices/${cp0.id}`, { body: { userdata: second } }).status).toBe(200);
+    const doomed = createDevice(em, MISPLACING_PROJECT, "short-lived", { userdata: ignition("gone") }).body;
+    expect(api(em, "DELETE", `/devices/${doomed.id}`).status).toBe(204);
+    const reported = em.reportedDevices();
+    expect(reported.find((d) => d.id === cp0.id)).toEqual({ id: cp0.id, hostname: "cp-0", userDataBytes: Buffer.byteLength(second) });
+    expect(reported.map((d) => d.hostname)).not.toContain("short-lived");
+    // Devices created without user data hold none.
+    expect(reported.find((d) => d.hostname === "cp-2")?.userDataBytes).toBe(0);
+    expect(fs.readFileSync(em.logFile, "utf8")).not.toContain(second);
+  });
+
   test("every API request is logged, and the log holds no token, password or user data", () => {
     const log = fs.readFileSync(em.logFile, "utf8");
     const entries = em.requests();
     expect(entries.filter((e) => e.listener === "api").length).toBeGreaterThan(20);
     for (const e of entries) expect(Object.keys(e).sort()).toEqual(expect.arrayContaining(["durationMs", "listener", "method", "path", "status", "time"]));
-    for (const secret of [TOKEN, MD5, "not-the-token", ignition("first"), "data:,first", "cloud-config"]) expect(log).not.toContain(secret);
+    for (const secret of [TOKEN, MD5, "not-the-token", ignition("first"), "data:,first", "data:,second", "#cloud-config"]) expect(log).not.toContain(secret);
   });
 });
 

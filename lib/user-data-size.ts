@@ -17,6 +17,14 @@ import { parseTerraformTemplate } from "./terraform-template";
 export const USER_DATA_BUDGET_BYTES = 28 * 1024;
 
 /**
+ * What one node's user data may weigh as Metal holds it, once Terraform has spliced in
+ * the real PEMs (issue #22): 24 KiB per role, constant in the node count. The synth-time
+ * budget above holds an estimate that counts each PEM larger than any real one.
+ * `npm run rehearse` reports each role's largest against it.
+ */
+export const APPLIED_USER_DATA_BUDGET_BYTES = 24 * 1024;
+
+/**
  * How far the size of one node's user data may move with another zlib build. Its boot
  * config is gzip'd at synth (Ignition `compression: gzip`), and deflate's output
  * is not fixed across zlib versions and forks (Node bundles its own). Documented sizes

@@ -7,8 +7,11 @@
  * applies the stack against it (docs/metal-emulator.md says how it is reached).
  */
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { MetalEmulatorHandle, startMetalEmulator } from "../emulators/metal";
-import type { MetalSeed, MetalState, SeedFaults, StoredAddress, StoredDevice } from "../emulators/metal/state";
+import { MetalSeed, MetalState, readState, SeedFaults, StoredAddress, StoredDevice, writeState } from "../emulators/metal/state";
+import { nodeHostname } from "../lib/naming";
 import type { ClusterSettings } from "../lib/settings";
 
 /** The running emulator of one stack's rehearsal. */
@@ -16,10 +19,17 @@ export type MetalApi = MetalEmulatorHandle;
 
 /**
  * Starts the emulator with its files in `dir`, seeded with `seed` unless `dir` already
- * holds a state (a kept rehearsal goes on where it stopped). Its token is new each time:
- * the operator's METAL_AUTH_TOKEN is never used.
+ * holds a state (a kept rehearsal goes on where it stopped; the seed's faults, if any,
+ * then replace the kept projects', so a test can go on from a kept rehearsal with a
+ * fault). Its token is new each time: the operator's METAL_AUTH_TOKEN is never used.
  */
 export function startRehearsalMetal(dir: string, seed: MetalSeed): MetalApi {
+  const stateFile = path.join(dir, "state.json");
+  if (fs.existsSync(stateFile) && seed.projects.some((p) => p.faults)) {
+    const state = readState(stateFile);
+    for (const project of state.projects) project.faults = { ...(seed.projects.find((p) => p.id === project.id)?.faults ?? project.faults) };
+    writeState(stateFile, state);
+  }
   return startMetalEmulator({ dir, seed, token: randomBytes(24).toString("hex") });
 }
 
@@ -92,4 +102,39 @@ export function rehearsalDevices(state: MetalState): RehearsalDevice[] {
       privateIpv4: address(d, 4, false),
       publicIpv4: address(d, 4, true),
     }));
+}
+
+/** A node's role as its user data is budgeted: the first control plane carries the most. */
+export type UserDataRole = "first control plane" | "control plane" | "worker";
+
+/** A device's user data as the emulator reports it: its size, never its content. */
+export interface ReportedUserData {
+  readonly hostname: string;
+  readonly role: UserDataRole;
+  readonly bytes: number;
+}
+
+/**
+ * The size of each device's user data as the emulator reports it (its request log,
+ * emulators/metal/request-log.ts), with the device's role: its `k8s-role-*` tag, and
+ * the first control plane by the name the app gives it.
+ */
+export function reportedUserData(metal: MetalApi, clusterName: string): ReportedUserData[] {
+  const tags = new Map(metal.state().devices.map((d) => [d.id, d.tags]));
+  const first = nodeHostname(clusterName, "control-plane", 0);
+  return metal.reportedDevices().map((d) => ({
+    hostname: d.hostname,
+    role: tags.get(d.id)?.includes("k8s-role-worker") ? "worker" : d.hostname === first ? "first control plane" : "control plane",
+    bytes: d.userDataBytes,
+  }));
+}
+
+/** The largest user data of each role, in the order first control plane, control plane, worker. */
+export function largestPerRole(reported: readonly ReportedUserData[]): Map<UserDataRole, number> {
+  const largest = new Map<UserDataRole, number>();
+  for (const role of ["first control plane", "control plane", "worker"] as const) {
+    const sizes = reported.filter((r) => r.role === role).map((r) => r.bytes);
+    if (sizes.length > 0) largest.set(role, Math.max(...sizes));
+  }
+  return largest;
 }

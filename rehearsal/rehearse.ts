@@ -26,10 +26,11 @@ import { seconds, table } from "./format";
 import { MANAGED_PROJECT_ADDRESS } from "../constructs/metal-project-bgp";
 import { loadSettings } from "../lib/settings";
 import { TAYGA } from "../lib/versions";
-import { MetalApi, RehearsalDevice, RehearsalMetalOptions, projectSeed, rehearsalDevices, startRehearsalMetal } from "./metal";
+import { APPLIED_USER_DATA_BUDGET_BYTES } from "../lib/user-data-size";
+import { MetalApi, RehearsalDevice, RehearsalMetalOptions, largestPerRole, projectSeed, rehearsalDevices, reportedUserData, startRehearsalMetal } from "./metal";
 import { RehearsalRoot, rehearsalRoot } from "./root-module";
 import { isConfigStack } from "./config-stack";
-import { PlanJson, Terraform, plannedActions } from "./terraform";
+import { PlanJson, Terraform, TerraformError, plannedActions } from "./terraform";
 import { buildMissing } from "./tools";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -100,6 +101,11 @@ export class StackRehearsal {
     }
   }
 
+  /** How many API requests the emulator has answered so far (the proxy's tunnels and metadata reads not counted). */
+  apiRequests(): number {
+    return this.metal.requests().filter((r) => r.listener === "api").length;
+  }
+
   /** The devices Metal holds for this stack, as the cluster rehearsal boots them. */
   devices(): RehearsalDevice[] {
     return rehearsalDevices(this.metal.state());
@@ -147,6 +153,19 @@ export class StackRehearsal {
     return this.step("apply", () => this.terraform.must(["apply", "-input=false", "-no-color", file]).stdout);
   }
 
+  /** apply() without waiting for it (Terraform.start); `stop` ends it early. */
+  startApply(file = "rehearsal.tfplan"): { done: Promise<string>; stop: () => void } {
+    const args = ["apply", "-input=false", "-no-color", file];
+    const started = Date.now();
+    const running = this.terraform.start(args);
+    const done = running.result.then((result) => {
+      this.timings.push({ step: "apply", milliseconds: Date.now() - started });
+      if (result.status !== 0) throw new TerraformError(args, result);
+      return result.stdout;
+    });
+    return { done, stop: running.stop };
+  }
+
   /** Every output with its value, sensitive ones included (terraform output -json). */
   outputs(): Record<string, { value: unknown; sensitive: boolean }> {
     return this.terraform.json(["output", "-json"]);
@@ -186,6 +205,21 @@ export class StackRehearsal {
   }
 }
 
+/**
+ * Each device with its address and the size of its user data as the emulator reports it
+ * (its request log), then each role's largest against the applied budget (issue #22).
+ */
+function userDataNotes(r: StackRehearsal): string[] {
+  const reported = new Map(reportedUserData(r.metal, loadSettings(r.env).clusterName).map((d) => [d.hostname, d]));
+  const lines = r.devices().map((d) => `${d.hostname} ${d.publicIpv6.address}/${d.publicIpv6.cidr}, user data ${reported.get(d.hostname)?.bytes ?? "unreported"} bytes`);
+  const largest = largestPerRole([...reported.values()]);
+  if (largest.size === 0) return lines;
+  const within = [...largest.values()].every((bytes) => bytes <= APPLIED_USER_DATA_BUDGET_BYTES);
+  const roles = [...largest].map(([role, bytes]) => `${role} ${bytes} bytes (${(bytes / 1024).toFixed(1)} KiB)`).join(", ");
+  const verdict = within ? "within" : "OVER (large user data slows provisioning: docs/flatcar-boot.md)";
+  return [...lines, `largest user data per role: ${roles}; the budget is ${APPLIED_USER_DATA_BUDGET_BYTES} bytes each: ${verdict}`];
+}
+
 function describeCreated(plan: PlanJson): string {
   return Object.entries(plannedActions(plan))
     .map(([type, actions]) => `${Object.values(actions).reduce((a, b) => a + b, 0)} ${type}`)
@@ -218,13 +252,13 @@ export function rehearse(env: NodeJS.ProcessEnv, keepDir?: string): number {
         r.init();
         r.validate();
         const { plan } = r.plan();
-        const before = r.metal.requests().length;
+        const before = r.apiRequests();
         r.apply();
-        const served = r.metal.requests().length - before;
+        const served = r.apiRequests() - before;
         const outputs = r.outputs();
         const leftovers = Object.entries(outputs).filter(([, o]) => JSON.stringify(o.value).includes("${"));
         if (leftovers.length > 0) throw new Error(`outputs still hold Terraform templates: ${leftovers.map(([k]) => k).join(", ")}`);
-        for (const d of r.devices()) notes.add(`${stack}: ${d.hostname} ${d.publicIpv6.address}, user data ${(Buffer.byteLength(d.userData) / 1024).toFixed(1)} KiB`);
+        for (const line of userDataNotes(r)) notes.add(`${stack}: ${line}`);
         notes.add(`${stack}: the Metal API emulator served ${served} requests during apply`);
         const changes = r.changesPlanned();
         if (!keepDir) r.destroy();

@@ -3,7 +3,7 @@
  * providers come only from the local filesystem mirror, named in a CLI config that
  * TF_CLI_CONFIG_FILE points at, and nothing calls home.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { providerMirrorDir, terraformBinary } from "./tools";
@@ -68,6 +68,32 @@ export class Terraform {
     return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "", milliseconds: Date.now() - started };
   }
 
+  /**
+   * Like run(), without waiting: several rehearsals' applies can wait on their emulators
+   * at once. Output goes to files in the working directory, not pipes: a caller busy in
+   * spawnSync meanwhile could not drain a pipe, and Terraform would stall on it.
+   */
+  start(args: readonly string[]): RunningTerraform {
+    const started = Date.now();
+    const files = [path.join(this.dir, ".terraform-run.stdout"), path.join(this.dir, ".terraform-run.stderr")];
+    const fds = files.map((f) => fs.openSync(f, "w", 0o600));
+    const child = spawn(terraformBinary(), [...args], { cwd: this.dir, env: this.env, stdio: ["ignore", fds[0], fds[1]] });
+    fds.forEach((fd) => fs.closeSync(fd));
+    const result = new Promise<TerraformResult>((resolve) => {
+      const finish = (status: number) => {
+        const [stdout, stderr] = files.map((f) => fs.readFileSync(f, "utf8"));
+        files.forEach((f) => fs.rmSync(f, { force: true }));
+        resolve({ status, stdout, stderr, milliseconds: Date.now() - started });
+      };
+      child.on("error", (error) => {
+        fs.appendFileSync(files[1], `${error.message}\n`);
+        finish(-1);
+      });
+      child.on("exit", (code) => finish(code ?? -1));
+    });
+    return { result, stop: () => child.exitCode === null && child.signalCode === null && child.kill("SIGTERM") };
+  }
+
   /** Like run(), but a non-zero exit throws with Terraform's own message. */
   must(args: readonly string[]): TerraformResult {
     const result = this.run(args);
@@ -78,6 +104,14 @@ export class Terraform {
   json<T>(args: readonly string[]): T {
     return JSON.parse(this.must(args).stdout) as T;
   }
+}
+
+/** A Terraform command started with start(). */
+export interface RunningTerraform {
+  /** Settles when the command ends, with its status and output. */
+  readonly result: Promise<TerraformResult>;
+  /** SIGTERM to Terraform if it still runs (Terraform then stops its providers). */
+  readonly stop: () => void;
 }
 
 export class TerraformError extends Error {

@@ -12,6 +12,8 @@ export const BGP_PROJECT = "6f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e5f";
 export const PLAIN_PROJECT = "7a2b3c4d-5e6f-4a7b-9c8d-1e2f3a4b5c6d";
 /** Project with both seed faults. */
 export const FAULTY_PROJECT = "8b3c4d5e-6f7a-4b8c-ad9e-2f3a4b5c6d7e";
+/** Project whose devices named `odd-one` only go outside zone 0. */
+export const MISPLACING_PROJECT = "0d5e6f7a-8b9c-4dae-8f1a-4b5c6d7e8f9a";
 const ORGANIZATION = "9c4d5e6f-7a8b-4c9d-be0f-3a4b5c6d7e8f";
 
 export const seed: MetalSeed = {
@@ -33,6 +35,7 @@ export const seed: MetalSeed = {
       ipv6Blocks: { da: "2001:db8:cc00:300::/56" },
       faults: { devicesOutsideZone0: true, reportedIpv6Blocks: { da: "2001:db8:dd00:400::/56" } },
     },
+    { id: MISPLACING_PROJECT, name: "misplacing", organizationId: ORGANIZATION, ipv6Blocks: { da: "2001:db8:ee00:500::/56" }, faults: { devicesOutsideZone0: ["odd-one"] } },
   ],
 };
 

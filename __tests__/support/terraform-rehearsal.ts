@@ -36,14 +36,42 @@ export function expectOnlyProjectAndBlock(rehearsal: StackRehearsal): void {
   expect(state.reservations.filter((r) => r.type === "public_ipv6").map((r) => `${r.network}/${r.cidr}`)).toEqual(["2001:db8:0:ab00::/56"]);
 }
 
+type StateJson = { values?: { root_module?: { resources?: { type: string; values: Record<string, unknown> }[] } } };
+
+function stateResourcesOf(rehearsal: StackRehearsal, type: string): Record<string, unknown>[] {
+  const state = rehearsal.terraform.json<StateJson>(["show", "-json"]);
+  return (state.values?.root_module?.resources ?? []).filter((r) => r.type === type).map((r) => r.values);
+}
+
 /** The private keys' PEM bodies in the state: what must never show in plan output or plain outputs. */
 function stateSecrets(rehearsal: StackRehearsal): string[] {
-  const state = rehearsal.terraform.json<{ values?: { root_module?: { resources?: { type: string; values: Record<string, unknown> }[] } } }>(["show", "-json"]);
-  const secrets: string[] = [];
-  for (const r of state.values?.root_module?.resources ?? []) {
-    if (r.type === "tls_private_key") secrets.push(String(r.values.private_key_pem).split("\n")[1]);
-  }
-  return secrets;
+  return stateResourcesOf(rehearsal, "tls_private_key").map((values) => String(values.private_key_pem).split("\n")[1]);
+}
+
+/**
+ * The user data each metal_device in Terraform's state holds, by hostname: what the
+ * provider sent (equinix/metal 3.3.0 keeps the configured user_data and never reads it
+ * back from Metal, resource_metal_device.go).
+ */
+export function stateUserData(rehearsal: StackRehearsal): Map<string, string> {
+  return new Map(stateResourcesOf(rehearsal, "metal_device").map((values) => [String(values.hostname), String(values.user_data)]));
+}
+
+/**
+ * The emulator's own report of each device (its request log: hostname and bytes of user
+ * data, never the data) names every device Terraform's state holds, with exactly the byte
+ * length of the user data there; the log holds none of that user data.
+ */
+export function expectReportedSizesAreTerraforms(applied: Applied, nodes: number): void {
+  const sent = stateUserData(applied.rehearsal);
+  expect(sent.size).toBe(nodes);
+  const reported = applied.rehearsal.metal.reportedDevices();
+  expect(new Map(reported.map((d) => [d.hostname, d.userDataBytes]))).toEqual(new Map([...sent].map(([host, text]) => [host, Buffer.byteLength(text)])));
+  const created = applied.rehearsal.metal.requests().filter((r) => r.method === "POST" && /\/devices$/.test(r.path) && r.status === 201);
+  expect(created.map((r) => r.device?.hostname).sort()).toEqual([...sent.keys()].sort());
+  const log = fs.readFileSync(applied.rehearsal.metal.logFile, "utf8");
+  // A stretch from the middle of each: the gzip'd boot config's base64, unlike anything else.
+  for (const text of sent.values()) expect(log).not.toContain(text.slice(text.length / 2, text.length / 2 + 48));
 }
 
 /**
@@ -51,7 +79,7 @@ function stateSecrets(rehearsal: StackRehearsal): string[] {
  * output or the emulator's log. Keys: the three CAs', the service account's, the admin's,
  * and one join key per node but the first control plane.
  */
-export function expectNoSecretLeaks(applied: Applied, nodes: number): void {
+export function expectNoSecretLeaks(applied: Applied, nodes: number, alsoPrinted: readonly string[] = []): void {
   const secrets = stateSecrets(applied.rehearsal);
   expect(secrets.length).toBe(5 + nodes - 1);
   const plain = JSON.stringify(Object.values(applied.outputs).filter((o) => !o.sensitive));
@@ -62,6 +90,7 @@ export function expectNoSecretLeaks(applied: Applied, nodes: number): void {
     expect(applied.planText).not.toContain(secret);
     expect(plain).not.toContain(secret);
     expect(log).not.toContain(secret);
+    for (const text of alsoPrinted) expect(text).not.toContain(secret);
   }
   expect(applied.planText).toContain("(sensitive value)");
 }
@@ -86,4 +115,26 @@ export function expectTwoMoreWorkers(applied: Applied, moreWorkers: Record<strin
   for (const host of newHosts) expect(created.filter((address) => address.includes(host))).toHaveLength(5);
   const outputChanges = Object.entries(plan.output_changes ?? {}).filter(([, c]) => c.actions.join() !== "no-op");
   expect(outputChanges.map(([output, c]) => `${output}:${c.actions.join("+")}`).sort()).toEqual(["fabric_summary:update"]); // the worker count
+}
+
+/**
+ * With the emulator told to put `newHosts` outside zone 0 (the /56's last /64), applying
+ * the plan expectTwoMoreWorkers made fails with the device's own postcondition message,
+ * once per new device, read from Terraform's output; Metal made the devices where the
+ * fault put them, and no BGP session peers from them.
+ */
+export function expectNewWorkersOutsideZone0Refused(applied: Applied, newHosts: readonly string[]): void {
+  const sessionsBefore = applied.rehearsal.metal.state().bgpSessions.length;
+  const result = applied.rehearsal.terraform.run(["apply", "-input=false", "-no-color", "more-workers.tfplan"]);
+  expect(result.status).toBe(1);
+  const message = (result.stderr + result.stdout).replace(/│/g, "").replace(/\s+/g, " ");
+  const guard = "The device's public IPv6 address is outside 2001:db8:0:ab00::/60, where the address plan expects Metal to place node addresses (zone 0 of CLUSTER_IPV6_BLOCK).";
+  expect(message.split(guard)).toHaveLength(newHosts.length + 1);
+  for (const host of newHosts) expect(message).toContain(`metal_device.${host}`);
+  const state = applied.rehearsal.metal.state();
+  const misplaced = state.devices.filter((d) => newHosts.includes(d.hostname));
+  expect(misplaced.map((d) => d.hostname).sort()).toEqual([...newHosts].sort());
+  for (const d of misplaced) expect(d.addresses.find((a) => a.family === 6)?.address).toMatch(/^2001:db8:0:abff::/);
+  expect(state.bgpSessions).toHaveLength(sessionsBefore);
+  expect(state.bgpSessions.filter((b) => misplaced.some((d) => d.id === b.deviceId))).toEqual([]);
 }

@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ApiError, createBgpSession, createDevice, deviceAction, findProject, notFound, setBgpConfig, unprocessable, updateDevice, updateProject } from "./changes";
+import type { LoggedDevice } from "./request-log";
 import { bgpConfigJson, bgpNeighborsJson, bgpSessionJson, API_PREFIX, deviceJson, projectJson, reservationJson } from "./render";
 import { MetalState, settleDevices, StoredDevice, writeState } from "./state";
 
@@ -37,7 +38,17 @@ interface Request {
 interface Reply {
   readonly status: number;
   readonly body?: unknown;
+  /** A device the request created or updated: the request log names it and its user data's size. */
+  readonly device?: StoredDevice;
 }
+
+/** What the request log notes of a device: never its user data, only the byte count. */
+export function loggedDevice(device: StoredDevice): LoggedDevice {
+  return { id: device.id, hostname: device.hostname, userDataBytes: Buffer.byteLength(device.userData ?? "", "utf8") };
+}
+
+/** The API's request listener; `note` adds fields to the request's log line. */
+export type ApiHandler = (req: IncomingMessage, res: ServerResponse, note?: (fields: { device: LoggedDevice }) => void) => void;
 
 /** Largest request body accepted (user data included). Metal documents no limit (facts.md). */
 const MAX_BODY = 16 * 1024 * 1024;
@@ -47,8 +58,8 @@ const MAX_BODY = 16 * 1024 * 1024;
  * `X-Request-Id`: the provider counts an error as Metal's own (and so a 404 as "gone")
  * only when both are there (errors.go friendlyError, isNotFound).
  */
-export function createApiHandler(store: StateStore, token: string, onChange: (device?: StoredDevice) => void) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
+export function createApiHandler(store: StateStore, token: string, onChange: (device?: StoredDevice) => void): ApiHandler {
+  return (req, res, note) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (chunk: Buffer) => {
@@ -64,6 +75,7 @@ export function createApiHandler(store: StateStore, token: string, onChange: (de
         reply = error instanceof ApiError ? { status: error.status, body: { errors: [error.message] } } : { status: 500, body: { errors: ["Internal error in the Metal emulator"] } };
         if (!(error instanceof ApiError)) process.stderr.write(`metal emulator: ${(error as Error).stack}\n`);
       }
+      if (reply.device) note?.({ device: loggedDevice(reply.device) });
       res.writeHead(reply.status, { "Content-Type": "application/json; charset=utf-8", "X-Request-Id": randomUUID() });
       res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
     });
@@ -90,6 +102,9 @@ function handle(store: StateStore, token: string, req: IncomingMessage, rawBody:
   const list = (name: string) => new Set((url.searchParams.get(name) ?? "").split(",").filter((s) => s !== ""));
   const request: Request = { method: req.method ?? "GET", segments, query: url.searchParams, body, includes: list("include"), excludes: list("exclude") };
   store.settle();
+  // A read changes nothing (settle() saves its own changes): only other methods pay for
+  // comparing the whole state, which with 100 devices' user data is megabytes of JSON.
+  if (request.method === "GET") return route(store.state, request, onChange);
   const before = JSON.stringify(store.state);
   const reply = route(store.state, request, onChange);
   if (JSON.stringify(store.state) !== before) store.save();
@@ -128,7 +143,7 @@ function route(state: MetalState, r: Request, onChange: (device?: StoredDevice) 
       if (m === "POST") {
         const device = createDevice(state, project, r.body);
         onChange(device);
-        return { status: 201, body: deviceJson(state, device, r.includes, r.excludes) };
+        return { status: 201, body: deviceJson(state, device, r.includes, r.excludes), device };
       }
     }
     if (sub === "ips" && subId === undefined && m === "GET") {
@@ -166,7 +181,7 @@ function route(state: MetalState, r: Request, onChange: (device?: StoredDevice) 
       if (m === "GET") return { status: 200, body: deviceJson(state, device, r.includes, r.excludes) };
       if (m === "PUT" || m === "PATCH") {
         updateDevice(device, r.body);
-        return { status: 200, body: deviceJson(state, device, r.includes, r.excludes) };
+        return { status: 200, body: deviceJson(state, device, r.includes, r.excludes), device };
       }
       if (m === "DELETE") {
         if (device.locked) throw unprocessable("Cannot delete a locked device; unlock it first");

@@ -6,12 +6,12 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { readRequestLog, RequestLogEntry } from "./request-log";
+import { LoggedDevice, readRequestLog, RequestLogEntry } from "./request-log";
 import type { ReadyInfo } from "./server";
 import { MetalSeed, MetalState, readState } from "./state";
 
 export type { MetalSeed, SeedProject, SeedBgpConfig, SeedFaults, MetalState } from "./state";
-export type { RequestLogEntry } from "./request-log";
+export type { LoggedDevice, RequestLogEntry } from "./request-log";
 export type { ReadyInfo } from "./server";
 
 export interface MetalEmulatorOptions {
@@ -61,6 +61,11 @@ export interface MetalEmulatorHandle extends ReadyInfo {
   state(): MetalState;
   /** Every request the emulator answered, in order. */
   requests(): RequestLogEntry[];
+  /**
+   * What the emulator reported of each device it holds: its hostname and the bytes of
+   * user data it holds, from the device's last create or update in the request log.
+   */
+  reportedDevices(): LoggedDevice[];
   /** SIGTERM, wait until the process is gone (SIGKILL after 5 s). Safe to call twice. */
   stop(): void;
 }
@@ -87,6 +92,16 @@ function alive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/** The last logged report of each device `state` holds (deleted devices drop out), by hostname. */
+export function reportedDevices(log: readonly RequestLogEntry[], state: MetalState): LoggedDevice[] {
+  const last = new Map<string, LoggedDevice>();
+  for (const entry of log) if (entry.device) last.set(entry.device.id, entry.device);
+  return state.devices
+    .map((d) => last.get(d.id))
+    .filter((d): d is LoggedDevice => d !== undefined)
+    .sort((a, b) => a.hostname.localeCompare(b.hostname));
 }
 
 export function startMetalEmulator(options: MetalEmulatorOptions): MetalEmulatorHandle {
@@ -153,6 +168,7 @@ export function startMetalEmulator(options: MetalEmulatorOptions): MetalEmulator
     },
     state: () => readState(stateFile),
     requests: () => readRequestLog(logFile),
+    reportedDevices: () => reportedDevices(readRequestLog(logFile), readState(stateFile)),
     stop: () => {
       if (stopped) return;
       stopped = true;

@@ -1,6 +1,8 @@
 /**
  * One JSON line per request. Only what identifies the request is written: never a
- * header (X-Auth-Token), a body (user data, BGP passwords) or a response.
+ * header (X-Auth-Token), a body (user data, BGP passwords) or a response. A device's
+ * create or update also names the device and how many bytes of user data it holds now:
+ * the emulator's report of each device's size (issue #22), never its content.
  */
 import * as fs from "node:fs";
 
@@ -17,6 +19,16 @@ export interface RequestLogEntry {
   readonly durationMs: number;
   /** The caller's address (metadata and proxy only). */
   readonly caller?: string;
+  /** The device a successful create or update left, as Metal now holds it. */
+  readonly device?: LoggedDevice;
+}
+
+/** What the log says of a device: its name and the size of its user data, not the data. */
+export interface LoggedDevice {
+  readonly id: string;
+  readonly hostname: string;
+  /** Bytes (UTF-8) of the user data the device holds; 0 without any. */
+  readonly userDataBytes: number;
 }
 
 export type RequestLog = (entry: Omit<RequestLogEntry, "time">) => void;

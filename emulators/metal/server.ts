@@ -15,10 +15,10 @@ import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { createApiHandler, StateStore } from "./api";
+import { ApiHandler, createApiHandler, StateStore } from "./api";
 import { createMetadataServer } from "./metadata";
 import { createConnectProxy } from "./proxy";
-import { openRequestLog, RequestLog } from "./request-log";
+import { openRequestLog, RequestLog, RequestLogEntry } from "./request-log";
 import { MetalSeed, MetalState, readState, stateFromSeed, StoredDevice, writeState } from "./state";
 import { makeTlsFiles } from "./tls";
 
@@ -99,14 +99,17 @@ function listen(server: http.Server, where: string): Promise<string> {
   });
 }
 
-function timed(listener: "api", log: RequestLog, handler: http.RequestListener): http.RequestListener {
+function timed(listener: "api", log: RequestLog, handler: ApiHandler): http.RequestListener {
   return (req, res) => {
     const started = Date.now();
+    let noted: Partial<RequestLogEntry> = {};
     res.on("finish", () => {
       const url = new URL(req.url ?? "/", "https://api.equinix.com");
-      log({ listener, method: req.method ?? "?", path: url.pathname, query: url.search.slice(1) || undefined, status: res.statusCode, durationMs: Date.now() - started });
+      log({ listener, method: req.method ?? "?", path: url.pathname, query: url.search.slice(1) || undefined, status: res.statusCode, durationMs: Date.now() - started, ...noted });
     });
-    handler(req, res);
+    handler(req, res, (fields) => {
+      noted = fields;
+    });
   };
 }
 

@@ -52,8 +52,12 @@ export interface SeedBgpConfig {
 
 /** Deliberate departures from Metal's usual behaviour, for tests of the app's guards. */
 export interface SeedFaults {
-  /** Devices get their IPv6 /127 from the /56's last /64 instead of the first ("zone 0" is the first /60). */
-  readonly devicesOutsideZone0?: boolean;
+  /**
+   * Devices get their IPv6 /127 from the /56's last /64 instead of the first ("zone 0" is
+   * the first /60): every new device (true), or only new devices with one of these
+   * hostnames (so a test can misplace the nodes a larger cluster adds, and no other).
+   */
+  readonly devicesOutsideZone0?: boolean | readonly string[];
   /** The precreated IPv6 block the API reports per metro, instead of the seeded one. */
   readonly reportedIpv6Blocks?: Readonly<Record<string, string>>;
 }
@@ -278,6 +282,12 @@ function usedIndexes(state: MetalState, block: ParsedBlock): Set<number> {
   return used;
 }
 
+/** Whether the `devicesOutsideZone0` fault applies to a new device named `hostname`. */
+function misplaced(faults: SeedFaults, hostname: string): boolean {
+  const fault = faults.devicesOutsideZone0;
+  return Array.isArray(fault) ? fault.includes(hostname) : fault === true;
+}
+
 /**
  * A new device's addresses: a public IPv6 /127 from the first /64 of the project's /56 in
  * the metro (the last /64 with the `devicesOutsideZone0` fault), a private IPv4 /31 from the
@@ -286,7 +296,7 @@ function usedIndexes(state: MetalState, block: ParsedBlock): Set<number> {
  */
 export function allocateAddresses(state: MetalState, project: StoredProject, device: StoredDevice, now: string): StoredAddress[] {
   const v6Block = parseBlock(project.ipv6Blocks[device.metro], 6, "ipv6 block");
-  const v6Start = project.faults.devicesOutsideZone0 ? v6Block.base + (255n << 64n) : v6Block.base;
+  const v6Start = misplaced(project.faults, device.hostname) ? v6Block.base + (255n << 64n) : v6Block.base;
   const v6Reservation = state.reservations.find((r) => r.projectId === project.id && r.type === "public_ipv6" && r.metro === device.metro)!;
   const v6 = pointToPoint(6, v6Start, nextIndex(state, `${project.id}/${device.metro}/ipv6`, pointToPointCapacity(v6Block, 64), new Set()));
 
