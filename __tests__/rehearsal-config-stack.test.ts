@@ -7,7 +7,7 @@
  * changed setting must change exactly the objects whose rendering changed, and the
  * objects must keep a single owner throughout.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -97,13 +97,12 @@ const manifestChanges = (plan: { resource_changes?: readonly Change[] }) => (pla
       fs.writeFileSync(path.join(waitDir, "main.tf.json"), JSON.stringify(waitRoot));
       const waitTerraform = new Terraform(waitDir);
       waitTerraform.must(["init", "-input=false", "-no-color"]);
-      const waiting = spawn(terraformBinary(), ["apply", "-auto-approve", "-input=false", "-no-color"], { cwd: waitDir, env: waitTerraform.env });
-      waiting.stdout.on("data", (d) => (wait.output += d));
-      waiting.stderr.on("data", (d) => (wait.output += d));
-      const waited = new Promise<number>((resolve) => waiting.once("exit", (code) => resolve(code ?? -1)));
+      const waiting = waitTerraform.start(["apply", "-auto-approve", "-input=false", "-no-color"]);
+      let ended = false;
+      void waiting.result.then(() => (ended = true));
       // Longer than one round of its requests (10 s apart).
       await new Promise((r) => setTimeout(r, 15_000));
-      wait.runningBeforeFirstBoot = waiting.exitCode === null;
+      wait.runningBeforeFirstBoot = !ended;
       // First boot: the shipped script, with the init node's files.
       const files = path.join(work, "first-boot");
       const list = firstBootFiles(synth.stacks).map((f, i) => {
@@ -118,9 +117,11 @@ const manifestChanges = (plan: { resource_changes?: readonly Change[] }) => (pla
       const firstBoot = spawnSync("bash", [script], { env, encoding: "utf8" });
       if (firstBoot.status !== 0) throw new Error(`apply-addons.sh failed:\n${firstBoot.stdout}${firstBoot.stderr}`);
       const firstBootDone = Date.now();
-      const timeout = setTimeout(() => waiting.kill("SIGTERM"), 60_000);
-      wait.status = await waited;
+      const timeout = setTimeout(() => waiting.stop(), 60_000);
+      const waited = await waiting.result;
       clearTimeout(timeout);
+      wait.status = waited.status;
+      wait.output = waited.stdout + waited.stderr;
       wait.secondsAfterFirstBoot = (Date.now() - firstBootDone) / 1000;
       clusterState = path.join(work, "cluster.tfstate");
       fs.writeFileSync(

@@ -77,7 +77,8 @@ export class Terraform {
     const started = Date.now();
     const files = [path.join(this.dir, ".terraform-run.stdout"), path.join(this.dir, ".terraform-run.stderr")];
     const fds = files.map((f) => fs.openSync(f, "w", 0o600));
-    const child = spawn(terraformBinary(), [...args], { cwd: this.dir, env: this.env, stdio: ["ignore", fds[0], fds[1]] });
+    const [command, ...prefix] = [...this.runUnder, terraformBinary()];
+    const child = spawn(command, [...prefix, ...args], { cwd: this.dir, env: this.env, stdio: ["ignore", fds[0], fds[1]] });
     fds.forEach((fd) => fs.closeSync(fd));
     const result = new Promise<TerraformResult>((resolve) => {
       const finish = (status: number) => {
