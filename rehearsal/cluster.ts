@@ -22,6 +22,18 @@ export interface ClusterNode {
   readonly missingDownloads: readonly string[];
 }
 
+/** The node of `hostname` among a cluster's nodes; throws when there is none. */
+export function nodeByName(nodes: readonly ClusterNode[], hostname: string): RehearsalNode {
+  const found = nodes.find((n) => n.node.hostname === hostname);
+  if (!found) throw new Error(`no node ${hostname} in the rehearsal`);
+  return found.node;
+}
+
+/** A cluster's nodes of one role, in their order. */
+export function nodesOfRole(nodes: readonly ClusterNode[], role: NodeRole): RehearsalNode[] {
+  return nodes.filter((n) => n.role === role).map((n) => n.node);
+}
+
 export class PreparedCluster {
   readonly nodes: ClusterNode[] = [];
   fabric?: Fabric;
@@ -75,13 +87,11 @@ export class PreparedCluster {
   }
 
   byName(hostname: string): RehearsalNode {
-    const found = this.nodes.find((n) => n.node.hostname === hostname);
-    if (!found) throw new Error(`no node ${hostname} in the rehearsal`);
-    return found.node;
+    return nodeByName(this.nodes, hostname);
   }
 
   ofRole(role: NodeRole): RehearsalNode[] {
-    return this.nodes.filter((n) => n.role === role).map((n) => n.node);
+    return nodesOfRole(this.nodes, role);
   }
 
   /** Removes the nodes, destroys what Terraform applied and stops the emulator. Safe to call twice. */

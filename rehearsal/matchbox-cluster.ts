@@ -22,7 +22,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { MATCHBOX_CREDENTIAL_VARIABLES } from "../constructs/matchbox-machine";
 import { METADATA_PATHS } from "../ignition/matchbox";
-import { ClusterNode, NodeRole } from "./cluster";
+import { ClusterNode, NodeRole, nodeByName, nodesOfRole } from "./cluster";
 import { MatchboxServer, startMatchbox } from "./matchbox";
 import { applyIgnition, installBinaries, installDownloads } from "./node-root";
 import { Fabric, NodeAddresses, RehearsalNode } from "./nodes";
@@ -124,13 +124,11 @@ export class MatchboxCluster {
   }
 
   byName(hostname: string): RehearsalNode {
-    const found = this.nodes.find((n) => n.node.hostname === hostname);
-    if (!found) throw new Error(`no node ${hostname} in the rehearsal`);
-    return found.node;
+    return nodeByName(this.nodes, hostname);
   }
 
   ofRole(role: NodeRole): RehearsalNode[] {
-    return this.nodes.filter((n) => n.role === role).map((n) => n.node);
+    return nodesOfRole(this.nodes, role);
   }
 
   /** Removes the nodes, destroys what Terraform applied and stops Matchbox. Safe to call twice. */
