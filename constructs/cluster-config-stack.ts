@@ -139,7 +139,7 @@ function ipPoolReplacementGuard(pool: ConfigObject["object"], current: DataKuber
     condition: `\${alltrue([for p in ${p} : ${unchanged} || length(${inUse}) == 0])}`,
     errorMessage:
       `\${join("", [for p in ${p} : "${setting}: IPPool ${pool.metadata.name} would be replaced (\${p.spec.cidr} becomes ${spec.cidr}), but \${length(${inUse})} of its blocks hold addresses in use. ` +
-      `Calico deletes a pool only once its addresses are released, so the deploy would wait for ever. Release them first (delete those LoadBalancer Services or make them Cluster; kubectl get ipamblocks.projectcalico.org shows the blocks), then deploy again (docs/operations.md, \"Fields that cannot change\")." if !(${unchanged})])}`,
+      `Calico deletes a pool only once its addresses are released, so the deploy would wait for ever. Release them first (delete those LoadBalancer Services or make them Cluster; kubectl get ipamblocks.projectcalico.org shows the blocks), then deploy again (docs/operations.md, section Fields that cannot change)." if !(${unchanged})])}`,
   };
 }
 
