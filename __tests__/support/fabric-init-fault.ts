@@ -25,6 +25,11 @@ import { RehearsalNode } from "../../rehearsal/nodes";
 import { UnitRun, runUnit } from "../../rehearsal/units";
 import type { FabricRehearsal } from "./fabric-rehearsal";
 
+/** Whether the fabric forms with this fault: `V6FABRIC_INIT_FAULT=0` forms it plainly, `1` with the fault. @default on */
+export function initFaultEnabled(): boolean {
+  return (process.env.V6FABRIC_INIT_FAULT ?? "1") !== "0";
+}
+
 /** The kubeadm init line at which cp-1's kubeadm is stopped. */
 const STOP_AT = /\[bootstrap-token\] Creating the "cluster-info" ConfigMap/;
 
@@ -116,7 +121,7 @@ async function finishByHand(cp1: RehearsalNode, runs: readonly UnitRun[], kubead
 
 /** Issue #24: "An init node stopped late in init while cp-2 is already a member does not reset etcd." */
 export function initFaultTests(f: FabricRehearsal): void {
-  test("the init node stopped late in kubeadm init while cp-2 was already an etcd member: its retry resets nothing, exits 3 with the commands, and those commands finish the init", () => {
+  (initFaultEnabled() ? test : test.skip)("the init node stopped late in kubeadm init while cp-2 was already an etcd member: its retry resets nothing, exits 3 with the commands, and those commands finish the init", () => {
     const r = f.initFault!;
     const runs = f.init!.kubeadm;
     expect(r.stopped).toBe(true);
