@@ -4,11 +4,10 @@
  * Internet beyond them (support/fabric-rehearsal.ts). Its tests run in this order on the
  * one fabric: the joins, the third control plane's interrupted ones included; the data
  * plane; what the Internet reaches; the faults, each putting the fabric back; the prefix limit;
- * the VXLAN comparison; last, the configuration stack, which replaces the Local pool.
+ * last, the VXLAN comparison.
  *
  * What differs from Metal is in docs/rehearsal.md's table of differences.
  */
-import { configStackTests } from "./support/fabric-config-stack-tests";
 import { dataPlaneTests, Probes } from "./support/fabric-dataplane-tests";
 import { faultTests } from "./support/fabric-fault-tests";
 import { internetTests } from "./support/fabric-internet-tests";
@@ -34,5 +33,4 @@ describeRehearsal("fabric rehearsal: 3 control planes and 2 workers, Calico's da
   faultTests(fabric);
   prefixLimitTests(fabric);
   overlayTests(fabric);
-  configStackTests(fabric);
 });
