@@ -25,6 +25,52 @@ export function voters(members: readonly EtcdMember[]): string[] {
   return members.filter((m) => !m.isLearner).map((m) => m.name).sort();
 }
 
+/**
+ * A ValidatingAdmissionPolicy that refuses kubeadm's own updates of one Node (admin.conf's
+ * group), so a join's mark-control-plane repeats its patch until it is stopped instead of
+ * finishing in milliseconds (kubeadm 1.36 PatchNodeOnce retries on any error).
+ */
+function holdMarkControlPlane(f: FabricRehearsal, node: string) {
+  const name = "v6fabric-rehearsal-hold-mark-control-plane";
+  const policy = {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingAdmissionPolicy",
+    metadata: { name },
+    spec: {
+      failurePolicy: "Fail",
+      matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["nodes"], resourceNames: [node] }] },
+      validations: [{ expression: "!('kubeadm:cluster-admins' in request.userInfo.groups)", message: "rehearsal: mark-control-plane held" }],
+    },
+  };
+  const binding = { apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingAdmissionPolicyBinding", metadata: { name }, spec: { policyName: name, validationActions: ["Deny"] } };
+  // Every control plane's API server must agree before the fault counts as set or cleared:
+  // a dry-run label through each one, as kubeadm's own identity.
+  const servers = () => NODES.slice(0, 3).map((n) => f.node(n).addresses.ipv6);
+  const held = (server: string) => {
+    const r = f.kubectl(["--server", `https://[${server}]:6443`, "--request-timeout=5s", "label", "node", node, "--overwrite", "--dry-run=server", "v6fabric-rehearsal/probe=held"]);
+    return r.stderr.includes("rehearsal: mark-control-plane held") ? true : r.status === 0 ? false : undefined;
+  };
+  const agree = (want: boolean) =>
+    waitFor(`every API server ${want ? "holding" : "releasing"} ${node}'s patches`, 60_000, () =>
+      servers().every((s) => {
+        const h = held(s);
+        // An API server that does not answer yet (cp-3's own, early in its join) loads every policy when it starts.
+        return h === want || (h === undefined && s === f.node(node).addresses.ipv6);
+      }) || undefined,
+    );
+  return {
+    async set() {
+      const r = f.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: [policy, binding] }));
+      expect([r.status, r.stderr]).toEqual([0, ""]);
+      await agree(true);
+    },
+    async clear() {
+      f.kubectl(["delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name, "--ignore-not-found"]);
+      await agree(false);
+    },
+  };
+}
+
 const tail = (boot: { kubeadm: { output: string }[] }) => boot.kubeadm.map((r) => r.output).join("\n").split("\n").slice(-30).join("\n");
 
 export function joinTests(f: FabricRehearsal): void {
@@ -70,8 +116,9 @@ export function joinTests(f: FabricRehearsal): void {
       const nodeReady = f.readiness()["v6fabric-cp-3"] === "True";
       killedAt.push({ attempt, memberExisted: member !== undefined, voter: member !== undefined && member.name !== "" && !member.isLearner, nodeReady });
     };
-    // Stops 3 to 5 happen in the output handler itself: on a resumed join the phases after
-    // the printed one can finish within milliseconds, too fast for the polling watcher.
+    // Stops 3 to 5 happen in the output handler, while the phase each one stops is held
+    // (the Node's patch refused, the scheduler stalled): a resumed join would otherwise
+    // pass them within milliseconds.
     const onKubeadmOutput = (text: string, attempt: number) => {
       if (killedAt.length !== attempt - 1) return;
       if ((attempt === 3 || attempt === 4) && text.includes("[mark-control-plane]") && kill()) record(attempt);
@@ -102,8 +149,19 @@ export function joinTests(f: FabricRehearsal): void {
       }
     }, 50);
     let paused = false;
+    // Stops 3 and 4 land in mark-control-plane, whose patch of the Node is refused meanwhile.
+    const hold = holdMarkControlPlane(f, "v6fabric-cp-3");
+    let holding = false;
     const beforeAttempt = async (attempt: number) => {
       membersAfter.push(voters(etcdMembers(cp1)));
+      if (attempt === 3) {
+        await hold.set();
+        holding = true;
+      }
+      if (attempt === 5) {
+        await hold.clear();
+        holding = false;
+      }
       if (attempt === 4) {
         const readyAfter = Date.now();
         await f.everyNodeReady(["v6fabric-cp-3"], 300_000);
@@ -127,6 +185,7 @@ export function joinTests(f: FabricRehearsal): void {
       await f.join("v6fabric-cp-3", { attempts: 6, retryDelayMs: 2000, onKubeadmOutput, beforeAttempt });
     } finally {
       clearInterval(watcher);
+      if (holding) await hold.clear();
       if (paused) cp2.killMatching(/^etcd /, "SIGCONT");
       cp3.killMatching(/^kube-scheduler /, "SIGCONT");
     }
