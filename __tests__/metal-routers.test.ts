@@ -66,6 +66,12 @@ describe("renderMetalRouterConfig", () => {
     expect(config.text).toContain("merge paths on;");
   });
 
+  test("each session offers the rehearsal's 30 s hold time, or the one asked for", () => {
+    expect(config.text.match(/hold time 30;/g)).toHaveLength(2);
+    const other = renderMetalRouterConfig({ routerAddress: "fc00::e", projectBlock: BLOCK, nodeInterface: "eth0", neighbors: [neighbor("2001:db8:500:ab00::3")], holdTimeSeconds: 90 });
+    expect(other.text.match(/hold time \d+;/g)).toEqual(["hold time 90;"]);
+  });
+
   test("the import filter is the node's routes_in: exact routes as themselves, others' more-specifics; none: the /56's", () => {
     const filter = (routes_in: MetalBgpNeighbor["routes_in"]) =>
       /import where net ~ \[ (.*) \];/.exec(renderMetalRouterConfig({ routerAddress: "fc00::e", projectBlock: BLOCK, nodeInterface: "eth0", neighbors: [{ ...neighbor("2001:db8:500:ab00::3"), routes_in }] }).text)?.[1];
@@ -84,6 +90,7 @@ describe("renderMetalRouterConfig", () => {
     ["empty password", { neighbors: [{ ...neighbor("2001:db8:500:ab00::3"), md5_enabled: true, md5_password: "" }] }, /md5_password is empty/],
     ["quote in password", { neighbors: [neighbor("2001:db8:500:ab00::3", 'a"b')] }, /cannot be written for BIRD/],
     ["twice", { neighbors: [neighbor("2001:db8:500:ab00::3"), neighbor("2001:db8:500:ab00:0::3")] }, /listed twice/],
+    ["a hold time of 2 s", { holdTimeSeconds: 2 }, /holdTimeSeconds=2 is not valid: a BGP hold time is a whole number of seconds from 3 to 65535/],
   ])("refuses %s", (_name, change, message) => {
     expect(() => renderMetalRouterConfig({ routerAddress: "fc00::e", projectBlock: BLOCK, nodeInterface: "eth0", neighbors: [neighbor("2001:db8:500:ab00::3")], ...change } as never)).toThrow(message);
   });

@@ -21,15 +21,13 @@
  *   API server, and no cluster name is asked here.
  * Expected values are written out from RFC 6052 and the lab's addresses.
  */
-import { createHash } from "node:crypto";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
 import { NAT64_BLOCKED_IPV4, nat64Ruleset } from "../lib/nat64";
 import { TAYGA } from "../lib/versions";
-import { LAB, Nat64Lab, labZone, withoutKubernetesPlugin } from "../rehearsal/nat64";
+import { LAB, Nat64Lab, labZone, taygaPackage, withoutKubernetesPlugin } from "../rehearsal/nat64";
 import { corednsBinary, toolsPresent } from "../rehearsal/tools";
 import { fileText, ignitionFiles, evaluateTemplate } from "./support/calico-userdata";
 import { IgnConfig, hasCommand, installHint, unpackMerges } from "./support/ignition";
@@ -89,7 +87,7 @@ describeRehearsal("NAT64/DNS64 rehearsal: an IPv6-only pod reaches the IPv4 Inte
       fs.writeFileSync(path.join(work, "tayga.conf"), taygaConfig);
       fs.writeFileSync(path.join(work, "nat64.nft"), workerFile("/etc/v6fabric/nat64.nft"));
       fs.writeFileSync(path.join(work, "nat64.sh"), workerFile("/opt/v6fabric/bin/nat64"));
-      debSource = taygaDeb(work);
+      debSource = taygaPackage(work).path;
 
       lab.build();
       // The Internet: an IPv4-only web server on every IPv4 address it has, and the zone's authoritative server.
@@ -204,32 +202,3 @@ describeRehearsal("NAT64/DNS64 rehearsal: an IPv6-only pod reaches the IPv4 Inte
     expect(curl(lab.ns.pod, `http://[${METADATA_NAT64}]/`).status).not.toBe(0);
   });
 });
-
-/**
- * The tayga package the script unpacks, standing for what LAB.taygaPackageUrl serves:
- * the pinned file itself when this machine has it (its SHA-256 must be the pin), else a
- * package built by dpkg-deb, the same ar + xz layout as Debian's, from the installed
- * Debian tayga of the pinned version.
- */
-function taygaDeb(work: string): string {
-  const cached = [process.env.V6FABRIC_TAYGA_DEB ?? "", `/var/cache/apt/archives/${TAYGA.packageFile}`].find((p) => p !== "" && fs.existsSync(p));
-  if (cached) {
-    expect(`sha256-${createHash("sha256").update(fs.readFileSync(cached)).digest("hex")}`).toBe(TAYGA.hash);
-    return cached;
-  }
-  const installed = spawnSync("dpkg-query", ["-W", "-f", "${Version}", "tayga"], { encoding: "utf8" }).stdout;
-  expect(installed).toBe(TAYGA.version);
-  const tree = path.join(work, "deb");
-  fs.mkdirSync(path.join(tree, "DEBIAN"), { recursive: true });
-  fs.mkdirSync(path.join(tree, "usr", "sbin"), { recursive: true });
-  fs.copyFileSync("/usr/sbin/tayga", path.join(tree, "usr", "sbin", "tayga"));
-  fs.chmodSync(path.join(tree, "usr", "sbin", "tayga"), 0o755);
-  fs.writeFileSync(
-    path.join(tree, "DEBIAN", "control"),
-    `Package: tayga\nVersion: ${TAYGA.version}\nArchitecture: amd64\nMaintainer: v6fabric rehearsal <nobody@example.invalid>\nDescription: tayga repackaged from this machine for the NAT64 rehearsal\n`,
-  );
-  const deb = path.join(work, TAYGA.packageFile);
-  const r = spawnSync("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", tree, deb], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`dpkg-deb failed: ${r.stderr}`);
-  return deb;
-}

@@ -273,6 +273,17 @@ export async function bootInitNode(
      * answering (their Service-announcement test). @default false
      */
     runKubeProxy?: boolean;
+    /** How many times the kubeadm unit may run (Restart=on-failure), `kubeadmRetryDelayMs` apart. @default 1 */
+    kubeadmAttempts?: number;
+    /** @default 2000 */
+    kubeadmRetryDelayMs?: number;
+    /** The kubeadm unit's output as it comes, with its attempt (a fault test stops kubeadm at a printed phase). */
+    onKubeadmOutput?: (text: string, attempt: number) => void;
+    /**
+     * Called once the kubeadm unit stopped retrying, before the add-ons: what an operator
+     * does by hand when the unit gave up (exit 3). Returns the unit's further runs.
+     */
+    afterKubeadm?: (runs: readonly UnitRun[], kubeadm: string) => Promise<UnitRun[]>;
   } = {},
 ): Promise<InitNodeBoot> {
   fs.mkdirSync(logDir, { recursive: true });
@@ -284,7 +295,14 @@ export async function bootInitNode(
     const peerRoutes = await bootMetadata(node, logFile);
     const bootValues = await runUnit(node, "v6fabric-boot-values.service", { logFile });
     await startApiPath(node, logDir);
-    const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", { logFile, extraEnv: { V6FABRIC_KUBEADM: kubeadm } });
+    const kubeadmRuns = await runUnit(node, "v6fabric-kubeadm.service", {
+      logFile,
+      extraEnv: { V6FABRIC_KUBEADM: kubeadm },
+      attempts: options.kubeadmAttempts,
+      retryDelayMs: options.kubeadmRetryDelayMs,
+      onOutput: options.onKubeadmOutput,
+    });
+    if (options.afterKubeadm) kubeadmRuns.push(...(await options.afterKubeadm(kubeadmRuns, kubeadm)));
     const kubeadmDoneMs = Date.now() - started;
     if (options.runKubeProxy && agent instanceof NodeRuntime && kubeadmRuns.at(-1)?.status === 0) keepConntrackMax(node);
     const addons = await runUnit(node, "v6fabric-addons.service", { logFile, extraEnv: { V6FABRIC_APPLY_ATTEMPTS: "6", V6FABRIC_APPLY_DELAY: "5" } });

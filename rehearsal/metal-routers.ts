@@ -32,6 +32,17 @@ export const METAL_ROUTER_AS = 65530;
 export const METAL_MAX_PREFIX = 10;
 
 /**
+ * The routers' BGP hold time: the rehearsal's choice, since Metal does not document its
+ * own (docs/bgp-fabric.md, "A node that vanishes"). BGP uses the smaller of the two
+ * sides' offers (RFC 4271 4.2), and Calico's BIRD offers BIRD's default of 240 s, so this
+ * decides how long a node that vanishes without closing its sessions (links cut, power
+ * lost) stays on the routers. 30 s keeps that test short while leaving each side three
+ * keepalives (a third of the hold time, BIRD's default) to miss before a busy machine
+ * flaps a session; bird2's own default would be 240 s.
+ */
+export const REHEARSAL_HOLD_TIME_SECONDS = 30;
+
+/**
  * A prefix in a neighbour's `routes_in` (what the routers accept from the node) or
  * `routes_out` (what they send it). `exact: false` accepts the prefix's more-specifics
  * (not the prefix itself: facts.md, only more-specifics of the /56).
@@ -76,6 +87,8 @@ export interface MetalRouterConfigInput {
    * device routes on this link, so the kernel routes name the node itself as next hop.
    */
   readonly nodeInterface: string;
+  /** The hold time each session offers (RFC 4271: 0, or at least 3). @default REHEARSAL_HOLD_TIME_SECONDS */
+  readonly holdTimeSeconds?: number;
 }
 
 /** One BGP session of a router: its BIRD protocol name and whom it talks to. */
@@ -189,6 +202,8 @@ export function renderMetalRouterConfig(input: MetalRouterConfigInput): MetalRou
   }
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(nodeInterface)) throw new Error(`nodeInterface=${nodeInterface} is not an interface name`);
   const block = parseProjectBlock(input.projectBlock);
+  const holdTime = input.holdTimeSeconds ?? REHEARSAL_HOLD_TIME_SECONDS;
+  if (!Number.isInteger(holdTime) || holdTime < 3 || holdTime > 65535) throw new Error(`holdTimeSeconds=${holdTime} is not valid: a BGP hold time is a whole number of seconds from 3 to 65535`);
   const mine = input.neighbors.filter((n) => n.address_family === 6 && n.peer_ips.includes(routerAddress));
   const seen = new Set<string>();
   const sessions: MetalRouterSession[] = [];
@@ -232,6 +247,8 @@ export function renderMetalRouterConfig(input: MetalRouterConfigInput): MetalRou
       `  neighbor ${n.customer_ip} as ${n.customer_as};`,
       "  multihop;",
       `  source address ${routerAddress};`,
+      "  # The rehearsal's choice (Metal's is not documented); the session uses the smaller offer.",
+      `  hold time ${holdTime};`,
       ...(password !== undefined ? [`  password "${password}";`] : []),
       "  ipv6 {",
       "    igp table nodes6;",

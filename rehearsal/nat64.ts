@@ -24,6 +24,7 @@
  * namespace and process is recorded and removed by destroy(), also after a failure.
  */
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { TAYGA } from "../lib/versions";
@@ -184,4 +185,41 @@ export class Nat64Lab {
 function sh(command: string, args: readonly string[]): void {
   const r = spawnSync(command, [...args], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (${r.status}): ${(r.stderr || r.stdout).trim()}`);
+}
+
+/** The tayga package a rehearsal's nodes unpack, standing for what NAT64_TAYGA_PACKAGE_URL serves. */
+export interface TaygaPackage {
+  readonly path: string;
+  /** True when it is the pinned file itself (its SHA-256 is lib/versions.ts TAYGA.hash), so Ignition's check would pass. */
+  readonly pinned: boolean;
+}
+
+/**
+ * The pinned Debian file when this machine has it (V6FABRIC_TAYGA_DEB, or apt's cache,
+ * where `apt-get install tayga` or `apt-get download tayga` leaves it; a file there with
+ * another hash is an error), else a package built in `workDir` by dpkg-deb, the same
+ * ar + xz layout as Debian's, from the installed Debian tayga of the pinned version.
+ * Nothing is downloaded.
+ */
+export function taygaPackage(workDir: string): TaygaPackage {
+  const cached = [process.env.V6FABRIC_TAYGA_DEB ?? "", `/var/cache/apt/archives/${TAYGA.packageFile}`].find((p) => p !== "" && fs.existsSync(p));
+  if (cached) {
+    const hash = `sha256-${createHash("sha256").update(fs.readFileSync(cached)).digest("hex")}`;
+    if (hash !== TAYGA.hash) throw new Error(`${cached} has ${hash}, not the pinned ${TAYGA.hash} (lib/versions.ts TAYGA)`);
+    return { path: cached, pinned: true };
+  }
+  const installed = spawnSync("dpkg-query", ["-W", "-f", "${Version}", "tayga"], { encoding: "utf8" }).stdout;
+  if (installed !== TAYGA.version) throw new Error(`no ${TAYGA.packageFile} here (V6FABRIC_TAYGA_DEB, apt's cache) and the installed tayga is ${installed || "none"}, not ${TAYGA.version}: apt-get install tayga`);
+  const tree = path.join(workDir, "tayga-deb");
+  fs.mkdirSync(path.join(tree, "DEBIAN"), { recursive: true });
+  fs.mkdirSync(path.join(tree, "usr", "sbin"), { recursive: true });
+  fs.copyFileSync("/usr/sbin/tayga", path.join(tree, "usr", "sbin", "tayga"));
+  fs.chmodSync(path.join(tree, "usr", "sbin", "tayga"), 0o755);
+  fs.writeFileSync(
+    path.join(tree, "DEBIAN", "control"),
+    `Package: tayga\nVersion: ${TAYGA.version}\nArchitecture: amd64\nMaintainer: v6fabric rehearsal <nobody@example.invalid>\nDescription: tayga repackaged from this machine for the NAT64 rehearsal\n`,
+  );
+  const deb = path.join(workDir, TAYGA.packageFile);
+  sh("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", tree, deb]);
+  return { path: deb, pinned: false };
 }

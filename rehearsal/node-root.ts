@@ -37,7 +37,15 @@ export function applyIgnition(userData: string, nodeDir: string, options: { asVe
   fs.writeFileSync(path.join(nodeDir, "ignition-apply.log"), log);
   const scratch = fs.readdirSync(nodeDir).find((d) => d.startsWith("ign-check."));
   if (result.status !== 0 || !scratch) throw new Error(`ignition apply failed (exit ${result.status}):\n${log.split("\n").slice(-30).join("\n")}`);
-  return { root: path.join(nodeDir, scratch, "root"), log };
+  const root = path.join(nodeDir, scratch, "root");
+  // The check stubs Exec binaries the config does not write, so that systemd-analyze can
+  // verify the units. Under /opt they are the node's own, made at run time (the nat64
+  // unit unpacks /opt/bin/tayga unless it is there): on a first boot they do not exist yet.
+  for (const [, stubbed] of log.matchAll(/Exec binary (\/opt\/\S+) not written by the config; assumed present at runtime \(stubbed for verify\)/g)) {
+    const file = path.join(root, stubbed);
+    if (fs.existsSync(file) && fs.readFileSync(file, "utf8") === "#!/bin/sh\n") fs.rmSync(file);
+  }
+  return { root, log };
 }
 
 /**

@@ -370,6 +370,21 @@ export class Fabric {
   }
 
   /**
+   * Gives a node the public IPv4 /31 Metal gave its device, as afterburn's network
+   * configuration does on Metal: the address on the node's link, its gateway on the
+   * metro, the default IPv4 route through it, and 10.0.0.0/8 (Metal's private network)
+   * through the private gateway. The metro forwards IPv4 between its links.
+   */
+  addPublicIpv4(node: RehearsalNode, address: string, gateway: string): void {
+    this.inHub(["ip", "-4", "addr", "add", `${gateway}/31`, "dev", "metro"]);
+    const inNode = (argv: string[]) => sh("ip", ["netns", "exec", node.netns, ...argv]);
+    inNode(["ip", "-4", "addr", "add", `${address}/31`, "dev", "eth0"]);
+    const privateGateway = node.addresses.privateIpv4Gateway;
+    if (privateGateway) inNode(["ip", "-4", "route", "replace", "10.0.0.0/8", "via", privateGateway]);
+    inNode(["ip", "-4", "route", "replace", "default", "via", gateway]);
+  }
+
+  /**
    * Serves Metal's metadata (and user data) in the metro from the emulator's state file,
    * answering each node by its address; returns the metadata URL the nodes use.
    */

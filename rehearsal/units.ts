@@ -15,6 +15,8 @@ export interface UnitFile {
   readonly environment: Readonly<Record<string, string>>;
   /** ExecStart=, split into words; empty for a unit that only acts when it stops. */
   readonly execStart: readonly string[];
+  /** Each ExecStartPre= in order: what systemd runs before ExecStart=, each of which must succeed. */
+  readonly execStartPre: readonly (readonly string[])[];
   /** Each ExecStop= in order: what the unit runs when the node shuts down. */
   readonly execStop: readonly (readonly string[])[];
   /** ConditionPathExists= values, `!` kept. */
@@ -46,6 +48,7 @@ export function readUnit(root: string, name: string): UnitFile {
   if (fs.existsSync(dropinDir)) for (const f of fs.readdirSync(dropinDir).filter((f) => f.endsWith(".conf")).sort()) texts.push(fs.readFileSync(path.join(dropinDir, f), "utf8"));
   const environment: Record<string, string> = {};
   let execStart: string[] = [];
+  const execStartPre: string[][] = [];
   const execStop: string[][] = [];
   const conditions: string[] = [];
   const environmentFiles: { path: string; optional: boolean }[] = [];
@@ -60,6 +63,7 @@ export function readUnit(root: string, name: string): UnitFile {
       const value = line.slice(line.indexOf("=") + 1);
       if (section === "[Service]" && key === "Environment") for (const [k, v] of assignments(value)) environment[k] = v;
       if (section === "[Service]" && key === "ExecStart" && value !== "") execStart = value.split(/\s+/);
+      if (section === "[Service]" && key === "ExecStartPre" && value !== "") execStartPre.push(value.split(/\s+/));
       if (section === "[Service]" && key === "ExecStop" && value !== "") execStop.push(value.split(/\s+/));
       if (section === "[Service]" && key === "EnvironmentFile") environmentFiles.push({ path: value.replace(/^-/, ""), optional: value.startsWith("-") });
       if (section === "[Unit]" && key === "ConditionPathExists") conditions.push(value);
@@ -67,7 +71,7 @@ export function readUnit(root: string, name: string): UnitFile {
     }
   }
   if (execStart.length === 0 && execStop.length === 0) throw new Error(`${name} has no ExecStart= and no ExecStop=`);
-  return { name, environment, execStart, execStop, conditions, environmentFiles, restartPreventExitStatus };
+  return { name, environment, execStart, execStartPre, execStop, conditions, environmentFiles, restartPreventExitStatus };
 }
 
 /** Reads `KEY=value` lines as systemd's EnvironmentFile= does (one pair of quotes stripped). */
@@ -237,4 +241,24 @@ export async function startUnit(node: RehearsalNode, name: string, options: { lo
     if (Date.now() > deadline) throw new Error(`${name} on ${node.hostname} was not ready within ${options.timeoutMs ?? 30_000} ms:\n${log}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Starts a long-running unit of `Type=simple` (e.g. v6fabric-nat64.service) the way
+ * systemd would: each ExecStartPre= in order, in the node with the unit's environment
+ * (the first that fails fails the start), then ExecStart=, output to `logFile`, killed
+ * with the node. systemd counts a simple unit started once its program runs; this
+ * resolves when the program is still running `settleMs` later, and rejects otherwise.
+ */
+export async function startSimpleUnit(node: RehearsalNode, name: string, options: { logFile: string; settleMs?: number }): Promise<ChildProcess> {
+  const unit = readUnit(node.root, name);
+  const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...unitEnvironment(node, unit) };
+  for (const [i, argv] of unit.execStartPre.entries()) {
+    const run = await runCommand(node, unit, expandExecStart(argv, env), {}, options.logFile, i + 1);
+    if (run.status !== 0) throw new Error(`${name} on ${node.hostname}: ExecStartPre=${argv.join(" ")} failed (${run.status}):\n${run.output}`);
+  }
+  const child = node.start(expandExecStart(unit.execStart, env), options.logFile, env);
+  await new Promise((r) => setTimeout(r, options.settleMs ?? 1000));
+  if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} on ${node.hostname} exited (${child.exitCode ?? child.signalCode}) right after it started; see ${options.logFile}`);
+  return child;
 }

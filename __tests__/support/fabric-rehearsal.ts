@@ -20,8 +20,14 @@ import { JoinNodeBoot, JoinOptions, bootInitNode, bootJoinNode } from "../../reh
 import { MetalRouter, birdSupport, startMetalRouters } from "../../rehearsal/metal-router-namespaces";
 import { MetalBgpNeighbor } from "../../rehearsal/metal-routers";
 import { RehearsalNode } from "../../rehearsal/nodes";
+import { installDownloads } from "../../rehearsal/node-root";
+import { taygaPackage } from "../../rehearsal/nat64";
+import { REHEARSAL_TAYGA_PACKAGE_URL } from "../../rehearsal/rehearse";
+import { toolsPresent } from "../../rehearsal/tools";
 import { controlPlaneRehearsalSkipReason } from "./control-plane-rehearsal";
 import { addInternet } from "./fabric";
+import { INTERNET_IPV4, INTERNET_RESOLVER, startInternetServers } from "./fabric-nat64-tests";
+import { InitFaultRecord, bootInitStoppedLate, initFaultEnabled } from "./fabric-init-fault";
 import { RunningCluster } from "./running-cluster";
 
 export const CALICO_ARCHIVES = calicoImages().map((i) => path.join(calicoImageArchiveDir(), i.archive));
@@ -55,13 +61,17 @@ export function fabricEnv(): NodeJS.ProcessEnv {
     CONTROL_PLANE_COUNT: String(CONTROL_PLANES.length),
     WORKER_COUNT: String(WORKERS.length),
     API_ALLOWED_PREFIXES: API_ALLOWED,
+    // Cluster DNS forwards to the Internet's resolver, which knows the IPv4-only server (fabric-nat64-tests.ts).
+    DNS_UPSTREAM_RESOLVERS: INTERNET_RESOLVER,
   };
 }
 
 /** Why the fabric rehearsal cannot run here, or "" when it can. */
 export function fabricSkipReason(): string {
-  const why = controlPlaneRehearsalSkipReason(["ignition-validate", "jq", "systemd-analyze", "curl"]);
+  const why = controlPlaneRehearsalSkipReason(["ignition-validate", "jq", "systemd-analyze", "curl", "nft", "dig"]);
   if (why) return why;
+  if (!fs.existsSync("/dev/net/tun")) return "/dev/net/tun is missing (the nodes' tayga needs the TUN driver; a container needs --device /dev/net/tun)";
+  if (!toolsPresent(["coredns"])) return "the CoreDNS build is missing (the Internet's DNS server): run `npm run tools -- coredns`";
   const bird = birdSupport();
   if (!bird.ok) return bird.why;
   const missing = CALICO_ARCHIVES.filter((a) => !fs.existsSync(a));
@@ -73,6 +83,12 @@ export function fabricSkipReason(): string {
 export class FabricRehearsal extends RunningCluster {
   cluster: PreparedCluster | undefined;
   routers: MetalRouter[] = [];
+  /** What the init node's interrupted first boot left (fabric-init-fault.ts). */
+  initFault: InitFaultRecord | undefined;
+  /** Each node's public IPv4, as its metadata gives it. */
+  readonly publicIpv4 = new Map<string, string>();
+  /** The Internet's IPv4-only web server's request log (fabric-nat64-tests.ts). */
+  nat64WebLog = "";
 
   node(name: string): RehearsalNode {
     return this.cluster!.byName(name);
@@ -100,18 +116,40 @@ export class FabricRehearsal extends RunningCluster {
     for (const { node } of this.cluster.nodes) {
       const fetched = node.exec(["curl", "--fail", "--silent", "--max-time", "10", fabric.metadataUrl!], { timeoutMs: 20_000 });
       if (fetched.status !== 0) throw new Error(`${node.hostname}: no metadata: ${fetched.stderr}`);
-      neighbors.push(...(JSON.parse(fetched.stdout).bgp_neighbors as MetalBgpNeighbor[]).filter((n) => n.address_family === 6));
+      const metadata = JSON.parse(fetched.stdout);
+      neighbors.push(...(metadata.bgp_neighbors as MetalBgpNeighbor[]).filter((n) => n.address_family === 6));
+      // The public IPv4 /31 Metal gives every device: where the node's NAT64 leaves from.
+      const v4 = (metadata.network.addresses as any[]).find((a) => a.address_family === 4 && a.public);
+      fabric.addPublicIpv4(node, v4.address, v4.gateway);
+      this.publicIpv4.set(node.hostname, v4.address);
     }
+    // The tayga package Ignition downloads from NAT64_TAYGA_PACKAGE_URL (the rehearsal's own mirror): a local copy.
+    const tayga = taygaPackage(this.work);
+    for (const { node } of this.cluster.nodes) {
+      const userData = fs.readFileSync(path.join(this.work, "nodes", node.hostname, "user-data.ign"), "utf8");
+      if (tayga.pinned) installDownloads(node.root, userData, { [REHEARSAL_TAYGA_PACKAGE_URL]: tayga.path });
+      else fs.copyFileSync(tayga.path, node.hostPath("/opt/v6fabric/tayga.deb"));
+    }
+    if (!tayga.pinned) console.warn(`fabric rehearsal: the pinned ${path.basename(tayga.path)} is not on this machine; the nodes unpack one repackaged from the installed tayga (apt-get download tayga puts the pinned file in apt's cache)`);
     this.routers = startMetalRouters(fabric, { projectBlock: CLUSTER_BLOCK, neighbors, workDir: path.join(this.work, "routers") });
     // A Metal server's gateway is its router: the metro sends the block's addresses it
     // has no link route for (the nodes' /127s) up to both routers.
     const hub = spawnSync("ip", ["netns", "exec", fabric.hub, "ip", "-6", "route", "replace", CLUSTER_BLOCK, "nexthop", "via", "fc00::e", "dev", "metro", "nexthop", "via", "fc00::f", "dev", "metro"], { encoding: "utf8" });
     if (hub.status !== 0) throw new Error(`metro route to the routers: ${hub.stderr}`);
-    this.internet = addInternet(fabric, { gateway: INTERNET_GATEWAY, hosts: [INTERNET_HOST], otherHosts: [STRANGER] });
+    this.internet = addInternet(fabric, { gateway: INTERNET_GATEWAY, hosts: [INTERNET_HOST], otherHosts: [STRANGER, INTERNET_RESOLVER], ipv4: INTERNET_IPV4 });
+    this.nat64WebLog = startInternetServers(this);
     const firstBoot = Date.now();
-    this.init = await bootInitNode(this.cp1, this.logDir("v6fabric-cp-1"), { extraImages: CALICO_ARCHIVES, runKubeProxy: true });
-    this.figures.push(`init node: kubeadm init ${(this.init.kubeadmDoneMs / 1000).toFixed(1)} s, add-ons ${(this.init.addonsDoneMs / 1000).toFixed(1)} s after its first unit`);
-    for (const name of ["v6fabric-cp-2", ...WORKERS]) await this.join(name);
+    if (initFaultEnabled()) {
+      // The init node is stopped late in kubeadm init while cp-2 joins, and finished by hand (fabric-init-fault.ts).
+      const { init, record } = await bootInitStoppedLate(this, CALICO_ARCHIVES);
+      this.init = init;
+      this.initFault = record;
+    } else {
+      this.init = await bootInitNode(this.cp1, this.logDir("v6fabric-cp-1"), { extraImages: CALICO_ARCHIVES, runKubeProxy: true });
+      await this.join("v6fabric-cp-2");
+    }
+    this.figures.push(`init node: kubeadm init ${(this.init.kubeadmDoneMs / 1000).toFixed(1)} s${this.initFault ? " (stopped, cp-2 joined, finished by hand)" : ""}, add-ons ${(this.init.addonsDoneMs / 1000).toFixed(1)} s after its first unit`);
+    for (const name of WORKERS) await this.join(name);
     this.figures.push(`cp-2 and the workers joined ${((Date.now() - firstBoot) / 1000).toFixed(1)} s after the first boot`);
   }
 

@@ -136,12 +136,20 @@ function sh(argv: readonly string[]): void {
   if (r.status !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
 }
 
+/** The Internet's IPv4 side: its link to the metro, and IPv4-only servers behind it. */
+export interface InternetIpv4 {
+  readonly link: { readonly gateway: string; readonly address: string; readonly prefixLength: number };
+  /** Addresses the namespace holds (on lo) and the metro routes to it. */
+  readonly servers: readonly string[];
+}
+
 /**
  * The Internet: a namespace joined to the metro's hub by a veth, with `hosts` (addresses
  * of one /64 whose first address is the hub's side), and `otherHosts` from further /64s
- * the hub routes to it. The fabric removes the namespace with its own.
+ * the hub routes to it; with `ipv4`, an IPv4 link to the metro and IPv4 servers. The
+ * fabric removes the namespace with its own.
  */
-export function addInternet(fabric: Fabric, subnet: { gateway: string; hosts: readonly string[]; otherHosts?: readonly string[] }): Internet {
+export function addInternet(fabric: Fabric, subnet: { gateway: string; hosts: readonly string[]; otherHosts?: readonly string[]; ipv4?: InternetIpv4 }): Internet {
   const netns = `${fabric.id}-inet`;
   const hubSide = `${fabric.id}i`;
   sh(["ip", "netns", "add", netns]);
@@ -162,6 +170,17 @@ export function addInternet(fabric: Fabric, subnet: { gateway: string; hosts: re
   }
   inNet(["ip", "link", "set", "eth0", "up"]);
   inNet(["ip", "-6", "route", "add", "default", "via", subnet.gateway]);
+  if (subnet.ipv4) {
+    const { link, servers } = subnet.ipv4;
+    inHub(["ip", "-4", "addr", "add", `${link.gateway}/${link.prefixLength}`, "dev", hubSide]);
+    inNet(["ip", "-4", "addr", "add", `${link.address}/${link.prefixLength}`, "dev", "eth0"]);
+    inNet(["ip", "-4", "route", "add", "default", "via", link.gateway]);
+    // On lo: local delivery is all the servers need, and the metro routes each to the namespace.
+    for (const server of servers) {
+      inNet(["ip", "-4", "addr", "add", `${server}/32`, "dev", "lo"]);
+      inHub(["ip", "-4", "route", "add", `${server}/32`, "via", link.address, "dev", hubSide]);
+    }
+  }
   const run = (argv: readonly string[], timeoutMs = 15_000) => {
     const r = spawnSync("ip", ["netns", "exec", netns, ...argv], { encoding: "utf8", timeout: timeoutMs });
     return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
