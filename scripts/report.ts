@@ -17,21 +17,25 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Ipv6Cidr } from "../lib/address-plan";
-import { BOOT_VALUES, BootValue } from "../lib/boot-values";
 import { FABRIC_SUMMARY_OUTPUT, FabricSummary } from "../lib/fabric-summary";
-import { HOST_SELECTOR } from "../lib/policies";
-import { METAL_MAX_PREFIXES } from "../lib/prefix-budget";
 import {
   Json,
   JsonObject,
-  KubernetesDocument,
   TerraformJson,
   devicesOf,
   kubernetesDocuments,
+  arr,
+  obj,
   ofKind,
   readSynthesized,
   redactSecrets,
+  str,
 } from "./synthesized";
+import { ExposureRule, exposureOf, within } from "./report-exposure";
+import { renderReport } from "./report-render";
+
+export type { Exposure, ExposureRule } from "./report-exposure";
+export { renderDiagram, renderReport } from "./report-render";
 
 export type Role = "control-plane" | "worker" | "unknown";
 
@@ -80,13 +84,6 @@ interface Route {
   readonly from: string;
 }
 
-function within(inner: string, outer: string): boolean {
-  try {
-    return Ipv6Cidr.parse(outer).contains(Ipv6Cidr.parse(inner));
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Whether Calico's BGPFilter export rules (in order, first match wins) let `route`
@@ -108,19 +105,6 @@ function exported(route: Route, rules: readonly JsonObject[]): boolean {
   return true;
 }
 
-/** Who a rule admits: any source on the Internet, named prefixes outside the cluster, or only the cluster. */
-export type Exposure = "internet" | "outside prefixes" | "cluster";
-
-export interface ExposureRule {
-  readonly policy: string;
-  /** Markdown: "all nodes", "nodes with `<selector>`" or the selector in backticks, and "(to ...)". */
-  readonly appliesTo: string;
-  /** Protocols, one rule each, merged when everything else is the same (ICMPv6 types). */
-  readonly protocol: string;
-  readonly ports: string;
-  readonly from: string;
-  readonly exposure: Exposure;
-}
 
 export interface ClusterReport {
   readonly stacks: readonly { readonly name: string; readonly state: string }[];
@@ -149,9 +133,6 @@ export interface ClusterReport {
 
 // ---------------------------------------------------------------------------------
 
-const obj = (v: Json | undefined): JsonObject => (v && typeof v === "object" && !Array.isArray(v) ? v : {});
-const arr = (v: Json | undefined): Json[] => (Array.isArray(v) ? v : []);
-const str = (v: Json | undefined): string | undefined => (typeof v === "string" ? v : typeof v === "number" ? String(v) : undefined);
 
 function roleOf(device: JsonObject): Role {
   const tags = arr(device.tags).map(String);
@@ -212,123 +193,6 @@ function cidrsOf(list: Json | undefined): string[] {
   return arr(list).flatMap((e) => (str(obj(e).cidr) ? [str(obj(e).cidr)!] : []));
 }
 
-/** Where a prefix lies, seen from the cluster. `block` is the project's block when known. */
-function netKind(net: string, block: string | undefined): "anywhere" | "loopback" | "cluster" | "outside" {
-  if (net === "::/0" || net === "0.0.0.0/0") return "anywhere";
-  if (net.startsWith("127.") || net === "::1/128") return "loopback";
-  if (!net.includes(":")) return "outside";
-  // The Metal routers' fc00::e/f are ULA (fc00::/7): not reachable from the Internet.
-  if (within(net, "fc00::/7") || (block !== undefined && within(net, block))) return "cluster";
-  return "outside";
-}
-
-/** How the report names the nodes' automatic host endpoints (HOST_SELECTOR), explained once above the exposure table. */
-const ALL_NODES = "all nodes";
-
-/**
- * A Calico selector as Markdown. The host-endpoint selector every host policy starts
- * with (lib/policies.ts HOST_SELECTOR) is named once instead of repeated in every row:
- * `HOST_SELECTOR` is "all nodes", `HOST_SELECTOR && X` is "nodes with `X`".
- */
-function selectorText(selector: string): string {
-  const s = selector.trim();
-  if (s === HOST_SELECTOR) return ALL_NODES;
-  if (s.startsWith(`${HOST_SELECTOR} && `)) return `nodes with \`${s.slice(HOST_SELECTOR.length + 4)}\``;
-  return `selector \`${s}\``;
-}
-
-function describeSource(source: JsonObject, block: string | undefined): { from: string; exposure: Exposure } {
-  const nets = arr(source.nets).map(String);
-  const included: string[] = [];
-  if (nets.length > 0) included.push(nets.join(", "));
-  if (str(source.selector)) included.push(selectorText(str(source.selector)!));
-  if (str(source.namespaceSelector)) included.push(`namespaces \`${str(source.namespaceSelector)}\``);
-  if (source.serviceAccounts) included.push("service accounts");
-  const excluded: string[] = [];
-  if (arr(source.notNets).length > 0) excluded.push(arr(source.notNets).map(String).join(", "));
-  if (str(source.notSelector)) excluded.push(selectorText(str(source.notSelector)!));
-  // Outside sources are admitted unless the rule names its sources positively: notNets and
-  // notSelector only carve the cluster out of "anywhere".
-  const positive = included.length > 0;
-  const kinds = nets.map((n) => netKind(n, block));
-  const exposure: Exposure = !positive || kinds.includes("anywhere") ? "internet" : kinds.includes("outside") ? "outside prefixes" : "cluster";
-  const from = positive ? [...included, ...excluded.map((e) => `not ${e}`)].join("; ") : excluded.length > 0 ? `anywhere except ${excluded.join("; ")}` : "anywhere";
-  return { from, exposure };
-}
-
-function ruleProtocol(rule: JsonObject): string {
-  const icmp = obj(rule.icmp);
-  const protocol = str(rule.protocol) ?? "any";
-  return icmp.type !== undefined ? `${protocol} type ${icmp.type}` : protocol;
-}
-
-function exposureOf(docs: readonly KubernetesDocument[], block: string | undefined): ExposureRule[] {
-  const rules: ExposureRule[] = [];
-  // Felix's failsafe ports come first: every host endpoint accepts them before any policy.
-  for (const felix of ofKind(docs, "FelixConfiguration")) {
-    for (const port of arr(obj(felix.body.spec).failsafeInboundHostPorts).map(obj)) {
-      // Calico's defaults: protocol tcp, and no net means any source.
-      const source = describeSource(str(port.net) ? { nets: [str(port.net)!] } : {}, block);
-      rules.push({
-        policy: `FelixConfiguration ${felix.name ?? "?"}: failsafe port, open whatever the policies say`,
-        appliesTo: ALL_NODES,
-        protocol: str(port.protocol) ?? "TCP",
-        ports: str(port.port) ?? "?",
-        from: source.from,
-        exposure: source.exposure,
-      });
-    }
-  }
-  for (const doc of docs) {
-    const spec = obj(doc.body.spec);
-    if (doc.apiVersion.includes("projectcalico.org") && (doc.kind === "GlobalNetworkPolicy" || doc.kind === "NetworkPolicy")) {
-      const types = arr(spec.types).map(String);
-      if (types.length > 0 && !types.includes("Ingress")) continue;
-      for (const rule of arr(spec.ingress).map(obj)) {
-        if (str(rule.action) !== "Allow") continue;
-        const source = describeSource(obj(rule.source), block);
-        const destination = obj(rule.destination);
-        const ports = arr(destination.ports).map(String);
-        const destNets = arr(destination.nets).map(String);
-        const to = [...destNets, ...(str(destination.selector) ? [selectorText(str(destination.selector)!)] : [])];
-        // Traffic to loopback never comes from outside the node (RFC 4291 2.5.3).
-        const loopbackOnly = destNets.length > 0 && destNets.every((n) => netKind(n, block) === "loopback");
-        rules.push({
-          policy: `${doc.kind} ${doc.namespace ? `${doc.namespace}/` : ""}${doc.name ?? "?"}${spec.preDNAT === true ? " (preDNAT)" : spec.applyOnForward === true ? " (forwarded traffic)" : ""}`,
-          appliesTo: selectorText(str(spec.selector) ?? "all()") + (to.length > 0 ? ` (to ${to.join(", ")})` : ""),
-          protocol: ruleProtocol(rule),
-          ports: ports.length > 0 ? ports.join(", ") : "all",
-          from: source.from,
-          exposure: loopbackOnly ? "cluster" : source.exposure,
-        });
-      }
-    }
-    if (doc.apiVersion === "networking.k8s.io/v1" && doc.kind === "NetworkPolicy") {
-      for (const rule of arr(spec.ingress).map(obj)) {
-        const peers = arr(rule.from).map(obj);
-        const blocks = peers.flatMap((p) => (str(obj(p.ipBlock).cidr) ? [str(obj(p.ipBlock).cidr)!] : []));
-        const kinds = blocks.map((b) => netKind(b, block));
-        const ports = arr(rule.ports).map(obj);
-        rules.push({
-          policy: `NetworkPolicy ${doc.namespace ?? "default"}/${doc.name ?? "?"}`,
-          appliesTo: `pods \`${JSON.stringify(obj(spec.podSelector))}\``,
-          protocol: ports.map((p) => str(p.protocol) ?? "TCP").join(", ") || "any",
-          ports: ports.map((p) => str(p.port) ?? "all").join(", ") || "all",
-          from: peers.length === 0 ? "anywhere" : blocks.join(", ") || "selected pods/namespaces",
-          exposure: peers.length === 0 || kinds.includes("anywhere") ? "internet" : kinds.includes("outside") ? "outside prefixes" : "cluster",
-        });
-      }
-    }
-  }
-  // One row for rules that differ only in protocol (the ICMPv6 types of one policy).
-  const merged = new Map<string, ExposureRule>();
-  for (const r of rules) {
-    const key = [r.policy, r.appliesTo, r.ports, r.from, r.exposure].join("\u0000");
-    const known = merged.get(key);
-    merged.set(key, known ? { ...known, protocol: `${known.protocol}, ${r.protocol.replace(/^ICMPv6 type /, known.protocol.startsWith("ICMPv6 type") ? "" : "ICMPv6 type ")}` } : r);
-  }
-  return [...merged.values()];
-}
 
 // ---------------------------------------------------------------------------------
 
@@ -595,147 +459,6 @@ export function buildReport(stacks: Record<string, TerraformJson>): ClusterRepor
   };
 }
 
-// ---------------------------------------------------------------------------------
-// Markdown
-
-/** What each boot placeholder (lib/boot-values.ts) stands for: a reader sees the value's meaning, not the token. */
-const BOOT_VALUE_TEXT: Readonly<Record<BootValue, string>> = {
-  nodeIpv6: "(the node's public IPv6, filled in at boot)",
-  nodePrivateIpv4: "(the node's private IPv4, filled in at boot)",
-};
-
-function withBootValuesNamed(text: string): string {
-  let out = text;
-  for (const key of Object.keys(BOOT_VALUES) as BootValue[]) out = out.split(BOOT_VALUES[key]).join(BOOT_VALUE_TEXT[key]);
-  return out;
-}
-
-const cell = (s: string | number | undefined) => String(s ?? "").replace(/\|/g, "\\|").replace(/\n/g, " ");
-function table(head: string[], rows: (string | number | undefined)[][]): string {
-  return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`)].join("\n");
-}
-
-/** Mermaid label text: quotes would end the label. */
-const label = (s: string) => s.replace(/"/g, "#quot;");
-
-/** A Mermaid flowchart of routers, nodes and what they announce (GitHub renders ```mermaid blocks). */
-export function renderDiagram(report: ClusterReport): string {
-  const lines = ["flowchart LR"];
-  const peerIds = new Map<string, string>();
-  const routerAsns = [...new Set(report.peers.map((p) => p.asn).filter((a) => a !== undefined))];
-  lines.push(`  subgraph peersGroup["BGP peers${routerAsns.length ? ` (AS ${routerAsns.join(", ")})` : ""}"]`);
-  if (report.peers.length === 0) {
-    lines.push(`    peer_unknown["Metal routers<br/>(no BGPPeer in the synthesized stack)"]`);
-  }
-  report.peers.forEach((p, i) => {
-    peerIds.set(p.name, `peer${i}`);
-    lines.push(`    peer${i}["${label(p.address)}"]`);
-  });
-  lines.push("  end");
-  const cluster = report.summary?.cluster.name ?? report.stacks.map((s) => s.name).join(", ");
-  lines.push(`  subgraph nodesGroup["${label(cluster)}${report.localAsn ? ` (AS ${report.localAsn})` : ""}"]`);
-  report.nodes.forEach((n, i) => lines.push(`    node${i}["${label(n.hostname)}<br/>${n.role}"]`));
-  lines.push("  end");
-  const announced = report.announcements
-    .filter((a) => a.from === "?" || a.exportedTo.length > 0)
-    .map((a) => `${a.length !== undefined && a.length !== Number(a.prefix.split("/")[1]) ? `/${a.length}s in ` : ""}${a.prefix}: ${a.what.replace(/\s*\(.*\)$/, "").replace(/`/g, "")}`);
-  if (announced.length > 0) {
-    lines.push(`  prefixes["announced<br/>${announced.map(label).join("<br/>")}"]`);
-    lines.push("  nodesGroup -.- prefixes");
-  }
-  report.nodes.forEach((n, i) => {
-    const mine = report.peers.filter((p) => p.nodes.includes(n.hostname));
-    if (mine.length === 0 && n.bgpSessions.length > 0) lines.push(`  node${i} -->|"BGP ${n.bgpSessions.join("+")}"| peer_unknown`);
-    for (const p of mine) lines.push(`  node${i} -->|BGP| ${peerIds.get(p.name)}`);
-  });
-  return lines.join("\n");
-}
-
-export function renderReport(report: ClusterReport): string {
-  const out: string[] = [];
-  const s = report.summary;
-  out.push(`# Cluster report${s ? `: ${s.cluster.name}` : ""}`, "");
-  out.push(
-    `Generated by \`npm run report\` from the synthesized stacks (${report.stacks.map((x) => `\`${x.name}\``).join(", ") || "none"}). ` +
-      "Addresses of the nodes themselves are assigned by Metal at apply time.",
-    "",
-  );
-  for (const st of report.stacks) out.push(`- State of \`${st.name}\`: ${st.state}`);
-  out.push("", "## Nodes", "");
-  out.push(
-    table(
-      ["Hostname", "Role", "Plan", "Metro", "OS", "BGP session", "Terraform address"],
-      report.nodes.map((n) => [n.hostname, n.role, n.plan, n.metro, n.operatingSystem, n.bgpSessions.join(", ") || "none", `\`${n.address}\``]),
-    ),
-  );
-  out.push("", "## Address plan", "");
-  out.push(report.addressPlan.length ? table(["Range", "Prefix", "Note"], report.addressPlan.map((r) => [r.range, `\`${r.prefix}\``, r.note])) : "_Not found in the synthesized stacks._");
-  out.push("", "## BGP", "");
-  out.push(`Local ASN: ${report.localAsn ?? "not found"}.`, "");
-  out.push("### Peers", "");
-  out.push(
-    report.peers.length
-      ? table(
-          ["Peer", "Address", "ASN", "Nodes", "MD5"],
-          report.peers.map((p) => [p.name, `\`${p.address}\``, p.asn, `${p.selects} (${p.nodes.length})`, p.md5 ? "yes" : "no"]),
-        )
-      : "_No BGP peers found in the synthesized stacks._",
-  );
-  out.push("", "### Announced prefixes", "");
-  out.push(
-    report.announcements.length
-      ? table(
-          ["Prefix", "Routes", "What", "Announced by", "Exported to"],
-          report.announcements.map((a) => [`\`${a.prefix}\``, a.length !== undefined ? `/${a.length}` : "", a.what, a.from, a.from === "?" ? "?" : a.exportedTo.join(", ") || "**none** (filtered)"]),
-        )
-      : "_None found._",
-  );
-  if (report.exportFilters.length) out.push("", "Export filters:", "", ...report.exportFilters.map((f) => `- ${f}`));
-  out.push("", "### Per node", "");
-  out.push(
-    table(
-      ["Node", "Announces", "To peers", `Prefixes at most (Metal's limit ${METAL_MAX_PREFIXES})`],
-      report.perNode.map((n) => [
-        n.hostname,
-        n.announces.map((a) => `\`${a}\``).join(", ") || "?",
-        n.peers.join(", ") || "?",
-        n.maxPrefixes === undefined ? "?" : n.maxPrefixes > METAL_MAX_PREFIXES ? `**${n.maxPrefixes}** (over the limit)` : String(n.maxPrefixes),
-      ]),
-    ),
-  );
-  out.push("", "```mermaid", renderDiagram(report), "```");
-  out.push("", "## API endpoints and outputs", "");
-  out.push(report.endpoints.length ? table(["Endpoint", "Value", "Note"], report.endpoints.map((e) => [e.name, `\`${e.value}\``, e.note])) : "_None found._");
-  out.push("", "## Open to the Internet", "");
-  const open = report.exposure.filter((r) => r.exposure !== "cluster");
-  if (report.exposure.length === 0) out.push("_No network policies found in the synthesized stacks._");
-  else {
-    const anywhere = open.filter((r) => r.exposure === "internet").length;
-    out.push(
-      `${anywhere} allow rule(s) admit any source on the Internet, ${open.length - anywhere} admit named prefixes outside the cluster; ` +
-        `${report.exposure.length - open.length} more only admit the cluster (below).`,
-      "",
-    );
-    if (report.exposure.some((r) => `${r.appliesTo} ${r.from}`.includes(ALL_NODES) || `${r.appliesTo} ${r.from}`.includes("nodes with `"))) {
-      out.push(`"${ALL_NODES}" are Calico's automatic host endpoints, one per node: selector \`${HOST_SELECTOR}\`. "nodes with \`X\`" are those that also match X.`, "");
-    }
-    const rows = (list: readonly ExposureRule[]) =>
-      list.map((r) => [r.policy, r.appliesTo, r.protocol, r.ports, r.from, r.exposure === "internet" ? "**Internet**" : r.exposure]);
-    const head = ["Policy", "Applies to", "Protocol", "Ports", "From", "Admits"];
-    if (open.length) out.push(table(head, rows(open)));
-    const inside = report.exposure.filter((r) => r.exposure === "cluster");
-    if (inside.length) out.push("", "<details><summary>Allow rules that only admit the cluster</summary>", "", table(head, rows(inside)), "", "</details>");
-  }
-  if (report.exposedServices.length) out.push("", "Services with external addresses:", "", ...report.exposedServices.map((x) => `- ${x}`));
-  out.push("", "## Pinned versions", "");
-  out.push(table(["Component", "Version", "Source"], report.versions.map((v) => [v.component, `\`${v.version}\``, v.source])));
-  if (report.downloads.length) {
-    out.push("", "Downloads at first boot (Ignition checks each hash):", "");
-    out.push(table(["URL", "Hash", "Nodes"], report.downloads.map((d) => [d.url, `\`${d.hash.slice(0, 20)}…\``, d.nodes])));
-  }
-  if (report.notFound.length) out.push("", "## Not found in the synthesized stacks", "", ...report.notFound.map((n) => `- ${n}`));
-  return withBootValuesNamed(redactSecrets(out.join("\n"))) + "\n";
-}
 
 /** The report for `<outdir>`, a complete synth (throws SynthesizedTreeError otherwise). */
 export function reportFromOutdir(outdir: string): string {

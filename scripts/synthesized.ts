@@ -19,6 +19,11 @@ import { parseTerraformTemplate } from "../lib/terraform-template";
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
+/** Readers of untyped JSON: a value as an object, an array or a string, or empty. */
+export const obj = (v: Json | undefined): JsonObject => (v && typeof v === "object" && !Array.isArray(v) ? v : {});
+export const arr = (v: Json | undefined): Json[] => (Array.isArray(v) ? v : []);
+export const str = (v: Json | undefined): string | undefined => (typeof v === "string" ? v : typeof v === "number" ? String(v) : undefined);
+
 export interface TerraformJson {
   readonly resource?: Record<string, Record<string, JsonObject>>;
   readonly data?: Record<string, Record<string, JsonObject>>;
