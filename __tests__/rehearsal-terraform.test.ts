@@ -21,6 +21,7 @@ import {
   Applied,
   expectNewWorkersOutsideZone0Refused,
   expectNoSecretLeaks,
+  expectNodesBootTerraformsDevices,
   expectOnlyProjectAndBlock,
   expectReportedSizesAreTerraforms,
   expectTwoMoreWorkers,
@@ -130,6 +131,10 @@ describeRehearsal("Terraform rehearsal: the default cluster (1 control plane, 2 
 
   test("the emulator reports each device's hostname and user data size, equal to the bytes of its user data in Terraform's state", () => {
     expectReportedSizesAreTerraforms(applied, 3);
+  });
+
+  test("each node the cluster rehearsal would boot gets, byte for byte, the user data Terraform sent for its device, from the rehearsal's sources and from the metadata service asked from the device's addresses, and exactly the addresses Terraform read from Metal", () => {
+    expectNodesBootTerraformsDevices(applied, 3);
   });
 
   test("apply creates the 3 devices with a BGP session each, and exactly the cluster's trust material", () => {
@@ -311,6 +316,10 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
     expectReportedSizesAreTerraforms(applied, 8);
   });
 
+  test("each node the cluster rehearsal would boot gets, byte for byte, the user data Terraform sent for its device, from the rehearsal's sources and from the metadata service asked from the device's addresses, and exactly the addresses Terraform read from Metal", () => {
+    expectNodesBootTerraformsDevices(applied, 8);
+  });
+
   test("WORKER_COUNT=7 plans the two new devices, their BGP sessions and their join credentials, nothing else", () => {
     expectTwoMoreWorkers(applied, cases.stackOf("ha-more", { CONTROL_PLANE_COUNT: "3", WORKER_COUNT: "7" }), ["v6fabric-worker-06", "v6fabric-worker-07"]);
   });
@@ -326,7 +335,7 @@ describeRehearsal("Terraform rehearsal: 3 control planes and 5 workers, then 2 m
 });
 
 describeRehearsal("Terraform rehearsal: a Terraform Cloud stack", () => {
-  test("the cloud backend is swapped for a local state file, and the stack applies against Metal; no secret leaks, the emulator reports Terraform's user data sizes, two more workers plan only theirs and fail outside zone 0, destroy leaves the project and its /56", () => {
+  test("the cloud backend is swapped for a local state file, and the stack applies against Metal; no secret leaks, the emulator reports Terraform's user data sizes, each node boots Terraform's user data with Metal's addresses, two more workers plan only theirs and fail outside zone 0, destroy leaves the project and its /56", () => {
     const cloud = { TF_CLOUD_ORGANIZATION: "acme", TF_WORKSPACE_PREFIX: "v6-" };
     const applied = cases.applyCase("cloud", cloud, { faults: { devicesOutsideZone0: ["v6fabric-worker-03", "v6fabric-worker-04"] } });
     try {
@@ -338,6 +347,7 @@ describeRehearsal("Terraform rehearsal: a Terraform Cloud stack", () => {
       expect(applied.rehearsal.changesPlanned()).toBe(false);
       expectNoSecretLeaks(applied, 3);
       expectReportedSizesAreTerraforms(applied, 3);
+      expectNodesBootTerraformsDevices(applied, 3);
       expectTwoMoreWorkers(applied, cases.stackOf("cloud-more", { ...cloud, WORKER_COUNT: "4" }), ["v6fabric-worker-03", "v6fabric-worker-04"]);
       expect(applied.rehearsal.root.root.terraform.backend).toEqual({ local: { path: "terraform.tfstate" } });
       expectNewWorkersOutsideZone0Refused(applied, ["v6fabric-worker-03", "v6fabric-worker-04"]);

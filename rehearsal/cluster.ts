@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { applyIgnition, installBinaries, installDownloads } from "./node-root";
 import { seconds, table } from "./format";
+import type { RehearsalDevice } from "./metal";
 import { Fabric, NodeAddresses, RehearsalNode } from "./nodes";
 import { StackRehearsal, readStack, synthesize } from "./rehearse";
 
@@ -32,6 +33,37 @@ export function nodeByName(nodes: readonly ClusterNode[], hostname: string): Reh
 /** A cluster's nodes of one role, in their order. */
 export function nodesOfRole(nodes: readonly ClusterNode[], role: NodeRole): RehearsalNode[] {
   return nodes.filter((n) => n.role === role).map((n) => n.node);
+}
+
+/** What the cluster rehearsal makes a node of, from a device Metal holds. */
+export interface NodeSource {
+  readonly hostname: string;
+  readonly role: NodeRole;
+  /** The bytes the real ignition binary writes the node's root from. */
+  readonly userData: string;
+  /** What the node's link gets (Fabric.addNode). */
+  readonly addresses: NodeAddresses;
+}
+
+/**
+ * Each device as the cluster rehearsal boots it: its user data as Metal holds it, and the
+ * addresses Metal gave it, with Metal's prefix length. One function for PreparedCluster
+ * and the Terraform rehearsal's check that it is what Terraform's state holds
+ * (rehearsal-terraform.test.ts), so that check cannot drift from what the nodes get.
+ */
+export function nodeSources(devices: readonly RehearsalDevice[]): NodeSource[] {
+  return devices.map((device) => ({
+    hostname: device.hostname,
+    role: device.tags.includes("k8s-role-worker") ? "worker" : /-cp-1$/.test(device.hostname) ? "init" : "control-plane",
+    userData: device.userData,
+    addresses: {
+      ipv6: device.publicIpv6.address,
+      ipv6Gateway: device.publicIpv6.gateway,
+      ipv6PrefixLength: device.publicIpv6.cidr,
+      privateIpv4: device.privateIpv4.address,
+      privateIpv4Gateway: device.privateIpv4.gateway,
+    },
+  }));
 }
 
 export class PreparedCluster {
@@ -65,19 +97,11 @@ export class PreparedCluster {
     try {
       cluster.fabric = new Fabric(work);
       cluster.fabric.serveMetadata(terraform.metal.stateFile, path.join(work, "metadata"));
-      for (const device of terraform.devices()) {
-        const userData = device.userData;
-        const { root } = applyIgnition(userData, path.join(work, "nodes", device.hostname));
+      for (const source of nodeSources(terraform.devices())) {
+        const { root } = applyIgnition(source.userData, path.join(work, "nodes", source.hostname));
         installBinaries(root);
-        const missingDownloads = installDownloads(root, userData);
-        const addresses: NodeAddresses = {
-          ipv6: device.publicIpv6.address,
-          ipv6Gateway: device.publicIpv6.gateway,
-          privateIpv4: device.privateIpv4.address,
-          privateIpv4Gateway: device.privateIpv4.gateway,
-        };
-        const role: NodeRole = device.tags.includes("k8s-role-worker") ? "worker" : /-cp-1$/.test(device.hostname) ? "init" : "control-plane";
-        cluster.nodes.push({ node: cluster.fabric!.addNode(device.hostname, root, addresses), role, missingDownloads });
+        const missingDownloads = installDownloads(root, source.userData);
+        cluster.nodes.push({ node: cluster.fabric!.addNode(source.hostname, root, source.addresses), role: source.role, missingDownloads });
       }
     } catch (err) {
       cluster.destroy();

@@ -81,16 +81,48 @@ export function afterburnMetadata(hostname: string, a: NodeAddresses): string {
 }
 
 /** The part of Metal's metadata JSON afterburn reads (docs/facts.md). */
-interface MetadataDocument {
+export interface MetadataDocument {
   readonly hostname: string;
   readonly network: { readonly addresses: readonly { address_family: number; public: boolean; address: string; gateway: string }[] };
+}
+
+/** What a node takes from its metadata: afterburn's addresses, and the public IPv4 /31 its NAT64 leaves from. */
+export interface MetadataAddresses extends NodeAddresses {
+  readonly hostname: string;
+  readonly privateIpv4Gateway: string;
+  readonly publicIpv4: string;
+  readonly publicIpv4Gateway: string;
+}
+
+/**
+ * The addresses a node reads from its metadata, the first of each kind as afterburn's
+ * packet provider takes them. One function for the boot (readMetadataAtBoot), the
+ * fabric's public IPv4 and the Terraform rehearsal's check against Terraform's state.
+ * Throws when the metadata lacks one.
+ */
+export function metadataAddresses(document: MetadataDocument): MetadataAddresses {
+  const find = (family: number, isPublic: boolean) => {
+    const found = document.network.addresses.find((a) => a.address_family === family && a.public === isPublic);
+    if (!found) throw new Error(`${document.hostname}: the metadata has no ${isPublic ? "public" : "private"} IPv${family} address`);
+    return found;
+  };
+  const [ipv6, privateIpv4, publicIpv4] = [find(6, true), find(4, false), find(4, true)];
+  return {
+    hostname: document.hostname,
+    ipv6: ipv6.address,
+    ipv6Gateway: ipv6.gateway,
+    privateIpv4: privateIpv4.address,
+    privateIpv4Gateway: privateIpv4.gateway,
+    publicIpv4: publicIpv4.address,
+    publicIpv4Gateway: publicIpv4.gateway,
+  };
 }
 
 /**
  * afterburn's packet provider, as coreos-metadata.service runs it at boot: the node asks
  * the metadata service (which knows it by its source address) and writes
  * /run/metadata/flatcar from the answer. Throws when the answer lacks an address the
- * boot scripts read.
+ * node needs.
  */
 export function readMetadataAtBoot(node: RehearsalNode, url: string): MetadataDocument {
   // afterburn retries a failed request with backoff (its retry client); so does this. A
@@ -99,16 +131,9 @@ export function readMetadataAtBoot(node: RehearsalNode, url: string): MetadataDo
   const fetched = node.exec(["curl", "--fail", "--silent", "--show-error", "--max-time", "10", "--retry", "10", "--retry-delay", "1", "--retry-all-errors", url], { timeoutMs: 150_000 });
   if (fetched.status !== 0) throw new Error(`${node.hostname}: ${url} answered no metadata: ${fetched.stderr.trim()}`);
   const document = JSON.parse(fetched.stdout) as MetadataDocument;
-  const find = (family: number, isPublic: boolean) => {
-    const found = document.network.addresses.find((a) => a.address_family === family && a.public === isPublic);
-    if (!found) throw new Error(`${node.hostname}: the metadata has no ${isPublic ? "public" : "private"} IPv${family} address`);
-    return found;
-  };
-  const ipv6 = find(6, true);
-  const privateIpv4 = find(4, false);
-  const attributes = afterburnMetadata(document.hostname, { ipv6: ipv6.address, ipv6Gateway: ipv6.gateway, privateIpv4: privateIpv4.address, privateIpv4Gateway: privateIpv4.gateway });
+  const addresses = metadataAddresses(document);
   fs.mkdirSync(path.dirname(node.hostPath("/run/metadata/flatcar")), { recursive: true });
-  fs.writeFileSync(node.hostPath("/run/metadata/flatcar"), attributes);
+  fs.writeFileSync(node.hostPath("/run/metadata/flatcar"), afterburnMetadata(addresses.hostname, addresses));
   return document;
 }
 

@@ -31,6 +31,17 @@ export interface NodeAddresses {
   readonly privateIpv4Gateway?: string;
 }
 
+/**
+ * The addresses, with their prefix lengths, a node's link gets: the public IPv6 (Metal's
+ * /127 unless told) and the private IPv4, a /31 with a gateway or a /32 without one.
+ */
+export function linkAddresses(addresses: NodeAddresses): { readonly ipv6: string; readonly privateIpv4: string } {
+  return {
+    ipv6: `${addresses.ipv6}/${addresses.ipv6PrefixLength ?? 127}`,
+    privateIpv4: `${addresses.privateIpv4}/${addresses.privateIpv4Gateway ? 31 : 32}`,
+  };
+}
+
 function sh(command: string, args: readonly string[], input?: string): string {
   const result = spawnSync(command, [...args], { encoding: "utf8", input });
   if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (${result.status ?? result.signal}): ${(result.stderr || result.stdout).trim()}`);
@@ -346,8 +357,9 @@ export class Fabric {
     if (addresses.privateIpv4Gateway) this.inHub(["ip", "-4", "addr", "add", `${addresses.privateIpv4Gateway}/31`, "dev", "metro"]);
     const inNode = (argv: string[]) => sh("ip", ["netns", "exec", node.netns, ...argv]);
     inNode(["ip", "link", "set", "lo", "up"]);
-    inNode(["ip", "-6", "addr", "add", `${addresses.ipv6}/${ipv6Length}`, "dev", "eth0", "nodad"]);
-    inNode(["ip", "-4", "addr", "add", `${addresses.privateIpv4}/${addresses.privateIpv4Gateway ? 31 : 32}`, "dev", "eth0"]);
+    const link = linkAddresses(addresses);
+    inNode(["ip", "-6", "addr", "add", link.ipv6, "dev", "eth0", "nodad"]);
+    inNode(["ip", "-4", "addr", "add", link.privateIpv4, "dev", "eth0"]);
     inNode(["ip", "link", "set", "eth0", "up"]);
     inNode(["ip", "-6", "route", "add", "default", "via", addresses.ipv6Gateway]);
     if (addresses.privateIpv4Gateway) inNode(["ip", "-4", "route", "add", "default", "via", addresses.privateIpv4Gateway]);

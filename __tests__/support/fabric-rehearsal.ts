@@ -20,7 +20,7 @@ import { JoinNodeBoot, JoinOptions, bootInitNode, bootJoinNode } from "../../reh
 import { MetalRouter, birdSupport, startMetalRouters } from "../../rehearsal/metal-router-namespaces";
 import { MetalBgpNeighbor } from "../../rehearsal/metal-routers";
 import { RehearsalNode } from "../../rehearsal/nodes";
-import { installDownloads } from "../../rehearsal/node-root";
+import { installDownloads, metadataAddresses } from "../../rehearsal/node-root";
 import { taygaPackage } from "../../rehearsal/nat64";
 import { REHEARSAL_TAYGA_PACKAGE_URL } from "../../rehearsal/rehearse";
 import { toolsPresent } from "../../rehearsal/tools";
@@ -119,9 +119,9 @@ export class FabricRehearsal extends RunningCluster {
       const metadata = JSON.parse(fetched.stdout);
       neighbors.push(...(metadata.bgp_neighbors as MetalBgpNeighbor[]).filter((n) => n.address_family === 6));
       // The public IPv4 /31 Metal gives every device: where the node's NAT64 leaves from.
-      const v4 = (metadata.network.addresses as any[]).find((a) => a.address_family === 4 && a.public);
-      fabric.addPublicIpv4(node, v4.address, v4.gateway);
-      this.publicIpv4.set(node.hostname, v4.address);
+      const { publicIpv4, publicIpv4Gateway } = metadataAddresses(metadata);
+      fabric.addPublicIpv4(node, publicIpv4, publicIpv4Gateway);
+      this.publicIpv4.set(node.hostname, publicIpv4);
     }
     // The tayga package Ignition downloads from NAT64_TAYGA_PACKAGE_URL (the rehearsal's own mirror): a local copy.
     const tayga = taygaPackage(this.work);

@@ -2,7 +2,12 @@
  * Checks the Terraform rehearsal (rehearsal-terraform.test.ts) runs on each applied
  * variant: the default cluster, 3 + 5 and the Terraform Cloud stack.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import { answerMetadata } from "../../emulators/metal/metadata";
+import { nodeSources } from "../../rehearsal/cluster";
+import { linkAddresses } from "../../rehearsal/nodes";
+import { MetadataDocument, metadataAddresses } from "../../rehearsal/node-root";
 import type { StackRehearsal } from "../../rehearsal/rehearse";
 import { plannedActions } from "../../rehearsal/terraform";
 
@@ -48,13 +53,98 @@ function stateSecrets(rehearsal: StackRehearsal): string[] {
   return stateResourcesOf(rehearsal, "tls_private_key").map((values) => String(values.private_key_pem).split("\n")[1]);
 }
 
-/**
- * The user data each metal_device in Terraform's state holds, by hostname: what the
- * provider sent (equinix/metal 3.3.0 keeps the configured user_data and never reads it
- * back from Metal, resource_metal_device.go).
- */
+/** One `network` entry of a metal_device in the state: an address the provider read back from Metal. */
+interface StateNetwork {
+  readonly address: string;
+  readonly gateway: string;
+  readonly cidr: number;
+  readonly family: number;
+  readonly public: boolean;
+}
+
+/** A metal_device as Terraform's state holds it. */
+interface StateDevice {
+  /** What the provider sent (equinix/metal 3.3.0 keeps the configured user_data and never reads it back from Metal, resource_metal_device.go). */
+  readonly userData: string;
+  /** The device's addresses as the provider read them from Metal's API (helpers_device.go getNetworkInfo). */
+  readonly network: readonly StateNetwork[];
+}
+
+/** Each metal_device in Terraform's state, by hostname. */
+function stateDevices(rehearsal: StackRehearsal): Map<string, StateDevice> {
+  return new Map(
+    stateResourcesOf(rehearsal, "metal_device").map((values) => [String(values.hostname), { userData: String(values.user_data), network: values.network as StateNetwork[] }]),
+  );
+}
+
+/** The user data each metal_device in Terraform's state holds, by hostname: what the provider sent. */
 export function stateUserData(rehearsal: StackRehearsal): Map<string, string> {
-  return new Map(stateResourcesOf(rehearsal, "metal_device").map((values) => [String(values.hostname), String(values.user_data)]));
+  return new Map([...stateDevices(rehearsal)].map(([host, device]) => [host, device.userData]));
+}
+
+/** Length and SHA-256 of a text's UTF-8 bytes: equal for byte-identical texts, and printable (user data holds keys). */
+function bytesOf(text: string): { bytes: number; sha256: string } {
+  return { bytes: Buffer.byteLength(text), sha256: createHash("sha256").update(text).digest("hex") };
+}
+
+/** The one address of a family and kind in a device's state; its prefix is Metal's (facts.md): a /127 public IPv6, /31 IPv4s. */
+function stateAddress(host: string, device: StateDevice, family: 4 | 6, isPublic: boolean): StateNetwork {
+  const found = device.network.filter((n) => n.family === family && n.public === isPublic);
+  expect([host, family, isPublic, found.length, found[0]?.cidr]).toEqual([host, family, isPublic, 1, family === 6 ? 127 : 31]);
+  return found[0];
+}
+
+/**
+ * Issue #22: the user data each device holds in Metal is byte for byte what the cluster
+ * rehearsal boots, and its node gets exactly Metal's addresses. Against each metal_device
+ * in Terraform's state (the user_data the provider sent, the addresses it read back
+ * through Metal's API), through the rehearsal's own functions: nodeSources (what
+ * PreparedCluster writes each node's root from and puts on its link), and the metadata
+ * service's answers to the device's own addresses (answerMetadata: /userdata as Ignition
+ * reads it; /metadata through metadataAddresses, as the node reads it at boot).
+ */
+export function expectNodesBootTerraformsDevices(applied: Applied, nodes: number): void {
+  const sent = stateDevices(applied.rehearsal);
+  expect(sent.size).toBe(nodes);
+  // Each device's user data differs from every other's (its hostname, its keys): serving another's would show.
+  expect(new Set([...sent.values()].map((d) => bytesOf(d.userData).sha256)).size).toBe(nodes);
+  const sources = nodeSources(applied.rehearsal.devices());
+  expect(sources.map((s) => s.hostname).sort()).toEqual([...sent.keys()].sort());
+  const metal = applied.rehearsal.metal.state();
+  for (const source of sources) {
+    const host = source.hostname;
+    const device = sent.get(host)!;
+    const wanted = bytesOf(device.userData);
+    expect(wanted.bytes).toBeGreaterThan(1000);
+    const [ipv6, privateIpv4, publicIpv4] = [stateAddress(host, device, 6, true), stateAddress(host, device, 4, false), stateAddress(host, device, 4, true)];
+    expect(device.network).toHaveLength(3);
+    expect([host, bytesOf(source.userData)]).toEqual([host, wanted]);
+    expect([host, linkAddresses(source.addresses), source.addresses.ipv6Gateway, source.addresses.privateIpv4Gateway]).toEqual([
+      host,
+      { ipv6: `${ipv6.address}/${ipv6.cidr}`, privateIpv4: `${privateIpv4.address}/${privateIpv4.cidr}` },
+      ipv6.gateway,
+      privateIpv4.gateway,
+    ]);
+    // Metal's metadata service knows a server by any of its addresses; a node asks from its IPv6.
+    for (const caller of [ipv6.address, privateIpv4.address, publicIpv4.address]) {
+      const userdata = answerMetadata(metal, caller, "/userdata");
+      expect([host, caller, userdata.status, bytesOf(userdata.body)]).toEqual([host, caller, 200, wanted]);
+      const metadata = answerMetadata(metal, caller, "/metadata");
+      expect([host, caller, metadata.status]).toEqual([host, caller, 200]);
+      expect([caller, metadataAddresses(JSON.parse(metadata.body) as MetadataDocument)]).toEqual([
+        caller,
+        {
+          hostname: host,
+          ipv6: ipv6.address,
+          ipv6Gateway: ipv6.gateway,
+          privateIpv4: privateIpv4.address,
+          privateIpv4Gateway: privateIpv4.gateway,
+          publicIpv4: publicIpv4.address,
+          publicIpv4Gateway: publicIpv4.gateway,
+        },
+      ]);
+    }
+  }
 }
 
 /**

@@ -52,35 +52,46 @@ function parentBlock(network: string, cidr: number, family: 4 | 6, id: string) {
   return { network: family === 6 ? format6Long(parse6(network)) : network, netmask: netmask(family, cidr), cidr, href: `/ips/${id}` };
 }
 
+/** The metadata service's answer to one request: status, body and content type. */
+export interface MetadataAnswer {
+  readonly status: number;
+  readonly body: string;
+  readonly type: string;
+}
+
+/**
+ * What the service answers a GET of `pathname` (`/metadata` or `/userdata`) from
+ * `caller`: the device that holds the caller's address, its metadata JSON or its user
+ * data exactly as Metal holds it; 404 for another path or an unknown caller. One function
+ * for the server and for the Terraform rehearsal's check that each device boots what
+ * Terraform sent (rehearsal-terraform.test.ts), so the check reads what a node reads.
+ */
+export function answerMetadata(state: MetalState, caller: string | undefined, pathname: string): MetadataAnswer {
+  const notFound = { status: 404, body: JSON.stringify({ error: "Not found" }), type: "application/json" };
+  if (pathname !== "/metadata" && pathname !== "/userdata") return notFound;
+  const device = findDeviceByAddress(state, caller);
+  if (!device) return notFound;
+  if (pathname === "/metadata") return { status: 200, body: JSON.stringify(metadataDocument(state, device)), type: "application/json" };
+  return { status: 200, body: device.userData ?? "", type: "text/plain; charset=utf-8" };
+}
+
 export function createMetadataServer(readState: () => MetalState, log: RequestLog): http.Server {
   return http.createServer((req, res) => {
     const started = Date.now();
     const caller = req.socket.remoteAddress;
     const pathname = new URL(req.url ?? "/", "http://metadata").pathname.replace(/\/+$/, "");
-    let status = 404;
-    let body = JSON.stringify({ error: "Not found" });
-    let type = "application/json";
+    let answer: MetadataAnswer = { status: 404, body: JSON.stringify({ error: "Not found" }), type: "application/json" };
+    // Any other path is a 404 without reading the state.
     if (req.method === "GET" && (pathname === "/metadata" || pathname === "/userdata")) {
-      let device: StoredDevice | undefined;
       try {
-        const state = readState();
-        device = findDeviceByAddress(state, caller);
-        if (device && pathname === "/metadata") {
-          status = 200;
-          body = JSON.stringify(metadataDocument(state, device));
-        } else if (device) {
-          status = 200;
-          body = device.userData ?? "";
-          type = "text/plain; charset=utf-8";
-        }
+        answer = answerMetadata(readState(), caller, pathname);
       } catch (error) {
-        status = 500;
-        body = JSON.stringify({ error: "The Metal emulator could not read its state" });
+        answer = { status: 500, body: JSON.stringify({ error: "The Metal emulator could not read its state" }), type: "application/json" };
         process.stderr.write(`metal emulator metadata: ${(error as Error).message}\n`);
       }
     }
-    res.writeHead(status, { "Content-Type": type });
-    res.end(body);
-    log({ listener: "metadata", method: req.method ?? "?", path: pathname || "/", status, durationMs: Date.now() - started, caller });
+    res.writeHead(answer.status, { "Content-Type": answer.type });
+    res.end(answer.body);
+    log({ listener: "metadata", method: req.method ?? "?", path: pathname || "/", status: answer.status, durationMs: Date.now() - started, caller });
   });
 }
