@@ -249,11 +249,9 @@ spec:
   blockSize: 120
   ipipMode: Never
   vxlanMode: Never
-  natOutgoing: false
   nodeSelector: all()
   allowedUses:
     - Workload
-  disableBGPExport: false
   assignmentMode: Automatic
 ---
 apiVersion: projectcalico.org/v3
@@ -266,11 +264,9 @@ spec:
   blockSize: 120
   ipipMode: Never
   vxlanMode: Never
-  natOutgoing: false
   nodeSelector: all()
   allowedUses:
     - LoadBalancer
-  disableBGPExport: false
   assignmentMode: Automatic
 ---
 apiVersion: projectcalico.org/v3
@@ -283,11 +279,9 @@ spec:
   blockSize: 126
   ipipMode: Never
   vxlanMode: Never
-  natOutgoing: false
   nodeSelector: all()
   allowedUses:
     - LoadBalancer
-  disableBGPExport: false
   assignmentMode: Manual
 `;
 

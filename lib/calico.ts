@@ -213,13 +213,15 @@ function ipPool(metadata: Metadata, cidr: string, blockSize: number, allowedUses
     spec: {
       cidr,
       blockSize,
-      // Flat routed: no encapsulation, and no NAT (pods have public addresses).
+      // Flat routed: no encapsulation, and no NAT (pods have public addresses). natOutgoing
+      // and disableBGPExport are left out, so false: Calico's own writes drop a false
+      // there (omitempty), and kube-controllers rewrites every new pool to add its
+      // finalizer, so a written false would read back absent and the configuration
+      // stack would plan the pool again (docs/facts.md).
       ipipMode: "Never",
       vxlanMode: "Never",
-      natOutgoing: false,
       nodeSelector: "all()",
       allowedUses,
-      disableBGPExport: false,
       assignmentMode,
     },
   };
