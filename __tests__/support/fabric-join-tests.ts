@@ -7,6 +7,7 @@
  * (docs/control-plane.md, "Retries").
  */
 import * as fs from "node:fs";
+import { directApiServerUrl } from "../../lib/kubeadm";
 import { EtcdMember, etcdMembers } from "../../rehearsal/control-plane";
 import { RehearsalNode } from "../../rehearsal/nodes";
 import { waitFor } from "./fabric";
@@ -47,7 +48,7 @@ function holdMarkControlPlane(f: FabricRehearsal, node: string) {
   // a dry-run label through each one, as kubeadm's own identity.
   const servers = () => NODES.slice(0, 3).map((n) => f.node(n).addresses.ipv6);
   const held = (server: string) => {
-    const r = f.kubectl(["--server", `https://[${server}]:6443`, "--request-timeout=5s", "label", "node", node, "--overwrite", "--dry-run=server", "v6fabric-rehearsal/probe=held"]);
+    const r = f.kubectl(["--server", directApiServerUrl(server), "--request-timeout=5s", "label", "node", node, "--overwrite", "--dry-run=server", "v6fabric-rehearsal/probe=held"]);
     return r.stderr.includes("rehearsal: mark-control-plane held") ? true : r.status === 0 ? false : undefined;
   };
   const agree = (want: boolean) =>
