@@ -39,17 +39,20 @@ function holdMarkControlPlane(f: FabricRehearsal, node: string) {
     metadata: { name },
     spec: {
       failurePolicy: "Fail",
-      matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["UPDATE"], resources: ["nodes"], resourceNames: [node] }] },
+      matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["nodes"], resourceNames: [node] }] },
       validations: [{ expression: "!('kubeadm:cluster-admins' in request.userInfo.groups)", message: "rehearsal: mark-control-plane held" }],
     },
   };
   const binding = { apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingAdmissionPolicyBinding", metadata: { name }, spec: { policyName: name, validationActions: ["Deny"] } };
   // Every control plane's API server must agree before the fault counts as set or cleared:
-  // a dry-run label through each one, as kubeadm's own identity.
+  // a dry-run create of the Node through each one, as kubeadm's own identity. (CREATE is
+  // held too for this probe: admission answers it before the Node's existence counts,
+  // and the Node may not be registered yet. The kubelet registers it as system:node.)
   const servers = () => NODES.slice(0, 3).map((n) => f.node(n).addresses.ipv6);
   const held = (server: string) => {
-    const r = f.kubectl(["--server", directApiServerUrl(server), "--request-timeout=5s", "label", "node", node, "--overwrite", "--dry-run=server", "v6fabric-rehearsal/probe=held"]);
-    return r.stderr.includes("rehearsal: mark-control-plane held") ? true : r.status === 0 ? false : undefined;
+    const r = f.kubectl(["--server", directApiServerUrl(server), "--request-timeout=5s", "create", "--dry-run=server", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: node } }));
+    if (r.stderr.includes("rehearsal: mark-control-plane held")) return true;
+    return r.status === 0 || /AlreadyExists|already exists/.test(r.stderr) ? false : undefined;
   };
   const agree = (want: boolean) =>
     waitFor(`every API server ${want ? "holding" : "releasing"} ${node}'s patches`, 60_000, () =>
