@@ -41,12 +41,16 @@ export abstract class RunningCluster {
     return this.json(["-n", "calico-system", "get", "pods"]).items;
   }
 
-  /** Each node's Ready condition status ("True", "False", "Unknown"), by name; none while the API does not answer. */
+  /**
+   * Each node's Ready condition status ("True", "False", "Unknown"), by name; none while
+   * the API does not answer. A Node the kubelet has only just registered has no
+   * conditions yet: "?".
+   */
   readiness(): Record<string, string> {
     const r = this.kubectl(["get", "nodes", "-o", "json"]);
     if (r.status !== 0) return {};
     const nodes = JSON.parse(r.stdout).items as any[];
-    return Object.fromEntries(nodes.map((n) => [n.metadata.name, n.status.conditions.find((c: any) => c.type === "Ready")?.status ?? "?"]));
+    return Object.fromEntries(nodes.map((n) => [n.metadata.name, n.status?.conditions?.find((c: any) => c.type === "Ready")?.status ?? "?"]));
   }
 
   logDir(name: string): string {
