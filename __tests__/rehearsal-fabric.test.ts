@@ -5,10 +5,12 @@
  * one fabric: the init node's interrupted first boot (support/fabric-init-fault.ts); the
  * joins, the third control plane's interrupted ones included; the data plane; what the
  * Internet reaches; NAT64 and DNS64 to the Internet's IPv4; the faults, each putting the
- * fabric back; the prefix limit; last, the VXLAN comparison.
+ * fabric back; the prefix limit; the VXLAN comparison; last, the configuration stack,
+ * which replaces the Local pool.
  *
  * What differs from Metal is in docs/rehearsal.md's table of differences.
  */
+import { configStackTests } from "./support/fabric-config-stack-tests";
 import { dataPlaneTests, Probes } from "./support/fabric-dataplane-tests";
 import { faultTests } from "./support/fabric-fault-tests";
 import { initFaultTests } from "./support/fabric-init-fault";
@@ -38,4 +40,5 @@ describeRehearsal("fabric rehearsal: 3 control planes and 2 workers, Calico's da
   faultTests(fabric);
   prefixLimitTests(fabric);
   overlayTests(fabric);
+  configStackTests(fabric);
 });

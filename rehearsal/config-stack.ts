@@ -68,11 +68,13 @@ export class ConfigStackRehearsal {
     readonly dir: string,
     clusterStateFile: string,
     env: NodeJS.ProcessEnv = process.env,
+    /** Where the runner is: a network namespace Terraform runs in (the fabric rehearsal's Internet), or here. */
+    netns?: string,
   ) {
     fs.mkdirSync(dir, { recursive: true });
     this.write(stack, clusterStateFile);
     const clean = Object.fromEntries(Object.entries(env).filter(([k]) => !KUBERNETES_CLIENT_ENV.test(k)));
-    this.terraform = new Terraform(dir, clean);
+    this.terraform = new Terraform(dir, clean, {}, netns ? ["ip", "netns", "exec", netns] : []);
   }
 
   /** Replaces the root module with a new synth of the stack (changed settings). */

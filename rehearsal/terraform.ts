@@ -50,6 +50,8 @@ export class Terraform {
     readonly dir: string,
     baseEnv: NodeJS.ProcessEnv = process.env,
     metalEnv: Readonly<Record<string, string>> = {},
+    /** A command Terraform runs under, e.g. `ip netns exec <ns>` to run where a runner would. */
+    readonly runUnder: readonly string[] = [],
   ) {
     const cliConfig = path.join(dir, ".terraformrc.rehearsal");
     fs.writeFileSync(cliConfig, mirrorCliConfig());
@@ -61,7 +63,8 @@ export class Terraform {
 
   run(args: readonly string[]): TerraformResult {
     const started = Date.now();
-    const result = spawnSync(terraformBinary(), [...args], { cwd: this.dir, env: this.env, encoding: "utf8", maxBuffer: 512 * 1024 * 1024 });
+    const [command, ...prefix] = [...this.runUnder, terraformBinary()];
+    const result = spawnSync(command, [...prefix, ...args], { cwd: this.dir, env: this.env, encoding: "utf8", maxBuffer: 512 * 1024 * 1024 });
     return { status: result.status ?? -1, stdout: result.stdout ?? "", stderr: result.stderr ?? "", milliseconds: Date.now() - started };
   }
 
@@ -74,7 +77,8 @@ export class Terraform {
     const started = Date.now();
     const files = [path.join(this.dir, ".terraform-run.stdout"), path.join(this.dir, ".terraform-run.stderr")];
     const fds = files.map((f) => fs.openSync(f, "w", 0o600));
-    const child = spawn(terraformBinary(), [...args], { cwd: this.dir, env: this.env, stdio: ["ignore", fds[0], fds[1]] });
+    const [command, ...prefix] = [...this.runUnder, terraformBinary()];
+    const child = spawn(command, [...prefix, ...args], { cwd: this.dir, env: this.env, stdio: ["ignore", fds[0], fds[1]] });
     fds.forEach((fd) => fs.closeSync(fd));
     const result = new Promise<TerraformResult>((resolve) => {
       const finish = (status: number) => {

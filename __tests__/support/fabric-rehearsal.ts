@@ -53,7 +53,11 @@ export const INTERNET_GATEWAY = "2001:db8:ffff::1";
 export const API_ALLOWED = "2001:db8:ffff::/64";
 export const STRANGER = "2001:db8:fffe::2";
 
-/** The settings the fabric is synthesized with. */
+/**
+ * The settings the fabric is synthesized with. The configuration stack's runner is the
+ * Internet's operator prefix; its first-boot wait is off, since Terraform applies here
+ * before any node boots (the wait itself: rehearsal-config-stack).
+ */
 export function fabricEnv(): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
@@ -61,6 +65,8 @@ export function fabricEnv(): NodeJS.ProcessEnv {
     CONTROL_PLANE_COUNT: String(CONTROL_PLANES.length),
     WORKER_COUNT: String(WORKERS.length),
     API_ALLOWED_PREFIXES: API_ALLOWED,
+    CONFIG_STACK_RUNNER_PREFIX: API_ALLOWED,
+    CONFIG_STACK_WAIT_MINUTES: "0",
     // Cluster DNS forwards to the Internet's resolver, which knows the IPv4-only server (fabric-nat64-tests.ts).
     DNS_UPSTREAM_RESOLVERS: INTERNET_RESOLVER,
   };
