@@ -159,8 +159,8 @@ export function joinTests(f: FabricRehearsal): void {
     const beforeAttempt = async (attempt: number) => {
       membersAfter.push(voters(etcdMembers(cp1)));
       if (attempt === 3) {
+        holding = true; // before the policy exists, so a failed check still takes it away
         await hold.set();
-        holding = true;
       }
       if (attempt === 5) {
         await hold.clear();
