@@ -139,15 +139,7 @@ describeRehearsal("Matchbox fabric rehearsal: machines booted from Matchbox, Cal
     const probe = probes.get(worker)!;
     const proc = f.node(worker).start(["ip", "netns", "exec", probe.netns!, "/usr/bin/python3", "-c", TCP_SERVER, "8080"], path.join(f.work, "logs", "tcp-server.log"));
     f.background.push({ kill: () => proc.pid && process.kill(-proc.pid, "SIGKILL") });
-    const service = {
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "fabric-probe", namespace: "default" },
-      spec: { type: "LoadBalancer", selector: { "fabric-probe-node": worker }, ports: [{ port: 80, targetPort: 8080, protocol: "TCP" }] },
-    };
-    const created = f.kubectl(["apply", "-f", "-"], JSON.stringify(service));
-    expect([created.status, created.stderr]).toEqual([0, ""]);
-    const lbAddress = await waitFor("the LoadBalancer address", 60_000, () => f.json(["-n", "default", "get", "service", "fabric-probe"]).status?.loadBalancer?.ingress?.[0]?.ip as string | undefined);
+    const lbAddress = await f.probeLoadBalancer(worker);
     expect([lbAddress, inside(lbAddress, EXTERNAL_RANGE)]).toEqual([lbAddress, true]);
     const label = f.kubectl(["-n", "default", "label", "pod", `probe-${worker}`, "fabric.v6/public=true"]);
     expect([label.status, label.stderr]).toEqual([0, ""]);

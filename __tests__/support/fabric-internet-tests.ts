@@ -44,15 +44,7 @@ export function internetTests(f: FabricRehearsal, probes: Probes): void {
     const podAddress = probes.get(server)!.address;
 
     // A LoadBalancer Service for the server pod; Calico's IPAM gives it an address from the external range.
-    const service = {
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "fabric-probe", namespace: "default" },
-      spec: { type: "LoadBalancer", selector: { "fabric-probe-node": server }, ports: [{ port: 80, targetPort: 8080, protocol: "TCP" }] },
-    };
-    const created = f.kubectl(["apply", "-f", "-"], JSON.stringify(service));
-    expect([created.status, created.stderr]).toEqual([0, ""]);
-    const lbAddress = await waitFor("the LoadBalancer address", 60_000, () => f.json(["-n", "default", "get", "service", "fabric-probe"]).status?.loadBalancer?.ingress?.[0]?.ip as string | undefined);
+    const lbAddress = await f.probeLoadBalancer(server);
     expect([lbAddress, inside(lbAddress, EXTERNAL_RANGE)]).toEqual([lbAddress, true]);
     f.figures.push(`LoadBalancer address ${lbAddress}`);
 

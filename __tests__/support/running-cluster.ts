@@ -63,6 +63,22 @@ export abstract class RunningCluster {
   }
 
   /**
+   * A LoadBalancer Service `fabric-probe` in front of the probe pod on `node` (port 80 to
+   * its 8080); returns the address Calico's IPAM gives it.
+   */
+  async probeLoadBalancer(node: string): Promise<string> {
+    const service = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "fabric-probe", namespace: "default" },
+      spec: { type: "LoadBalancer", selector: { "fabric-probe-node": node }, ports: [{ port: 80, targetPort: 8080, protocol: "TCP" }] },
+    };
+    const created = this.kubectl(["apply", "-f", "-"], JSON.stringify(service));
+    expect([created.status, created.stderr]).toEqual([0, ""]);
+    return waitFor("the LoadBalancer address", 60_000, () => this.json(["-n", "default", "get", "service", "fabric-probe"]).status?.loadBalancer?.ingress?.[0]?.ip as string | undefined);
+  }
+
+  /**
    * A pause pod on each named node (`probe-<node>`, labelled `fabric-probe-node=<node>`),
    * each once Running with an address: that address, and the CNI's network namespace that
    * holds it in the node (where a test runs the pod's probes with the host's Python).
